@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BackendError, describeBackend, initBackend } from '../../src/model/backend.js';
+import { tf } from '../../src/model/tf.js';
+
+/** The product of two small matrices, checked on whichever backend is active. */
+function checkMatMul(): void {
+  const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])));
+  assert.deepEqual(Array.from(product.dataSync()), [17, 39]);
+  product.dispose();
+}
+
+test('auto picks the native TensorFlow backend when it is built', async (t) => {
+  const info = await initBackend('auto');
+  if (info.name !== 'tensorflow') {
+    if (process.env.CI) assert.fail(`CI must run on the native backend; got ${describeBackend(info)}: ${info.hint}`);
+    t.skip(`native backend not built here (${info.hint}); run npm run setup:native`);
+    return;
+  }
+  assert.equal(tf.getBackend(), 'tensorflow');
+  assert.equal(info.package, '@tensorflow/tfjs-node');
+  assert.ok(info.threads >= 1);
+  assert.equal(info.hint, undefined);
+  checkMatMul();
+});
+
+for (const name of ['wasm', 'cpu'] as const) {
+  test(`--backend ${name} is honoured`, async () => {
+    const info = await initBackend(name);
+    assert.equal(info.name, name);
+    assert.equal(tf.getBackend(), name);
+    assert.match(describeBackend(info), new RegExp(`^${name} \\(cpu, 1 thread`));
+    checkMatMul();
+  });
+}
+
+test('an unknown backend is a user error listing the accepted names', async () => {
+  await assert.rejects(initBackend('cuda' as never), (error: unknown) => {
+    assert.ok(error instanceof BackendError);
+    assert.match((error as Error).message, /unknown backend "cuda"; accepted: auto, tensorflow, wasm, cpu/);
+    return true;
+  });
+});
