@@ -49,10 +49,12 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Re
     } catch {
       throw corrupt(file, 'header is not JSON');
     }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw corrupt(file, 'header is not a JSON object');
     const { __metadata__: metadata = {}, ...entries } = parsed;
     const dataStart = 8 + headerLength;
     for (const [name, entry] of Object.entries(entries as Record<string, HeaderEntry>)) {
-      const [begin, end] = entry.data_offsets ?? [];
+      if (!isHeaderEntry(entry)) throw corrupt(file, `tensor "${name}" needs {dtype, shape: [int...], data_offsets: [begin, end]}, got ${JSON.stringify(entry).slice(0, 120)}`);
+      const [begin, end] = entry.data_offsets;
       const bytes = BYTES[entry.dtype as SafetensorsDtype];
       const count = entry.shape.reduce((a, b) => a * b, 1);
       if (bytes === undefined) throw new UserError(`${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`);
@@ -65,6 +67,16 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Re
   }
 }
 
+function isHeaderEntry(entry: unknown): entry is HeaderEntry {
+  const e = entry as Partial<HeaderEntry> | null;
+  const isIndex = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  return (
+    typeof e === 'object' && e !== null && typeof e.dtype === 'string' &&
+    Array.isArray(e.shape) && e.shape.every(isIndex) &&
+    Array.isArray(e.data_offsets) && e.data_offsets.length === 2 && e.data_offsets.every(isIndex) && e.data_offsets[0] <= e.data_offsets[1]
+  );
+}
+
 function halfToFloat(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exponent = (h >> 10) & 0x1f;
@@ -74,11 +86,9 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-function decode(dtype: SafetensorsDtype, bytes: Buffer): Float32Array | Int32Array {
-  // Copy into an aligned buffer: a Buffer slice may start at any byte offset.
-  const aligned = new Uint8Array(bytes.length);
-  aligned.set(bytes);
-  const count = bytes.length / BYTES[dtype];
+/** Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are aligned). */
+function decode(dtype: SafetensorsDtype, aligned: Uint8Array, what: string): Float32Array | Int32Array {
+  const count = aligned.length / BYTES[dtype];
   switch (dtype) {
     case 'F32':
       return new Float32Array(aligned.buffer);
@@ -99,39 +109,71 @@ function decode(dtype: SafetensorsDtype, bytes: Buffer): Float32Array | Int32Arr
     case 'I64': {
       const longs = new BigInt64Array(aligned.buffer);
       const out = new Int32Array(count);
-      for (let i = 0; i < count; i++) out[i] = Number(longs[i]);
+      for (let i = 0; i < count; i++) {
+        out[i] = Number(longs[i]);
+        if (BigInt(out[i]) !== longs[i]) throw new UserError(`${what}: I64 value ${longs[i]} at index ${i} does not fit in int32`);
+      }
       return out;
     }
   }
 }
 
-/** Reads every tensor of a safetensors file. */
+/**
+ * Reads every tensor of a safetensors file, one tensor at a time straight into its own buffer:
+ * no whole-file copy (peak memory ≈ the decoded tensors) and no 2 GiB readFile limit.
+ */
 export async function readSafetensors(file: string): Promise<{ tensors: Map<string, RawTensor>; metadata: Record<string, string> }> {
   const { entries, metadata, dataStart } = await readSafetensorsHeader(file);
-  const bytes = await readFile(file);
-  const tensors = new Map<string, RawTensor>();
-  for (const [name, entry] of Object.entries(entries)) {
-    const dtype = entry.dtype as SafetensorsDtype;
-    const [begin, end] = entry.data_offsets;
-    tensors.set(name, { dtype, shape: entry.shape, data: decode(dtype, bytes.subarray(dataStart + begin, dataStart + end)) });
+  const handle = await open(file, 'r');
+  try {
+    const tensors = new Map<string, RawTensor>();
+    for (const [name, entry] of Object.entries(entries)) {
+      const dtype = entry.dtype as SafetensorsDtype;
+      const [begin, end] = entry.data_offsets;
+      const bytes = new Uint8Array(end - begin);
+      for (let done = 0; done < bytes.length; ) {
+        const { bytesRead } = await handle.read(bytes, done, bytes.length - done, dataStart + begin + done);
+        if (bytesRead === 0) throw corrupt(file, `tensor "${name}" is cut short (the file shrank while being read)`);
+        done += bytesRead;
+      }
+      tensors.set(name, { dtype, shape: entry.shape, data: decode(dtype, bytes, `${file}: tensor "${name}"`) });
+    }
+    return { tensors, metadata };
+  } finally {
+    await handle.close();
   }
-  return { tensors, metadata };
 }
 
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 → IEEE half bits, rounding to nearest even like torch's `.half()` and numpy. */
 function floatToHalf(value: number): number {
-  const f32 = new Float32Array([value]);
-  const bits = new Uint32Array(f32.buffer)[0];
+  f32[0] = value;
+  const bits = u32[0];
   const sign = (bits >>> 16) & 0x8000;
   const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
   const mantissa = bits & 0x7fffff;
   if (((bits >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
   if (exponent >= 0x1f) return sign | 0x7c00;
+  let half: number;
+  let rest: number;
+  let halfway: number;
   if (exponent <= 0) {
-    if (exponent < -10) return sign;
-    const m = (mantissa | 0x800000) >> (1 - exponent);
-    return sign | ((m + 0x1000) >> 13);
+    if (exponent < -10) return sign; // below half the smallest subnormal
+    const shift = 14 - exponent; // subnormal: value / 2^-24 = (1.mantissa) · 2^(exponent - 14)
+    const full = mantissa | 0x800000;
+    half = full >>> shift;
+    rest = full & ((1 << shift) - 1);
+    halfway = 1 << (shift - 1);
+  } else {
+    half = (exponent << 10) | (mantissa >>> 13);
+    rest = mantissa & 0x1fff;
+    halfway = 0x1000;
   }
-  return sign | ((exponent << 10) + ((mantissa + 0x1000) >> 13));
+  // A carry out of the mantissa correctly bumps the exponent (up to 0x7c00 = infinity).
+  if (rest > halfway || (rest === halfway && half & 1)) half++;
+  return sign | half;
 }
 
 /**
