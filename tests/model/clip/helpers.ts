@@ -120,10 +120,10 @@ export function tinyTensors(seed = 1): Map<string, { shape: number[]; data: Floa
  * Writes a checkpoint directory: the committed tiny-clip fixture's files when present, else a
  * generated one (random tensors, tiny byte-level tokenizer).
  */
-export async function makeCheckpointDir(dir: string, options: { seed?: number } = {}): Promise<void> {
+export async function makeCheckpointDir(dir: string, options: { seed?: number; generated?: boolean } = {}): Promise<void> {
   await mkdir(dir, { recursive: true });
   const files = ['config.json', 'model.safetensors', 'tokenizer.json'];
-  if (files.every((f) => existsSync(join(TINY_FIXTURE, f)))) {
+  if (!options.generated && files.every((f) => existsSync(join(TINY_FIXTURE, f)))) {
     for (const f of [...files, 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json']) {
       if (existsSync(join(TINY_FIXTURE, f))) await copyFile(join(TINY_FIXTURE, f), join(dir, f));
     }

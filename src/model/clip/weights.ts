@@ -1,0 +1,154 @@
+/**
+ * A CLIP checkpoint directory in Hugging Face format (config.json, model.safetensors,
+ * tokenizer.json, as `vcp-exp weights pull` stores them): validated, loaded, and identified by
+ * the sha256 of its weights, the key of the frozen-feature cache and of trained checkpoints.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UserError } from '../../errors.js';
+import { parseClipConfig, type ClipConfig } from './config.js';
+import { readSafetensors, readSafetensorsHeader, type RawTensor } from './safetensors.js';
+import { expectedClipTensors } from './tensors.js';
+import { ClipTokenizer } from './tokenizer.js';
+
+export const CONFIG_FILE = 'config.json';
+export const WEIGHTS_FILE = 'model.safetensors';
+export const TOKENIZER_FILE = 'tokenizer.json';
+export const REQUIRED_FILES = [CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE] as const;
+const PULL_EXAMPLE = 'vcp-exp weights pull openai/clip-vit-large-patch14-336';
+
+export interface ClipCheckpoint {
+  dir: string;
+  /** config.json as parsed by config.ts. */
+  config: Readonly<ClipConfig>;
+  /** config.json as written (for logging and for fields config.ts does not read). */
+  rawConfig: Record<string, unknown>;
+  /** Every tensor of model.safetensors under its Hugging Face name. */
+  tensors: Map<string, RawTensor>;
+  tokenizer: ClipTokenizer;
+  /** sha256 (hex) of model.safetensors. */
+  hash: string;
+}
+
+export interface CheckpointSummary {
+  dir: string;
+  config: Readonly<ClipConfig>;
+  rawConfig: Record<string, unknown>;
+  tokenizer: ClipTokenizer;
+  tensorCount: number;
+  weightsBytes: number;
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Throws a UserError naming the first required file the directory lacks. */
+export async function checkCheckpointFiles(dir: string): Promise<void> {
+  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
+    throw new UserError(`${dir}: no such checkpoint directory`, { hint: `download a CLIP checkpoint first, e.g. ${PULL_EXAMPLE}` });
+  }
+  for (const name of REQUIRED_FILES) {
+    if (await exists(join(dir, name))) continue;
+    const torchOnly = name === WEIGHTS_FILE && (await exists(join(dir, 'pytorch_model.bin')));
+    throw new UserError(
+      torchOnly
+        ? `${dir}: has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`
+        : `${dir}: missing ${name} (a CLIP checkpoint directory needs ${REQUIRED_FILES.join(', ')})`,
+      {
+        hint: torchOnly
+          ? `convert it once in Python: CLIPModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True), or pull a revision that has ${WEIGHTS_FILE}`
+          : `download the whole checkpoint with: ${PULL_EXAMPLE} (or another Hugging Face CLIP id)`,
+      },
+    );
+  }
+}
+
+async function readConfig(dir: string): Promise<{ raw: Record<string, unknown>; config: Readonly<ClipConfig> }> {
+  const file = join(dir, CONFIG_FILE);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UserError(`${file}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  return { raw: raw as Record<string, unknown>, config: parseClipConfig(raw, file) };
+}
+
+/**
+ * Validates a checkpoint without reading its weights: the files exist, config.json parses, the
+ * safetensors header holds every tensor the config needs (float, right shape), the tokenizer loads.
+ */
+export async function inspectClipCheckpoint(dir: string): Promise<CheckpointSummary> {
+  await checkCheckpointFiles(dir);
+  const { raw, config } = await readConfig(dir);
+  const weightsFile = join(dir, WEIGHTS_FILE);
+  const { entries } = await readSafetensorsHeader(weightsFile);
+  const problems: string[] = [];
+  for (const [name, shape] of expectedClipTensors(config)) {
+    const entry = entries[name];
+    if (!entry) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
+    else if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i])) problems.push(`tensor "${name}" has shape [${entry.shape}], expected [${shape}]`);
+    else if (!['F32', 'F16', 'BF16'].includes(entry.dtype)) problems.push(`tensor "${name}" has dtype ${entry.dtype}, expected a float`);
+  }
+  if (problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})` : '';
+    throw new UserError(`${weightsFile}: ${problems[0]}${more}`, {
+      hint: `the weights do not match ${join(dir, CONFIG_FILE)}: both files must come from the same Hugging Face CLIP checkpoint`,
+    });
+  }
+  const tokenizer = await ClipTokenizer.fromDirectory(dir);
+  const { size } = await stat(weightsFile);
+  return { dir, config, rawConfig: raw, tokenizer, tensorCount: Object.keys(entries).length, weightsBytes: size };
+}
+
+/** Loads a checkpoint directory: validated config, every tensor, the tokenizer and the weights hash. */
+export async function loadClipCheckpoint(dir: string): Promise<ClipCheckpoint> {
+  const summary = await inspectClipCheckpoint(dir);
+  const weightsFile = join(dir, WEIGHTS_FILE);
+  const [{ tensors }, hash] = await Promise.all([readSafetensors(weightsFile), weightsHash(weightsFile)]);
+  return { dir, config: summary.config, rawConfig: summary.rawConfig, tensors, tokenizer: summary.tokenizer, hash };
+}
+
+/** Streams a file through sha256. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+interface HashSidecar {
+  size: number;
+  mtimeMs: number;
+  sha256: string;
+}
+
+/**
+ * sha256 of a weights file, remembered in `<file>.sha256` next to it and trusted while the file's
+ * size and mtime are unchanged (hashing 1.7 GB takes seconds; every run needs the hash).
+ */
+export async function weightsHash(file: string): Promise<string> {
+  const { size, mtimeMs } = await stat(file);
+  const sidecar = `${file}.sha256`;
+  const cached = await readFile(sidecar, 'utf8').then(
+    (text) => JSON.parse(text) as Partial<HashSidecar>,
+    () => undefined,
+  ).catch(() => undefined);
+  if (cached && cached.size === size && cached.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(cached.sha256 ?? '')) return cached.sha256!;
+  const sha256 = await sha256File(file);
+  await rememberHash(file, sha256);
+  return sha256;
+}
+
+/** Records a hash known to be right (e.g. verified by a download) in the sidecar. */
+export async function rememberHash(file: string, sha256: string): Promise<void> {
+  const { size, mtimeMs } = await stat(file);
+  const record: HashSidecar = { size, mtimeMs, sha256 };
+  // A read-only checkpoint directory just means the hash is recomputed next time.
+  await writeFile(`${file}.sha256`, `${JSON.stringify(record)}\n`).catch(() => undefined);
+}
