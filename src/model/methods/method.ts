@@ -1,0 +1,135 @@
+/**
+ * The contract between a zero-shot segmentation method (VCP-CLIP, ViP²-CLIP, …) and the code
+ * that trains, evaluates, checkpoints and reports it. Trainer, evaluator, runner and reports
+ * depend on this file only; a new method is a new folder implementing `ZeroShotMethod`.
+ */
+import type { ClipTokenizer } from '../clip/tokenizer.js';
+import type { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '../tf.js';
+
+/** Frozen CLIP vision outputs for a batch, as the feature extractor or feature cache gives them. */
+export interface FrozenFeatures {
+  /** Per requested layer (order of `features.layers`): block outputs before ln_post, class token dropped. [B, L, Dv] */
+  patchTokens: Tensor3D[];
+  /** ln_post(class token of the last block) · visual projection. [B, D] */
+  global: Tensor2D;
+  /** Class token of the last block before ln_post, for methods that project it themselves. [B, Dv] */
+  classToken?: Tensor2D;
+}
+
+/** What the frozen vision encoder must produce for this method. */
+export interface FeatureRequest {
+  /** 1-based vision block indices whose outputs fill `FrozenFeatures.patchTokens`. */
+  layers: readonly number[];
+  /** Input resolution S (square). */
+  imageSize: number;
+}
+
+export interface ForwardOptions {
+  /** Training mode: dropout on, and the test-time fused map and score are skipped. */
+  training: boolean;
+}
+
+export interface MethodOutput {
+  /**
+   * Per branch (e.g. 'base', 'vcp'), per layer: 2-class softmax probabilities at full
+   * resolution, channels last (index 0 normal, 1 abnormal). [B, S, S, 2]
+   */
+  layerMaps: Record<string, Tensor4D[]>;
+  /** Test time only: the method's fused anomaly map before smoothing and normalisation. [B, S, S] */
+  anomalyMap?: Tensor3D;
+  /** Test time only: the method's raw image score (higher = more anomalous). [B] */
+  score?: Tensor1D;
+  /** Intermediate tensors for figures and diagnostics (e.g. text embeddings, attention maps). */
+  extras: Record<string, Tensor>;
+}
+
+/** Learning-rate group: the named parameters (keys of `parameters()`) stepped with `lr`. */
+export interface ParamGroup {
+  name: string;
+  lr: number;
+  params: string[];
+}
+
+export interface OptimizerSpec {
+  kind: 'adam';
+  beta1: number;
+  beta2: number;
+  epsilon: number;
+  groups: ParamGroup[];
+}
+
+/** How the evaluator turns `anomalyMap` / `score` into final maps and scores. */
+export interface PostprocessSpec {
+  /** Gaussian σ (pixels, scipy semantics: truncate 4σ, mode reflect) on the fused map; 0 = none. */
+  smoothingSigma: number;
+  /** Min–max normalise the smoothed maps over all images of a product. */
+  normalizeMaps: boolean;
+  /** Min–max normalise the image scores over all images of a product. */
+  normalizeScores: boolean;
+  /** Where the image score comes from: the method's `score`, or the maximum of the smoothed map. */
+  score: 'method' | 'map-max';
+}
+
+export interface ZeroShotMethod<Cfg = unknown> {
+  readonly name: MethodName;
+  /** Fully resolved, frozen config: the MLflow params and the checkpoint's JSON. */
+  readonly config: Cfg;
+  readonly features: FeatureRequest;
+  readonly postprocess: PostprocessSpec;
+  /** Learnable tensors only; the keys are the checkpoint names. CLIP is never in here. */
+  parameters(): Map<string, Variable>;
+  optimizer(): OptimizerSpec;
+  /** Call inside tf.tidy (or dispose the output's tensors). */
+  forward(batch: FrozenFeatures, options: ForwardOptions): MethodOutput;
+  /**
+   * Scalar training loss.
+   * @param masks binary ground truth at S×S. [B, S, S]
+   * @param labels image labels, 1 = anomalous. [B]
+   */
+  loss(output: MethodOutput, masks: Tensor3D, labels: Tensor1D): tf.Scalar;
+  /** Frees the method's own variables (not CLIP's). */
+  dispose(): void;
+}
+
+export const METHOD_NAMES = ['vcp-clip'] as const;
+export type MethodName = (typeof METHOD_NAMES)[number];
+
+/** The part of the CLIP tokenizer prompt builders use. */
+export type PromptTokenizer = Pick<ClipTokenizer, 'encodeTemplate'>;
+
+/** Hooks into the text transformer, in the form the CLIP text encoder accepts. */
+export interface TextHooks {
+  /** Before block i (0-based); may change the sequence length. x: [N, T, W] */
+  beforeBlock?(i: number, x: Tensor3D): Tensor3D;
+  /** After the last block, before ln_final; returns the (possibly shortened) sequence and EOS rows. */
+  beforeFinalNorm?(x: Tensor3D): { x: Tensor3D; eosIndex: number[] };
+}
+
+/** The frozen CLIP text tower, as much of it as a prompt-learning method needs. */
+export interface ClipTextTower {
+  /** [V, W] */
+  readonly tokenEmbedding: Tensor2D;
+  /** [context, W] */
+  readonly positionalEmbedding: Tensor2D;
+  readonly layers: number;
+  readonly width: number;
+  readonly contextLength: number;
+  /** Embed dim of the text projection output. */
+  readonly embedDim: number;
+  /**
+   * Runs the blocks on prepared token embeddings (positional embeddings already added),
+   * ln_final, the EOS read-out and the text projection (not normalised). → [N, D]
+   */
+  encodeTextEmbeddings(embeddings: Tensor3D, eosIndex: number[], hooks?: TextHooks): Tensor2D;
+}
+
+/** What a method factory is given: the frozen CLIP pieces it may use and a tokenizer. */
+export interface MethodContext {
+  text: ClipTextTower;
+  tokenizer: PromptTokenizer;
+  vision: { layers: number; width: number; patchSize: number; embedDim: number };
+  /** Backbone name and activation the CLIP weights were built with, checked against the config. */
+  backbone?: { name: string; activation: string };
+}
+
+export type MethodFactory<Cfg = unknown> = (config: unknown, context: MethodContext) => ZeroShotMethod<Cfg>;

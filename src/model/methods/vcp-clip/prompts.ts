@@ -1,0 +1,138 @@
+/**
+ * Unified text prompting (spec "Text prompts", UTP): every template × state-word pair, with
+ * {state} filled in and {cls} replaced in token-embedding space by the r category vectors of
+ * an image; all images' prompts run through the text encoder as one batch, optionally with deep
+ * prompts (dtp.ts), and each image's ensemble is averaged into one normal and one abnormal
+ * embedding.
+ *
+ * Sequences are cut after the longest prompt's EOS (+ the inserted deep prompts): with the
+ * causal mask, later positions cannot change any EOS output, so the result is that of the
+ * full 77-long sequences.
+ */
+import { UserError } from '../../../errors.js';
+import { tf } from '../../tf.js';
+import type { Tensor, Tensor2D, Tensor3D } from '../../tf.js';
+import type { ClipTextTower, PromptTokenizer } from '../method.js';
+import type { DeepPrompts } from './dtp.js';
+import { l2Normalize } from './post-vcp.js';
+
+export interface PromptLayout {
+  /** Prompts, ordered (template, state pair, state) with state 0 normal, 1 abnormal. */
+  texts: string[];
+  /** Ensemble size E (templates × state pairs); prompts = 2E. */
+  ensemble: number;
+  /** Sequence length T of every prompt. */
+  length: number;
+  /** Token ids, zeros at the [cls] slots and after EOS. [2E × T] */
+  ids: Int32Array;
+  /** First [cls] slot of each prompt. */
+  clsIndex: number[];
+  eosIndex: number[];
+}
+
+/**
+ * Tokenises the prompt ensemble with r slots for [cls].
+ * @param reserve positions the deep prompts add (they must not push EOS past the context)
+ * @param truncate cut after the longest EOS instead of keeping the full context length
+ */
+export function buildPromptLayout(
+  templates: readonly string[],
+  stateWords: readonly (readonly [string, string])[],
+  r: number,
+  tokenizer: PromptTokenizer,
+  options: { contextLength: number; reserve: number; truncate: boolean },
+): PromptLayout {
+  const texts: string[] = [];
+  const encoded = templates.flatMap((template) =>
+    stateWords.flatMap((pair) =>
+      pair.map((state) => {
+        const text = template.replace('{state}', state);
+        texts.push(text);
+        const tokens = tokenizer.encodeTemplate(text, '{cls}', { slots: r, contextLength: options.contextLength });
+        if (tokens.eosIndex + options.reserve >= options.contextLength) {
+          throw new UserError(
+            `vcp-clip config: templates: "${text}" needs ${tokens.eosIndex + 1 + options.reserve} positions with n_ctx=${r} and deep_prompt_len=${options.reserve}; the text context holds ${options.contextLength}`,
+            { hint: 'shorten the template or lower n_ctx / deep_prompt_len' },
+          );
+        }
+        return tokens;
+      }),
+    ),
+  );
+  const eosIndex = encoded.map((e) => e.eosIndex);
+  const length = options.truncate ? Math.max(...eosIndex) + 1 : options.contextLength;
+  const ids = new Int32Array(encoded.length * length);
+  encoded.forEach((e, p) => ids.set(e.ids.subarray(0, length), p * length));
+  return { texts, ensemble: encoded.length / 2, length, ids, clsIndex: encoded.map((e) => e.placeholderIndex), eosIndex };
+}
+
+/** Text embeddings of the prompt ensemble for given category vectors. */
+export class PromptEncoder {
+  /** Token + positional embeddings with zeros at the [cls] slots. [P, T, W] */
+  private readonly fixed: Tensor3D;
+  /** One-hot placement of the r category vectors: row (p, t) selects vector j. [P·T, r] */
+  private readonly slots: Tensor2D;
+
+  constructor(
+    readonly layout: PromptLayout,
+    readonly r: number,
+    private readonly tower: ClipTextTower,
+    private readonly deep: DeepPrompts | null,
+  ) {
+    const prompts = layout.texts.length;
+    const t = layout.length;
+    const slotData = new Float32Array(prompts * t * r);
+    const keepData = new Float32Array(prompts * t).fill(1);
+    layout.clsIndex.forEach((c, p) => {
+      for (let j = 0; j < r; j++) {
+        slotData[(p * t + c + j) * r + j] = 1;
+        keepData[p * t + c + j] = 0;
+      }
+    });
+    this.slots = tf.tensor2d(slotData, [prompts * t, r]);
+    this.fixed = tf.tidy(() => {
+      const tokens = tf.gather(tower.tokenEmbedding, tf.tensor1d(layout.ids, 'int32')).reshape([prompts, t, tower.width]); // [P, T, W]
+      const keep = tf.tensor3d(keepData, [prompts, t, 1]); // [P, T, 1]
+      const positions = tower.positionalEmbedding.slice([0, 0], [t, tower.width]); // [T, W]
+      return tokens.mul(keep).add(positions) as Tensor3D;
+    });
+  }
+
+  /**
+   * Input embeddings of every image's prompts, image-major.
+   * @param category [B, r, W]
+   * @returns [B·P, T, W]
+   */
+  embed(category: Tensor3D): Tensor3D {
+    return tf.tidy(() => {
+      const [b, r, w] = category.shape;
+      const [p, t] = this.fixed.shape;
+      const flat = category.transpose([1, 0, 2]).reshape([r, b * w]); // [r, B·W]
+      const placed = tf.matMul(this.slots, flat).reshape([p, t, b, w]).transpose([2, 0, 1, 3]); // [B, P, T, W]
+      return placed.add(this.fixed).reshape([b * p, t, w]) as Tensor3D;
+    });
+  }
+
+  /**
+   * Normal/abnormal text embeddings per image: each prompt's embedding L2-normalised, the
+   * ensemble mean, normalised again.
+   * @param category [B, r, W]
+   * @returns [B, 2, D]
+   */
+  encode(category: Tensor3D, training: boolean): Tensor3D {
+    return tf.tidy(() => {
+      const b = category.shape[0];
+      const { ensemble, eosIndex } = this.layout;
+      const eos = Array.from({ length: b }, () => eosIndex).flat();
+      const hooks = this.deep?.hooks(eos, this.tower.contextLength, training);
+      const features = this.tower.encodeTextEmbeddings(this.embed(category), eos, hooks); // [B·P, D]
+      const unit = l2Normalize(features).reshape([b, ensemble, 2, -1]); // [B, E, 2, D]
+      return l2Normalize(tf.mean(unit, 1)) as Tensor3D; // [B, 2, D]
+    });
+  }
+
+  dispose(): void {
+    const owned: Tensor[] = [this.fixed, this.slots];
+    for (const t of owned) t.dispose();
+  }
+}
