@@ -16,6 +16,29 @@ cli
   .command('backend', 'Show the tfjs backend vcp-exp would use, its threads and its matMul speed')
   .action(async (options: { backend: string }) => (await import('./commands/backend.js')).backendCommand(options));
 
+cli
+  .command('weights <action> [id]', 'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache')
+  .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
+  .option('--cache-dir <dir>', '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)')
+  .option('--endpoint <url>', '[string] Hugging Face-compatible server (default: $HF_ENDPOINT or https://huggingface.co)')
+  .action(async (action: string, id: string | undefined, options: { revision: string; cacheDir?: string; endpoint?: string }) =>
+    (await import('./commands/weights.js')).weightsCommand(action, id, options),
+  );
+
+cli
+  .command('data <action> <dir>', 'Datasets: `data check <root>` validates a dataset, `data synth <out-dir>` writes a synthetic one')
+  .option('--format <format>', '[string] check: dataset layout mvtec | visa | meta | folder (default: detected)')
+  .option('--products <list>', '[string] comma-separated products (default: all)')
+  .option('--quick', '[boolean] check: read image headers only, skip full decoding')
+  .option('--seed <n>', '[number] synth: random seed (default: 0)')
+  .option('--size <n>', '[number] synth: image side in pixels (default: 256)')
+  .option('--train-good <n>', '[number] synth: train/good images per product (default: 10)')
+  .option('--test-good <n>', '[number] synth: test/good images per product (default: 5)')
+  .option('--test-defect <n>', '[number] synth: test images per defect kind (default: 3)')
+  .action(async (action: string, dir: string, options: Record<string, unknown>) =>
+    (await import('./commands/data.js')).dataCommand(action, dir, options),
+  );
+
 cli.help();
 cli.version(pkg.version);
 
