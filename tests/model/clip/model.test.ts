@@ -55,14 +55,23 @@ function maxAbsDiff(actual: Tensor, name: string): number {
   return worst;
 }
 
+/** Worst error per backend, printed at the end (the figure quoted in reports). */
+const worstByBackend = new Map<string, number>();
+
 function assertClose(actual: Tensor, name: string): void {
   const err = maxAbsDiff(actual, name);
+  const backend = tf.getBackend();
+  worstByBackend.set(backend, Math.max(worstByBackend.get(backend) ?? 0, err));
   assert.ok(err <= TOLERANCE, `${name}: max abs error ${err.toExponential(2)} > ${TOLERANCE}`);
 }
 
 function padded(ids: number[][]): number[][] {
   return ids.map((row) => [...row, ...new Array<number>(meta.context - row.length).fill(0)]);
 }
+
+after(() => {
+  for (const [backend, err] of worstByBackend) console.log(`CLIP parity on ${backend}: max abs error ${err.toExponential(2)} (tolerance ${TOLERANCE})`);
+});
 
 for (const backend of BACKENDS) {
   describe(`CLIP parity with transformers on ${backend}`, () => {
