@@ -67,7 +67,7 @@ function main() {
     log(`mlflow ${MLFLOW_VERSION} ready in ${VENV}`);
     return;
   }
-  const started = performance.now();
+  const started = Date.now();
   const py = python();
   createVenv(py);
   log(`installing mlflow==${MLFLOW_VERSION}${have ? ` (found ${have})` : ''} from PyPI (about a minute)`);
@@ -76,7 +76,7 @@ function main() {
   if (failure) throw new Error(`pip could not install mlflow==${MLFLOW_VERSION}: ${failure}`);
   const now = installedVersion();
   if (now !== MLFLOW_VERSION) throw new Error(`after installing, .venv/bin/mlflow --version reports ${now ?? 'nothing'}`);
-  log(`mlflow ${MLFLOW_VERSION} ready in ${VENV} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  log(`mlflow ${MLFLOW_VERSION} ready in ${VENV} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
 }
 
 try {

@@ -39,6 +39,11 @@ cli
     (await import('./commands/data.js')).dataCommand(action, dir, options),
   );
 
+cli
+  .command('mlflow <action>', 'Local MLflow server: `mlflow ui` starts it and keeps it up until Ctrl-C, `mlflow stop`, `mlflow status`')
+  .option('--port <n>', '[number] ui: port on 127.0.0.1 (default: a free one)')
+  .action(async (action: string, options: { port?: number }) => (await import('./commands/mlflow.js')).mlflowCommand(action, options));
+
 cli.help();
 cli.version(pkg.version);
 

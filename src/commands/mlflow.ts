@@ -1,0 +1,49 @@
+import { UserError } from '../errors.js';
+import { isAlive, isHealthy, readServerState, resolveStateDir, startLocalServer, stopLocalServer } from '../tracking/server.js';
+
+export interface MlflowCommandOptions {
+  port?: number | string;
+}
+
+/** `vcp-exp mlflow ui|stop|status`: the managed local MLflow server of this directory. */
+export async function mlflowCommand(action: string, options: MlflowCommandOptions): Promise<void> {
+  const stateDir = resolveStateDir();
+  switch (action) {
+    case 'ui':
+      return ui(stateDir, options);
+    case 'stop': {
+      const stopped = await stopLocalServer(stateDir);
+      console.log(stopped ? `stopped the MLflow server of ${stateDir}` : `no MLflow server was running for ${stateDir}`);
+      return;
+    }
+    case 'status': {
+      const state = readServerState(stateDir);
+      const up = state && isAlive(state.pid) && (await isHealthy(state.url));
+      console.log(up ? `MLflow server running at ${state.url} (pid ${state.pid})` : `no MLflow server running for ${stateDir}`);
+      return;
+    }
+    default:
+      throw new UserError(`unknown mlflow action "${action}"`, { hint: 'use one of: vcp-exp mlflow ui [--port N], vcp-exp mlflow stop, vcp-exp mlflow status' });
+  }
+}
+
+async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void> {
+  const port = options.port === undefined ? undefined : Number(options.port);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw new UserError(`--port ${options.port}: expected a port number between 1 and 65535`);
+  }
+  console.log(`starting MLflow (state in ${stateDir}; this takes several seconds)…`);
+  const server = await startLocalServer({ stateDir, port });
+  if (server.reused) {
+    const note = port !== undefined && port !== server.port ? ` (not on ${port}: stop it first with \`vcp-exp mlflow stop\`)` : '';
+    console.log(`MLflow UI: ${server.url}  — already running${note}; it stays up after you leave (vcp-exp mlflow stop).`);
+  } else {
+    console.log(`MLflow UI: ${server.url}  — press Ctrl-C to stop`);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.stop();
+  if (!server.reused) console.log('MLflow server stopped');
+}

@@ -1,0 +1,235 @@
+/**
+ * The managed local MLflow server: `.venv/bin/mlflow server` on 127.0.0.1 with a SQLite
+ * store and proxied artifacts under the project's state directory. A state file (pid, port)
+ * lets later commands reuse a running server instead of starting another.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+
+/** Keep in sync with MLFLOW_VERSION in scripts/setup-mlflow.mjs. */
+export const MLFLOW_VERSION = '3.17.2';
+
+const STATE_FILE = 'mlflow-server.json';
+const LOCK_FILE = 'mlflow-server.lock';
+const LOG_FILE = 'mlflow-server.log';
+
+export interface ServerState {
+  pid: number;
+  port: number;
+  url: string;
+  stateDir: string;
+  startedAt: string;
+}
+
+export interface LocalServer {
+  url: string;
+  port: number;
+  pid: number;
+  /** True when an already running server was reused (stop() then leaves it running). */
+  reused: boolean;
+  logPath: string;
+  stop(): Promise<void>;
+}
+
+export interface StartServerOptions {
+  stateDir: string;
+  /** Port to listen on (default: a free one). */
+  port?: number;
+  /** The mlflow executable (default: the project's .venv/bin/mlflow, or $VCP_EXP_MLFLOW). */
+  mlflowBin?: string;
+  /** How long to wait for /health (default 120 s: the first start creates the database). */
+  startTimeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** `.vcp-exp/` in the working directory, or $VCP_EXP_STATE_DIR. */
+export function resolveStateDir(cwd = process.cwd(), env: NodeJS.ProcessEnv = process.env): string {
+  return resolve(cwd, env.VCP_EXP_STATE_DIR || '.vcp-exp');
+}
+
+/** The directory holding vcp-exp's package.json (and its .venv). */
+export function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vcp-exp') return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('vcp-exp package.json not found above src/tracking');
+    dir = parent;
+  }
+}
+
+export function mlflowExecutable(env: NodeJS.ProcessEnv = process.env): string {
+  const bin = env.VCP_EXP_MLFLOW || join(projectRoot(), '.venv', 'bin', 'mlflow');
+  if (!existsSync(bin)) {
+    throw new UserError(`MLflow is not installed: ${bin} does not exist`, {
+      hint: 'run `npm run setup:mlflow` (it needs python3 with venv: apt-get install python3-venv), or set MLFLOW_TRACKING_URI to a running server',
+    });
+  }
+  return bin;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolvePort(port));
+    });
+  });
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function isHealthy(url: string, timeoutMs = 2_000): Promise<boolean> {
+  try {
+    const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+    await r.body?.cancel();
+    return r.ok;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function readServerState(stateDir: string): ServerState | undefined {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, STATE_FILE), 'utf8')) as ServerState;
+  } catch {
+    return undefined;
+  }
+}
+
+function tail(path: string, lines = 30): string {
+  try {
+    return readFileSync(path, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Serialises starts across processes sharing a state directory (stale locks are taken over). */
+async function withLock<T>(stateDir: string, body: () => Promise<T>): Promise<T> {
+  const lock = join(stateDir, LOCK_FILE);
+  for (let waited = 0; ; waited += 200) {
+    try {
+      closeSync(openSync(lock, 'wx'));
+      writeFileSync(lock, String(process.pid));
+      break;
+    } catch {
+      const owner = Number(readFileSync(lock, 'utf8').trim() || 0);
+      if ((owner && !isAlive(owner)) || waited > 180_000) rmSync(lock, { force: true });
+      else await sleep(200);
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** Sends SIGTERM to the server's process group, then SIGKILL if it lingers. */
+export async function killServer(pid: number, graceMs = 10_000): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-pid, s); // the server and its uvicorn worker share a process group
+    } catch {
+      try {
+        process.kill(pid, s);
+      } catch {
+        // already gone
+      }
+    }
+  };
+  signal('SIGTERM');
+  for (let waited = 0; waited < graceMs && isAlive(pid); waited += 100) await sleep(100);
+  if (isAlive(pid)) signal('SIGKILL');
+}
+
+function serverHandle(state: ServerState, reused: boolean, logPath: string): LocalServer {
+  return {
+    url: state.url,
+    port: state.port,
+    pid: state.pid,
+    reused,
+    logPath,
+    stop: async () => {
+      if (reused) return;
+      await killServer(state.pid);
+      if (readServerState(state.stateDir)?.pid === state.pid) rmSync(join(state.stateDir, STATE_FILE), { force: true });
+    },
+  };
+}
+
+/** Starts the managed server, or reuses the one recorded in the state directory if it is healthy. */
+export async function startLocalServer(options: StartServerOptions): Promise<LocalServer> {
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const logPath = join(stateDir, LOG_FILE);
+  return withLock(stateDir, async () => {
+    const previous = readServerState(stateDir);
+    if (previous && isAlive(previous.pid) && (await isHealthy(previous.url))) return serverHandle(previous, true, logPath);
+    if (previous && isAlive(previous.pid)) await killServer(previous.pid, 2_000); // hung: replace it
+
+    const bin = options.mlflowBin ?? mlflowExecutable(options.env);
+    const port = options.port ?? (await freePort());
+    const artifacts = join(stateDir, 'mlartifacts');
+    await mkdir(artifacts, { recursive: true });
+    const args = ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1'];
+    args.push('--backend-store-uri', `sqlite:///${join(stateDir, 'mlflow.db')}`, '--artifacts-destination', artifacts);
+    const log = openSync(logPath, 'a');
+    const child = spawn(bin, args, {
+      cwd: stateDir,
+      detached: true, // own process group: survives our exit when kept, and is killed as a whole
+      stdio: ['ignore', log, log],
+      // The GenAI job runner is a second Python process that vcp-exp never uses; it doubles start-up time.
+      env: { ...(options.env ?? process.env), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', PYTHONUNBUFFERED: '1' },
+    });
+    closeSync(log);
+    let exited: string | undefined;
+    child.once('exit', (code, sig) => (exited = `exited with ${code ?? sig}`));
+    child.once('error', (error) => (exited = error.message));
+    child.unref();
+    const state: ServerState = { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, stateDir, startedAt: new Date().toISOString() };
+
+    const timeout = options.startTimeoutMs ?? 120_000;
+    const started = Date.now();
+    while (!(await isHealthy(state.url, 1_000))) {
+      if (exited || Date.now() - started > timeout) {
+        if (!exited) await killServer(state.pid, 2_000);
+        throw new UserError(
+          `the MLflow server (${bin}) did not start on ${state.url}: ${exited ?? `no answer from /health after ${timeout / 1000} s`}\n` +
+            `last lines of ${logPath}:\n${tail(logPath)}`,
+          { hint: exited ? 'if MLflow itself is broken, reinstall it: rm -rf .venv && npm run setup:mlflow' : 'the machine may be busy; retry' },
+        );
+      }
+      await sleep(250);
+    }
+    writeFileSync(join(stateDir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+    return serverHandle(state, false, logPath);
+  });
+}
+
+/** Stops the managed server of a state directory; false when none was running. */
+export async function stopLocalServer(stateDir: string): Promise<boolean> {
+  const state = readServerState(resolve(stateDir));
+  rmSync(join(resolve(stateDir), STATE_FILE), { force: true });
+  if (!state || !isAlive(state.pid)) return false;
+  await killServer(state.pid);
+  return true;
+}
