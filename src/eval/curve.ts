@@ -99,3 +99,32 @@ export function splitSorted(scores: ArrayLike<number>, labels: ArrayLike<number>
   }
   return { positives: positives.sort(), negatives: negatives.sort() };
 }
+
+export interface CurvePoints {
+  /** [m] distinct scores, decreasing. */
+  thresholds: Float64Array;
+  /** [m] positives with score >= threshold. */
+  tp: Float64Array;
+  /** [m] negatives with score >= threshold. */
+  fp: Float64Array;
+}
+
+/** Counts at every distinct threshold, highest first (sklearn `_binary_clf_curve`); small inputs. */
+export function curvePoints(positives: SortedScores, negatives: SortedScores): CurvePoints {
+  const thresholds: number[] = [];
+  const tps: number[] = [];
+  const fps: number[] = [];
+  let j = positives.length - 1;
+  let i = negatives.length - 1;
+  let tp = 0;
+  let fp = 0;
+  while (i >= 0 || j >= 0) {
+    const t = i < 0 ? positives[j] : j < 0 ? negatives[i] : Math.max(positives[j], negatives[i]);
+    for (; j >= 0 && positives[j] === t; j--) tp++;
+    for (; i >= 0 && negatives[i] === t; i--) fp++;
+    thresholds.push(t);
+    tps.push(tp);
+    fps.push(fp);
+  }
+  return { thresholds: Float64Array.from(thresholds), tp: Float64Array.from(tps), fp: Float64Array.from(fps) };
+}

@@ -6,7 +6,7 @@
  * point has F1 = 0, which cannot happen with at least one positive; points with P = R = 0
  * (0/0) are skipped like the public code's `np.isfinite` filter.
  */
-import { splitSorted, summariseCurve } from './curve.js';
+import { curvePoints, splitSorted, summariseCurve } from './curve.js';
 
 /**
  * Average precision of scores against binary labels (nonzero = positive).
@@ -52,23 +52,18 @@ export function precisionRecallCurve(scores: ArrayLike<number>, labels: ArrayLik
   const { positives, negatives } = splitSorted(scores, labels);
   const P = positives.length;
   if (P === 0) throw new RangeError('the precision–recall curve is undefined without positive samples');
-  const precision: number[] = [];
-  const recall: number[] = [];
-  const thresholds: number[] = [];
-  let i = negatives.length - 1;
-  let j = P - 1;
-  let tp = 0;
-  let fp = 0;
-  while (i >= 0 || j >= 0) {
-    const t = i < 0 ? positives[j] : j < 0 ? negatives[i] : Math.max(positives[j], negatives[i]);
-    while (j >= 0 && positives[j] === t) (tp++, j--);
-    while (i >= 0 && negatives[i] === t) (fp++, i--);
-    precision.push(tp / (tp + fp));
-    recall.push(tp / P);
-    thresholds.push(t);
+  const { thresholds, tp, fp } = curvePoints(positives, negatives);
+  const m = thresholds.length;
+  const precision = new Float64Array(m + 1);
+  const recall = new Float64Array(m + 1);
+  const ascending = new Float64Array(m);
+  for (let k = 0; k < m; k++) {
+    const from = m - 1 - k; // sklearn lists thresholds increasing
+    precision[k] = tp[from] / (tp[from] + fp[from]);
+    recall[k] = tp[from] / P;
+    ascending[k] = thresholds[from];
   }
-  precision.reverse().push(1);
-  recall.reverse().push(0);
-  thresholds.reverse();
-  return { precision: Float64Array.from(precision), recall: Float64Array.from(recall), thresholds: Float64Array.from(thresholds) };
+  precision[m] = 1;
+  recall[m] = 0;
+  return { precision, recall, thresholds: ascending };
 }

@@ -2,7 +2,7 @@
  * Area under the ROC curve with scikit-learn's `roc_auc_score` semantics: thresholds at the
  * distinct scores (ties collapse into one point), trapezoid rule from (0,0) to (1,1).
  */
-import { splitSorted, summariseCurve, type SortedScores } from './curve.js';
+import { curvePoints, splitSorted, summariseCurve, type SortedScores } from './curve.js';
 
 /**
  * AUROC of scores against binary labels (nonzero = positive).
@@ -41,20 +41,16 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
   const P = positives.length;
   const N = negatives.length;
   if (P === 0 || N === 0) throw new RangeError(`the ROC curve needs both classes (${P} positives, ${N} negatives)`);
-  const fpr = [0];
-  const tpr = [0];
-  const thresholds = [Number.POSITIVE_INFINITY];
-  let i = N - 1;
-  let j = P - 1;
-  let tp = 0;
-  let fp = 0;
-  while (i >= 0 || j >= 0) {
-    const t = i < 0 ? positives[j] : j < 0 ? negatives[i] : Math.max(positives[j], negatives[i]);
-    while (j >= 0 && positives[j] === t) (tp++, j--);
-    while (i >= 0 && negatives[i] === t) (fp++, i--);
-    fpr.push(fp / N);
-    tpr.push(tp / P);
-    thresholds.push(t);
+  const { thresholds, tp, fp } = curvePoints(positives, negatives);
+  const m = thresholds.length;
+  const fpr = new Float64Array(m + 1);
+  const tpr = new Float64Array(m + 1);
+  const allThresholds = new Float64Array(m + 1);
+  allThresholds[0] = Number.POSITIVE_INFINITY;
+  for (let k = 0; k < m; k++) {
+    fpr[k + 1] = fp[k] / N;
+    tpr[k + 1] = tp[k] / P;
+    allThresholds[k + 1] = thresholds[k];
   }
-  return { fpr: Float64Array.from(fpr), tpr: Float64Array.from(tpr), thresholds: Float64Array.from(thresholds) };
+  return { fpr, tpr, thresholds: allThresholds };
 }

@@ -30,3 +30,10 @@ export function near(actual: number | null | undefined, expected: number, tol: n
     throw new Error(`${what}: got ${actual}, expected ${expected} (tolerance ${tol})`);
   }
 }
+
+/** Splits a stored [n, H, W] stack into per-image arrays. */
+export function unstack(stored: StoredArray): { images: (Float32Array | Uint8Array)[]; h: number; w: number } {
+  const all = decode(stored) as Float32Array | Uint8Array;
+  const [n, h, w] = stored.shape;
+  return { images: Array.from({ length: n }, (_, i) => all.slice(i * h * w, (i + 1) * h * w)), h, w };
+}
