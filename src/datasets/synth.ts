@@ -63,6 +63,8 @@ export interface SynthSample {
   image: RgbImage;
   /** 0/255 gray; null for a good image. */
   mask: GrayImage | null;
+  /** The same image before the defect was drawn (equal to image for a good one). */
+  reference: RgbImage;
 }
 
 function quantise(rgb: Float32Array): Uint8Array {
@@ -76,7 +78,8 @@ export function renderSynthSample(product: SynthProduct, defect: DefectKind | 'g
   const rng = new Rng(hashString(`${seed}/${product}/${split}/${defect}/${index}`));
   const rendering = renderProduct(product, size, rng);
   const good = quantise(rendering.rgb);
-  if (defect === 'good') return { image: { width: size, height: size, data: good }, mask: null };
+  const reference = { width: size, height: size, data: good };
+  if (defect === 'good') return { image: reference, mask: null, reference };
   // A defect that changes too few pixels (mostly clipped away by the object's outline) is
   // redrawn with the next random numbers: anomalies must be visible to be learnable.
   const minChanged = Math.max(12, Math.round(size * size * 0.0008));
@@ -93,7 +96,7 @@ export function renderSynthSample(product: SynthProduct, defect: DefectKind | 'g
         changed++;
       }
     }
-    const sample = { image: { width: size, height: size, data }, mask: { width: size, height: size, data: mask } };
+    const sample = { image: { width: size, height: size, data }, mask: { width: size, height: size, data: mask }, reference };
     if (changed >= minChanged) return sample;
     if (changed > 0) fallback ??= sample;
   }

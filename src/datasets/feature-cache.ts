@@ -1,0 +1,307 @@
+/**
+ * Disk cache of frozen CLIP features. CLIP never trains, so the dense and global features of
+ * an un-augmented image depend only on (checkpoint hash, image size, layers, options, image
+ * content hash): computed once, reused by every trial and epoch.
+ *
+ * One safetensors file per entry (encodeSafetensors from the model's safetensors module), with
+ * a sha256 of the data section in its metadata. Writes are atomic (temp + rename) so several
+ * processes may share a directory; a truncated or garbled entry is detected on read, deleted
+ * and reported as a miss. The size cap evicts least-recently-used entries, recency being the
+ * file's mtime (touched on every hit), so it is shared across processes without an index file.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { encodeSafetensors } from '../model/clip/safetensors.js';
+
+export interface CachedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+/** Treat as read-only: the in-memory layer hands the same arrays to every caller. */
+export type CachedTensors = Map<string, CachedTensor>;
+export type FeatureKeyParts = Record<string, string | number | boolean | readonly (string | number)[]>;
+
+export interface FeatureCacheOptions {
+  dir: string;
+  /** Disk budget; least-recently-used entries are deleted beyond it. (default 8 GiB) */
+  maxBytes?: number;
+  /** Storage precision: float16 halves the size, relative error ≤ 2^-11. (default 'float32') */
+  dtype?: 'float32' | 'float16';
+  /** In-process LRU layer in front of the disk; 0 disables it. (default 0) */
+  memoryBytes?: number;
+}
+
+export interface FeatureCacheStats {
+  hits: number;
+  /** Of the hits, those served from the in-memory layer. */
+  memoryHits: number;
+  misses: number;
+  evictions: number;
+  /** Entries found truncated or garbled (deleted, then counted as misses). */
+  corrupt: number;
+  /** Bytes on disk as last known by this process. */
+  bytes: number;
+}
+
+const SUFFIX = '.safetensors';
+const CHECKSUM_PLACEHOLDER = '0'.repeat(64);
+const STALE_TEMP_MS = 60 * 60 * 1000;
+
+/** sha256 of bytes, hex: the image-content part of a key. */
+export function contentHash(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+let halfTable: Float32Array | undefined;
+function halfToFloatTable(): Float32Array {
+  if (halfTable) return halfTable;
+  halfTable = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    halfTable[h] =
+      exponent === 0 ? sign * 2 ** -14 * (fraction / 1024)
+      : exponent === 0x1f ? (fraction ? NaN : sign * Infinity)
+      : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return halfTable;
+}
+
+class CorruptEntry extends Error {}
+
+/** Parses and verifies an entry file's bytes (size, header, checksum), then decodes it. */
+function decodeEntry(bytes: Buffer): CachedTensors {
+  if (bytes.length < 8) throw new CorruptEntry(`only ${bytes.length} bytes`);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const dataStart = 8 + headerLength;
+  if (headerLength <= 0 || dataStart > bytes.length) throw new CorruptEntry(`header length ${headerLength}`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__?: Record<string, string> };
+  try {
+    header = JSON.parse(bytes.toString('utf8', 8, dataStart)) as typeof header;
+  } catch {
+    throw new CorruptEntry('header is not JSON');
+  }
+  const { __metadata__: metadata, ...entries } = header;
+  const data = bytes.subarray(dataStart);
+  let end = 0;
+  for (const entry of Object.values(entries)) end = Math.max(end, entry.data_offsets?.[1] ?? Infinity);
+  if (end !== data.length) throw new CorruptEntry(`data section is ${data.length} bytes, header says ${end}`);
+  if (metadata?.checksum !== contentHash(data)) throw new CorruptEntry('checksum mismatch');
+  const tensors: CachedTensors = new Map();
+  for (const [name, { dtype, shape, data_offsets: [begin, stop] }] of Object.entries(entries)) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const width = dtype === 'F32' ? 4 : dtype === 'F16' ? 2 : 0;
+    if (width === 0 || stop - begin !== count * width) throw new CorruptEntry(`tensor ${name}: ${dtype} [${shape}] spans ${stop - begin} bytes`);
+    const aligned = new Uint8Array(stop - begin);
+    aligned.set(data.subarray(begin, stop));
+    let values: Float32Array;
+    if (dtype === 'F32') values = new Float32Array(aligned.buffer);
+    else {
+      const table = halfToFloatTable();
+      const halves = new Uint16Array(aligned.buffer);
+      values = new Float32Array(count);
+      for (let i = 0; i < count; i++) values[i] = table[halves[i]];
+    }
+    tensors.set(name, { shape, data: values });
+  }
+  return tensors;
+}
+
+function tensorBytes(tensors: CachedTensors): number {
+  let n = 0;
+  for (const t of tensors.values()) n += t.data.byteLength;
+  return n;
+}
+
+export class FeatureCache {
+  readonly dir: string;
+  readonly maxBytes: number;
+  readonly dtype: 'float32' | 'float16';
+  private readonly memoryBytes: number;
+  private readonly memory = new Map<string, { tensors: CachedTensors; bytes: number }>();
+  private memoryUsed = 0;
+  private readonly pending = new Map<string, Promise<CachedTensors>>();
+  private counters = { hits: 0, memoryHits: 0, misses: 0, evictions: 0, corrupt: 0 };
+  private diskBytes: number | undefined;
+  /** Strictly increasing access stamps, so two touches in the same millisecond keep their order. */
+  private lastStamp = 0;
+  private tempCounter = 0;
+  private ready: Promise<void> | undefined;
+
+  constructor(options: FeatureCacheOptions) {
+    this.dir = options.dir;
+    this.maxBytes = options.maxBytes ?? 8 * 1024 ** 3;
+    this.dtype = options.dtype ?? 'float32';
+    this.memoryBytes = options.memoryBytes ?? 0;
+  }
+
+  /** A stable key: sha256 of the parts as canonical JSON (keys sorted), 40 hex characters. */
+  key(parts: FeatureKeyParts): string {
+    const canonical = JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k]]));
+    return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
+  }
+
+  stats(): FeatureCacheStats {
+    return { ...this.counters, bytes: this.diskBytes ?? 0 };
+  }
+
+  private path(key: string): string {
+    if (!/^[0-9a-zA-Z_-]+$/.test(key)) throw new Error(`feature cache key "${key}" must be [0-9a-zA-Z_-] (use cache.key(parts))`);
+    return join(this.dir, key + SUFFIX);
+  }
+
+  private stamp(): Date {
+    this.lastStamp = Math.max(Date.now(), this.lastStamp + 1);
+    return new Date(this.lastStamp);
+  }
+
+  private init(): Promise<void> {
+    this.ready ??= (async () => {
+      await mkdir(this.dir, { recursive: true });
+      this.diskBytes = (await this.scan()).reduce((sum, e) => sum + e.size, 0);
+    })();
+    return this.ready;
+  }
+
+  /** Lists the entries on disk (tolerating concurrent deletions); removes stale temp files. */
+  private async scan(): Promise<{ name: string; size: number; mtimeMs: number }[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const entries: { name: string; size: number; mtimeMs: number }[] = [];
+    for (const name of names) {
+      const info = await stat(join(this.dir, name)).catch(() => undefined);
+      if (!info) continue;
+      if (name.endsWith(SUFFIX)) entries.push({ name, size: info.size, mtimeMs: info.mtimeMs });
+      else if (name.includes('.tmp-') && Date.now() - info.mtimeMs > STALE_TEMP_MS) await unlink(join(this.dir, name)).catch(() => undefined);
+    }
+    return entries;
+  }
+
+  private remember(key: string, tensors: CachedTensors): void {
+    if (this.memoryBytes <= 0) return;
+    const bytes = tensorBytes(tensors);
+    if (bytes > this.memoryBytes) return;
+    const old = this.memory.get(key);
+    if (old) {
+      this.memory.delete(key);
+      this.memoryUsed -= old.bytes;
+    }
+    this.memory.set(key, { tensors, bytes });
+    this.memoryUsed += bytes;
+    for (const [k, v] of this.memory) {
+      if (this.memoryUsed <= this.memoryBytes) break;
+      this.memory.delete(k);
+      this.memoryUsed -= v.bytes;
+    }
+  }
+
+  /** The cached tensors, or undefined (a miss; a corrupt entry is deleted and is a miss too). */
+  async get(key: string): Promise<CachedTensors | undefined> {
+    await this.init();
+    const inMemory = this.memory.get(key);
+    if (inMemory) {
+      this.memory.delete(key);
+      this.memory.set(key, inMemory);
+      this.counters.hits++;
+      this.counters.memoryHits++;
+      await utimes(this.path(key), this.stamp(), this.stamp()).catch(() => undefined);
+      return inMemory.tensors;
+    }
+    const file = this.path(key);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(file);
+    } catch {
+      this.counters.misses++; // absent, or evicted by another process meanwhile
+      return undefined;
+    }
+    let tensors: CachedTensors;
+    try {
+      tensors = decodeEntry(bytes);
+    } catch (error) {
+      if (!(error instanceof CorruptEntry)) throw error;
+      this.counters.corrupt++;
+      this.counters.misses++;
+      if (await unlink(file).then(() => true, () => false)) this.diskBytes = Math.max(0, (this.diskBytes ?? 0) - bytes.length);
+      return undefined;
+    }
+    this.counters.hits++;
+    const now = this.stamp();
+    await utimes(file, now, now).catch(() => undefined);
+    this.remember(key, tensors);
+    return tensors;
+  }
+
+  /** Stores tensors under key (atomically), then evicts LRU entries beyond maxBytes. */
+  async put(key: string, tensors: CachedTensors): Promise<void> {
+    await this.init();
+    const file = this.path(key);
+    const bytes = encodeSafetensors(tensors, {
+      dtype: this.dtype === 'float16' ? 'F16' : 'F32',
+      metadata: { format: 'vcp-exp feature cache v1', checksum: CHECKSUM_PLACEHOLDER },
+    });
+    // The checksum covers the data section, which follows the header: patch it in place
+    // (same length, so no offset moves).
+    const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
+    const at = bytes.indexOf(CHECKSUM_PLACEHOLDER, 8, 'latin1');
+    bytes.write(contentHash(bytes.subarray(dataStart)), at, 'latin1');
+    const previous = await stat(file).then((s) => s.size, () => 0);
+    const temp = `${file}.tmp-${process.pid}-${++this.tempCounter}`;
+    await writeFile(temp, bytes);
+    const now = this.stamp();
+    await utimes(temp, now, now);
+    await rename(temp, file);
+    this.diskBytes = (this.diskBytes ?? 0) - previous + bytes.length;
+    // float16 entries enter memory on their first read, already rounded like the disk copy.
+    if (this.dtype === 'float32') this.remember(key, tensors);
+    if (this.diskBytes > this.maxBytes) await this.evict(key);
+  }
+
+  /** Deletes least-recently-used entries until the directory fits maxBytes (keeping `keep`). */
+  private async evict(keep: string): Promise<void> {
+    const entries = (await this.scan()).sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
+    let total = entries.reduce((sum, e) => sum + e.size, 0);
+    for (const entry of entries) {
+      if (total <= this.maxBytes) break;
+      if (entry.name === keep + SUFFIX) continue;
+      if (await unlink(join(this.dir, entry.name)).then(() => true, () => false)) this.counters.evictions++;
+      total -= entry.size;
+      const key = entry.name.slice(0, -SUFFIX.length);
+      const inMemory = this.memory.get(key);
+      if (inMemory) {
+        this.memory.delete(key);
+        this.memoryUsed -= inMemory.bytes;
+      }
+    }
+    this.diskBytes = total;
+  }
+
+  /** get, or compute + put on a miss; concurrent calls for one key compute it once. */
+  async getOrCompute(key: string, compute: () => Promise<CachedTensors> | CachedTensors): Promise<CachedTensors> {
+    const running = this.pending.get(key);
+    if (running) return running;
+    const job = (async () => {
+      const cached = await this.get(key);
+      if (cached) return cached;
+      const tensors = await compute();
+      await this.put(key, tensors);
+      // Hand back what a later get returns (float16-rounded when storing float16).
+      return this.dtype === 'float16' ? ((await this.readBack(key)) ?? tensors) : tensors;
+    })();
+    this.pending.set(key, job);
+    try {
+      return await job;
+    } finally {
+      this.pending.delete(key);
+    }
+  }
+
+  private async readBack(key: string): Promise<CachedTensors | undefined> {
+    const bytes = await readFile(this.path(key)).catch(() => undefined);
+    if (!bytes) return undefined;
+    const tensors = decodeEntry(bytes);
+    this.remember(key, tensors);
+    return tensors;
+  }
+}
