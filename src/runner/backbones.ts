@@ -1,0 +1,65 @@
+/**
+ * What a spec's `backbone` names: a known OpenAI architecture, or a Hugging Face CLIP
+ * checkpoint directory (relative to the spec file that wrote it). Gives the shapes the
+ * cross-field checks need and the weights identity that goes into trial and feature keys.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseClipConfig } from '../model/clip/config.js';
+import { sha256File, weightsHash } from '../model/clip/weights.js';
+import { KNOWN_BACKBONES, type BackboneShape } from '../model/methods/vcp-clip/config.js';
+
+/** Hub ids of the OpenAI checkpoints, accepted for the architecture names. */
+export const BACKBONE_ALIASES: Readonly<Record<string, keyof typeof KNOWN_BACKBONES>> = {
+  'openai/clip-vit-base-patch16': 'ViT-B-16',
+  'openai/clip-vit-large-patch14': 'ViT-L-14',
+  'openai/clip-vit-large-patch14-336': 'ViT-L-14-336',
+};
+
+export type BackboneInfo =
+  | { kind: 'known'; name: keyof typeof KNOWN_BACKBONES; shape: BackboneShape }
+  | { kind: 'checkpoint'; dir: string; shape: BackboneShape; textContext: number };
+
+/**
+ * Resolves `backbone` as written in `file`; returns a message (got/expected) when it is
+ * neither a known name nor a readable checkpoint directory.
+ */
+export function resolveBackbone(backbone: string, file: string): BackboneInfo | { error: string } {
+  const known = (backbone in KNOWN_BACKBONES ? backbone : BACKBONE_ALIASES[backbone]) as keyof typeof KNOWN_BACKBONES | undefined;
+  if (known) return { kind: 'known', name: known, shape: KNOWN_BACKBONES[known] };
+  const dir = resolve(dirname(file), backbone);
+  const names = [...Object.keys(KNOWN_BACKBONES), ...Object.keys(BACKBONE_ALIASES)].join(', ');
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
+    return { error: `got ${JSON.stringify(backbone)}, expected a known backbone (${names}) or a CLIP checkpoint directory (no directory at ${dir})` };
+  }
+  const configFile = join(dir, 'config.json');
+  try {
+    const config = parseClipConfig(JSON.parse(readFileSync(configFile, 'utf8')), configFile);
+    const shape: BackboneShape = {
+      visionLayers: config.vision.layers,
+      visionWidth: config.vision.width,
+      patchSize: config.vision.patchSize,
+      textWidth: config.text.width,
+      embedDim: config.projectionDim,
+    };
+    return { kind: 'checkpoint', dir, shape, textContext: config.text.contextLength };
+  } catch (error) {
+    return { error: `got ${JSON.stringify(backbone)}, expected a Hugging Face CLIP checkpoint directory: ${(error as Error).message}` };
+  }
+}
+
+/** Files below this size are hashed directly; larger ones through the model's remembered hash. */
+const SMALL_WEIGHTS = 64 << 20;
+
+/**
+ * Identity of the weights: `openai/<name>` for the known architectures (the released
+ * weights), `sha256:<first 16 hex>` of model.safetensors for a checkpoint directory, so a
+ * moved or renamed directory keeps its trial ids.
+ */
+export async function weightsIdentity(info: BackboneInfo): Promise<string> {
+  if (info.kind === 'known') return `openai/${info.name}`;
+  const file = join(info.dir, 'model.safetensors');
+  if (!existsSync(file)) return `dir:${info.dir}`;
+  const sha = statSync(file).size < SMALL_WEIGHTS ? await sha256File(file) : await weightsHash(file);
+  return `sha256:${sha.slice(0, 16)}`;
+}

@@ -1,0 +1,164 @@
+/**
+ * Sweep expansion: trials = base ⊕ sweep point ⊕ seed. Variants, grid axes and zip groups
+ * combine as a product (zip axes vary together inside their group); seeds are innermost.
+ * Each trial gets a content-hash id, a training key and a frozen-feature key.
+ */
+import { relative, resolve, dirname, sep } from 'node:path';
+import type { MethodName } from '../model/methods/method.js';
+import { shortHash, sortKeys } from './canonical.js';
+import { isPlainObject } from './extends.js';
+import { METHOD_SPECS } from './methods.js';
+import type { JsonPath } from './spec-error.js';
+import { EVAL_DEFAULTS, TRAIN_DEFAULTS, type FeatureKey, type Trial, type TrialConfig } from './spec-types.js';
+import type { Axis, AxisPoint } from './sweep-input.js';
+
+export interface ExpandInput {
+  method: MethodName;
+  /** The spec's sections as written (after extends). */
+  base: Record<string, unknown>;
+  train: Record<string, unknown>;
+  eval: Record<string, unknown>;
+  axes: Axis[];
+  seeds: number[];
+  /** Spec path of the seeds (for origins): ['seeds', i] for a list, ['seeds'] for a count. */
+  seedOrigin(index: number): JsonPath;
+  /** File a spec path was written in (relative paths in it are relative to that file). */
+  fileOf(origin: JsonPath): string;
+}
+
+/** Trial-config path of an axis path: model fields live under `model`. */
+export function configPath(axis: readonly string[]): string[] {
+  return axis[0] === 'train' || axis[0] === 'eval' ? [...axis] : ['model', ...axis];
+}
+
+/** Every trial of the sweep, without keys (see `assignKeys`). */
+export function expandTrials(input: ExpandInput): Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[] {
+  const points = cartesian(input.axes.map((a) => a.points));
+  const trials: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[] = [];
+  for (const point of points) {
+    input.seeds.forEach((seed, s) => {
+      const origins: Record<string, JsonPath> = {};
+      const config: TrialConfig = {
+        method: input.method,
+        model: { ...METHOD_SPECS[input.method].defaults, ...structuredClone(input.base) },
+        train: fillTrain(input.train),
+        eval: fillEval(input.eval),
+      };
+      recordOrigins(input.base, ['model'], ['base'], origins);
+      recordOrigins(input.train, ['train'], ['train'], origins);
+      recordOrigins(input.eval, ['eval'], ['eval'], origins);
+      for (const patch of point.flatMap((p) => p.patches)) {
+        const path = configPath(patch.path);
+        setPath(config as unknown as Record<string, unknown>, path, structuredClone(patch.value));
+        const prefix = path.join('.');
+        for (const k of Object.keys(origins)) if (k === prefix || k.startsWith(`${prefix}.`)) delete origins[k];
+        origins[prefix] = patch.origin;
+        if (isPlainObject(patch.value)) recordOrigins(patch.value, path, patch.origin, origins);
+      }
+      config.model.seed = seed;
+      origins['model.seed'] = input.seedOrigin(s);
+      absolutizeRoots(config, origins, input.fileOf);
+      const labels = Object.assign({}, ...point.map((p: AxisPoint) => p.labels)) as Record<string, unknown>;
+      const variant = typeof labels.variant === 'string' ? labels.variant : undefined;
+      trials.push({ index: trials.length, seed, variant, point: labels, config: sortKeys(config), origins });
+    });
+  }
+  return trials;
+}
+
+function cartesian<T>(lists: T[][]): T[][] {
+  return lists.reduce<T[][]>((acc, list) => acc.flatMap((prefix) => list.map((item) => [...prefix, item])), [[]]);
+}
+
+function fillTrain(train: Record<string, unknown>): TrialConfig['train'] {
+  const t = structuredClone(train) as Record<string, unknown>;
+  const batch = (t.batch_size as number | undefined) ?? TRAIN_DEFAULTS.batch_size;
+  return {
+    epochs: TRAIN_DEFAULTS.epochs,
+    batch_size: batch,
+    micro_batch: batch,
+    ...t,
+    dataset: { ...TRAIN_DEFAULTS.dataset, ...(t.dataset as object) },
+    augment: { ...TRAIN_DEFAULTS.augment, ...(t.augment as object) },
+  } as TrialConfig['train'];
+}
+
+function fillEval(evalInput: Record<string, unknown>): TrialConfig['eval'] {
+  const e = structuredClone(evalInput) as Record<string, unknown>;
+  const datasets = Array.isArray(e.datasets) ? e.datasets.map((d) => ({ ...EVAL_DEFAULTS.dataset, ...(d as object) })) : [];
+  return { prompts: EVAL_DEFAULTS.prompts, pro: EVAL_DEFAULTS.pro, ...e, datasets } as TrialConfig['eval'];
+}
+
+function recordOrigins(value: unknown, configAt: string[], specAt: JsonPath, out: Record<string, JsonPath>): void {
+  out[configAt.join('.')] = specAt;
+  if (isPlainObject(value)) {
+    for (const [k, v] of Object.entries(value)) recordOrigins(v, [...configAt, ...k.split('.')], [...specAt, k], out);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => recordOrigins(v, [...configAt, String(i)], [...specAt, i], out));
+  }
+}
+
+function setPath(root: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = root;
+  for (const seg of path.slice(0, -1)) {
+    if (!isPlainObject(node[seg])) node[seg] = {};
+    node = node[seg] as Record<string, unknown>;
+  }
+  node[path.at(-1)!] = value;
+}
+
+/** Nearest recorded origin of a config path or of one of its ancestors. */
+export function originOf(origins: Record<string, JsonPath>, configPathText: string): JsonPath | undefined {
+  for (let p = configPathText; p; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    if (origins[p]) return origins[p];
+  }
+  return undefined;
+}
+
+function absolutizeRoots(config: TrialConfig, origins: Record<string, JsonPath>, fileOf: (o: JsonPath) => string): void {
+  const abs = (root: unknown, at: string): string => {
+    const origin = originOf(origins, at);
+    return typeof root === 'string' && origin ? resolve(dirname(fileOf(origin)), root) : String(root);
+  };
+  config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
+  config.eval.datasets.forEach((d, i) => (d.root = abs(d.root, `eval.datasets.${i}.root`)));
+}
+
+/**
+ * Ids and keys. `weightsOf(trial)` is the backbone's weights identity; dataset roots enter
+ * relative to `specDir` so a checkout elsewhere keeps its ids; micro_batch (an execution
+ * detail) is left out.
+ */
+export function assignKeys(
+  drafts: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[],
+  weightsOf: (trial: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>) => string,
+  specDir: string,
+): Trial[] {
+  const rel = (p: string) => relative(specDir, p).split(sep).join('/') || '.';
+  return drafts.map((d) => {
+    const { config } = d;
+    const weights = weightsOf(d);
+    const { micro_batch: _mb, ...train } = config.train;
+    const model = { ...config.model, backbone: weights };
+    const identity = {
+      method: config.method,
+      model,
+      train: { ...train, dataset: { ...train.dataset, root: rel(train.dataset.root) } },
+      eval: { ...config.eval, datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })) },
+    };
+    const trainingModel = Object.fromEntries(Object.entries(model).filter(([k]) => !(METHOD_SPECS[config.method].evalOnly as readonly string[]).includes(k)));
+    const features = {
+      weights,
+      activation: String(config.model.activation),
+      image_size: Number(config.model.image_size),
+      layers: [...(config.model.layers as number[])],
+    };
+    const featureKey: FeatureKey = { id: shortHash(features), ...features };
+    return {
+      ...d,
+      id: shortHash(identity),
+      trainingKey: shortHash({ method: config.method, model: trainingModel, train: identity.train }),
+      featureKey,
+    };
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * What the spec side needs to know about each method: its defaults, the schema of `base`,
+ * which of its fields only matter at evaluation, and its own resolver (the final check).
+ */
+import type { MethodName } from '../model/methods/method.js';
+import { resolveVcpClipConfig, VCP_CLIP_DEFAULTS, type BackboneShape, type VcpClipConfigInput } from '../model/methods/vcp-clip/config.js';
+
+export interface MethodSpecInfo {
+  defaults: Readonly<Record<string, unknown>>;
+  /** `$defs` entry of schemas/experiment.schema.json describing `base`. */
+  schemaDef: string;
+  /** Model fields that change evaluation only: excluded from the training key. */
+  evalOnly: readonly string[];
+  /** Throws the method's ConfigError ({field, got, expected}) for an invalid config. */
+  resolve(config: Record<string, unknown>, backbone: BackboneShape): Record<string, unknown>;
+}
+
+export const METHOD_SPECS = {
+  'vcp-clip': {
+    defaults: VCP_CLIP_DEFAULTS,
+    schemaDef: 'vcpClipConfig',
+    evalOnly: ['alpha', 'sigma', 'image_score', 'topk'],
+    resolve: (config, backbone) => ({ ...resolveVcpClipConfig(config as VcpClipConfigInput, { backbone }) }),
+  },
+} as const satisfies Record<MethodName, MethodSpecInfo>;

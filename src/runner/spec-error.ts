@@ -1,0 +1,107 @@
+/**
+ * Spec problems, each with the place it was written: `file:line:col json-path message`.
+ * Loading collects every problem it can find and throws them together as one SpecError.
+ */
+import { UserError } from '../errors.js';
+
+/** A JSON path as segments: object keys and array indices. */
+export type JsonPath = readonly (string | number)[];
+
+export interface SpecIssue {
+  /** File the offending key or value was written in (for inherited values, the base file). */
+  file: string;
+  /** 1-based line and column; 0 when the issue has no position (e.g. an empty file). */
+  line: number;
+  col: number;
+  path: JsonPath;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+/** `base.layers[3]`, `sweep.grid["eval.datasets"]`, `(root)` for the empty path. */
+export function formatPath(path: JsonPath): string {
+  if (path.length === 0) return '(root)';
+  let out = '';
+  for (const seg of path) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(seg)) out += out === '' ? seg : `.${seg}`;
+    else out += `[${JSON.stringify(seg)}]`;
+  }
+  return out;
+}
+
+export function formatIssue(issue: SpecIssue): string {
+  const where = issue.line > 0 ? `${issue.file}:${issue.line}:${issue.col}` : issue.file;
+  const tag = issue.severity === 'warning' ? 'warning: ' : '';
+  return `${where} ${formatPath(issue.path)} ${tag}${issue.message}`;
+}
+
+/** Issues in file order, errors before warnings at the same place; exact duplicates dropped. */
+export function sortIssues(issues: readonly SpecIssue[]): SpecIssue[] {
+  const seen = new Set<string>();
+  return [...issues]
+    .sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col || (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))
+    .filter((i) => {
+      const key = formatIssue(i);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
+/** Every error found in a spec (and the files it extends); the CLI exits with code 2. */
+export class SpecError extends UserError {
+  override name = 'SpecError';
+  readonly issues: readonly SpecIssue[];
+
+  constructor(issues: readonly SpecIssue[]) {
+    const sorted = sortIssues(issues);
+    const errors = sorted.filter((i) => i.severity === 'error');
+    const head = `invalid experiment spec: ${errors.length} error${errors.length === 1 ? '' : 's'}`;
+    super([head, ...sorted.map(formatIssue)].join('\n'), {
+      exitCode: 2,
+      hint: 'fix every line above; docs/spec.md describes each field',
+    });
+    this.issues = sorted;
+  }
+}
+
+/** JSON-ish rendering of a value a user wrote, kept short. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'nothing';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+export function levenshtein(a: string, b: string): number {
+  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = prev[0];
+    prev[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = prev[j];
+      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return prev[b.length];
+}
+
+/** The closest candidate within a small edit distance (case-insensitive), if any. */
+export function suggest(word: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  const lower = word.toLowerCase();
+  for (const candidate of candidates) {
+    const d = levenshtein(lower, candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
+  return bestDistance <= limit ? best : undefined;
+}
+
+/** "unknown key "hedas"; did you mean "heads"? allowed: a, b, c". */
+export function unknownKeyMessage(what: string, key: string, allowed: readonly string[]): string {
+  const guess = suggest(key, allowed);
+  return `unknown ${what} ${JSON.stringify(key)}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''} allowed: ${allowed.join(', ')}`;
+}

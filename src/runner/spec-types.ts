@@ -1,0 +1,188 @@
+/**
+ * Types of an experiment spec (as written: `SpecInput`, see schemas/experiment.schema.json)
+ * and of what loading resolves it to (`Spec`, `Trial`), with the frozen defaults.
+ */
+import type { MethodName } from '../model/methods/method.js';
+import type { VcpClipConfigInput } from '../model/methods/vcp-clip/config.js';
+import type { JsonPath } from './spec-error.js';
+
+export type DatasetFormat = 'mvtec' | 'visa' | 'meta' | 'folder';
+export type Products = 'all' | string[];
+export type Metric = 'pixel_auroc' | 'pro' | 'pixel_ap' | 'pixel_f1_max' | 'image_auroc' | 'image_ap' | 'image_f1_max' | 'ms_per_image';
+
+export interface TrainDataset {
+  format: DatasetFormat;
+  /** Absolute after loading (written relative to the spec file). */
+  root: string;
+  products: Products;
+  split: 'test' | 'train';
+}
+
+export interface EvalDataset {
+  name: string;
+  format: DatasetFormat;
+  root: string;
+  products: Products;
+}
+
+export interface Augment {
+  rotate: boolean;
+  rot90: boolean;
+  brightness_contrast: boolean;
+  noise: boolean;
+  blur_jitter: boolean;
+  mosaic: number;
+}
+
+export interface TrainSection {
+  dataset: TrainDataset;
+  epochs: number;
+  batch_size: number;
+  /** Images per forward/backward chunk (gradient accumulation); an execution detail, not in ids. */
+  micro_batch: number;
+  augment: Augment;
+}
+
+export interface PromptPair {
+  normal: string;
+  abnormal: string;
+}
+
+export interface EvalSection {
+  datasets: EvalDataset[];
+  /** null: the training templates and state words. */
+  prompts: PromptPair[] | null;
+  pro: 'paper' | 'exact';
+}
+
+export interface Reference {
+  source: string;
+  values: Record<string, number[]>;
+}
+
+export interface TableSpec {
+  name: string;
+  title?: string;
+  rows: string;
+  datasets?: string[];
+  metrics: Metric[];
+  formats?: ('markdown' | 'latex' | 'csv')[];
+  reference?: Reference;
+}
+
+export interface FigureSpec {
+  name: string;
+  title?: string;
+  kind?: 'line' | 'bar';
+  x: string;
+  series?: string;
+  datasets?: string[];
+  metrics: Metric[];
+  formats?: ('svg' | 'png')[];
+  reference?: Reference;
+}
+
+export interface Execution {
+  executor: 'local' | 'slurm';
+  workers: number;
+  devices: string[];
+  backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  slurm?: { partition?: string; time?: string; cpus_per_task?: number; mem_gb?: number; gpus?: number; extra_args?: string[] };
+}
+
+export interface Tracking {
+  /** undefined: MLFLOW_TRACKING_URI, else the managed local server (decided by the runner). */
+  uri?: string;
+  experiment: string;
+}
+
+export interface SweepInput {
+  grid?: Record<string, unknown[]>;
+  zip?: Record<string, unknown[]>[];
+  variants?: { name: string; description?: string; set: Record<string, unknown> }[];
+}
+
+/** A spec as written (after `extends` is merged). */
+export interface SpecInput {
+  name: string;
+  description?: string;
+  extends?: string;
+  method?: MethodName;
+  base?: VcpClipConfigInput;
+  sweep?: SweepInput;
+  seeds?: number | number[];
+  train: Partial<Omit<TrainSection, 'dataset' | 'augment'>> & { dataset: Partial<TrainDataset>; augment?: Partial<Augment> };
+  eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
+  report?: { tables?: TableSpec[]; figures?: FigureSpec[] };
+  execution?: Partial<Execution>;
+  tracking?: Partial<Tracking>;
+}
+
+/** The config one trial runs with: every field filled in. */
+export interface TrialConfig {
+  method: MethodName;
+  /** The method's config (for vcp-clip: every field of VcpClipConfig; `seed` is the trial's seed). */
+  model: Record<string, unknown>;
+  train: TrainSection;
+  eval: EvalSection;
+}
+
+/** Frozen CLIP features depend only on these (see the frozen-feature cache). */
+export interface FeatureKey {
+  id: string;
+  weights: string;
+  activation: string;
+  image_size: number;
+  layers: number[];
+}
+
+export interface Trial {
+  /** Content hash of everything that changes the trial's result (12 hex). */
+  id: string;
+  /** Hash of the fields that change training only: trials sharing it share one checkpoint. */
+  trainingKey: string;
+  featureKey: FeatureKey;
+  /** 0-based position in the expansion (variants, grid, zip, then seeds, innermost last). */
+  index: number;
+  seed: number;
+  variant?: string;
+  /** The swept values of this trial: axis path → value (`variant` for the variant name). */
+  point: Record<string, unknown>;
+  config: TrialConfig;
+  /** Config path (dotted) → where the value was written in the spec (for error positions). */
+  origins: Record<string, JsonPath>;
+}
+
+export interface Spec {
+  file: string;
+  /** Files from the spec to its furthest base. */
+  chain: string[];
+  name: string;
+  description: string;
+  method: MethodName;
+  seeds: number[];
+  /** Swept axis paths in expansion order (`variant` first when there are variants). */
+  axes: string[];
+  report: { tables: TableSpec[]; figures: FigureSpec[] };
+  execution: Execution;
+  tracking: Tracking;
+  trials: Trial[];
+  /** Non-fatal findings (e.g. a dataset root missing here), formatted `file:line:col path message`. */
+  warnings: string[];
+  /** sha256 (12 hex) of the merged spec's canonical JSON. */
+  hash: string;
+}
+
+export const TRAIN_DEFAULTS = Object.freeze({
+  epochs: 10,
+  batch_size: 32,
+  augment: Object.freeze({ rotate: true, rot90: true, brightness_contrast: true, noise: true, blur_jitter: true, mosaic: 0.2 }),
+  dataset: Object.freeze({ products: 'all', split: 'test' }),
+});
+
+export const EVAL_DEFAULTS = Object.freeze({ prompts: null, pro: 'paper', dataset: Object.freeze({ products: 'all' }) });
+
+export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({ executor: 'local', workers: 1, devices: ['cpu'], backend: 'auto' });
+
+/** The seed used when a spec gives neither `seeds` nor `base.seed` (the paper's). */
+export const DEFAULT_SEED = 333;

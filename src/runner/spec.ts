@@ -1,0 +1,103 @@
+/**
+ * `loadSpec(file)`: YAML (with positions) → `extends` merged → JSON Schema → checks across
+ * fields → expanded, keyed trials. Every problem found is reported at once, each as
+ * `file:line:col json-path message`, in one SpecError (exit code 2).
+ *
+ * Dataset roots are not required to exist when a spec is loaded (a spec is often planned on
+ * one machine and run on another): a missing root is a warning here and an error when the
+ * trial runs. A checkpoint-directory backbone must exist: its shapes are needed to check
+ * layers, heads and image size.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { weightsIdentity, type BackboneInfo } from './backbones.js';
+import { shortHash } from './canonical.js';
+import { assignKeys, expandTrials, originOf } from './expand.js';
+import { isPlainObject, loadWithExtends } from './extends.js';
+import { IssueSink } from './issues.js';
+import { validateAt } from './schema.js';
+import { checkEval, checkReport, readSeeds } from './spec-checks.js';
+import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
+import { EXECUTION_DEFAULTS, type Execution, type FigureSpec, type Spec, type TableSpec } from './spec-types.js';
+import { readSweep } from './sweep-input.js';
+import { checkTrials } from './trial-checks.js';
+
+/** Sections whose errors make expansion meaningless. */
+const EXPANSION_INPUTS = new Set(['base', 'train', 'eval', 'sweep', 'seeds', 'method']);
+
+export async function loadSpec(file: string): Promise<Spec> {
+  const merged = loadWithExtends(file);
+  const rootFile = merged.chain[0];
+  const sink = new IssueSink(merged.locate, rootFile);
+  sink.issues.push(...merged.issues);
+  const raw = merged.value;
+  if (raw === undefined || merged.issues.some((i) => i.severity === 'error')) throw new SpecError(sink.issues);
+  if (!isPlainObject(raw)) {
+    sink.error([], 'value', `got ${raw === null ? 'an empty document' : typeof raw}, expected a map of spec sections (name, base, sweep, train, eval, …)`);
+    throw new SpecError(sink.issues);
+  }
+
+  for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
+  const axes = readSweep(raw.sweep, sink);
+  const seeds = readSeeds(raw, sink);
+  const datasetNames = checkEval(raw, sink);
+  const axisNames = axes.flatMap((a) => a.names);
+  checkReport(raw, axisNames, datasetNames, sink);
+
+  const blocked = sink.issues.some((i) => i.severity === 'error' && EXPANSION_INPUTS.has(String(i.path[0])));
+  const method = (raw.method ?? 'vcp-clip') as Spec['method'];
+  let trials: Spec['trials'] = [];
+  if (!blocked) {
+    const drafts = expandTrials({
+      method,
+      base: (raw.base ?? {}) as Record<string, unknown>,
+      train: raw.train as Record<string, unknown>,
+      eval: raw.eval as Record<string, unknown>,
+      axes,
+      seeds,
+      seedOrigin: (i) => (Array.isArray(raw.seeds) ? ['seeds', i] : raw.seeds !== undefined ? ['seeds'] : isPlainObject(raw.base) && raw.base.seed !== undefined ? ['base', 'seed'] : []),
+      fileOf: (origin) => sink.position(origin, 'value').file,
+    });
+    const backbones = checkTrials(drafts, sink, rootFile);
+    if (sink.errorCount === 0) {
+      const identities = new Map<BackboneInfo, string>();
+      for (const info of new Set(backbones)) if (info) identities.set(info, await weightsIdentity(info));
+      trials = assignKeys(drafts, (d) => identities.get(backbones[d.index]!)!, dirname(resolve(rootFile)));
+      warnMissingRoots(trials, sink);
+    }
+  }
+  if (sink.errorCount > 0) throw new SpecError(sink.issues);
+
+  const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
+  const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
+  const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
+  return {
+    file: rootFile,
+    chain: merged.chain,
+    name: raw.name as string,
+    description: (raw.description as string | undefined) ?? '',
+    method,
+    seeds,
+    axes: axisNames,
+    report: { tables: report.tables ?? [], figures: report.figures ?? [] },
+    execution,
+    tracking: { uri: tracking.uri, experiment: tracking.experiment ?? (raw.name as string) },
+    trials,
+    warnings: sortIssues(sink.issues).map(formatIssue),
+    hash: shortHash(raw),
+  };
+}
+
+/** A dataset root that does not exist here: a warning at load, an error when the trial runs. */
+function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
+  const warned = new Set<string>();
+  const warn = (root: string, origin: JsonPath | undefined, what: string) => {
+    if (warned.has(root) || existsSync(root)) return;
+    warned.add(root);
+    sink.warning(origin ?? [], 'value', `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`);
+  };
+  for (const t of trials) {
+    warn(t.config.train.dataset.root, originOf(t.origins, 'train.dataset.root'), 'train dataset');
+    t.config.eval.datasets.forEach((d, i) => warn(d.root, originOf(t.origins, `eval.datasets.${i}.root`), `eval dataset ${d.name}`));
+  }
+}
