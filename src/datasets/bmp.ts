@@ -77,10 +77,13 @@ export function decodeBmp(bytes: Uint8Array, file = '<bmp>'): RgbImage {
 
   let palette: Uint8Array | undefined;
   if (bpp <= 8) {
-    const count = colorsUsed || 2 ** bpp;
     let at = 14 + headerSize;
     if (headerSize === 40 && compression === BI_BITFIELDS) at += 12;
     if (headerSize === 40 && compression === BI_ALPHABITFIELDS) at += 16;
+    // Writers may store fewer than 2^bpp entries without saying so (core headers cannot):
+    // the palette ends where the pixels start.
+    const room = Math.floor((pixelOffset - at) / paletteEntryBytes);
+    const count = Math.min(colorsUsed || 2 ** bpp, room > 0 ? room : 2 ** bpp);
     if (at + count * paletteEntryBytes > buf.length) throw fail(file, 'palette past the end of the file');
     palette = new Uint8Array(256 * 3);
     for (let i = 0; i < Math.min(count, 256); i++) {
