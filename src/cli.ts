@@ -17,6 +17,11 @@ cli
   .action(async (options: { backend: string }) => (await import('./commands/backend.js')).backendCommand(options));
 
 cli
+  .command('plan <spec>', 'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate')
+  .option('--json', '[boolean] print the plan as JSON')
+  .action(async (spec: string, options: { json?: boolean }) => (await import('./commands/plan.js')).planCommand(spec, options));
+
+cli
   .command('weights <action> [id]', 'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache')
   .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
   .option('--cache-dir <dir>', '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)')
