@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { pullClipCheckpoint } from '../model/clip/pull.js';
-import { createProgress } from '../model/clip/progress.js';
+import { createProgress, humanBytes } from '../model/clip/progress.js';
 
 export interface WeightsCommandOptions {
   revision: string | number;
@@ -30,7 +30,7 @@ export async function weightsCommand(action: string, id: string | number | undef
   console.log(`${id}@${revision}${result.commit ? ` (commit ${result.commit.slice(0, 12)})` : ''} → ${result.dir}`);
   console.log(
     `CLIP: vision ${v.layers}×${v.width} patch ${v.patchSize} at ${v.imageSize}px, text ${config.text.layers}×${config.text.width}, ` +
-      `embed ${config.projectionDim}; ${tensorCount} tensors, ${(weightsBytes / 1024 ** 2).toFixed(1)} MB`,
+      `embed ${config.projectionDim}; ${tensorCount} tensors, ${humanBytes(weightsBytes)}`,
   );
-  console.log(`use it with: --weights ${result.dir}`);
+  console.log(`refer to these weights as "${id}" (revision ${revision}) or by the directory above`);
 }

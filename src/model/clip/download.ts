@@ -88,6 +88,7 @@ async function withRetries<T>(label: string, options: HttpOptions, run: () => Pr
 
 function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
+  if (error instanceof TransientError) return error.message;
   const cause = (error.cause as { code?: string; message?: string } | undefined) ?? undefined;
   return cause ? `${error.message} (${cause.code ?? cause.message})` : error.message;
 }

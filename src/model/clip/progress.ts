@@ -10,8 +10,17 @@ export interface DownloadProgress {
   note(line: string): void;
 }
 
-const MB = 1024 * 1024;
-const mb = (bytes: number) => (bytes / MB).toFixed(1);
+/** 1536 → "1.5 kB", 3.2e6 → "3.1 MB" (binary units, as file managers show them). */
+export function humanBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? Math.round(value) : value.toFixed(1)} ${units[unit]}`;
+}
 
 export function createProgress(stream: NodeJS.WriteStream = process.stderr): DownloadProgress {
   const live = stream.isTTY === true;
@@ -25,7 +34,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Dow
 
   const speed = () => {
     const seconds = (performance.now() - startedAt) / 1000;
-    return seconds > 0 ? `${mb((received - startBytes) / seconds)} MB/s` : '';
+    return seconds > 0 ? `${humanBytes((received - startBytes) / seconds)}/s` : '';
   };
   const clear = () => {
     if (drawn) stream.write('\r\x1b[2K');
@@ -35,7 +44,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Dow
     const width = 24;
     const fraction = total ? Math.min(received / total, 1) : 0;
     const bar = total ? `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${(fraction * 100).toFixed(0).padStart(3)}%` : '';
-    const size = total ? `${mb(received)}/${mb(total)} MB` : `${mb(received)} MB`;
+    const size = total ? `${humanBytes(received)}/${humanBytes(total)}` : humanBytes(received);
     stream.write(`\r\x1b[2K${file} ${bar} ${size} ${speed()}`);
     drawn = true;
   };
@@ -47,7 +56,7 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Dow
       received = resumedFrom;
       startBytes = resumedFrom;
       startedAt = performance.now();
-      if (resumedFrom > 0) this.note(`${name}: resuming at ${mb(resumedFrom)} MB`);
+      if (resumedFrom > 0) this.note(`${name}: resuming at ${humanBytes(resumedFrom)}`);
       if (live) draw();
     },
     advance(bytes) {
@@ -74,5 +83,5 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Dow
 export const silentProgress: DownloadProgress = { start() {}, advance() {}, done() {}, note() {} };
 
 export function describeDownload(bytes: number, ms: number): string {
-  return `${mb(bytes)} MB downloaded${ms > 0 ? ` (${mb((bytes / ms) * 1000)} MB/s)` : ''}`;
+  return `${humanBytes(bytes)} downloaded${ms > 0 ? ` (${humanBytes(Math.round((bytes / ms) * 1000))}/s)` : ''}`;
 }
