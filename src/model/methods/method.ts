@@ -3,6 +3,7 @@
  * that trains, evaluates, checkpoints and reports it. Trainer, evaluator, runner and reports
  * depend on this file only; a new method is a new folder implementing `ZeroShotMethod`.
  */
+import type { ClipModel } from '../clip/model.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '../tf.js';
 
@@ -97,39 +98,12 @@ export type MethodName = (typeof METHOD_NAMES)[number];
 /** The part of the CLIP tokenizer prompt builders use. */
 export type PromptTokenizer = Pick<ClipTokenizer, 'encodeTemplate'>;
 
-/** Hooks into the text transformer, in the form the CLIP text encoder accepts. */
-export interface TextHooks {
-  /** Before block i (0-based); may change the sequence length. x: [N, T, W] */
-  beforeBlock?(i: number, x: Tensor3D): Tensor3D;
-  /** After the last block, before ln_final; returns the (possibly shortened) sequence and EOS rows. */
-  beforeFinalNorm?(x: Tensor3D): { x: Tensor3D; eosIndex: number[] };
-}
-
-/** The frozen CLIP text tower, as much of it as a prompt-learning method needs. */
-export interface ClipTextTower {
-  /** [V, W] */
-  readonly tokenEmbedding: Tensor2D;
-  /** [context, W] */
-  readonly positionalEmbedding: Tensor2D;
-  readonly layers: number;
-  readonly width: number;
-  readonly contextLength: number;
-  /** Embed dim of the text projection output. */
-  readonly embedDim: number;
-  /**
-   * Runs the blocks on prepared token embeddings (positional embeddings already added),
-   * ln_final, the EOS read-out and the text projection (not normalised). → [N, D]
-   */
-  encodeTextEmbeddings(embeddings: Tensor3D, eosIndex: number[], hooks?: TextHooks): Tensor2D;
-}
-
-/** What a method factory is given: the frozen CLIP pieces it may use and a tokenizer. */
+/** What a method factory is given: the frozen CLIP model (towers, config, options) and its tokenizer. */
 export interface MethodContext {
-  text: ClipTextTower;
+  clip: ClipModel;
   tokenizer: PromptTokenizer;
-  vision: { layers: number; width: number; patchSize: number; embedDim: number };
-  /** Backbone name and activation the CLIP weights were built with, checked against the config. */
-  backbone?: { name: string; activation: string };
+  /** Name of the loaded backbone (e.g. 'ViT-L-14-336'), checked against the method config when given. */
+  backbone?: string;
 }
 
 export type MethodFactory<Cfg = unknown> = (config: unknown, context: MethodContext) => ZeroShotMethod<Cfg>;

@@ -6,7 +6,7 @@
  */
 import { tf } from '../../tf.js';
 import type { Tensor2D, Tensor3D, Variable } from '../../tf.js';
-import type { TextHooks } from '../method.js';
+import type { TextHooks } from '../../clip/text.js';
 import { kaimingNormalFanOut, param, type SeedSequence, uniform } from '../init.js';
 import type { DtpPosition } from './config.js';
 
@@ -80,30 +80,31 @@ export class DeepPrompts {
 
 /**
  * Inserts the n rows of `rows` at position at[i] of sequence i, overwrites n rows there with
- * them, or removes the n rows there — one gather over [x; rows] for all sequences at once.
+ * them, or removes the n rows there. Written as a batched product with 0/1 selection matrices
+ * rather than a gather: its gradient is a matMul on every backend (gather's needs
+ * UnsortedSegmentSum, which wasm lacks).
  * @param x [N, T, W]
- * @param rows [n, W] (null for 'remove'; its n is then taken from `removeCount`)
+ * @param rows [n, W] (null for 'remove', which removes `removeCount` rows)
  */
-export function spliceRows(x: Tensor3D, at: readonly number[], rows: Tensor2D | null, mode: 'insert' | 'overwrite' | 'remove', removeCount?: number): Tensor3D {
+export function spliceRows(x: Tensor3D, at: readonly number[], rows: Tensor2D | null, mode: 'insert' | 'overwrite' | 'remove', removeCount = 1): Tensor3D {
   return tf.tidy(() => {
     const [count, t, w] = x.shape;
-    const n = rows ? rows.shape[0] : (removeCount ?? 1);
+    const n = rows ? rows.shape[0] : removeCount;
     const outLength = mode === 'insert' ? t + n : mode === 'remove' ? t - n : t;
-    const index = new Int32Array(count * outLength);
-    const extra = count * t; // first row of `rows` in the concatenated source
+    const sourceLength = rows ? t + n : t; // x's rows, then `rows`
+    const select = new Float32Array(count * outLength * sourceLength);
     for (let i = 0; i < count; i++) {
       const a = at[i];
       for (let j = 0; j < outLength; j++) {
         let src: number;
-        if (mode === 'remove') src = i * t + (j < a ? j : j + n);
-        else if (j >= a && j < a + n) src = extra + (j - a);
-        else src = i * t + (mode === 'insert' && j >= a + n ? j - n : j);
-        index[i * outLength + j] = src;
+        if (mode === 'remove') src = j < a ? j : j + n;
+        else if (j >= a && j < a + n) src = t + (j - a);
+        else src = mode === 'insert' && j >= a + n ? j - n : j;
+        select[(i * outLength + j) * sourceLength + src] = 1;
       }
     }
-    const flat = x.reshape([count * t, w]); // [N·T, W]
-    const source = rows ? tf.concat([flat, rows], 0) : flat; // [N·T (+n), W]
-    return tf.gather(source, tf.tensor1d(index, 'int32')).reshape([count, outLength, w]) as Tensor3D;
+    const source = rows ? tf.concat([x, tf.tile(rows.expandDims(0), [count, 1, 1])], 1) : x; // [N, T (+n), W]
+    return tf.matMul(tf.tensor3d(select, [count, outLength, sourceLength]), source) as Tensor3D; // [N, T', W]
   });
 }
 

@@ -35,7 +35,7 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
     context: MethodContext,
     options: { truncate?: boolean } = {},
   ) {
-    const { text, vision } = context;
+    const { text, vision, projectionDim: embedDim } = context.clip.config;
     const seeds = new SeedSequence(config.seed);
     this.features = { layers: config.layers, imageSize: config.image_size };
     this.postprocess = {
@@ -53,9 +53,9 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       reserve: config.dtp ? config.deep_prompt_len : 0,
       truncate: options.truncate ?? true,
     });
-    this.prompts = new PromptEncoder(layout, config.n_ctx, text, this.deep);
-    this.postVcp = config.post_vcp ? new PostVcp(text.embedDim, vision.width, config.heads, config.attention_scaling, seeds) : null;
-    this.base = new BaseBranch(config.layers.length, vision.width, text.embedDim, seeds);
+    this.prompts = new PromptEncoder(layout, config.n_ctx, context.clip.text, this.deep);
+    this.postVcp = config.post_vcp ? new PostVcp(embedDim, vision.width, config.heads, config.attention_scaling, seeds) : null;
+    this.base = new BaseBranch(config.layers.length, vision.width, embedDim, seeds);
     this.vcp = config.post_vcp ? new VcpBranch() : null;
     this.params = new Map([
       ...this.preVcp.parameters(),
@@ -125,7 +125,8 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
     return tf.tidy(() => run() as unknown as tf.TensorContainer) as unknown as MethodOutput;
   }
 
-  loss(output: MethodOutput, masks: Tensor3D): tf.Scalar {
+  /** Pixel losses only: the image labels are not used by VCP-CLIP. */
+  loss(output: MethodOutput, masks: Tensor3D, _labels?: Tensor1D): tf.Scalar {
     return segmentationLoss(output.layerMaps, masks);
   }
 
@@ -159,28 +160,21 @@ function topkMean(map: Tensor3D, k: number): Tensor1D {
 
 /** The method's backbone shape from the CLIP model it runs on. */
 export function backboneShapeOf(context: MethodContext): BackboneShape {
-  return {
-    visionLayers: context.vision.layers,
-    visionWidth: context.vision.width,
-    patchSize: context.vision.patchSize,
-    textWidth: context.text.width,
-    embedDim: context.text.embedDim,
-  };
+  const { vision, text, projectionDim } = context.clip.config;
+  return { visionLayers: vision.layers, visionWidth: vision.width, patchSize: vision.patchSize, textWidth: text.width, embedDim: projectionDim };
 }
 
 /** Factory for the registry: validates the raw config against the CLIP model in `context`. */
 export function createVcpClip(input: unknown, context: MethodContext): VcpClipMethod {
   const config = resolveVcpClipConfig((input ?? {}) as VcpClipConfigInput, { backbone: backboneShapeOf(context) });
-  if (context.backbone) {
-    if (context.backbone.activation !== config.activation) {
-      throw new UserError(
-        `vcp-clip config: activation: got "${config.activation}", but the CLIP model was built with "${context.backbone.activation}"`,
-        { hint: 'build CLIP with the activation of the method config (gelu reproduces the paper)' },
-      );
-    }
-    if (context.backbone.name !== config.backbone) {
-      throw new UserError(`vcp-clip config: backbone: got "${config.backbone}", but the CLIP model loaded is "${context.backbone.name}"`);
-    }
+  const built = context.clip.options.activation;
+  if (built !== config.activation) {
+    throw new UserError(`vcp-clip config: activation: got "${config.activation}", but the CLIP model was built with "${built}"`, {
+      hint: 'build CLIP with the activation of the method config (gelu reproduces the paper and the released checkpoints)',
+    });
+  }
+  if (context.backbone !== undefined && context.backbone !== config.backbone) {
+    throw new UserError(`vcp-clip config: backbone: got "${config.backbone}", but the CLIP model loaded is "${context.backbone}"`);
   }
   return new VcpClipMethod(config, context);
 }

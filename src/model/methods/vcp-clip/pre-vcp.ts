@@ -48,9 +48,11 @@ export class PreVcp {
   categoryVectors(global: Tensor2D): Tensor3D {
     return tf.tidy(() => {
       if (!this.weight || !this.bias) return this.q.expandDims(0) as Tensor3D; // [1, r, W]
-      const [b, d] = global.shape;
-      const filter = this.weight.transpose().reshape([3, 1, this.r]) as tf.Tensor3D; // [k, in, out]
-      const conv = tf.conv1d(global.reshape([b, d, 1]) as Tensor3D, filter, 1, 'same'); // [B, D, r]
+      const d = global.shape[1];
+      // Conv1d(1 → r, k=3, zero padding 1) as windows × kernel: differentiable on every backend.
+      const padded = tf.pad(global, [[0, 0], [1, 1]]); // [B, D+2]
+      const windows = tf.stack([0, 1, 2].map((k) => padded.slice([0, k], [-1, d])), -1); // [B, D, 3]
+      const conv = tf.matMul(windows, tf.tile(this.weight.expandDims(0), [global.shape[0], 1, 1]), false, true); // [B, D, r]
       const mini = conv.add(this.bias).transpose([0, 2, 1]); // [B, r, D]
       return mini.add(this.q) as Tensor3D; // [B, r, W]
     });

@@ -12,7 +12,8 @@
 import { UserError } from '../../../errors.js';
 import { tf } from '../../tf.js';
 import type { Tensor, Tensor2D, Tensor3D } from '../../tf.js';
-import type { ClipTextTower, PromptTokenizer } from '../method.js';
+import type { ClipTextTower } from '../../clip/text.js';
+import type { PromptTokenizer } from '../method.js';
 import type { DeepPrompts } from './dtp.js';
 import { l2Normalize } from './post-vcp.js';
 
@@ -68,7 +69,7 @@ export function buildPromptLayout(
 
 /** Text embeddings of the prompt ensemble for given category vectors. */
 export class PromptEncoder {
-  /** Token + positional embeddings with zeros at the [cls] slots. [P, T, W] */
+  /** Token embeddings with zeros at the [cls] slots (the tower adds positions to all T). [P, T, W] */
   private readonly fixed: Tensor3D;
   /** One-hot placement of the r category vectors: row (p, t) selects vector j. [P·T, r] */
   private readonly slots: Tensor2D;
@@ -91,10 +92,9 @@ export class PromptEncoder {
     });
     this.slots = tf.tensor2d(slotData, [prompts * t, r]);
     this.fixed = tf.tidy(() => {
-      const tokens = tf.gather(tower.tokenEmbedding, tf.tensor1d(layout.ids, 'int32')).reshape([prompts, t, tower.width]); // [P, T, W]
-      const keep = tf.tensor3d(keepData, [prompts, t, 1]); // [P, T, 1]
-      const positions = tower.positionalEmbedding.slice([0, 0], [t, tower.width]); // [T, W]
-      return tokens.mul(keep).add(positions) as Tensor3D;
+      const width = tower.config.width;
+      const tokens = tf.gather(tower.weights.tokenEmbedding, tf.tensor1d(layout.ids, 'int32')).reshape([prompts, t, width]); // [P, T, W]
+      return tokens.mul(tf.tensor3d(keepData, [prompts, t, 1])) as Tensor3D; // [P, T, W]
     });
   }
 
@@ -124,7 +124,7 @@ export class PromptEncoder {
       const b = category.shape[0];
       const { ensemble, eosIndex } = this.layout;
       const eos = Array.from({ length: b }, () => eosIndex).flat();
-      const hooks = this.deep?.hooks(eos, this.tower.contextLength, training);
+      const hooks = this.deep?.hooks(eos, this.tower.config.contextLength, training);
       const features = this.tower.encodeTextEmbeddings(this.embed(category), eos, hooks); // [B·P, D]
       const unit = l2Normalize(features).reshape([b, ensemble, 2, -1]); // [B, E, 2, D]
       return l2Normalize(tf.mean(unit, 1)) as Tensor3D; // [B, 2, D]
