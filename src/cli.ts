@@ -17,6 +17,13 @@ cli
   .action(async (options: { backend: string }) => (await import('./commands/backend.js')).backendCommand(options));
 
 cli
+  .command('metrics <maps-dir> <masks-dir>', 'Evaluate anomaly maps (.npy / 16-bit PNG per image, products = first folder level) against PNG masks')
+  .option('--json', '[boolean] print per-product metrics and the mean as JSON')
+  .option('--pro <variant>', '[string] PRO variant: paper (public cal_pro_score) | exact (AUPRO to FPR 0.3) (default: paper)')
+  .action(async (mapsDir: string, masksDir: string, options: { json?: boolean; pro?: string }) =>
+    (await import('./commands/metrics.js')).metricsCommand(mapsDir, masksDir, options));
+
+cli
   .command('plan <spec>', 'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate')
   .option('--json', '[boolean] print the plan as JSON')
   .action(async (spec: string, options: { json?: boolean }) => (await import('./commands/plan.js')).planCommand(spec, options));
