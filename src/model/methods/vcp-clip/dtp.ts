@@ -88,7 +88,7 @@ export class DeepPrompts {
  */
 export function spliceRows(x: Tensor3D, at: readonly number[], rows: Tensor2D | null, mode: 'insert' | 'overwrite' | 'remove', removeCount = 1): Tensor3D {
   return tf.tidy(() => {
-    const [count, t, w] = x.shape;
+    const [count, t] = x.shape;
     const n = rows ? rows.shape[0] : removeCount;
     const outLength = mode === 'insert' ? t + n : mode === 'remove' ? t - n : t;
     const sourceLength = rows ? t + n : t; // x's rows, then `rows`
