@@ -94,13 +94,15 @@ function decodeEntry(bytes: Buffer): CachedTensors {
     const count = shape.reduce((a, b) => a * b, 1);
     const width = dtype === 'F32' ? 4 : dtype === 'F16' ? 2 : 0;
     if (width === 0 || stop - begin !== count * width) throw new CorruptEntry(`tensor ${name}: ${dtype} [${shape}] spans ${stop - begin} bytes`);
-    const aligned = new Uint8Array(stop - begin);
-    aligned.set(data.subarray(begin, stop));
+    // Zero-copy view when aligned (our writer pads the header to 8 bytes), else a copy.
+    const aligned = (data.byteOffset + begin) % width === 0;
+    const source = aligned ? data : new Uint8Array(data.subarray(begin, stop));
+    const at = aligned ? data.byteOffset + begin : 0;
     let values: Float32Array;
-    if (dtype === 'F32') values = new Float32Array(aligned.buffer);
+    if (dtype === 'F32') values = new Float32Array(source.buffer, at, count);
     else {
       const table = halfToFloatTable();
-      const halves = new Uint16Array(aligned.buffer);
+      const halves = new Uint16Array(source.buffer, at, count);
       values = new Float32Array(count);
       for (let i = 0; i < count; i++) values[i] = table[halves[i]];
     }

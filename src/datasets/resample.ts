@@ -40,14 +40,14 @@ const FILTERS = {
 
 const PRECISION_BITS = 32 - 8 - 2;
 const ONE = 2 ** PRECISION_BITS;
-const HALF = 2 ** (PRECISION_BITS - 1);
+const HALF = 1 << (PRECISION_BITS - 1);
 
 interface Coefficients {
   ksize: number;
   /** [outSize, 2]: first input index and tap count per output index. */
   bounds: Int32Array;
   /** [outSize, ksize]: fixed-point weights. */
-  weights: Float64Array;
+  weights: Int32Array;
 }
 
 /** Pillow's precompute_coeffs + normalize_coeffs_8bpc for one axis. */
@@ -57,7 +57,7 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   const support = filter.support * filterScale;
   const ksize = Math.ceil(support) * 2 + 1;
   const bounds = new Int32Array(outSize * 2);
-  const weights = new Float64Array(outSize * ksize);
+  const weights = new Int32Array(outSize * ksize);
   const taps = new Float64Array(ksize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
@@ -79,8 +79,10 @@ function coefficients(inSize: number, outSize: number, filter: Filter): Coeffici
   return { ksize, bounds, weights };
 }
 
+// Accumulators stay within int32 (Pillow's own INT32 arithmetic; PRECISION_BITS is chosen so),
+// so `>> PRECISION_BITS` is Pillow's arithmetic shift.
 function clip8(acc: number): number {
-  const v = Math.floor(acc / ONE);
+  const v = acc >> PRECISION_BITS;
   return v < 0 ? 0 : v > 255 ? 255 : v;
 }
 
@@ -120,13 +122,29 @@ export function resizeU8(
     for (let y = 0; y < height; y++) {
       const row = y * width * channels;
       for (let xx = 0; xx < outW; xx++) {
-        const xmin = bounds[xx * 2];
         const xmax = bounds[xx * 2 + 1];
         const k = xx * ksize;
-        for (let c = 0; c < channels; c++) {
-          let acc = HALF;
-          for (let x = 0; x < xmax; x++) acc += current[row + (xmin + x) * channels + c] * weights[k + x];
-          out[(y * outW + xx) * channels + c] = clip8(acc);
+        const start = row + bounds[xx * 2] * channels;
+        const o = (y * outW + xx) * channels;
+        if (channels === 3) {
+          let r = HALF;
+          let g = HALF;
+          let b = HALF;
+          for (let x = 0, p = start; x < xmax; x++, p += 3) {
+            const w = weights[k + x];
+            r += current[p] * w;
+            g += current[p + 1] * w;
+            b += current[p + 2] * w;
+          }
+          out[o] = clip8(r);
+          out[o + 1] = clip8(g);
+          out[o + 2] = clip8(b);
+        } else {
+          for (let c = 0; c < channels; c++) {
+            let acc = HALF;
+            for (let x = 0; x < xmax; x++) acc += current[start + x * channels + c] * weights[k + x];
+            out[o + c] = clip8(acc);
+          }
         }
       }
     }
@@ -137,15 +155,20 @@ export function resizeU8(
     const { ksize, bounds, weights } = coefficients(height, outH, filter);
     const out = new Uint8Array(curW * outH * channels); // [outH, outW, C]
     const stride = curW * channels;
+    const acc = new Int32Array(stride);
     for (let yy = 0; yy < outH; yy++) {
       const ymin = bounds[yy * 2];
       const ymax = bounds[yy * 2 + 1];
       const k = yy * ksize;
-      for (let i = 0; i < stride; i++) {
-        let acc = HALF;
-        for (let y = 0; y < ymax; y++) acc += current[(ymin + y) * stride + i] * weights[k + y];
-        out[yy * stride + i] = clip8(acc);
+      // Row-wise accumulation: walks memory contiguously instead of down columns.
+      acc.fill(HALF);
+      for (let y = 0; y < ymax; y++) {
+        const w = weights[k + y];
+        const row = (ymin + y) * stride;
+        for (let i = 0; i < stride; i++) acc[i] += current[row + i] * w;
       }
+      const o = yy * stride;
+      for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]);
     }
     current = out;
   }
