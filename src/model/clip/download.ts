@@ -154,6 +154,8 @@ async function fetchInto(remote: RemoteFile, part: string, label: string, option
   arm();
   try {
     const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
+    // The token is for the hub only, never for the CDN a large file redirects to.
+    if (new URL(remote.location).origin !== new URL(remote.url).origin) delete headers.authorization;
     if (have > 0) headers.range = `bytes=${have}-`;
     const response = await fetch(remote.location, { headers, signal: controller.signal });
     if (response.status === 416 && have > 0) {

@@ -23,7 +23,7 @@ export interface Faults {
 
 export interface HubServer {
   endpoint: string;
-  requests: { method: string; path: string; range?: string; status: number }[];
+  requests: { method: string; path: string; range?: string; status: number; auth?: string }[];
   faults: Faults;
   /** Clears faults and the request log. */
   reset(): void;
@@ -39,7 +39,7 @@ export async function startHubServer(repos: Map<string, Map<string, Buffer>>): P
   let dropped = false;
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const log = (status: number) => requests.push({ method: req.method ?? '', path: url.pathname, range: req.headers.range, status });
+    const log = (status: number) => requests.push({ method: req.method ?? '', path: url.pathname, range: req.headers.range, status, auth: req.headers.authorization });
     if (faults.unavailable && faults.unavailable > 0) {
       faults.unavailable--;
       log(503);

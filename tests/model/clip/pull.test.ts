@@ -65,7 +65,7 @@ test('downloads every file, verifies it, validates the checkpoint; a second pull
   await assertSameFiles(dir);
   assert.equal(result.files.find((f) => f.name === 'model.safetensors')!.status, 'downloaded');
   assert.ok(result.checkpoint.tensorCount > 10);
-  assert.ok(progress.lines.some((l) => /^model\.safetensors: .*MB downloaded.*sha256 verified/.test(l)), progress.lines.join('\n'));
+  assert.ok(progress.lines.some((l) => /^model\.safetensors: [\d.]+ [kM]?B downloaded.*sha256 verified/.test(l)), progress.lines.join('\n'));
   // The verified hash is recorded for loadClipCheckpoint.
   const sidecar = JSON.parse(await readFile(join(dir, 'model.safetensors.sha256'), 'utf8')) as { sha256: string };
   assert.equal(sidecar.sha256, sha(weights));
@@ -147,6 +147,10 @@ test('transient 503s are retried; 401 and 404 give clear errors', async () => {
   server.faults.unauthorized = true;
   await assert.rejects(pull().run, (e: Error) => e instanceof UserError && /config\.json: .* answered 401/.test(e.message) && /HF_TOKEN/.test((e as UserError).hint ?? ''));
   server.faults.unauthorized = false;
+  server.requests.length = 0;
+  await pull({ token: 'hf_secret' }).run;
+  const hub = server.requests.filter((r) => r.path.includes('/resolve/'));
+  assert.ok(hub.length > 0 && hub.every((r) => r.auth === 'Bearer hf_secret'));
 
   await assert.rejects(pull({ id: 'test-org/nothing-here' }).run, (e: Error) => e instanceof UserError && /test-org\/nothing-here \(main\): config\.json not found at http:\/\/127\.0\.0\.1:\d+\/test-org\/nothing-here\/resolve\/main\/config\.json \(404\)/.test(e.message));
   await assert.rejects(pull({ id: 'test-org/torch-only' }).run, /has pytorch_model\.bin but no model\.safetensors; only safetensors/);
