@@ -61,28 +61,33 @@ export function truncateTagValue(value: string): string {
 const sizeOf = (item: KeyValue | Metric) => JSON.stringify(item).length + 1;
 
 /**
- * Splits a batch into log-batch requests within MLflow's limits, keeping the order of each
- * kind of entity (params, then tags, then metrics fill each request in turn).
+ * Splits a batch into as few log-batch requests as MLflow's limits allow, keeping the order
+ * of each kind of entity: every request takes up to 100 params and 100 tags, then metrics up
+ * to 1000 items in all (and under the byte limit).
  */
 export function splitBatch(batch: Batch): Batch[] {
   const out: Batch[] = [];
-  let current: Batch = { metrics: [], params: [], tags: [] };
-  let bytes = 0;
-  const count = () => current.metrics.length + current.params.length + current.tags.length;
-  const push = <K extends keyof Batch>(kind: K, item: Batch[K][number], max: number) => {
-    const size = sizeOf(item);
-    if (current[kind].length >= max || count() >= LIMITS.entitiesPerBatch || (count() > 0 && bytes + size > LIMITS.requestBytes)) {
-      out.push(current);
-      current = { metrics: [], params: [], tags: [] };
-      bytes = 0;
-    }
-    (current[kind] as Batch[K][number][]).push(item);
-    bytes += size;
-  };
-  for (const p of batch.params) push('params', p, LIMITS.paramsPerBatch);
-  for (const t of batch.tags) push('tags', t, LIMITS.tagsPerBatch);
-  for (const m of batch.metrics) push('metrics', m, LIMITS.metricsPerBatch);
-  if (count() > 0) out.push(current);
+  const next = { params: 0, tags: 0, metrics: 0 };
+  const total = batch.params.length + batch.tags.length + batch.metrics.length;
+  while (next.params + next.tags + next.metrics < total) {
+    const chunk: Batch = { metrics: [], params: [], tags: [] };
+    let bytes = 0;
+    let items = 0;
+    const take = <K extends keyof Batch>(kind: K, max: number) => {
+      const source = batch[kind] as Batch[K][number][];
+      while (next[kind] < source.length && chunk[kind].length < max && items < LIMITS.entitiesPerBatch) {
+        const size = sizeOf(source[next[kind]]);
+        if (items > 0 && bytes + size > LIMITS.requestBytes) return;
+        (chunk[kind] as Batch[K][number][]).push(source[next[kind]++]);
+        bytes += size;
+        items++;
+      }
+    };
+    take('params', LIMITS.paramsPerBatch);
+    take('tags', LIMITS.tagsPerBatch);
+    take('metrics', LIMITS.metricsPerBatch);
+    out.push(chunk);
+  }
   return out;
 }
 
