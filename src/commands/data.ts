@@ -26,7 +26,8 @@ function list(value: string | number | undefined): string[] | undefined {
 function integer(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UserError(`--${name}: got "${String(value)}", expected a non-negative integer`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UserError(`--${name}: got "${String(value)}", expected a non-negative integer`);
   return n;
 }
 
@@ -36,12 +37,24 @@ async function check(root: string, options: DataCommandOptions): Promise<void> {
   if (format !== undefined && !DATASET_FORMATS.includes(format)) {
     throw new UserError(`--format: got "${format}", expected one of ${DATASET_FORMATS.join(', ')}`);
   }
-  const { dataset, counts, problems } = await checkDataset({ root, format, products: list(options.products), decode: !options.quick });
+  const { dataset, counts, problems } = await checkDataset({
+    root,
+    format,
+    products: list(options.products),
+    decode: !options.quick,
+  });
   console.log(`dataset ${dataset.name} (${dataset.format}) at ${root}`);
-  const rows = counts.map((c) => [c.product, c.train.good, c.train.anomalous, c.test.good, c.test.anomalous].map(String));
+  const rows = counts.map((c) =>
+    [c.product, c.train.good, c.train.anomalous, c.test.good, c.test.anomalous].map(String),
+  );
   const header = ['product', 'train good', 'train anomalous', 'test good', 'test anomalous'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) console.log(row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  '));
+  for (const row of [header, ...rows])
+    console.log(
+      row
+        .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+        .join('  '),
+    );
   if (problems.length > 0) throw problemsError(root, problems);
   console.log(`ok: ${counts.length} product${counts.length === 1 ? '' : 's'}, no problems`);
 }
@@ -58,16 +71,31 @@ async function synth(outDir: string, options: DataCommandOptions): Promise<void>
     testDefect: integer('test-defect', options.testDefect),
   });
   for (const p of summary.products) {
-    const defects = Object.entries(p.defects).map(([k, n]) => `${k} ${n}`).join(', ');
+    const defects = Object.entries(p.defects)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
     console.log(`${p.product}: train/good ${p.trainGood}, test/good ${p.testGood}, ${defects}`);
   }
-  console.log(`wrote ${summary.files} files to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  console.log(
+    `wrote ${summary.files} files to ${outDir} in ${((performance.now() - start) / 1000).toFixed(1)} s`,
+  );
 }
 
-const ACTIONS = { check, synth } satisfies Record<string, (dir: string, options: DataCommandOptions) => Promise<void>>;
+const ACTIONS = { check, synth } satisfies Record<
+  string,
+  (dir: string, options: DataCommandOptions) => Promise<void>
+>;
 
 /** `vcp-exp data <check|synth> <dir>`. */
-export async function dataCommand(action: string, dir: string, options: DataCommandOptions): Promise<void> {
-  if (!(action in ACTIONS)) throw new UserError(`data ${action}: unknown action; expected one of ${Object.keys(ACTIONS).join(', ')}`, { exitCode: 2 });
+export async function dataCommand(
+  action: string,
+  dir: string,
+  options: DataCommandOptions,
+): Promise<void> {
+  if (!(action in ACTIONS))
+    throw new UserError(
+      `data ${action}: unknown action; expected one of ${Object.keys(ACTIONS).join(', ')}`,
+      { exitCode: 2 },
+    );
   await ACTIONS[action as keyof typeof ACTIONS](dir, options);
 }

@@ -38,7 +38,8 @@ export function decodeBmp(bytes: Uint8Array, file = '<bmp>'): RgbImage {
   if (buf.length < 26) throw fail(file, `only ${buf.length} bytes`);
   const pixelOffset = buf.readUInt32LE(10);
   const headerSize = buf.readUInt32LE(14);
-  if (14 + headerSize > buf.length) throw fail(file, `header of ${headerSize} bytes exceeds the file`);
+  if (14 + headerSize > buf.length)
+    throw fail(file, `header of ${headerSize} bytes exceeds the file`);
   let width: number;
   let rawHeight: number;
   let bpp: number;
@@ -64,7 +65,10 @@ export function decodeBmp(bytes: Uint8Array, file = '<bmp>'): RgbImage {
   if (width <= 0 || height === 0) throw fail(file, `invalid size ${width}×${rawHeight}`);
   if (![1, 4, 8, 16, 24, 32].includes(bpp)) throw fail(file, `unsupported bit depth ${bpp}`);
   if (![BI_RGB, BI_BITFIELDS, BI_ALPHABITFIELDS].includes(compression)) {
-    throw fail(file, `unsupported compression ${compression} (RLE/JPEG/PNG-in-BMP are not supported)`);
+    throw fail(
+      file,
+      `unsupported compression ${compression} (RLE/JPEG/PNG-in-BMP are not supported)`,
+    );
   }
 
   let masks = bpp === 16 ? [0x7c00, 0x03e0, 0x001f] : [0xff0000, 0x00ff00, 0x0000ff];
@@ -84,7 +88,8 @@ export function decodeBmp(bytes: Uint8Array, file = '<bmp>'): RgbImage {
     // the palette ends where the pixels start.
     const room = Math.floor((pixelOffset - at) / paletteEntryBytes);
     const count = Math.min(colorsUsed || 2 ** bpp, room > 0 ? room : 2 ** bpp);
-    if (at + count * paletteEntryBytes > buf.length) throw fail(file, 'palette past the end of the file');
+    if (at + count * paletteEntryBytes > buf.length)
+      throw fail(file, 'palette past the end of the file');
     palette = new Uint8Array(256 * 3);
     for (let i = 0; i < Math.min(count, 256); i++) {
       const p = at + i * paletteEntryBytes;
@@ -96,7 +101,10 @@ export function decodeBmp(bytes: Uint8Array, file = '<bmp>'): RgbImage {
 
   const stride = Math.floor((bpp * width + 31) / 32) * 4;
   if (pixelOffset + stride * height > buf.length) {
-    throw fail(file, `truncated: ${width}×${height}×${bpp}-bit pixels need ${pixelOffset + stride * height} bytes, file has ${buf.length}`);
+    throw fail(
+      file,
+      `truncated: ${width}×${height}×${bpp}-bit pixels need ${pixelOffset + stride * height} bytes, file has ${buf.length}`,
+    );
   }
   const data = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {

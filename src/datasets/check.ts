@@ -32,14 +32,21 @@ export interface CheckOptions extends OpenDatasetInput {
   concurrency?: number;
 }
 
-async function dimensions(path: string, decode: boolean): Promise<{ width: number; height: number }> {
+async function dimensions(
+  path: string,
+  decode: boolean,
+): Promise<{ width: number; height: number }> {
   if (!decode) return readImageSize(path);
   const { width, height } = await readImageRgb(path);
   return { width, height };
 }
 
 /** Runs jobs with at most `limit` in flight. */
-async function pool<T>(items: readonly T[], limit: number, job: (item: T) => Promise<void>): Promise<void> {
+async function pool<T>(
+  items: readonly T[],
+  limit: number,
+  job: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) await job(items[next++]);
@@ -59,10 +66,17 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
   const problems: DatasetProblem[] = [];
   const unknown = unknownProducts(all.products(), options.products);
   for (const product of unknown) {
-    problems.push({ path: options.root, problem: `unknown product "${product}" (available: ${all.products().join(', ') || 'none'})` });
+    problems.push({
+      path: options.root,
+      problem: `unknown product "${product}" (available: ${all.products().join(', ') || 'none'})`,
+    });
   }
-  const wanted = options.products ? options.products.filter((p) => !unknown.includes(p)) : undefined;
-  const dataset = wanted ? await openDataset({ ...options, format: all.format, products: wanted }) : all;
+  const wanted = options.products
+    ? options.products.filter((p) => !unknown.includes(p))
+    : undefined;
+  const dataset = wanted
+    ? await openDataset({ ...options, format: all.format, products: wanted })
+    : all;
 
   const counts: DatasetCheck['counts'] = [];
   const seen = new Set<string>();
@@ -75,12 +89,18 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
         seen.add(s.imagePath);
         samples.push(s);
       }
-      return { good: list.filter((s) => s.label === 0).length, anomalous: list.filter((s) => s.label === 1).length };
+      return {
+        good: list.filter((s) => s.label === 0).length,
+        anomalous: list.filter((s) => s.label === 1).length,
+      };
     };
     const entry = { product, train: count('train'), test: count('test') };
     counts.push(entry);
     if (entry.train.good + entry.train.anomalous + entry.test.good + entry.test.anomalous === 0) {
-      problems.push({ path: `${dataset.root} (product ${product})`, problem: 'empty product: no images found' });
+      problems.push({
+        path: `${dataset.root} (product ${product})`,
+        problem: 'empty product: no images found',
+      });
     }
   }
 
@@ -92,7 +112,10 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
       problems.push({ path: sample.imagePath, problem: `unreadable image: ${message(error)}` });
     }
     if (sample.label === 1 && sample.maskPath === null) {
-      problems.push({ path: sample.imagePath, problem: `missing mask for an anomalous image (defect "${sample.defect}")` });
+      problems.push({
+        path: sample.imagePath,
+        problem: `missing mask for an anomalous image (defect "${sample.defect}")`,
+      });
     }
     if (sample.maskPath === null) return;
     try {
@@ -114,9 +137,12 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
 /** One UserError listing every problem. */
 export function problemsError(root: string, problems: readonly DatasetProblem[]): UserError {
   const lines = problems.map((p) => `  ${p.path}: ${p.problem}`);
-  return new UserError(`dataset ${root}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n${lines.join('\n')}`, {
-    hint: 'fix or remove these files (or adjust the product list), then run `vcp-exp data check` again',
-  });
+  return new UserError(
+    `dataset ${root}: ${problems.length} problem${problems.length > 1 ? 's' : ''}\n${lines.join('\n')}`,
+    {
+      hint: 'fix or remove these files (or adjust the product list), then run `vcp-exp data check` again',
+    },
+  );
 }
 
 /** Opens a dataset after a full scan; throws one UserError listing every problem found. */

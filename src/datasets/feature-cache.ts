@@ -10,7 +10,16 @@
  * file's mtime (touched on every hit), so it is shared across processes without an index file.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readdir,
+  readFile,
+  rename,
+  stat,
+  unlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { encodeSafetensors } from '../model/clip/safetensors.js';
 
@@ -20,7 +29,10 @@ export interface CachedTensor {
 }
 /** Treat as read-only: the in-memory layer hands the same arrays to every caller. */
 export type CachedTensors = Map<string, CachedTensor>;
-export type FeatureKeyParts = Record<string, string | number | boolean | readonly (string | number)[]>;
+export type FeatureKeyParts = Record<
+  string,
+  string | number | boolean | readonly (string | number)[]
+>;
 
 export interface FeatureCacheOptions {
   dir: string;
@@ -62,9 +74,13 @@ function halfToFloatTable(): Float32Array {
     const exponent = (h >> 10) & 0x1f;
     const fraction = h & 0x3ff;
     halfTable[h] =
-      exponent === 0 ? sign * 2 ** -14 * (fraction / 1024)
-      : exponent === 0x1f ? (fraction ? NaN : sign * Infinity)
-      : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+      exponent === 0
+        ? sign * 2 ** -14 * (fraction / 1024)
+        : exponent === 0x1f
+          ? fraction
+            ? NaN
+            : sign * Infinity
+          : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
   }
   return halfTable;
 }
@@ -76,8 +92,11 @@ function decodeEntry(bytes: Buffer): CachedTensors {
   if (bytes.length < 8) throw new CorruptEntry(`only ${bytes.length} bytes`);
   const headerLength = Number(bytes.readBigUInt64LE(0));
   const dataStart = 8 + headerLength;
-  if (headerLength <= 0 || dataStart > bytes.length) throw new CorruptEntry(`header length ${headerLength}`);
-  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & { __metadata__?: Record<string, string> };
+  if (headerLength <= 0 || dataStart > bytes.length)
+    throw new CorruptEntry(`header length ${headerLength}`);
+  let header: Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }> & {
+    __metadata__?: Record<string, string>;
+  };
   try {
     header = JSON.parse(bytes.toString('utf8', 8, dataStart)) as typeof header;
   } catch {
@@ -86,14 +105,24 @@ function decodeEntry(bytes: Buffer): CachedTensors {
   const { __metadata__: metadata, ...entries } = header;
   const data = bytes.subarray(dataStart);
   let end = 0;
-  for (const entry of Object.values(entries)) end = Math.max(end, entry.data_offsets?.[1] ?? Infinity);
-  if (end !== data.length) throw new CorruptEntry(`data section is ${data.length} bytes, header says ${end}`);
+  for (const entry of Object.values(entries))
+    end = Math.max(end, entry.data_offsets?.[1] ?? Infinity);
+  if (end !== data.length)
+    throw new CorruptEntry(`data section is ${data.length} bytes, header says ${end}`);
   if (metadata?.checksum !== contentHash(data)) throw new CorruptEntry('checksum mismatch');
   const tensors: CachedTensors = new Map();
-  for (const [name, { dtype, shape, data_offsets: [begin, stop] }] of Object.entries(entries)) {
+  for (const [
+    name,
+    {
+      dtype,
+      shape,
+      data_offsets: [begin, stop],
+    },
+  ] of Object.entries(entries)) {
     const count = shape.reduce((a, b) => a * b, 1);
     const width = dtype === 'F32' ? 4 : dtype === 'F16' ? 2 : 0;
-    if (width === 0 || stop - begin !== count * width) throw new CorruptEntry(`tensor ${name}: ${dtype} [${shape}] spans ${stop - begin} bytes`);
+    if (width === 0 || stop - begin !== count * width)
+      throw new CorruptEntry(`tensor ${name}: ${dtype} [${shape}] spans ${stop - begin} bytes`);
     // Zero-copy view when aligned (our writer pads the header to 8 bytes), else a copy.
     const aligned = (data.byteOffset + begin) % width === 0;
     const source = aligned ? data : new Uint8Array(data.subarray(begin, stop));
@@ -141,7 +170,11 @@ export class FeatureCache {
 
   /** A stable key: sha256 of the parts as canonical JSON (keys sorted), 40 hex characters. */
   key(parts: FeatureKeyParts): string {
-    const canonical = JSON.stringify(Object.keys(parts).sort().map((k) => [k, parts[k]]));
+    const canonical = JSON.stringify(
+      Object.keys(parts)
+        .sort()
+        .map((k) => [k, parts[k]]),
+    );
     return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
   }
 
@@ -150,7 +183,8 @@ export class FeatureCache {
   }
 
   private path(key: string): string {
-    if (!/^[0-9a-zA-Z_-]+$/.test(key)) throw new Error(`feature cache key "${key}" must be [0-9a-zA-Z_-] (use cache.key(parts))`);
+    if (!/^[0-9a-zA-Z_-]+$/.test(key))
+      throw new Error(`feature cache key "${key}" must be [0-9a-zA-Z_-] (use cache.key(parts))`);
     return join(this.dir, key + SUFFIX);
   }
 
@@ -175,7 +209,8 @@ export class FeatureCache {
       const info = await stat(join(this.dir, name)).catch(() => undefined);
       if (!info) continue;
       if (name.endsWith(SUFFIX)) entries.push({ name, size: info.size, mtimeMs: info.mtimeMs });
-      else if (name.includes('.tmp-') && Date.now() - info.mtimeMs > STALE_TEMP_MS) await unlink(join(this.dir, name)).catch(() => undefined);
+      else if (name.includes('.tmp-') && Date.now() - info.mtimeMs > STALE_TEMP_MS)
+        await unlink(join(this.dir, name)).catch(() => undefined);
     }
     return entries;
   }
@@ -225,7 +260,13 @@ export class FeatureCache {
       if (!(error instanceof CorruptEntry)) throw error;
       this.counters.corrupt++;
       this.counters.misses++;
-      if (await unlink(file).then(() => true, () => false)) this.diskBytes = Math.max(0, (this.diskBytes ?? 0) - bytes.length);
+      if (
+        await unlink(file).then(
+          () => true,
+          () => false,
+        )
+      )
+        this.diskBytes = Math.max(0, (this.diskBytes ?? 0) - bytes.length);
       return undefined;
     }
     this.counters.hits++;
@@ -248,7 +289,10 @@ export class FeatureCache {
     const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
     const at = bytes.indexOf(CHECKSUM_PLACEHOLDER, 8, 'latin1');
     bytes.write(contentHash(bytes.subarray(dataStart)), at, 'latin1');
-    const previous = await stat(file).then((s) => s.size, () => 0);
+    const previous = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
     const temp = `${file}.tmp-${process.pid}-${++this.tempCounter}`;
     await writeFile(temp, bytes);
     const now = this.stamp();
@@ -262,12 +306,20 @@ export class FeatureCache {
 
   /** Deletes least-recently-used entries until the directory fits maxBytes (keeping `keep`). */
   private async evict(keep: string): Promise<void> {
-    const entries = (await this.scan()).sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
+    const entries = (await this.scan()).sort(
+      (a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1),
+    );
     let total = entries.reduce((sum, e) => sum + e.size, 0);
     for (const entry of entries) {
       if (total <= this.maxBytes) break;
       if (entry.name === keep + SUFFIX) continue;
-      if (await unlink(join(this.dir, entry.name)).then(() => true, () => false)) this.counters.evictions++;
+      if (
+        await unlink(join(this.dir, entry.name)).then(
+          () => true,
+          () => false,
+        )
+      )
+        this.counters.evictions++;
       total -= entry.size;
       const key = entry.name.slice(0, -SUFFIX.length);
       const inMemory = this.memory.get(key);
@@ -280,7 +332,10 @@ export class FeatureCache {
   }
 
   /** get, or compute + put on a miss; concurrent calls for one key compute it once. */
-  async getOrCompute(key: string, compute: () => Promise<CachedTensors> | CachedTensors): Promise<CachedTensors> {
+  async getOrCompute(
+    key: string,
+    compute: () => Promise<CachedTensors> | CachedTensors,
+  ): Promise<CachedTensors> {
     const running = this.pending.get(key);
     if (running) return running;
     const job = (async () => {

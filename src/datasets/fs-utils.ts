@@ -5,7 +5,10 @@ import { IMAGE_EXTENSIONS } from './types.js';
 /** Names of the sub-directories of dir, sorted; [] if dir does not exist. */
 export async function listDirs(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
 }
 
 /** Names of the image files in dir (by extension), sorted; [] if dir does not exist. */

@@ -18,7 +18,9 @@ async function readBytes(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
   } catch (error) {
-    throw new UserError(`${path}: cannot read image (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new UserError(
+      `${path}: cannot read image (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+    );
   }
 }
 
@@ -33,12 +35,19 @@ export async function readImageRgb(path: string): Promise<RgbImage> {
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3) throw new Error(`decoded to ${info.channels} channels`);
-    return { width: info.width, height: info.height, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+    return {
+      width: info.width,
+      height: info.height,
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    };
   } catch (error) {
-    throw new UserError(`${path}: cannot decode image (${(error as Error).message.split('\n')[0]})`, {
-      hint: 'the file is truncated, corrupt or not a PNG/JPEG/TIFF/BMP image; re-export or remove it',
-      cause: error,
-    });
+    throw new UserError(
+      `${path}: cannot decode image (${(error as Error).message.split('\n')[0]})`,
+      {
+        hint: 'the file is truncated, corrupt or not a PNG/JPEG/TIFF/BMP image; re-export or remove it',
+        cause: error,
+      },
+    );
   }
 }
 
@@ -46,7 +55,8 @@ export async function readImageRgb(path: string): Promise<RgbImage> {
 export async function readImageSize(path: string): Promise<{ width: number; height: number }> {
   const bytes = await readBytes(path);
   if (isBmp(bytes)) {
-    if (bytes.length < 26) throw new UserError(`${path}: cannot decode BMP: only ${bytes.length} bytes`);
+    if (bytes.length < 26)
+      throw new UserError(`${path}: cannot decode BMP: only ${bytes.length} bytes`);
     const core = bytes.readUInt32LE(14) === 12;
     return core
       ? { width: bytes.readUInt16LE(18), height: Math.abs(bytes.readInt16LE(20)) }
@@ -56,7 +66,10 @@ export async function readImageSize(path: string): Promise<{ width: number; heig
     const meta = await sharp(bytes).metadata();
     return { width: meta.width ?? 0, height: meta.height ?? 0 };
   } catch (error) {
-    throw new UserError(`${path}: cannot read image header (${(error as Error).message.split('\n')[0]})`, { cause: error });
+    throw new UserError(
+      `${path}: cannot read image header (${(error as Error).message.split('\n')[0]})`,
+      { cause: error },
+    );
   }
 }
 
@@ -71,8 +84,17 @@ export function rgbToGray(image: RgbImage): GrayImage {
 }
 
 /** Resizes RGB pixels to width×height with PIL semantics (bicubic by default). */
-export function resizeRgb(image: RgbImage, width: number, height: number, filter: ResampleFilter = 'bicubic'): RgbImage {
-  return { width, height, data: resizeU8(image.data, image.width, image.height, 3, width, height, filter) };
+export function resizeRgb(
+  image: RgbImage,
+  width: number,
+  height: number,
+  filter: ResampleFilter = 'bicubic',
+): RgbImage {
+  return {
+    width,
+    height,
+    data: resizeU8(image.data, image.width, image.height, 3, width, height, filter),
+  };
 }
 
 /**
@@ -137,8 +159,14 @@ export async function writePngGray8(path: string, image: GrayImage): Promise<voi
 }
 
 /** Writes 16-bit gray ([H, W] Uint16Array) as PNG, e.g. anomaly maps scaled to 0..65535. */
-export async function writePngGray16(path: string, width: number, height: number, data: Uint16Array): Promise<void> {
-  if (data.length !== width * height) throw new Error(`writePngGray16: ${data.length} values for ${width}×${height}`);
+export async function writePngGray16(
+  path: string,
+  width: number,
+  height: number,
+  data: Uint16Array,
+): Promise<void> {
+  if (data.length !== width * height)
+    throw new Error(`writePngGray16: ${data.length} values for ${width}×${height}`);
   await sharp(data, { raw: { width, height, channels: 1 } })
     .toColourspace('grey16')
     .png({ compressionLevel: 6 })

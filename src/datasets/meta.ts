@@ -24,7 +24,9 @@ export async function findMetaFile(root: string): Promise<string | undefined> {
   if (names.includes('meta.json')) return join(root, 'meta.json');
   const candidates = names.filter((n) => /^meta_.+\.json$/.test(n)).sort();
   if (candidates.length > 1) {
-    throw new UserError(`${root}: several meta files (${candidates.join(', ')})`, { hint: 'pass the one to use as the dataset root' });
+    throw new UserError(`${root}: several meta files (${candidates.join(', ')})`, {
+      hint: 'pass the one to use as the dataset root',
+    });
   }
   return candidates.length === 1 ? join(root, candidates[0]) : undefined;
 }
@@ -47,7 +49,8 @@ export async function indexMeta(root: string): Promise<DatasetIndex> {
       throw new UserError(`${file}: "${split}" must map class names to lists of samples`);
     }
     for (const [product, entries] of Object.entries(classes)) {
-      if (!Array.isArray(entries)) throw new UserError(`${file}: ${split}.${product}: expected a list of samples`);
+      if (!Array.isArray(entries))
+        throw new UserError(`${file}: ${split}.${product}: expected a list of samples`);
       if (!index.has(product)) index.set(product, { train: [], test: [] });
       const samples: Sample[] = entries.map((entry, i) => {
         if (typeof entry?.img_path !== 'string' || entry.img_path === '') {
@@ -58,7 +61,7 @@ export async function indexMeta(root: string): Promise<DatasetIndex> {
           imagePath: resolve(entry.img_path),
           maskPath: entry.mask_path ? resolve(entry.mask_path) : null,
           product,
-          defect: anomalous ? (entry.specie_name || 'anomaly') : 'good',
+          defect: anomalous ? entry.specie_name || 'anomaly' : 'good',
           label: anomalous ? 1 : 0,
         };
       });

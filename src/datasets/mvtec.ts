@@ -25,7 +25,13 @@ export async function indexMvtec(root: string): Promise<DatasetIndex> {
     for (const defect of await listDirs(join(base, 'train'))) {
       for (const name of await listImages(join(base, 'train', defect))) {
         const good = defect === 'good';
-        train.push({ imagePath: join(base, 'train', defect, name), maskPath: null, product, defect, label: good ? 0 : 1 });
+        train.push({
+          imagePath: join(base, 'train', defect, name),
+          maskPath: null,
+          product,
+          defect,
+          label: good ? 0 : 1,
+        });
       }
     }
     const test: Sample[] = [];
@@ -33,7 +39,13 @@ export async function indexMvtec(root: string): Promise<DatasetIndex> {
       const good = defect === 'good';
       const findMask = good ? () => null : await maskFinder(join(base, 'ground_truth', defect));
       for (const name of await listImages(join(base, 'test', defect))) {
-        test.push({ imagePath: join(base, 'test', defect, name), maskPath: findMask(name), product, defect, label: good ? 0 : 1 });
+        test.push({
+          imagePath: join(base, 'test', defect, name),
+          maskPath: findMask(name),
+          product,
+          defect,
+          label: good ? 0 : 1,
+        });
       }
     }
     index.set(product, { train, test });

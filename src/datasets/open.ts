@@ -54,7 +54,10 @@ export async function detectFormat(root: string): Promise<DatasetFormat> {
 }
 
 /** The products a filter names that the dataset lacks (for error messages and the check). */
-export function unknownProducts(available: readonly string[], wanted: readonly string[] | undefined): string[] {
+export function unknownProducts(
+  available: readonly string[],
+  wanted: readonly string[] | undefined,
+): string[] {
   return (wanted ?? []).filter((p) => !available.includes(p));
 }
 
@@ -72,8 +75,13 @@ class IndexedDataset implements Dataset {
 
   samples(product: string, split: Split): Sample[] {
     const entry = this.index.get(product);
-    if (!entry) throw new UserError(`dataset ${this.name}: unknown product "${product}"; available: ${this.products().join(', ')}`);
-    return [...entry[split]].sort((a, b) => (a.imagePath < b.imagePath ? -1 : a.imagePath > b.imagePath ? 1 : 0));
+    if (!entry)
+      throw new UserError(
+        `dataset ${this.name}: unknown product "${product}"; available: ${this.products().join(', ')}`,
+      );
+    return [...entry[split]].sort((a, b) =>
+      a.imagePath < b.imagePath ? -1 : a.imagePath > b.imagePath ? 1 : 0,
+    );
   }
 }
 
@@ -81,17 +89,23 @@ class IndexedDataset implements Dataset {
 export async function openDataset(input: OpenDatasetInput): Promise<Dataset> {
   const format = input.format ?? (await detectFormat(input.root));
   if (!(format in INDEXERS)) {
-    throw new UserError(`dataset format: got "${format}", expected one of ${DATASET_FORMATS.join(', ')}`);
+    throw new UserError(
+      `dataset format: got "${format}", expected one of ${DATASET_FORMATS.join(', ')}`,
+    );
   }
   const index = await INDEXERS[format](input.root);
   const available = [...index.keys()].sort();
   const unknown = unknownProducts(available, input.products);
   if (unknown.length > 0) {
-    throw new UserError(`${input.root}: unknown product${unknown.length > 1 ? 's' : ''} ${unknown.map((p) => `"${p}"`).join(', ')}`, {
-      hint: `available (${format}): ${available.join(', ') || '(none)'}`,
-    });
+    throw new UserError(
+      `${input.root}: unknown product${unknown.length > 1 ? 's' : ''} ${unknown.map((p) => `"${p}"`).join(', ')}`,
+      {
+        hint: `available (${format}): ${available.join(', ') || '(none)'}`,
+      },
+    );
   }
-  if (input.products) for (const product of available) if (!input.products.includes(product)) index.delete(product);
+  if (input.products)
+    for (const product of available) if (!input.products.includes(product)) index.delete(product);
   const name = input.name ?? basename(input.root.replace(/[/\\]+$/, '').replace(/\.json$/, ''));
   return new IndexedDataset(name, format, input.root, index);
 }

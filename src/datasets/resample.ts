@@ -87,13 +87,21 @@ function clip8(acc: number): number {
 }
 
 /** Pillow's nearest: source index floor((x + 0.5) * in / out). */
-function resizeNearest(src: Uint8Array, width: number, height: number, channels: number, outW: number, outH: number): Uint8Array {
+function resizeNearest(
+  src: Uint8Array,
+  width: number,
+  height: number,
+  channels: number,
+  outW: number,
+  outH: number,
+): Uint8Array {
   const out = new Uint8Array(outW * outH * channels);
   for (let y = 0; y < outH; y++) {
     const sy = Math.min(Math.floor((y + 0.5) * (height / outH)), height - 1);
     for (let x = 0; x < outW; x++) {
       const sx = Math.min(Math.floor((x + 0.5) * (width / outW)), width - 1);
-      for (let c = 0; c < channels; c++) out[(y * outW + x) * channels + c] = src[(sy * width + sx) * channels + c];
+      for (let c = 0; c < channels; c++)
+        out[(y * outW + x) * channels + c] = src[(sy * width + sx) * channels + c];
     }
   }
   return out;
@@ -142,7 +150,8 @@ export function resizeU8(
         } else {
           for (let c = 0; c < channels; c++) {
             let acc = HALF;
-            for (let x = 0; x < xmax; x++) acc += current[start + x * channels + c] * weights[k + x];
+            for (let x = 0; x < xmax; x++)
+              acc += current[start + x * channels + c] * weights[k + x];
             out[o + c] = clip8(acc);
           }
         }

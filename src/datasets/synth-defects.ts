@@ -38,7 +38,8 @@ class Painter {
     if (x < 0 || y < 0 || x >= s || y >= s) return;
     const i = y * s + x;
     if (this.allowed && !this.allowed[i]) return;
-    for (let k = 0; k < 3; k++) this.r.rgb[i * 3 + k] += (colour[k] - this.r.rgb[i * 3 + k]) * alpha;
+    for (let k = 0; k < 3; k++)
+      this.r.rgb[i * 3 + k] += (colour[k] - this.r.rgb[i * 3 + k]) * alpha;
   }
 
   /** Sets every pixel within radius of (cx, cy) via f(x, y, distance). */
@@ -95,7 +96,10 @@ function scratch(p: Painter, r: Rendering, rng: Rng): void {
   const points: [number, number][] = [];
   for (let i = 0; i <= 40; i++) {
     const t = i / 40;
-    points.push([(1 - t) ** 2 * x0 + 2 * (1 - t) * t * x1 + t * t * x2, (1 - t) ** 2 * y0 + 2 * (1 - t) * t * y1 + t * t * y2]);
+    points.push([
+      (1 - t) ** 2 * x0 + 2 * (1 - t) * t * x1 + t * t * x2,
+      (1 - t) ** 2 * y0 + 2 * (1 - t) * t * y1 + t * t * y2,
+    ]);
   }
   const base = p.colourAt(mx, my);
   const mean = (base[0] + base[1] + base[2]) / 3;
@@ -145,7 +149,14 @@ function crack(p: Painter, r: Rendering, rng: Rng): void {
       x += Math.cos(angle) * step;
       y += Math.sin(angle) * step;
       points.push([x, y]);
-      if (depth < 2 && rng.next() < 0.18) branch(x, y, angle + rng.pick([-1, 1]) * rng.uniform(0.5, 1.1), Math.floor(steps / 2), depth + 1);
+      if (depth < 2 && rng.next() < 0.18)
+        branch(
+          x,
+          y,
+          angle + rng.pick([-1, 1]) * rng.uniform(0.5, 1.1),
+          Math.floor(steps / 2),
+          depth + 1,
+        );
     }
     p.stroke(points, depth === 0 ? width : width * 0.75, colour);
   };
@@ -170,15 +181,27 @@ function missing(_p: Painter, r: Rendering, rng: Rng): void {
     }
   }
   const radius = s * rng.uniform(0.06, 0.1);
-  for (let y = Math.max(0, Math.floor(cy - radius)); y <= Math.min(s - 1, Math.ceil(cy + radius)); y++) {
-    for (let x = Math.max(0, Math.floor(cx - radius)); x <= Math.min(s - 1, Math.ceil(cx + radius)); x++) {
+  for (
+    let y = Math.max(0, Math.floor(cy - radius));
+    y <= Math.min(s - 1, Math.ceil(cy + radius));
+    y++
+  ) {
+    for (
+      let x = Math.max(0, Math.floor(cx - radius));
+      x <= Math.min(s - 1, Math.ceil(cx + radius));
+      x++
+    ) {
       const i = y * s + x;
-      if (object[i] && Math.hypot(x - cx, y - cy) <= radius) for (let k = 0; k < 3; k++) r.rgb[i * 3 + k] = background[i * 3 + k];
+      if (object[i] && Math.hypot(x - cx, y - cy) <= radius)
+        for (let k = 0; k < 3; k++) r.rgb[i * 3 + k] = background[i * 3 + k];
     }
   }
 }
 
-const DEFECTS = { scratch, hole, stain, crack, missing } satisfies Record<DefectKind, (p: Painter, r: Rendering, rng: Rng) => void>;
+const DEFECTS = { scratch, hole, stain, crack, missing } satisfies Record<
+  DefectKind,
+  (p: Painter, r: Rendering, rng: Rng) => void
+>;
 
 /** Draws one defect of the given kind onto the rendering (in place). */
 export function applyDefect(r: Rendering, kind: DefectKind, rng: Rng): void {

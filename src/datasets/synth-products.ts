@@ -30,11 +30,21 @@ interface Lighting {
 function lighting(rng: Rng): Lighting {
   const angle = rng.uniform(0, 2 * Math.PI);
   const strength = rng.uniform(0, 0.12);
-  return { gain: rng.uniform(0.9, 1.1), gx: Math.cos(angle) * strength, gy: Math.sin(angle) * strength };
+  return {
+    gain: rng.uniform(0.9, 1.1),
+    gx: Math.cos(angle) * strength,
+    gy: Math.sin(angle) * strength,
+  };
 }
 
 /** Fills every pixel from shade(x, y) → colour, then applies lighting and sensor noise. */
-function paint(size: number, rng: Rng, light: Lighting, noise: number, shade: (x: number, y: number, out: Rgb) => void): Float32Array {
+function paint(
+  size: number,
+  rng: Rng,
+  light: Lighting,
+  noise: number,
+  shade: (x: number, y: number, out: Rgb) => void,
+): Float32Array {
   const rgb = new Float32Array(size * size * 3);
   const c: Rgb = [0, 0, 0];
   for (let y = 0; y < size; y++) {
@@ -166,14 +176,19 @@ function screw(size: number, rng: Rng): Rendering {
   const head = size * 0.09;
   const pitch = size * 0.035;
   const metal = rng.uniform(95, 115);
-  const local = (x: number, y: number): [number, number] => [(x - cx) * ca + (y - cy) * sa, -(x - cx) * sa + (y - cy) * ca];
+  const local = (x: number, y: number): [number, number] => [
+    (x - cx) * ca + (y - cy) * sa,
+    -(x - cx) * sa + (y - cy) * ca,
+  ];
   return object(
     size,
     rng,
     jitterColour(rng, [215, 215, 210], 5),
     (x, y) => {
       const [u, v] = local(x, y);
-      const shaft = Math.abs(u) < half && Math.abs(v) < radius * (u > half - radius * 2 ? (half - u) / (radius * 2) + 0.2 : 1);
+      const shaft =
+        Math.abs(u) < half &&
+        Math.abs(v) < radius * (u > half - radius * 2 ? (half - u) / (radius * 2) + 0.2 : 1);
       return shaft || (u + half) ** 2 / (head * 0.5) ** 2 + v ** 2 / head ** 2 < 1;
     },
     (x, y, out) => {
@@ -197,7 +212,10 @@ function pill(size: number, rng: Rng): Rendering {
     return [s * a * Math.cos(t), s * b * Math.sin(t), rng.uniform(1.2, 2.4) * (size / 256)];
   });
   const white = jitterColour(rng, [225, 222, 210], 5);
-  const local = (x: number, y: number): [number, number] => [(x - cx) * ca + (y - cy) * sa, -(x - cx) * sa + (y - cy) * ca];
+  const local = (x: number, y: number): [number, number] => [
+    (x - cx) * ca + (y - cy) * sa,
+    -(x - cx) * sa + (y - cy) * ca,
+  ];
   return object(
     size,
     rng,
@@ -216,7 +234,10 @@ function pill(size: number, rng: Rng): Rendering {
   );
 }
 
-const RENDERERS = { carpet, wood, grid, bottle, screw, pill } satisfies Record<SynthProduct, (size: number, rng: Rng) => Rendering>;
+const RENDERERS = { carpet, wood, grid, bottle, screw, pill } satisfies Record<
+  SynthProduct,
+  (size: number, rng: Rng) => Rendering
+>;
 
 /** Renders one normal sample of a product. */
 export function renderProduct(product: SynthProduct, size: number, rng: Rng): Rendering {

@@ -9,7 +9,12 @@ import { UserError } from '../errors.js';
 import { writePngGray8, writePngRgb, type GrayImage, type RgbImage } from './image-io.js';
 import { hashString, Rng } from './prng.js';
 import { applyDefect, defectsFor, type DefectKind } from './synth-defects.js';
-import { OBJECT_PRODUCTS, renderProduct, SYNTH_PRODUCTS, type SynthProduct } from './synth-products.js';
+import {
+  OBJECT_PRODUCTS,
+  renderProduct,
+  SYNTH_PRODUCTS,
+  type SynthProduct,
+} from './synth-products.js';
 
 export { SYNTH_PRODUCTS, type SynthProduct } from './synth-products.js';
 export { DEFECT_KINDS, type DefectKind } from './synth-defects.js';
@@ -50,12 +55,18 @@ export function resolveSynthOptions(input: SynthOptionsInput): Readonly<SynthOpt
       hint: `available: ${SYNTH_PRODUCTS.join(', ')}`,
     });
   }
-  const options = { ...DEFAULTS, ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)), products };
+  const options = {
+    ...DEFAULTS,
+    ...Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+    products,
+  };
   for (const field of ['seed', 'size', 'trainGood', 'testGood', 'testDefect'] as const) {
     const value = options[field] as number;
-    if (!Number.isInteger(value) || value < 0) throw new UserError(`synth ${field}: got ${value}, expected a non-negative integer`);
+    if (!Number.isInteger(value) || value < 0)
+      throw new UserError(`synth ${field}: got ${value}, expected a non-negative integer`);
   }
-  if (options.size < 32) throw new UserError(`synth size: got ${options.size}, expected at least 32`);
+  if (options.size < 32)
+    throw new UserError(`synth size: got ${options.size}, expected at least 32`);
   return Object.freeze(options as SynthOptions);
 }
 
@@ -74,7 +85,14 @@ function quantise(rgb: Float32Array): Uint8Array {
 }
 
 /** Renders one sample in memory: a good image when defect is 'good'. */
-export function renderSynthSample(product: SynthProduct, defect: DefectKind | 'good', split: 'train' | 'test', index: number, seed: number, size: number): SynthSample {
+export function renderSynthSample(
+  product: SynthProduct,
+  defect: DefectKind | 'good',
+  split: 'train' | 'test',
+  index: number,
+  seed: number,
+  size: number,
+): SynthSample {
   const rng = new Rng(hashString(`${seed}/${product}/${split}/${defect}/${index}`));
   const rendering = renderProduct(product, size, rng);
   const good = quantise(rendering.rgb);
@@ -91,12 +109,20 @@ export function renderSynthSample(product: SynthProduct, defect: DefectKind | 'g
     const mask = new Uint8Array(size * size);
     let changed = 0;
     for (let i = 0; i < mask.length; i++) {
-      if (data[i * 3] !== good[i * 3] || data[i * 3 + 1] !== good[i * 3 + 1] || data[i * 3 + 2] !== good[i * 3 + 2]) {
+      if (
+        data[i * 3] !== good[i * 3] ||
+        data[i * 3 + 1] !== good[i * 3 + 1] ||
+        data[i * 3 + 2] !== good[i * 3 + 2]
+      ) {
         mask[i] = 255;
         changed++;
       }
     }
-    const sample = { image: { width: size, height: size, data }, mask: { width: size, height: size, data: mask }, reference };
+    const sample = {
+      image: { width: size, height: size, data },
+      mask: { width: size, height: size, data: mask },
+      reference,
+    };
     if (changed >= minChanged) return sample;
     if (changed > 0) fallback ??= sample;
   }
@@ -106,12 +132,20 @@ export function renderSynthSample(product: SynthProduct, defect: DefectKind | 'g
 
 export interface SynthSummary {
   root: string;
-  products: { product: SynthProduct; trainGood: number; testGood: number; defects: Record<string, number> }[];
+  products: {
+    product: SynthProduct;
+    trainGood: number;
+    testGood: number;
+    defects: Record<string, number>;
+  }[];
   files: number;
 }
 
 /** Writes the dataset under outDir in MVTec-AD layout; returns what it wrote. */
-export async function generateSynthDataset(outDir: string, input: SynthOptionsInput = {}): Promise<SynthSummary> {
+export async function generateSynthDataset(
+  outDir: string,
+  input: SynthOptionsInput = {},
+): Promise<SynthSummary> {
   const options = resolveSynthOptions(input);
   const { seed, size } = options;
   const jobs: (() => Promise<void>)[] = [];
@@ -120,13 +154,24 @@ export async function generateSynthDataset(outDir: string, input: SynthOptionsIn
   for (const product of options.products) {
     const kinds = defectsFor((OBJECT_PRODUCTS as readonly string[]).includes(product));
     const dirs = [join(outDir, product, 'train', 'good'), join(outDir, product, 'test', 'good')];
-    for (const kind of kinds) dirs.push(join(outDir, product, 'test', kind), join(outDir, product, 'ground_truth', kind));
+    for (const kind of kinds)
+      dirs.push(join(outDir, product, 'test', kind), join(outDir, product, 'ground_truth', kind));
     for (const dir of dirs) await mkdir(dir, { recursive: true });
     for (let i = 0; i < options.trainGood; i++) {
-      jobs.push(() => writePngRgb(join(outDir, product, 'train', 'good', `${name(i)}.png`), renderSynthSample(product, 'good', 'train', i, seed, size).image));
+      jobs.push(() =>
+        writePngRgb(
+          join(outDir, product, 'train', 'good', `${name(i)}.png`),
+          renderSynthSample(product, 'good', 'train', i, seed, size).image,
+        ),
+      );
     }
     for (let i = 0; i < options.testGood; i++) {
-      jobs.push(() => writePngRgb(join(outDir, product, 'test', 'good', `${name(i)}.png`), renderSynthSample(product, 'good', 'test', i, seed, size).image));
+      jobs.push(() =>
+        writePngRgb(
+          join(outDir, product, 'test', 'good', `${name(i)}.png`),
+          renderSynthSample(product, 'good', 'test', i, seed, size).image,
+        ),
+      );
     }
     for (const kind of kinds) {
       for (let i = 0; i < options.testDefect; i++) {
@@ -134,7 +179,10 @@ export async function generateSynthDataset(outDir: string, input: SynthOptionsIn
           const { image, mask } = renderSynthSample(product, kind, 'test', i, seed, size);
           await Promise.all([
             writePngRgb(join(outDir, product, 'test', kind, `${name(i)}.png`), image),
-            writePngGray8(join(outDir, product, 'ground_truth', kind, `${name(i)}_mask.png`), mask!),
+            writePngGray8(
+              join(outDir, product, 'ground_truth', kind, `${name(i)}_mask.png`),
+              mask!,
+            ),
           ]);
         });
       }

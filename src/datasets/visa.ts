@@ -35,20 +35,37 @@ export const VISA_CSV = join('split_csv', '1cls.csv');
 export async function indexVisa(root: string): Promise<DatasetIndex> {
   const file = join(root, VISA_CSV);
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new UserError(`${file}: cannot read the VisA split file (${error.code ?? error.message})`);
+    throw new UserError(
+      `${file}: cannot read the VisA split file (${error.code ?? error.message})`,
+    );
   });
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
   const header = splitCsvLine(lines[0] ?? '');
   const column = (name: string): number => {
     const i = header.indexOf(name);
-    if (i < 0) throw new UserError(`${file}:1: missing column "${name}"; got ${header.join(',')}`, { hint: 'expected columns object,split,label,image,mask' });
+    if (i < 0)
+      throw new UserError(`${file}:1: missing column "${name}"; got ${header.join(',')}`, {
+        hint: 'expected columns object,split,label,image,mask',
+      });
     return i;
   };
-  const [cObject, cSplit, cLabel, cImage, cMask] = ['object', 'split', 'label', 'image', 'mask'].map(column);
+  const [cObject, cSplit, cLabel, cImage, cMask] = [
+    'object',
+    'split',
+    'label',
+    'image',
+    'mask',
+  ].map(column);
   const index: DatasetIndex = new Map();
   for (let n = 1; n < lines.length; n++) {
     const f = splitCsvLine(lines[n]);
-    const [product, split, label, image, mask] = [f[cObject], f[cSplit], f[cLabel], f[cImage], f[cMask]];
+    const [product, split, label, image, mask] = [
+      f[cObject],
+      f[cSplit],
+      f[cLabel],
+      f[cImage],
+      f[cMask],
+    ];
     if (split !== 'train' && split !== 'test') {
       throw new UserError(`${file}:${n + 1}: split: got "${split}", expected train or test`);
     }

@@ -10,7 +10,14 @@ import { UserError } from '../../src/errors.js';
 let synth: string;
 before(async () => {
   synth = mkdtempSync(join(tmpdir(), 'vcp-adapters-'));
-  await generateSynthDataset(synth, { products: ['wood', 'pill'], size: 48, trainGood: 2, testGood: 2, testDefect: 1, seed: 5 });
+  await generateSynthDataset(synth, {
+    products: ['wood', 'pill'],
+    size: 48,
+    trainGood: 2,
+    testGood: 2,
+    testDefect: 1,
+    seed: 5,
+  });
 });
 
 test('MVTec adapter on a generated tree: products, splits, labels, masks', async () => {
@@ -27,25 +34,45 @@ test('MVTec adapter on a generated tree: products, splits, labels, masks', async
   assert.equal(scratch.label, 1);
   assert.equal(scratch.imagePath, join(synth, 'pill', 'test', 'scratch', '000.png'));
   assert.equal(scratch.maskPath, join(synth, 'pill', 'ground_truth', 'scratch', '000_mask.png'));
-  assert.ok(test.filter((s) => s.defect === 'good').every((s) => s.maskPath === null && s.label === 0));
+  assert.ok(
+    test.filter((s) => s.defect === 'good').every((s) => s.maskPath === null && s.label === 0),
+  );
   assert.deepEqual((await openDataset({ root: synth, products: ['wood'] })).products(), ['wood']);
 });
 
 test('product filter: an unknown product lists the available ones', async () => {
-  await assert.rejects(openDataset({ root: synth, products: ['wood', 'toaster'] }), (e: unknown) => {
-    assert.ok(e instanceof UserError);
-    assert.match(e.message, /"toaster"/);
-    assert.match(e.hint ?? '', /pill, wood/);
-    return true;
-  });
+  await assert.rejects(
+    openDataset({ root: synth, products: ['wood', 'toaster'] }),
+    (e: unknown) => {
+      assert.ok(e instanceof UserError);
+      assert.match(e.message, /"toaster"/);
+      assert.match(e.hint ?? '', /pill, wood/);
+      return true;
+    },
+  );
 });
 
 test('VisA adapter: split_csv/1cls.csv, paths relative to root', async () => {
   const root = mkdtempSync(join(tmpdir(), 'vcp-visa-'));
-  for (const dir of ['candle/Data/Images/Normal', 'candle/Data/Images/Anomaly', 'candle/Data/Masks/Anomaly', 'split_csv']) mkdirSync(join(root, dir), { recursive: true });
-  cpSync(join(synth, 'wood', 'train', 'good', '000.png'), join(root, 'candle/Data/Images/Normal/0000.JPG'));
-  cpSync(join(synth, 'wood', 'test', 'hole', '000.png'), join(root, 'candle/Data/Images/Anomaly/000.JPG'));
-  cpSync(join(synth, 'wood', 'ground_truth', 'hole', '000_mask.png'), join(root, 'candle/Data/Masks/Anomaly/000.png'));
+  for (const dir of [
+    'candle/Data/Images/Normal',
+    'candle/Data/Images/Anomaly',
+    'candle/Data/Masks/Anomaly',
+    'split_csv',
+  ])
+    mkdirSync(join(root, dir), { recursive: true });
+  cpSync(
+    join(synth, 'wood', 'train', 'good', '000.png'),
+    join(root, 'candle/Data/Images/Normal/0000.JPG'),
+  );
+  cpSync(
+    join(synth, 'wood', 'test', 'hole', '000.png'),
+    join(root, 'candle/Data/Images/Anomaly/000.JPG'),
+  );
+  cpSync(
+    join(synth, 'wood', 'ground_truth', 'hole', '000_mask.png'),
+    join(root, 'candle/Data/Masks/Anomaly/000.png'),
+  );
   writeFileSync(
     join(root, 'split_csv', '1cls.csv'),
     'object,split,label,image,mask\n' +
@@ -57,13 +84,31 @@ test('VisA adapter: split_csv/1cls.csv, paths relative to root', async () => {
   const ds = await openDataset({ root });
   assert.deepEqual(ds.products(), ['candle', 'capsules']);
   assert.deepEqual(ds.samples('candle', 'train'), [
-    { imagePath: join(root, 'candle/Data/Images/Normal/0000.JPG'), maskPath: null, product: 'candle', defect: 'good', label: 0 },
+    {
+      imagePath: join(root, 'candle/Data/Images/Normal/0000.JPG'),
+      maskPath: null,
+      product: 'candle',
+      defect: 'good',
+      label: 0,
+    },
   ]);
   assert.deepEqual(ds.samples('candle', 'test'), [
-    { imagePath: join(root, 'candle/Data/Images/Anomaly/000.JPG'), maskPath: join(root, 'candle/Data/Masks/Anomaly/000.png'), product: 'candle', defect: 'anomaly', label: 1 },
+    {
+      imagePath: join(root, 'candle/Data/Images/Anomaly/000.JPG'),
+      maskPath: join(root, 'candle/Data/Masks/Anomaly/000.png'),
+      product: 'candle',
+      defect: 'anomaly',
+      label: 1,
+    },
   ]);
-  assert.equal(ds.samples('capsules', 'test')[0].imagePath, join(root, 'capsules/Data/Images/Normal/0,1.JPG'));
-  writeFileSync(join(root, 'split_csv', '1cls.csv'), 'object,split,label,image\ncandle,val,normal,a.png\n');
+  assert.equal(
+    ds.samples('capsules', 'test')[0].imagePath,
+    join(root, 'capsules/Data/Images/Normal/0,1.JPG'),
+  );
+  writeFileSync(
+    join(root, 'split_csv', '1cls.csv'),
+    'object,split,label,image\ncandle,val,normal,a.png\n',
+  );
   await assert.rejects(openDataset({ root }), /missing column "mask"/);
 });
 
@@ -72,8 +117,20 @@ test('meta.json adapter (VCP-CLIP / APRIL-GAN format), also named meta_<dataset>
     train: {},
     test: {
       wood: [
-        { img_path: 'wood/test/good/000.png', mask_path: '', cls_name: 'wood', specie_name: 'good', anomaly: 0 },
-        { img_path: 'wood/test/crack/000.png', mask_path: 'wood/ground_truth/crack/000_mask.png', cls_name: 'wood', specie_name: 'crack', anomaly: 1 },
+        {
+          img_path: 'wood/test/good/000.png',
+          mask_path: '',
+          cls_name: 'wood',
+          specie_name: 'good',
+          anomaly: 0,
+        },
+        {
+          img_path: 'wood/test/crack/000.png',
+          mask_path: 'wood/ground_truth/crack/000_mask.png',
+          cls_name: 'wood',
+          specie_name: 'crack',
+          anomaly: 1,
+        },
       ],
     },
   };
@@ -93,7 +150,10 @@ test('meta.json adapter (VCP-CLIP / APRIL-GAN format), also named meta_<dataset>
   // The JSON file itself can be the root; the MVTec reading is still reachable with --format.
   assert.equal((await openDataset({ root: join(synth, 'meta_synth.json') })).format, 'meta');
   assert.equal((await openDataset({ root: synth, format: 'mvtec' })).products().length, 2);
-  writeFileSync(join(synth, 'meta_synth.json'), JSON.stringify({ test: { wood: [{ mask_path: '' }] } }));
+  writeFileSync(
+    join(synth, 'meta_synth.json'),
+    JSON.stringify({ test: { wood: [{ mask_path: '' }] } }),
+  );
   await assert.rejects(openDataset({ root: synth }), /test\.wood\[0\]\.img_path/);
 });
 
@@ -103,7 +163,10 @@ test('folder adapter: images/ and masks/ matched by stem; no mask means good', a
   mkdirSync(join(root, 'tiles', 'masks'), { recursive: true });
   cpSync(join(synth, 'wood', 'train', 'good', '000.png'), join(root, 'tiles', 'images', 'a.png'));
   cpSync(join(synth, 'wood', 'test', 'stain', '000.png'), join(root, 'tiles', 'images', 'b.png'));
-  cpSync(join(synth, 'wood', 'ground_truth', 'stain', '000_mask.png'), join(root, 'tiles', 'masks', 'b_mask.png'));
+  cpSync(
+    join(synth, 'wood', 'ground_truth', 'stain', '000_mask.png'),
+    join(root, 'tiles', 'masks', 'b_mask.png'),
+  );
   assert.equal(await detectFormat(root), 'folder');
   const ds = await openDataset({ root });
   assert.deepEqual(
@@ -118,6 +181,9 @@ test('folder adapter: images/ and masks/ matched by stem; no mask means good', a
 
 test('an unrecognisable root is a user error that says what was looked for', async () => {
   const root = mkdtempSync(join(tmpdir(), 'vcp-empty-'));
-  await assert.rejects(detectFormat(root), (e: unknown) => e instanceof UserError && /--format/.test(e.hint ?? ''));
+  await assert.rejects(
+    detectFormat(root),
+    (e: unknown) => e instanceof UserError && /--format/.test(e.hint ?? ''),
+  );
   await assert.rejects(detectFormat(join(root, 'absent')), /does not exist/);
 });

@@ -14,10 +14,17 @@ const W = 5;
 const H = 3;
 // An RGB test pattern (5×3, odd width so every row needs padding) and, for palette
 // variants, a palette made of those very colours.
-const pattern: [number, number, number][] = Array.from({ length: W * H }, (_, i) => [(i * 53) % 256, (i * 97 + 11) % 256, (i * 31 + 200) % 256]);
+const pattern: [number, number, number][] = Array.from({ length: W * H }, (_, i) => [
+  (i * 53) % 256,
+  (i * 97 + 11) % 256,
+  (i * 31 + 200) % 256,
+]);
 
 /** A small independent BMP writer, to produce every layout the decoder must read. */
-function encode({ bpp, topDown, header = 40, bitfields = false }: Variant): { bytes: Buffer; expected: Uint8Array } {
+function encode({ bpp, topDown, header = 40, bitfields = false }: Variant): {
+  bytes: Buffer;
+  expected: Uint8Array;
+} {
   const expected = new Uint8Array(W * H * 3);
   const paletteSize = bpp === 1 ? 2 : bpp === 8 ? W * H : 0;
   const entry = header === 12 ? 3 : 4;
@@ -65,11 +72,16 @@ function encode({ bpp, topDown, header = 40, bitfields = false }: Variant): { by
       } else if (bpp === 8) bytes[row + x] = i;
       else if (bpp === 24) bytes.set([b, g, r], row + x * 3);
       else if (bpp === 32 && !bitfields) bytes.set([b, g, r, 77], row + x * 4);
-      else if (bpp === 32) bytes.writeUInt32LE((r | (g << 8) | (b << 16) | (77 << 24)) >>> 0, row + x * 4);
+      else if (bpp === 32)
+        bytes.writeUInt32LE((r | (g << 8) | (b << 16) | (77 << 24)) >>> 0, row + x * 4);
       else {
         const [r5, g6, b5] = [r >> 3, g >> 2, b >> 3];
         bytes.writeUInt16LE((r5 << 11) | (g6 << 5) | b5, row + x * 2);
-        [r, g, b] = [Math.floor((r5 * 255) / 31), Math.floor((g6 * 255) / 63), Math.floor((b5 * 255) / 31)];
+        [r, g, b] = [
+          Math.floor((r5 * 255) / 31),
+          Math.floor((g6 * 255) / 63),
+          Math.floor((b5 * 255) / 31),
+        ];
       }
       expected.set([r, g, b], i * 3);
     }
@@ -102,7 +114,10 @@ for (const v of variants) {
 
 test('a truncated BMP is a UserError naming the file and the missing bytes', () => {
   const { bytes } = encode({ bpp: 24, topDown: false });
-  assert.throws(() => decodeBmp(bytes.subarray(0, bytes.length - 5), 'x.bmp'), (e: unknown) => e instanceof UserError && /^x\.bmp: .*truncated/.test(e.message));
+  assert.throws(
+    () => decodeBmp(bytes.subarray(0, bytes.length - 5), 'x.bmp'),
+    (e: unknown) => e instanceof UserError && /^x\.bmp: .*truncated/.test(e.message),
+  );
   assert.throws(() => decodeBmp(Buffer.from('BMxx'), 'y.bmp'), /y\.bmp/);
   const rle = Buffer.from(bytes);
   rle.writeUInt32LE(1, 30);

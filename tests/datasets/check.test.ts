@@ -9,15 +9,29 @@ import { checkDataset, openCheckedDataset } from '../../src/datasets/check.js';
 import { generateSynthDataset } from '../../src/datasets/synth.js';
 import { UserError } from '../../src/errors.js';
 
-async function brokenDataset(): Promise<{ root: string; truncated: string; unmasked: string; mismatched: string }> {
+async function brokenDataset(): Promise<{
+  root: string;
+  truncated: string;
+  unmasked: string;
+  mismatched: string;
+}> {
   const root = mkdtempSync(join(tmpdir(), 'vcp-check-'));
-  await generateSynthDataset(root, { products: ['grid', 'bottle'], size: 48, trainGood: 2, testGood: 1, testDefect: 1, seed: 2 });
+  await generateSynthDataset(root, {
+    products: ['grid', 'bottle'],
+    size: 48,
+    trainGood: 2,
+    testGood: 1,
+    testDefect: 1,
+    seed: 2,
+  });
   const truncated = join(root, 'grid', 'train', 'good', '001.png');
   writeFileSync(truncated, readFileSync(truncated).subarray(0, 200));
   const unmasked = join(root, 'grid', 'test', 'hole', '000.png');
   rmSync(join(root, 'grid', 'ground_truth', 'hole', '000_mask.png'));
   const mismatched = join(root, 'bottle', 'ground_truth', 'stain', '000_mask.png');
-  await sharp({ create: { width: 40, height: 48, channels: 3, background: '#ffffff' } }).png().toFile(mismatched + '.new.png');
+  await sharp({ create: { width: 40, height: 48, channels: 3, background: '#ffffff' } })
+    .png()
+    .toFile(mismatched + '.new.png');
   writeFileSync(mismatched, readFileSync(mismatched + '.new.png'));
   rmSync(mismatched + '.new.png');
   return { root, truncated, unmasked, mismatched };
@@ -25,7 +39,14 @@ async function brokenDataset(): Promise<{ root: string; truncated: string; unmas
 
 test('a clean generated dataset passes with per-product counts', async () => {
   const root = mkdtempSync(join(tmpdir(), 'vcp-check-'));
-  await generateSynthDataset(root, { products: ['wood', 'screw'], size: 48, trainGood: 3, testGood: 2, testDefect: 1, seed: 4 });
+  await generateSynthDataset(root, {
+    products: ['wood', 'screw'],
+    size: 48,
+    trainGood: 3,
+    testGood: 2,
+    testDefect: 1,
+    seed: 4,
+  });
   const { counts, problems } = await checkDataset({ root });
   assert.deepEqual(problems, []);
   assert.deepEqual(counts, [
@@ -44,7 +65,8 @@ test('broken dataset: one UserError naming the truncated PNG, the missing mask a
     (e: unknown) => {
       assert.ok(e instanceof UserError);
       assert.match(e.message, /3 problems/);
-      for (const path of [truncated, unmasked, mismatched]) assert.ok(e.message.includes(path), `message names ${path}:\n${e.message}`);
+      for (const path of [truncated, unmasked, mismatched])
+        assert.ok(e.message.includes(path), `message names ${path}:\n${e.message}`);
       assert.match(e.message, /unreadable image/);
       assert.match(e.message, /missing mask for an anomalous image/);
       assert.match(e.message, /mask is 40×48 but its image .* is 48×48/);
@@ -63,7 +85,14 @@ test('header-only scan misses the truncation but still finds the mask problems',
 
 test('empty product and unknown product in a filter are reported together', async () => {
   const root = mkdtempSync(join(tmpdir(), 'vcp-check-'));
-  await generateSynthDataset(root, { products: ['pill'], size: 48, trainGood: 1, testGood: 1, testDefect: 1, seed: 2 });
+  await generateSynthDataset(root, {
+    products: ['pill'],
+    size: 48,
+    trainGood: 1,
+    testGood: 1,
+    testDefect: 1,
+    seed: 2,
+  });
   mkdirSync(join(root, 'ghost', 'test', 'good'), { recursive: true });
   const { problems } = await checkDataset({ root, products: ['pill', 'ghost', 'nope'] });
   assert.deepEqual(
@@ -79,8 +108,11 @@ test('CLI: vcp-exp data check prints every problem and exits non-zero', async ()
   const r = spawnSync(process.execPath, [cli, 'data', 'check', root], { encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   assert.match(r.stdout, /product\s+train good/);
-  for (const path of [truncated, unmasked, mismatched]) assert.ok(r.stderr.includes(path), r.stderr);
-  const ok = spawnSync(process.execPath, [cli, 'data', 'check', root, '--products', 'nope'], { encoding: 'utf8' });
+  for (const path of [truncated, unmasked, mismatched])
+    assert.ok(r.stderr.includes(path), r.stderr);
+  const ok = spawnSync(process.execPath, [cli, 'data', 'check', root, '--products', 'nope'], {
+    encoding: 'utf8',
+  });
   assert.equal(ok.status, 1);
   assert.match(ok.stderr, /unknown product "nope" \(available: bottle, grid\)/);
 });

@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -20,11 +28,32 @@ const dir = (): string => mkdtempSync(join(tmpdir(), 'vcp-cache-'));
 
 test('key: stable, order-independent, sensitive to every part', () => {
   const cache = new FeatureCache({ dir: dir() });
-  const parts = { weights: 'abc', size: 518, layers: [6, 12, 18, 24], options: 'gelu', image: 'f00d' };
+  const parts = {
+    weights: 'abc',
+    size: 518,
+    layers: [6, 12, 18, 24],
+    options: 'gelu',
+    image: 'f00d',
+  };
   const k = cache.key(parts);
   assert.match(k, /^[0-9a-f]{40}$/);
-  assert.equal(cache.key({ image: 'f00d', options: 'gelu', layers: [6, 12, 18, 24], size: 518, weights: 'abc' }), k);
-  for (const changed of [{ size: 336 }, { layers: [6, 12] }, { options: 'quick_gelu' }, { image: 'f00e' }, { weights: 'abd' }]) {
+  assert.equal(
+    cache.key({
+      image: 'f00d',
+      options: 'gelu',
+      layers: [6, 12, 18, 24],
+      size: 518,
+      weights: 'abc',
+    }),
+    k,
+  );
+  for (const changed of [
+    { size: 336 },
+    { layers: [6, 12] },
+    { options: 'quick_gelu' },
+    { image: 'f00e' },
+    { weights: 'abd' },
+  ]) {
     assert.notEqual(cache.key({ ...parts, ...changed }), k);
   }
 });
@@ -38,7 +67,10 @@ test('hit/miss counts; getOrCompute computes once, even for concurrent calls', a
     computed++;
     return features(1);
   };
-  const [a, b] = await Promise.all([cache.getOrCompute(key, compute), cache.getOrCompute(key, compute)]);
+  const [a, b] = await Promise.all([
+    cache.getOrCompute(key, compute),
+    cache.getOrCompute(key, compute),
+  ]);
   assert.equal(computed, 1);
   assert.equal(a, b);
   const again = await cache.getOrCompute(key, compute);
@@ -63,9 +95,15 @@ test('LRU eviction: the least recently used entry goes first', async () => {
   await cache.put('b', features(2));
   assert.ok(await cache.get('a')); // a is now more recent than b
   await cache.put('c', features(3));
-  assert.deepEqual(['a', 'b', 'c'].map((k) => existsSync(join(cache.dir, `${k}.safetensors`))), [true, false, true]);
+  assert.deepEqual(
+    ['a', 'b', 'c'].map((k) => existsSync(join(cache.dir, `${k}.safetensors`))),
+    [true, false, true],
+  );
   await cache.put('d', features(4));
-  assert.deepEqual(['a', 'c', 'd'].map((k) => existsSync(join(cache.dir, `${k}.safetensors`))), [false, true, true]);
+  assert.deepEqual(
+    ['a', 'c', 'd'].map((k) => existsSync(join(cache.dir, `${k}.safetensors`))),
+    [false, true, true],
+  );
   const stats = cache.stats();
   assert.equal(stats.evictions, 2);
   assert.ok(stats.bytes <= cache.maxBytes);
@@ -73,7 +111,10 @@ test('LRU eviction: the least recently used entry goes first', async () => {
 });
 
 test('float16 storage: about half the bytes, relative error ≤ 2^-11', async () => {
-  const [full, half] = [new FeatureCache({ dir: dir() }), new FeatureCache({ dir: dir(), dtype: 'float16' })];
+  const [full, half] = [
+    new FeatureCache({ dir: dir() }),
+    new FeatureCache({ dir: dir(), dtype: 'float16' }),
+  ];
   const original = features(9, 200, 64);
   await full.put('x', original);
   await half.put('x', original);
@@ -83,7 +124,8 @@ test('float16 storage: about half the bytes, relative error ≤ 2^-11', async ()
   let worst = 0;
   for (const [name, { data }] of original) {
     const got = back.get(name)!.data;
-    for (let i = 0; i < data.length; i++) worst = Math.max(worst, Math.abs(got[i] - data[i]) / Math.max(Math.abs(data[i]), 2 ** -14));
+    for (let i = 0; i < data.length; i++)
+      worst = Math.max(worst, Math.abs(got[i] - data[i]) / Math.max(Math.abs(data[i]), 2 ** -14));
   }
   assert.ok(worst <= 2 ** -11, `worst relative error ${worst}`);
   assert.ok(worst > 0); // it really was rounded

@@ -44,7 +44,10 @@ for (const { source, size, expected } of manifest.resize) {
 test('sharp cubic resize is measurably further from PIL than ours (why we resample ourselves)', async () => {
   const path = join(FIXTURES, 'src_rgb.png');
   const ref = readNpy(join(FIXTURES, 'src_rgb_bicubic160.npy'));
-  const viaSharp = await sharp(path).resize(160, 160, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+  const viaSharp = await sharp(path)
+    .resize(160, 160, { fit: 'fill', kernel: 'cubic' })
+    .raw()
+    .toBuffer();
   const error = maxAbsDiff(viaSharp, ref.data);
   console.log(`# sharp cubic 150×100 → 160² vs PIL bicubic: max abs error ${error}/255 (ours: 0)`);
   assert.ok(error > 0);
@@ -91,13 +94,23 @@ test('a truncated PNG raises a UserError naming the file', async () => {
   const bytes = readFileSync(join(FIXTURES, 'src_rgb.png'));
   const broken = join(dir, 'broken.png');
   writeFileSync(broken, bytes.subarray(0, bytes.length >> 1));
-  await assert.rejects(readImageRgb(broken), (e: unknown) => e instanceof UserError && e.message.includes(broken));
-  await assert.rejects(readImageRgb(join(dir, 'absent.png')), (e: unknown) => e instanceof UserError && e.message.includes('ENOENT'));
+  await assert.rejects(
+    readImageRgb(broken),
+    (e: unknown) => e instanceof UserError && e.message.includes(broken),
+  );
+  await assert.rejects(
+    readImageRgb(join(dir, 'absent.png')),
+    (e: unknown) => e instanceof UserError && e.message.includes('ENOENT'),
+  );
 });
 
 test('writePngRgb / writePngGray16 round-trip', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vcp-io-'));
-  const rgb = { width: 5, height: 3, data: Uint8Array.from({ length: 45 }, (_, i) => (i * 37) % 256) };
+  const rgb = {
+    width: 5,
+    height: 3,
+    data: Uint8Array.from({ length: 45 }, (_, i) => (i * 37) % 256),
+  };
   await writePngRgb(join(dir, 'a.png'), rgb);
   assert.deepEqual((await readImageRgb(join(dir, 'a.png'))).data, rgb.data);
   const values = Uint16Array.from({ length: 12 }, (_, i) => i * 5000 + 7);
@@ -106,6 +119,12 @@ test('writePngRgb / writePngGray16 round-trip', async () => {
   assert.equal(meta.depth, 'ushort');
   assert.equal(meta.channels, 1);
   // Decode the 16-bit samples with sharp's own raw ushort output of the grey16 image.
-  const raw = await sharp(join(dir, 'g.png')).toColourspace('grey16').raw({ depth: 'ushort' }).toBuffer();
-  assert.deepEqual(Array.from(new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2)), Array.from(values));
+  const raw = await sharp(join(dir, 'g.png'))
+    .toColourspace('grey16')
+    .raw({ depth: 'ushort' })
+    .toBuffer();
+  assert.deepEqual(
+    Array.from(new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2)),
+    Array.from(values),
+  );
 });
