@@ -60,12 +60,8 @@ export function decodeNpy(bytes: Uint8Array, source: string): NpyArray {
   return { dtype, shape, data: new Type(copy.buffer) };
 }
 
-/** Serialises an array as .npy version 1.0 (header padded to a multiple of 64 bytes). */
-export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
-  const dtype = (Object.keys(TYPES) as NpyDtype[]).find((k) => data instanceof TYPES[k]);
-  if (!dtype) throw new TypeError('encodeNpy: unsupported array type');
-  const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, got ${data.length}`);
+/** The .npy version 1.0 header (padded to a multiple of 64 bytes) for data written after it. */
+export function npyHeader(dtype: NpyDtype, shape: readonly number[]): Buffer {
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
   let header = `{'descr': '${dtype}', 'fortran_order': False, 'shape': ${shapeText}, }`;
   header += ' '.repeat(63 - ((10 + header.length) % 64)) + '\n';
@@ -74,7 +70,16 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
   prefix[6] = 1;
   prefix[7] = 0;
   prefix.writeUInt16LE(header.length, 8);
-  return Buffer.concat([prefix, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  return Buffer.concat([prefix, Buffer.from(header, 'latin1')]);
+}
+
+/** Serialises an array as .npy version 1.0. */
+export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
+  const dtype = (Object.keys(TYPES) as NpyDtype[]).find((k) => data instanceof TYPES[k]);
+  if (!dtype) throw new TypeError('encodeNpy: unsupported array type');
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (count !== data.length) throw new RangeError(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, got ${data.length}`);
+  return Buffer.concat([npyHeader(dtype, shape), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
 }
 
 export async function readNpy(file: string): Promise<NpyArray> {
