@@ -55,6 +55,8 @@ export function expandTrials(input: ExpandInput): Omit<Trial, 'id' | 'trainingKe
         origins[prefix] = patch.origin;
         if (isPlainObject(patch.value)) recordOrigins(patch.value, path, patch.origin, origins);
       }
+      // micro_batch defaults to the batch size as swept, not as written in `train`.
+      if (!originOf(origins, 'train.micro_batch')?.includes('micro_batch')) config.train.micro_batch = config.train.batch_size;
       config.model.seed = seed;
       origins['model.seed'] = input.seedOrigin(s);
       absolutizeRoots(config, origins, input.fileOf);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Ajv2020 as Ajv2020Class } from 'ajv/dist/2020.js';
 import type { ErrorObject, ValidateFunction } from 'ajv';
-import { show, unknownKeyMessage, type JsonPath } from './spec-error.js';
+import { show, suggest, unknownKeyMessage, type JsonPath } from './spec-error.js';
 
 type Schema = Record<string, unknown>;
 // ajv ships CommonJS with `exports.default`; require gives the class without ESM interop guesswork.
@@ -185,7 +185,7 @@ export function toProblems(errors: readonly ErrorObject[]): SchemaProblem[] {
 
 function suggestValue(value: string, allowed: string[]): string {
   const lower = value.toLowerCase();
-  const close = allowed.find((a) => a.toLowerCase() === lower) ?? unknownKeyMessage('', value, allowed).match(/did you mean "([^"]+)"/)?.[1];
+  const close = allowed.find((a) => a.toLowerCase() === lower) ?? suggest(value, allowed);
   return close ? `; did you mean ${JSON.stringify(close)}?` : '';
 }
 

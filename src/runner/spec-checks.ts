@@ -4,7 +4,7 @@
  */
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
-import { show, unknownKeyMessage } from './spec-error.js';
+import { show, suggest } from './spec-error.js';
 import { DEFAULT_SEED } from './spec-types.js';
 
 /** The seeds every sweep point runs with. */
@@ -70,13 +70,18 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
       for (const field of kind === 'tables' ? ['rows'] : ['x', 'series']) {
         const axis = item[field];
         if (typeof axis === 'string' && !axes.includes(axis)) {
-          const message = axes.length === 0 ? `got axis ${show(axis)}, expected a swept axis, but the spec sweeps nothing` : unknownKeyMessage('axis', axis, axes).replace(/^unknown axis/, 'got axis').replace(' allowed:', ' expected a swept axis:');
+          const guess = suggest(axis, axes);
+          const message = axes.length === 0
+            ? `got axis ${show(axis)}, expected a swept axis, but the spec sweeps nothing`
+            : `got axis ${show(axis)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected a swept axis: ${axes.join(', ')}`;
           sink.error([...at, field], 'value', message);
         }
       }
       if (Array.isArray(item.datasets)) {
         item.datasets.forEach((d, j) => {
-          if (typeof d === 'string' && !datasets.includes(d)) sink.error([...at, 'datasets', j], 'value', unknownKeyMessage('dataset', d, datasets).replace(' allowed:', ' expected one of eval.datasets:'));
+          if (typeof d !== 'string' || datasets.includes(d)) return;
+          const guess = suggest(d, datasets);
+          sink.error([...at, 'datasets', j], 'value', `got dataset ${show(d)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected one of eval.datasets: ${datasets.join(', ')}`);
         });
       }
       const metrics = Array.isArray(item.metrics) ? item.metrics.length : 0;

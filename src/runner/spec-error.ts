@@ -73,18 +73,17 @@ export function show(value: unknown): string {
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
-export function levenshtein(a: string, b: string): number {
-  const prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+/** Edit distance where swapping two neighbouring letters counts as one edit (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0];
-    prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const up = prev[j];
-      prev[j] = Math.min(prev[j] + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diag = up;
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
-  return prev[b.length];
+  return d[a.length][b.length];
 }
 
 /** The closest candidate within a small edit distance (case-insensitive), if any. */
@@ -93,15 +92,15 @@ export function suggest(word: string, candidates: Iterable<string>): string | un
   let bestDistance = Infinity;
   const lower = word.toLowerCase();
   for (const candidate of candidates) {
-    const d = levenshtein(lower, candidate.toLowerCase());
+    const d = editDistance(lower, candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   const limit = Math.max(1, Math.min(3, Math.floor(word.length / 3)));
   return bestDistance <= limit ? best : undefined;
 }
 
-/** "unknown key "hedas"; did you mean "heads"? allowed: a, b, c". */
+/** 'unknown key "hedas"; did you mean "heads"? allowed: a, b, c' (or 'unknown key "x"; allowed: …'). */
 export function unknownKeyMessage(what: string, key: string, allowed: readonly string[]): string {
   const guess = suggest(key, allowed);
-  return `unknown ${what} ${JSON.stringify(key)}${guess ? `; did you mean ${JSON.stringify(guess)}?` : ''} allowed: ${allowed.join(', ')}`;
+  return `unknown ${what} ${JSON.stringify(key)}; ${guess ? `did you mean ${JSON.stringify(guess)}? ` : ''}allowed: ${allowed.join(', ')}`;
 }

@@ -44,7 +44,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
 
-  const blocked = sink.issues.some((i) => i.severity === 'error' && EXPANSION_INPUTS.has(String(i.path[0])));
+  const blocked = sink.issues.some((i) => i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))));
   const method = (raw.method ?? 'vcp-clip') as Spec['method'];
   let trials: Spec['trials'] = [];
   if (!blocked) {

@@ -40,7 +40,9 @@ function checkShapes(trial: Draft, info: BackboneInfo, sink: IssueSink): void {
   const shape: BackboneShape = info.shape;
   const name = info.kind === 'known' ? info.name : `the checkpoint at ${info.dir}`;
   const blame = (field: string): { path: JsonPath; note: string } => {
-    const own = originOf(trial.origins, `model.${field}`);
+    // The field's own origin (or an ancestor inside it, e.g. `templates` for `templates.0`), never the whole `base`.
+    const top = `model.${field.split('.')[0]}`;
+    const own = Object.keys(trial.origins).some((k) => k === top) ? originOf(trial.origins, `model.${field}`) : undefined;
     if (own) return { path: own, note: '' };
     return { path: originOf(trial.origins, 'model.backbone') ?? ['base'], note: ` (${field} is the default; set base.${field})` };
   };
