@@ -93,7 +93,7 @@ try {
   console.log(`TS   collect (CCL + split) ${addMs.toFixed(0)} ms, radix sort ${sortMs.toFixed(0)} ms, metrics (AUROC, AP, F1, IoU, paper PRO, image) ${metricsMs.toFixed(0)} ms → ${(tsTotal / 1000).toFixed(2)} s; exact AUPRO +${exactMs.toFixed(0)} ms`);
   console.log(`TS   peak RSS ${mb(peakRss)} (RSS before collecting ${mb(rssBefore)}; sorted pixels ${mb(pixels.negatives.byteLength + 2 * pixels.positives.byteLength)})`);
 
-  const ts: Record<string, number | null> = { ...metrics, proExact: exact };
+  const ts: Record<string, number | null> = { pixelAuroc: metrics.pixelAuroc, pixelAp: metrics.pixelAp, pixelF1Max: metrics.pixelF1Max, pro: metrics.pro, proExact: exact, imageAuroc: metrics.imageAuroc };
   if (!existsSync(PYTHON)) {
     console.log(`Python side skipped: no interpreter at ${PYTHON} (set VCP_EXP_PYTHON)`);
   } else {
