@@ -67,7 +67,7 @@ export function buildMethod(fx: Fixture, clip: ClipModel, overrides: VcpClipConf
   if (options.load ?? true) {
     for (const [name, v] of method.parameters()) {
       const raw = fx.params.get(name);
-      if (raw) v.assign(tensorOf(raw) as typeof v);
+      if (raw && raw.shape.join() === v.shape.join()) v.assign(tensorOf(raw) as typeof v);
     }
   }
   return method;
