@@ -11,6 +11,7 @@ Writes tests/fixtures/vcp-clip/:
     pre_vcp.category            c = q + Conv1d(g)                                  [B, r, W]
     text.embeddings             UTP + DTP ensemble embeddings, full 77 positions   [B, 2, D]
     text.prompt_features        per-prompt projected EOS features (unnormalised)   [B·P, D]
+    text.embeddings_post        the same with the deep prompts before EOS (DTP 'post')  [B, 2, D]
     post_vcp.<l>.embeddings     Post-VCP output per layer (explicit K, V)          [B, 2, Dv]
     post_vcp.<l>.attention      attention maps                                     [B, H, 2, L]
     maps.base.<l> / maps.vcp.<l>  softmax maps, channels last                      [B, S, S, 2]
@@ -141,8 +142,11 @@ def template_ids(tok: Tokenizer, text: str, bos: int, eos: int) -> tuple[list[in
     return [bos, *pre, *([0] * R), *post, eos], 1 + len(pre)
 
 
-def prompts_reference(tower: TextTower, tok, bos, eos, category, params):
-    """UTP + DTP at the full context length: [B, 2, D] ensemble embeddings and [B·P, D] per-prompt features."""
+def prompts_reference(tower: TextTower, tok, bos, eos, category, params, position="pre"):
+    """UTP + DTP at the full context length: [B, 2, D] ensemble embeddings and [B·P, D] per-prompt features.
+
+    position "pre": deep prompts right after SOS; "post": right before EOS (EOS moves n places right).
+    """
     rows, slots = [], []
     for template in TEMPLATES:
         for pair in STATES:
@@ -163,13 +167,17 @@ def prompts_reference(tower: TextTower, tok, bos, eos, category, params):
             x[p, at : at + R] = category[b]
         x = x + pos
         deep = F.linear(params["dtp.prompts"], params["dtp.prompt_proj.weight"], params["dtp.prompt_proj.bias"])  # [layers, n, W]
+        at = [1] * len(rows) if position == "pre" else eos_index
         for i in range(TEXT_LAYERS):
-            if i == 0:
-                x = torch.cat([x[:, :1], deep[0].expand(x.shape[0], N_DEEP, W), x[:, 1:-N_DEEP]], dim=1)
-            else:
-                x = torch.cat([x[:, :1], deep[i].expand(x.shape[0], N_DEEP, W), x[:, 1 + N_DEEP :]], dim=1)
-            x = tower.block(x, i)
-        x = torch.cat([x[:, :1], x[:, 1 + N_DEEP :]], dim=1)
+            seqs = []
+            for p in range(x.shape[0]):
+                a, row = at[p], x[p]
+                if i == 0:  # insert, keep 77
+                    seqs.append(torch.cat([row[:a], deep[0], row[a:-N_DEEP]]))
+                else:  # overwrite
+                    seqs.append(torch.cat([row[:a], deep[i], row[a + N_DEEP :]]))
+            x = tower.block(torch.stack(seqs), i)
+        x = torch.stack([torch.cat([x[p, : at[p]], x[p, at[p] + N_DEEP :]]) for p in range(x.shape[0])])
         x = F.layer_norm(x, (W,), params["dtp.prompt_norm.weight"], params["dtp.prompt_norm.bias"], 1e-6)
         x = tower.ln(x, "text_model.final_layer_norm")
         pooled = x[torch.arange(x.shape[0]), torch.tensor(eos_index)]
@@ -223,7 +231,8 @@ def forward(params, tower, tok, bos, eos, inputs):
     conv = F.conv1d(g[:, None, :], params["pre_vcp.mininet.weight"][:, None, :], params["pre_vcp.mininet.bias"], padding=1)
     category = params["pre_vcp.q"] + conv  # [B, r, W]
     text, feats = prompts_reference(tower, tok, bos, eos, category, params)
-    out = {"pre_vcp.category": category, "text.embeddings": text, "text.prompt_features": feats}
+    post, _ = prompts_reference(tower, tok, bos, eos, category, params, position="post")
+    out = {"pre_vcp.category": category, "text.embeddings": text, "text.prompt_features": feats, "text.embeddings_post": post}
     losses, terms = {}, []
     base_maps, vcp_maps = [], []
     for i, layer in enumerate(LAYERS):

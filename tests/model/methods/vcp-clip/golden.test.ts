@@ -71,6 +71,12 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
       });
     });
 
+    test("DTP 'post': deep prompts before EOS", () => {
+      const post = buildMethod(fx!, clip, { dtp_position: 'post' });
+      tf.tidy(() => close(post.prompts.encode(gold('pre_vcp.category') as Tensor3D, false), 'text.embeddings_post'));
+      post.dispose();
+    });
+
     test('Post-VCP refined embeddings and attention maps, per layer', () => {
       tf.tidy(() => {
         const text = gold('text.embeddings') as Tensor3D;
