@@ -4,7 +4,7 @@
  * order and each one is acknowledged in the same file once the server has it, so a replay
  * interrupted at any point resumes without sending anything twice.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Batch, RunStatus } from './types.js';
 
@@ -28,6 +28,8 @@ export class RunJournal {
     this.path = join(dir, `${runId}.jsonl`);
     this.filesDir = join(dir, `${runId}.files`);
     for (const r of this.records()) this.nextSeq = Math.max(this.nextSeq, r.seq + 1);
+    // After a write torn by a crash, start the next record on a line of its own.
+    if (existsSync(this.path) && !readFileSync(this.path, 'utf8').endsWith('\n') && statSync(this.path).size > 0) this.appendRaw('\n');
   }
 
   /** Run ids that have a journal in `dir`. */
@@ -53,12 +55,15 @@ export class RunJournal {
   }
 
   private append(records: Record_[]): void {
-    if (records.length === 0) return;
+    if (records.length > 0) this.appendRaw(records.map((r) => JSON.stringify(r) + '\n').join(''));
+  }
+
+  private appendRaw(text: string): void {
     const fresh = !existsSync(this.path);
     if (fresh) mkdirSync(this.dir, { recursive: true });
     const fd = openSync(this.path, 'a');
     try {
-      writeSync(fd, records.map((r) => JSON.stringify(r) + '\n').join(''));
+      writeSync(fd, text);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
