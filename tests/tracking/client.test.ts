@@ -255,6 +255,23 @@ test('layout: sweep and trial runs, flattened params, findFinishedTrial and list
   assert.equal((await layout.listTrialRuns(experimentId, { parentRunId: sweep.runId, status: 'FINISHED' })).length, 1);
 });
 
+test('runs whose artifact URI is a local file: path get their artifacts by direct copy', async (t) => {
+  if (!env.ok) return t.skip(env.reason);
+  const client = env.client();
+  const root = join(scratch, 'file-store');
+  const experimentId = await client.createExperiment('file-artifacts', { artifactLocation: `file://${root}` });
+  const run = await client.createRun({ experimentId });
+  assert.equal(run.info.artifact_uri, `file://${root}/${run.info.run_id}/artifacts`);
+  const file = join(scratch, 'weights.bin');
+  writeFileSync(file, Buffer.from([1, 2, 3, 250]));
+  const store = new ArtifactStore(client);
+  assert.equal(await store.logArtifact(run.info.run_id, file, 'ckpt'), 'ckpt/weights.bin');
+  assert.deepEqual(readFileSync(join(root, run.info.run_id, 'artifacts', 'ckpt', 'weights.bin')), readFileSync(file));
+  assert.deepEqual(await store.listFiles(run.info.run_id), [{ path: 'ckpt/weights.bin', is_dir: false, file_size: 4 }]);
+  await store.download(run.info.run_id, 'ckpt/weights.bin', join(scratch, 'back.bin'));
+  assert.deepEqual(readFileSync(join(scratch, 'back.bin')), readFileSync(file));
+});
+
 test('the managed server is reused through its state file, not started twice', async (t) => {
   if (!env.ok) return t.skip(env.reason);
   const again = await startLocalServer({ stateDir: env.stateDir });
