@@ -22,8 +22,24 @@ export interface LayerNorm {
 }
 
 /** x·W + b. x [N, in] → [N, out] */
+export type LinearFn = (x: Tensor2D, layer: Linear) => Tensor2D;
+
+// wasm has a real fused matMul+bias kernel; tfjs-node emulates it by reshaping to 3-D
+// BatchMatMul + add, measured slower than a 2-D matMul followed by the add.
+const fusedLinear: LinearFn = (x, layer) => tf.fused.matMul({ a: x, b: layer.weight, bias: layer.bias }) as Tensor2D;
+const plainLinear: LinearFn = (x, layer) => {
+  const y = tf.matMul(x, layer.weight);
+  return (layer.bias ? y.add(layer.bias) : y) as Tensor2D;
+};
+
+/** The Linear implementation for a backend, picked once when a tower is built. */
+export function linearFor(backend: string = tf.getBackend()): LinearFn {
+  return backend === 'tensorflow' ? plainLinear : fusedLinear;
+}
+
+/** x·W + b with the current backend's implementation. x [N, in] → [N, out] */
 export function linear(x: Tensor2D, layer: Linear): Tensor2D {
-  return tf.fused.matMul({ a: x, b: layer.weight, bias: layer.bias }) as Tensor2D;
+  return linearFor()(x, layer);
 }
 
 /** LayerNorm over the last axis, in float32 as CLIP computes it. x [..., W] */
