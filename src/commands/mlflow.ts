@@ -40,10 +40,16 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
   } else {
     console.log(`MLflow UI: ${server.url}  — press Ctrl-C to stop`);
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const stoppedElsewhere = await new Promise<boolean>((resolve) => {
+    const watch = setInterval(() => !isAlive(server.pid) && resolve(true), 1_000);
+    const onSignal = () => (clearInterval(watch), resolve(false));
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   });
+  if (stoppedElsewhere) {
+    console.log('the MLflow server has stopped');
+    process.exit(0); // the watch timer and signal listeners would keep the process alive
+  }
   await server.stop();
   if (!server.reused) console.log('MLflow server stopped');
 }
