@@ -33,10 +33,15 @@ function installedVersion() {
 function python() {
   for (const candidate of [process.env.PYTHON, 'python3']) {
     if (!candidate) continue;
-    const r = spawnSync(candidate, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], { encoding: 'utf8' });
-    if (r.status === 0 && /^3\.\d+$/.test(r.stdout.trim())) return { cmd: candidate, version: r.stdout.trim() };
+    const r = spawnSync(candidate, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
+      encoding: 'utf8',
+    });
+    if (r.status === 0 && /^3\.\d+$/.test(r.stdout.trim()))
+      return { cmd: candidate, version: r.stdout.trim() };
   }
-  throw new Error('python3 was not found. Install it with: apt-get install python3 python3-venv  (then: npm run setup:mlflow)');
+  throw new Error(
+    'python3 was not found. Install it with: apt-get install python3 python3-venv  (then: npm run setup:mlflow)',
+  );
 }
 
 function run(cmd, argv) {
@@ -53,11 +58,13 @@ function createVenv(py) {
       `python3 ${py.version} has no venv/ensurepip module. Install it with: apt-get install python3-venv  (then: npm run setup:mlflow)`,
     );
   }
-  if (existsSync(VENV) && !existsSync(join(BIN, 'python'))) rmSync(VENV, { recursive: true, force: true });
+  if (existsSync(VENV) && !existsSync(join(BIN, 'python')))
+    rmSync(VENV, { recursive: true, force: true });
   if (!existsSync(join(BIN, 'python'))) {
     log(`creating ${VENV} with ${py.cmd} ${py.version}`);
     const failure = run(py.cmd, ['-m', 'venv', VENV]);
-    if (failure) throw new Error(`could not create the venv: ${failure}. Try: apt-get install python3-venv`);
+    if (failure)
+      throw new Error(`could not create the venv: ${failure}. Try: apt-get install python3-venv`);
   }
 }
 
@@ -70,19 +77,34 @@ function main() {
   const started = Date.now();
   const py = python();
   createVenv(py);
-  log(`installing mlflow==${MLFLOW_VERSION}${have ? ` (found ${have})` : ''} from PyPI (about a minute)`);
+  log(
+    `installing mlflow==${MLFLOW_VERSION}${have ? ` (found ${have})` : ''} from PyPI (about a minute)`,
+  );
   const pip = join(BIN, 'python');
-  const failure = run(pip, ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', `mlflow==${MLFLOW_VERSION}`]);
+  const failure = run(pip, [
+    '-m',
+    'pip',
+    'install',
+    '--quiet',
+    '--disable-pip-version-check',
+    '--no-input',
+    `mlflow==${MLFLOW_VERSION}`,
+  ]);
   if (failure) throw new Error(`pip could not install mlflow==${MLFLOW_VERSION}: ${failure}`);
   const now = installedVersion();
-  if (now !== MLFLOW_VERSION) throw new Error(`after installing, .venv/bin/mlflow --version reports ${now ?? 'nothing'}`);
-  log(`mlflow ${MLFLOW_VERSION} ready in ${VENV} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
+  if (now !== MLFLOW_VERSION)
+    throw new Error(`after installing, .venv/bin/mlflow --version reports ${now ?? 'nothing'}`);
+  log(
+    `mlflow ${MLFLOW_VERSION} ready in ${VENV} (${((Date.now() - started) / 1000).toFixed(0)} s)`,
+  );
 }
 
 try {
   main();
 } catch (error) {
   console.error(`[setup:mlflow] MLflow not available: ${error.message}`);
-  console.error('[setup:mlflow] a remote MLFLOW_TRACKING_URI still works; for the local server retry with: npm run setup:mlflow');
+  console.error(
+    '[setup:mlflow] a remote MLFLOW_TRACKING_URI still works; for the local server retry with: npm run setup:mlflow',
+  );
   if (strict) process.exit(1);
 }

@@ -1,5 +1,12 @@
 import { UserError } from '../errors.js';
-import { isAlive, isHealthy, readServerState, resolveStateDir, startLocalServer, stopLocalServer } from '../tracking/server.js';
+import {
+  isAlive,
+  isHealthy,
+  readServerState,
+  resolveStateDir,
+  startLocalServer,
+  stopLocalServer,
+} from '../tracking/server.js';
 
 export interface MlflowCommandOptions {
   port?: number | string;
@@ -13,17 +20,27 @@ export async function mlflowCommand(action: string, options: MlflowCommandOption
       return ui(stateDir, options);
     case 'stop': {
       const stopped = await stopLocalServer(stateDir);
-      console.log(stopped ? `stopped the MLflow server of ${stateDir}` : `no MLflow server was running for ${stateDir}`);
+      console.log(
+        stopped
+          ? `stopped the MLflow server of ${stateDir}`
+          : `no MLflow server was running for ${stateDir}`,
+      );
       return;
     }
     case 'status': {
       const state = readServerState(stateDir);
       const up = state && isAlive(state.pid) && (await isHealthy(state.url));
-      console.log(up ? `MLflow server running at ${state.url} (pid ${state.pid})` : `no MLflow server running for ${stateDir}`);
+      console.log(
+        up
+          ? `MLflow server running at ${state.url} (pid ${state.pid})`
+          : `no MLflow server running for ${stateDir}`,
+      );
       return;
     }
     default:
-      throw new UserError(`unknown mlflow action "${action}"`, { hint: 'use one of: vcp-exp mlflow ui [--port N], vcp-exp mlflow stop, vcp-exp mlflow status' });
+      throw new UserError(`unknown mlflow action "${action}"`, {
+        hint: 'use one of: vcp-exp mlflow ui [--port N], vcp-exp mlflow stop, vcp-exp mlflow status',
+      });
   }
 }
 
@@ -35,8 +52,13 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
   console.log(`starting MLflow (state in ${stateDir}; this takes several seconds)…`);
   const server = await startLocalServer({ stateDir, port });
   if (server.reused) {
-    const note = port !== undefined && port !== server.port ? ` (not on ${port}: stop it first with \`vcp-exp mlflow stop\`)` : '';
-    console.log(`MLflow UI: ${server.url}  — already running${note}; it stays up after you leave (vcp-exp mlflow stop).`);
+    const note =
+      port !== undefined && port !== server.port
+        ? ` (not on ${port}: stop it first with \`vcp-exp mlflow stop\`)`
+        : '';
+    console.log(
+      `MLflow UI: ${server.url}  — already running${note}; it stays up after you leave (vcp-exp mlflow stop).`,
+    );
   } else {
     console.log(`MLflow UI: ${server.url}  — press Ctrl-C to stop`);
   }

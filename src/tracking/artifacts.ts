@@ -33,11 +33,13 @@ export function artifactLocation(artifactUri: string): Location {
 
 function checkArtifactPath(path: string): string {
   const clean = path.replace(/^\/+|\/+$/g, '');
-  if (clean.split('/').some((s) => s === '..' || s === '.')) throw new UserError(`artifact path "${path}" must not contain "." or ".." segments`);
+  if (clean.split('/').some((s) => s === '..' || s === '.'))
+    throw new UserError(`artifact path "${path}" must not contain "." or ".." segments`);
   return clean;
 }
 
-const encodePath = (path: string) => path.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+const encodePath = (path: string) =>
+  path.split('/').filter(Boolean).map(encodeURIComponent).join('/');
 
 export class ArtifactStore {
   constructor(private readonly client: MlflowClient) {}
@@ -65,7 +67,10 @@ export class ArtifactStore {
     for (const entry of await readdir(localDir, { withFileTypes: true, recursive: true })) {
       if (!entry.isFile()) continue;
       const full = join(entry.parentPath, entry.name);
-      const rel = full.slice(resolve(localDir).length + 1).split(/[\\/]/).join('/');
+      const rel = full
+        .slice(resolve(localDir).length + 1)
+        .split(/[\\/]/)
+        .join('/');
       const target = posix.join(base, rel);
       await this.putFile(runId, full, target);
       out.push(target);
@@ -86,11 +91,15 @@ export class ArtifactStore {
     const http = this.client.http;
     const path = this.proxyUrl(where.root, target);
     // PUT of the same bytes to the same path is idempotent, so plain retries are safe.
-    await withRetries(http.retry, { endpoint: `upload ${target}`, trackingUri: http.baseUrl }, async () => {
-      const body = await openAsBlob(localPath); // streamed from disk: checkpoints can be large
-      const r = await http.sendOnce('PUT', path, { body });
-      await r.body?.cancel();
-    });
+    await withRetries(
+      http.retry,
+      { endpoint: `upload ${target}`, trackingUri: http.baseUrl },
+      async () => {
+        const body = await openAsBlob(localPath); // streamed from disk: checkpoints can be large
+        const r = await http.sendOnce('PUT', path, { body });
+        await r.body?.cancel();
+      },
+    );
   }
 
   /** Files and folders directly under `path` (run-relative paths, like MLflow's list). */
@@ -109,12 +118,22 @@ export class ArtifactStore {
       );
     }
     const http = this.client.http;
-    const files = await withRetries(http.retry, { endpoint: 'mlflow-artifacts list', trackingUri: http.baseUrl }, async () => {
-      const r = await http.sendOnce('GET', '/api/2.0/mlflow-artifacts/artifacts', { query: { path: [where.root, dir].filter(Boolean).join('/') } });
-      return ((await r.json()) as { files?: FileInfo[] }).files ?? [];
-    });
+    const files = await withRetries(
+      http.retry,
+      { endpoint: 'mlflow-artifacts list', trackingUri: http.baseUrl },
+      async () => {
+        const r = await http.sendOnce('GET', '/api/2.0/mlflow-artifacts/artifacts', {
+          query: { path: [where.root, dir].filter(Boolean).join('/') },
+        });
+        return ((await r.json()) as { files?: FileInfo[] }).files ?? [];
+      },
+    );
     // The proxy answers with names relative to the listed folder.
-    return files.map((f) => ({ path: posix.join(dir, f.path.split('/').pop()!), is_dir: Boolean(f.is_dir), file_size: f.file_size === undefined ? undefined : Number(f.file_size) }));
+    return files.map((f) => ({
+      path: posix.join(dir, f.path.split('/').pop()!),
+      is_dir: Boolean(f.is_dir),
+      file_size: f.file_size === undefined ? undefined : Number(f.file_size),
+    }));
   }
 
   /** Every file below `path`, recursively. */
@@ -138,11 +157,18 @@ export class ArtifactStore {
     }
     const http = this.client.http;
     const partial = `${localPath}.partial`;
-    await withRetries(http.retry, { endpoint: `download ${source}`, trackingUri: http.baseUrl }, async () => {
-      const r = await http.sendOnce('GET', this.proxyUrl(where.root, source));
-      if (!r.body) throw new UserError(`MLflow returned no content for artifact ${source}`);
-      await pipeline(Readable.fromWeb(r.body as WebReadableStream<Uint8Array>), createWriteStream(partial));
-    });
+    await withRetries(
+      http.retry,
+      { endpoint: `download ${source}`, trackingUri: http.baseUrl },
+      async () => {
+        const r = await http.sendOnce('GET', this.proxyUrl(where.root, source));
+        if (!r.body) throw new UserError(`MLflow returned no content for artifact ${source}`);
+        await pipeline(
+          Readable.fromWeb(r.body as WebReadableStream<Uint8Array>),
+          createWriteStream(partial),
+        );
+      },
+    );
     await rename(partial, localPath);
   }
 
@@ -150,7 +176,12 @@ export class ArtifactStore {
   async downloadDir(runId: string, artifactPath: string, localDir: string): Promise<string[]> {
     const base = checkArtifactPath(artifactPath);
     const files = await this.listFiles(runId, base);
-    for (const f of files) await this.download(runId, f.path, join(localDir, base ? f.path.slice(base.length + 1) : f.path));
+    for (const f of files)
+      await this.download(
+        runId,
+        f.path,
+        join(localDir, base ? f.path.slice(base.length + 1) : f.path),
+      );
     return files.map((f) => f.path);
   }
 }

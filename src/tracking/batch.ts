@@ -20,7 +20,12 @@ export const LIMITS = Object.freeze({
 const KEY_PATTERN = /^[\w\-. /:]+$/; // letters, digits, _ - . space / :
 
 function checkKey(kind: string, key: string): void {
-  if (key.length === 0 || key.length > LIMITS.keyLength || !KEY_PATTERN.test(key) || key.split('/').includes('..')) {
+  if (
+    key.length === 0 ||
+    key.length > LIMITS.keyLength ||
+    !KEY_PATTERN.test(key) ||
+    key.split('/').includes('..')
+  ) {
     throw new UserError(`MLflow ${kind} key "${key.slice(0, 80)}" is invalid`, {
       hint: `keys must be 1-${LIMITS.keyLength} characters of letters, digits, "_", "-", ".", " " and "/"`,
     });
@@ -32,21 +37,28 @@ export function validateBatch(batch: Batch): void {
   for (const p of batch.params) {
     checkKey('param', p.key);
     if (p.value.length > LIMITS.paramValueLength) {
-      throw new UserError(`MLflow param "${p.key}" is ${p.value.length} characters long; MLflow keeps at most ${LIMITS.paramValueLength}`, {
-        hint: 'log long values as an artifact (RunLogger.logArtifact) and keep a short summary as the param',
-      });
+      throw new UserError(
+        `MLflow param "${p.key}" is ${p.value.length} characters long; MLflow keeps at most ${LIMITS.paramValueLength}`,
+        {
+          hint: 'log long values as an artifact (RunLogger.logArtifact) and keep a short summary as the param',
+        },
+      );
     }
   }
   for (const t of batch.tags) {
     checkKey('tag', t.key);
     if (t.value.length > LIMITS.tagValueLength) {
-      throw new UserError(`MLflow tag "${t.key}" is ${t.value.length} characters long; MLflow keeps at most ${LIMITS.tagValueLength}`);
+      throw new UserError(
+        `MLflow tag "${t.key}" is ${t.value.length} characters long; MLflow keeps at most ${LIMITS.tagValueLength}`,
+      );
     }
   }
   for (const m of batch.metrics) {
     checkKey('metric', m.key);
     if (!Number.isInteger(m.step) || !Number.isInteger(m.timestamp)) {
-      throw new UserError(`MLflow metric "${m.key}": step (${m.step}) and timestamp (${m.timestamp}) must be integers`);
+      throw new UserError(
+        `MLflow metric "${m.key}": step (${m.step}) and timestamp (${m.timestamp}) must be integers`,
+      );
     }
   }
 }
@@ -75,7 +87,11 @@ export function splitBatch(batch: Batch): Batch[] {
     let items = 0;
     const take = <K extends keyof Batch>(kind: K, max: number) => {
       const source = batch[kind] as Batch[K][number][];
-      while (next[kind] < source.length && chunk[kind].length < max && items < LIMITS.entitiesPerBatch) {
+      while (
+        next[kind] < source.length &&
+        chunk[kind].length < max &&
+        items < LIMITS.entitiesPerBatch
+      ) {
         const size = sizeOf(source[next[kind]]);
         if (items > 0 && bytes + size > LIMITS.requestBytes) return;
         (chunk[kind] as Batch[K][number][]).push(source[next[kind]++]);

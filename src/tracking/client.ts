@@ -6,8 +6,23 @@
 import { randomUUID } from 'node:crypto';
 import { isEmptyBatch, splitBatch, validateBatch } from './batch.js';
 import { MlflowApiError, MlflowHttp, type HttpOptions } from './http.js';
-import type { Batch, CreateRunOptions, Experiment, Metric, Run, RunStatus, SearchRunsOptions, ViewType } from './types.js';
-import { batchToWire, experimentFromWire, metricFromWire, quoteFilterValue, runFromWire } from './wire.js';
+import type {
+  Batch,
+  CreateRunOptions,
+  Experiment,
+  Metric,
+  Run,
+  RunStatus,
+  SearchRunsOptions,
+  ViewType,
+} from './types.js';
+import {
+  batchToWire,
+  experimentFromWire,
+  metricFromWire,
+  quoteFilterValue,
+  runFromWire,
+} from './wire.js';
 
 type Json = Record<string, unknown>;
 
@@ -31,20 +46,28 @@ export class MlflowClient {
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
     try {
-      const r = await this.http.json<{ experiment: Json }>('GET', 'experiments/get-by-name', { experiment_name: name });
+      const r = await this.http.json<{ experiment: Json }>('GET', 'experiments/get-by-name', {
+        experiment_name: name,
+      });
       return experimentFromWire(r.experiment);
     } catch (error) {
-      if (error instanceof MlflowApiError && error.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      if (error instanceof MlflowApiError && error.errorCode === 'RESOURCE_DOES_NOT_EXIST')
+        return undefined;
       throw error;
     }
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    const r = await this.http.json<{ experiment: Json }>('GET', 'experiments/get', { experiment_id: experimentId });
+    const r = await this.http.json<{ experiment: Json }>('GET', 'experiments/get', {
+      experiment_id: experimentId,
+    });
     return experimentFromWire(r.experiment);
   }
 
-  async createExperiment(name: string, options: { artifactLocation?: string; tags?: Record<string, string> } = {}): Promise<string> {
+  async createExperiment(
+    name: string,
+    options: { artifactLocation?: string; tags?: Record<string, string> } = {},
+  ): Promise<string> {
     const r = await this.http.json<{ experiment_id: string }>('POST', 'experiments/create', {
       name,
       artifact_location: options.artifactLocation,
@@ -54,10 +77,14 @@ export class MlflowClient {
   }
 
   /** The experiment's id, creating it when missing (tolerates a concurrent creator). */
-  async getOrCreateExperiment(name: string, options: { tags?: Record<string, string> } = {}): Promise<string> {
+  async getOrCreateExperiment(
+    name: string,
+    options: { tags?: Record<string, string> } = {},
+  ): Promise<string> {
     const found = await this.getExperimentByName(name);
     if (found) {
-      if (found.lifecycle_stage === 'deleted') await this.http.json('POST', 'experiments/restore', { experiment_id: found.experiment_id });
+      if (found.lifecycle_stage === 'deleted')
+        await this.http.json('POST', 'experiments/restore', { experiment_id: found.experiment_id });
       return found.experiment_id;
     }
     try {
@@ -72,17 +99,23 @@ export class MlflowClient {
     }
   }
 
-  async searchExperiments(options: { filter?: string; orderBy?: string[]; viewType?: ViewType; pageSize?: number } = {}): Promise<Experiment[]> {
+  async searchExperiments(
+    options: { filter?: string; orderBy?: string[]; viewType?: ViewType; pageSize?: number } = {},
+  ): Promise<Experiment[]> {
     const out: Experiment[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.http.json<{ experiments?: Json[]; next_page_token?: string }>('POST', 'experiments/search', {
-        filter: options.filter,
-        order_by: options.orderBy,
-        view_type: options.viewType,
-        max_results: options.pageSize ?? 1000,
-        page_token: pageToken,
-      });
+      const r = await this.http.json<{ experiments?: Json[]; next_page_token?: string }>(
+        'POST',
+        'experiments/search',
+        {
+          filter: options.filter,
+          order_by: options.orderBy,
+          view_type: options.viewType,
+          max_results: options.pageSize ?? 1000,
+          page_token: pageToken,
+        },
+      );
       out.push(...(r.experiments ?? []).map(experimentFromWire));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -120,8 +153,16 @@ export class MlflowClient {
     return runFromWire(r.run);
   }
 
-  async updateRun(runId: string, update: { status?: RunStatus; endTime?: number; runName?: string }): Promise<void> {
-    await this.http.json('POST', 'runs/update', { run_id: runId, status: update.status, end_time: update.endTime, run_name: update.runName });
+  async updateRun(
+    runId: string,
+    update: { status?: RunStatus; endTime?: number; runName?: string },
+  ): Promise<void> {
+    await this.http.json('POST', 'runs/update', {
+      run_id: runId,
+      status: update.status,
+      end_time: update.endTime,
+      run_name: update.runName,
+    });
   }
 
   async setTag(runId: string, key: string, value: string): Promise<void> {
@@ -145,14 +186,18 @@ export class MlflowClient {
     let yielded = 0;
     do {
       const pageSize = Math.min(options.pageSize ?? 1000, limit - yielded);
-      const r = await this.http.json<{ runs?: Json[]; next_page_token?: string }>('POST', 'runs/search', {
-        experiment_ids: options.experimentIds,
-        filter: options.filter,
-        order_by: options.orderBy,
-        run_view_type: options.runViewType,
-        max_results: pageSize,
-        page_token: pageToken,
-      });
+      const r = await this.http.json<{ runs?: Json[]; next_page_token?: string }>(
+        'POST',
+        'runs/search',
+        {
+          experiment_ids: options.experimentIds,
+          filter: options.filter,
+          order_by: options.orderBy,
+          run_view_type: options.runViewType,
+          max_results: pageSize,
+          page_token: pageToken,
+        },
+      );
       for (const run of r.runs ?? []) {
         yield runFromWire(run);
         if (++yielded >= limit) return;
@@ -174,7 +219,11 @@ export class MlflowClient {
    * a dropped connection leaves unknown whether it was; before resending, the metric
    * history tells which points already arrived (params and tags are idempotent).
    */
-  async logBatchRequest(runId: string, chunk: Batch, options: { uncertain?: boolean } = {}): Promise<void> {
+  async logBatchRequest(
+    runId: string,
+    chunk: Batch,
+    options: { uncertain?: boolean } = {},
+  ): Promise<void> {
     if (isEmptyBatch(chunk)) return;
     await this.http.once('runs/log-batch', async (state) => {
       let toSend = chunk;
@@ -182,7 +231,9 @@ export class MlflowClient {
         toSend = await this.unappliedPart(runId, chunk);
         if (isEmptyBatch(toSend)) return;
       }
-      await this.http.sendOnce('POST', '/api/2.0/mlflow/runs/log-batch', { json: batchToWire(runId, toSend) });
+      await this.http.sendOnce('POST', '/api/2.0/mlflow/runs/log-batch', {
+        json: batchToWire(runId, toSend),
+      });
     });
   }
 
@@ -199,16 +250,24 @@ export class MlflowClient {
   }
 
   /** Every logged point of one metric, page by page. */
-  async getMetricHistory(runId: string, key: string, options: { pageSize?: number } = {}): Promise<Metric[]> {
+  async getMetricHistory(
+    runId: string,
+    key: string,
+    options: { pageSize?: number } = {},
+  ): Promise<Metric[]> {
     const out: Metric[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.http.json<{ metrics?: Json[]; next_page_token?: string }>('GET', 'metrics/get-history', {
-        run_id: runId,
-        metric_key: key,
-        max_results: options.pageSize ?? 25_000,
-        page_token: pageToken,
-      });
+      const r = await this.http.json<{ metrics?: Json[]; next_page_token?: string }>(
+        'GET',
+        'metrics/get-history',
+        {
+          run_id: runId,
+          metric_key: key,
+          max_results: options.pageSize ?? 25_000,
+          page_token: pageToken,
+        },
+      );
       out.push(...(r.metrics ?? []).map(metricFromWire));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -218,7 +277,9 @@ export class MlflowClient {
   /** True when the server answers /health now (one attempt, no retries). */
   async isReachable(timeoutMs = 5_000): Promise<boolean> {
     try {
-      const r = await fetch(`${this.trackingUri}/health`, { signal: AbortSignal.timeout(timeoutMs) });
+      const r = await fetch(`${this.trackingUri}/health`, {
+        signal: AbortSignal.timeout(timeoutMs),
+      });
       await r.body?.cancel();
       return r.ok;
     } catch {

@@ -46,5 +46,11 @@ export async function openTracking(options: OpenTrackingOptions = {}): Promise<T
   options.onStarting?.(stateDir);
   const server = await startLocalServer({ stateDir, env });
   const client = new MlflowClient({ trackingUri: server.url, env, retry: options.retry });
-  return { client, stateDir, journalDir, server, close: () => (options.keepServer ? Promise.resolve() : server.stop()) };
+  return {
+    client,
+    stateDir,
+    journalDir,
+    server,
+    close: () => (options.keepServer ? Promise.resolve() : server.stop()),
+  };
 }

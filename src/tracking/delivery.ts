@@ -11,16 +11,23 @@ import { RunJournal } from './journal.js';
  * Sends a run's unacknowledged journal entries, acknowledging each one as the server takes
  * it; throws MlflowUnreachableError (with the journal intact) when the server goes away.
  */
-export async function replayJournal(client: MlflowClient, journal: RunJournal, artifacts = new ArtifactStore(client)): Promise<number> {
+export async function replayJournal(
+  client: MlflowClient,
+  journal: RunJournal,
+  artifacts = new ArtifactStore(client),
+): Promise<number> {
   const pending = journal.pending();
   for (const [index, entry] of pending.entries()) {
     switch (entry.t) {
       case 'batch':
         try {
           // The oldest entry may have been sent by a replay that died before writing its ack.
-          await client.logBatchRequest(journal.runId, entry.batch, { uncertain: entry.uncertain || index === 0 });
+          await client.logBatchRequest(journal.runId, entry.batch, {
+            uncertain: entry.uncertain || index === 0,
+          });
         } catch (error) {
-          if (error instanceof MlflowUnreachableError && error.uncertain && !entry.uncertain) journal.markUncertain(entry.seq);
+          if (error instanceof MlflowUnreachableError && error.uncertain && !entry.uncertain)
+            journal.markUncertain(entry.seq);
           throw error;
         }
         break;

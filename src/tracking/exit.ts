@@ -16,12 +16,18 @@ let exiting = false;
 const END_DEADLINE_MS = 20_000;
 
 function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  return error instanceof Error
+    ? (error.stack ?? `${error.name}: ${error.message}`)
+    : String(error);
 }
 
 async function endAll(status: RunStatus, reason: string): Promise<void> {
   const ends = [...active].map((logger) =>
-    logger.end(status, reason).catch((error: unknown) => console.error(`[mlflow] could not end run ${logger.runId}: ${describe(error)}`)),
+    logger
+      .end(status, reason)
+      .catch((error: unknown) =>
+        console.error(`[mlflow] could not end run ${logger.runId}: ${describe(error)}`),
+      ),
   );
   const deadline = new Promise<void>((resolve) => setTimeout(resolve, END_DEADLINE_MS).unref());
   await Promise.race([Promise.all(ends), deadline]);
@@ -30,7 +36,9 @@ async function endAll(status: RunStatus, reason: string): Promise<void> {
 function onSignal(signal: NodeJS.Signals): void {
   if (exiting) return;
   exiting = true;
-  void endAll('KILLED', `received ${signal}`).finally(() => process.exit(128 + (constants.signals[signal] ?? 15)));
+  void endAll('KILLED', `received ${signal}`).finally(() =>
+    process.exit(128 + (constants.signals[signal] ?? 15)),
+  );
 }
 
 function onFatal(error: unknown): void {
@@ -75,7 +83,10 @@ export function endRunOnExit(logger: RunLogger): () => void {
  * Runs `body` with the run watched: FINISHED when it resolves, FAILED with the reason when it
  * throws (the error is rethrown), KILLED on a signal.
  */
-export async function runLogged<T>(logger: RunLogger, body: (logger: RunLogger) => Promise<T>): Promise<T> {
+export async function runLogged<T>(
+  logger: RunLogger,
+  body: (logger: RunLogger) => Promise<T>,
+): Promise<T> {
   const release = endRunOnExit(logger);
   try {
     const result = await body(logger);

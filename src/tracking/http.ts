@@ -12,7 +12,11 @@ export interface RetryPolicy {
 }
 
 /** About 30 s of trying before the server is taken as unreachable. */
-export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({ attempts: 7, baseDelayMs: 500, maxDelayMs: 8_000 });
+export const DEFAULT_RETRY: Readonly<RetryPolicy> = Object.freeze({
+  attempts: 7,
+  baseDelayMs: 500,
+  maxDelayMs: 8_000,
+});
 
 export interface HttpOptions {
   /** Base URL of the server, e.g. http://127.0.0.1:5000 (a trailing slash is ignored). */
@@ -71,7 +75,14 @@ export class TransientError extends Error {
 }
 
 // Connection-level failures where no byte of the request reached the server.
-const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_CONNECT_TIMEOUT']);
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 function networkCode(error: unknown): string | undefined {
   let e: unknown = error;
@@ -87,7 +98,9 @@ function networkCode(error: unknown): string | undefined {
 export function authHeaders(env: NodeJS.ProcessEnv): Record<string, string> {
   if (env.MLFLOW_TRACKING_TOKEN) return { authorization: `Bearer ${env.MLFLOW_TRACKING_TOKEN}` };
   if (env.MLFLOW_TRACKING_USERNAME || env.MLFLOW_TRACKING_PASSWORD) {
-    const basic = Buffer.from(`${env.MLFLOW_TRACKING_USERNAME ?? ''}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`).toString('base64');
+    const basic = Buffer.from(
+      `${env.MLFLOW_TRACKING_USERNAME ?? ''}:${env.MLFLOW_TRACKING_PASSWORD ?? ''}`,
+    ).toString('base64');
     return { authorization: `Basic ${basic}` };
   }
   return {};
@@ -123,7 +136,13 @@ export async function withRetries<T>(
     }
   }
   if (last?.apiError) throw last.apiError; // the server did answer: report what it said
-  throw new MlflowUnreachableError(describe.endpoint, describe.trackingUri, last?.message ?? 'no attempt made', uncertain, last);
+  throw new MlflowUnreachableError(
+    describe.endpoint,
+    describe.trackingUri,
+    last?.message ?? 'no attempt made',
+    uncertain,
+    last,
+  );
 }
 
 interface ErrorBody {
@@ -150,9 +169,18 @@ export class MlflowHttp {
   }
 
   /** One attempt; network failures, 429 and 5xx become TransientError. */
-  async sendOnce(method: string, path: string, init: { body?: Blob | Uint8Array | string; json?: unknown; query?: Record<string, string | number | undefined> } = {}): Promise<Response> {
+  async sendOnce(
+    method: string,
+    path: string,
+    init: {
+      body?: Blob | Uint8Array | string;
+      json?: unknown;
+      query?: Record<string, string | number | undefined>;
+    } = {},
+  ): Promise<Response> {
     const url = new URL(this.baseUrl + path);
-    for (const [k, v] of Object.entries(init.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(init.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v));
     const headers: Record<string, string> = { ...this.headers };
     let body = init.body;
     if (init.json !== undefined) {
@@ -161,10 +189,18 @@ export class MlflowHttp {
     }
     let response: Response;
     try {
-      response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(this.timeoutMs) });
+      response = await fetch(url, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
     } catch (error) {
       const code = networkCode(error) ?? (error as Error).name;
-      throw new TransientError(`${method} ${path}: ${code} ${(error as Error).message}`, !NOT_SENT_CODES.has(code));
+      throw new TransientError(
+        `${method} ${path}: ${code} ${(error as Error).message}`,
+        !NOT_SENT_CODES.has(code),
+      );
     }
     if (response.ok) return response;
     const text = await response.text().catch(() => '');
@@ -181,25 +217,39 @@ export class MlflowHttp {
       parsed.message ?? (text.slice(0, 500) || response.statusText),
     );
     if (response.status >= 500 || response.status === 429) {
-      throw new TransientError(apiError.message, response.status !== 503 && response.status !== 429, response.status, apiError);
+      throw new TransientError(
+        apiError.message,
+        response.status !== 503 && response.status !== 429,
+        response.status,
+        apiError,
+      );
     }
     throw apiError;
   }
 
   /** An idempotent request with retries; resolves to the decoded JSON body. */
-  async json<T>(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', endpoint: string, payload?: Record<string, unknown>): Promise<T> {
+  async json<T>(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    endpoint: string,
+    payload?: Record<string, unknown>,
+  ): Promise<T> {
     const path = `/api/2.0/mlflow/${endpoint}`;
     return withRetries(this.retry, { endpoint, trackingUri: this.baseUrl }, async () => {
       const response =
         method === 'GET'
-          ? await this.sendOnce(method, path, { query: payload as Record<string, string | number | undefined> })
+          ? await this.sendOnce(method, path, {
+              query: payload as Record<string, string | number | undefined>,
+            })
           : await this.sendOnce(method, path, { json: payload ?? {} });
       return (await response.json()) as T;
     });
   }
 
   /** POST that must not be applied twice: `attempt` decides what to send after an uncertain failure. */
-  async once<T>(endpoint: string, attempt: (state: { index: number; uncertain: boolean }) => Promise<T>): Promise<T> {
+  async once<T>(
+    endpoint: string,
+    attempt: (state: { index: number; uncertain: boolean }) => Promise<T>,
+  ): Promise<T> {
     return withRetries(this.retry, { endpoint, trackingUri: this.baseUrl }, attempt);
   }
 }

@@ -4,7 +4,18 @@
  * order and each one is acknowledged in the same file once the server has it, so a replay
  * interrupted at any point resumes without sending anything twice.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Batch, RunStatus } from './types.js';
 
@@ -29,7 +40,12 @@ export class RunJournal {
     this.filesDir = join(dir, `${runId}.files`);
     for (const r of this.records()) this.nextSeq = Math.max(this.nextSeq, r.seq + 1);
     // After a write torn by a crash, start the next record on a line of its own.
-    if (existsSync(this.path) && !readFileSync(this.path, 'utf8').endsWith('\n') && statSync(this.path).size > 0) this.appendRaw('\n');
+    if (
+      existsSync(this.path) &&
+      !readFileSync(this.path, 'utf8').endsWith('\n') &&
+      statSync(this.path).size > 0
+    )
+      this.appendRaw('\n');
   }
 
   /** Run ids that have a journal in `dir`. */
@@ -72,7 +88,13 @@ export class RunJournal {
   }
 
   /** Appends entries (durably) and returns them with their sequence numbers. */
-  add(entries: Array<Omit<Extract<JournalEntry, { t: 'batch' }>, 'seq'> | Omit<Extract<JournalEntry, { t: 'artifact' }>, 'seq'> | Omit<Extract<JournalEntry, { t: 'end' }>, 'seq'>>): void {
+  add(
+    entries: Array<
+      | Omit<Extract<JournalEntry, { t: 'batch' }>, 'seq'>
+      | Omit<Extract<JournalEntry, { t: 'artifact' }>, 'seq'>
+      | Omit<Extract<JournalEntry, { t: 'end' }>, 'seq'>
+    >,
+  ): void {
     this.append(entries.map((e) => ({ ...e, seq: this.nextSeq++ }) as JournalEntry));
   }
 

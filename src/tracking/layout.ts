@@ -7,7 +7,12 @@ import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { truncateTagValue } from './batch.js';
 import type { MlflowClient } from './client.js';
-import { FAILURE_REASON_TAG, RunLogger, type ParamValue, type RunLoggerOptions } from './run-logger.js';
+import {
+  FAILURE_REASON_TAG,
+  RunLogger,
+  type ParamValue,
+  type RunLoggerOptions,
+} from './run-logger.js';
 import type { Run, RunStatus } from './types.js';
 import { quoteFilterValue } from './wire.js';
 
@@ -50,7 +55,10 @@ export interface TrialRunInput extends RunIdentity {
  * leaves are written as JSON (strings as they are), e.g. {model: {layers: [6, 12]}} →
  * {"model.layers": "[6,12]"}.
  */
-export function flattenConfig(config: Record<string, unknown>, prefix = ''): Record<string, string> {
+export function flattenConfig(
+  config: Record<string, unknown>,
+  prefix = '',
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(config)) {
     const path = prefix ? `${prefix}.${key}` : key;
@@ -66,8 +74,16 @@ export function flattenConfig(config: Record<string, unknown>, prefix = ''): Rec
 /** The checked-out commit (with "-dirty" when the tree has changes), or "unknown" outside git. */
 export function currentGitCommit(cwd = process.cwd()): string {
   try {
-    const sha = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const sha = execFileSync('git', ['rev-parse', 'HEAD'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    }).trim();
     return dirty ? `${sha}-dirty` : sha;
   } catch {
     return 'unknown';
@@ -107,7 +123,13 @@ export class ExperimentLayout {
   }
 
   /** The parent run of one `vcp-exp run` invocation. */
-  async startSweepRun(input: RunIdentity & { experimentId: string; runName?: string; params?: Record<string, ParamValue> }): Promise<RunLogger> {
+  async startSweepRun(
+    input: RunIdentity & {
+      experimentId: string;
+      runName?: string;
+      params?: Record<string, ParamValue>;
+    },
+  ): Promise<RunLogger> {
     const run = await this.client.createRun({
       experimentId: input.experimentId,
       runName: input.runName,
@@ -153,16 +175,29 @@ export class ExperimentLayout {
   }
 
   /** Every trial run of an experiment, optionally only those with `status` or under one parent. */
-  listTrialRuns(experimentId: string, options: { status?: RunStatus; parentRunId?: string } = {}): Promise<Run[]> {
+  listTrialRuns(
+    experimentId: string,
+    options: { status?: RunStatus; parentRunId?: string } = {},
+  ): Promise<Run[]> {
     const clauses = [`tags."${TAGS.kind}" = 'trial'`];
     if (options.status) clauses.push(`attributes.status = ${quoteFilterValue(options.status)}`);
-    if (options.parentRunId) clauses.push(`tags."${TAGS.parentRunId}" = ${quoteFilterValue(options.parentRunId)}`);
-    return this.client.searchRuns({ experimentIds: [experimentId], filter: clauses.join(' and '), orderBy: ['attributes.start_time ASC'] });
+    if (options.parentRunId)
+      clauses.push(`tags."${TAGS.parentRunId}" = ${quoteFilterValue(options.parentRunId)}`);
+    return this.client.searchRuns({
+      experimentIds: [experimentId],
+      filter: clauses.join(' and '),
+      orderBy: ['attributes.start_time ASC'],
+    });
   }
 
   /** Marks a run whose process died without ending it (e.g. SIGKILL, out of memory). */
-  async markEnded(runId: string, status: Exclude<RunStatus, 'RUNNING' | 'SCHEDULED'>, reason?: string): Promise<void> {
-    if (reason !== undefined) await this.client.setTag(runId, TAGS.failureReason, truncateTagValue(reason));
+  async markEnded(
+    runId: string,
+    status: Exclude<RunStatus, 'RUNNING' | 'SCHEDULED'>,
+    reason?: string,
+  ): Promise<void> {
+    if (reason !== undefined)
+      await this.client.setTag(runId, TAGS.failureReason, truncateTagValue(reason));
     await this.client.updateRun(runId, { status, endTime: Date.now() });
   }
 }

@@ -134,7 +134,8 @@ export class RunLogger {
   async end(status: RunStatus = 'FINISHED', reason?: string): Promise<EndResult> {
     if (this.ended) return { delivered: this.journal.isEmpty };
     this.ended = true;
-    if (reason !== undefined) this.buffer.tags.push({ key: FAILURE_REASON_TAG, value: truncateTagValue(reason) });
+    if (reason !== undefined)
+      this.buffer.tags.push({ key: FAILURE_REASON_TAG, value: truncateTagValue(reason) });
     const endTime = Date.now();
     try {
       await this.flush();
@@ -157,7 +158,10 @@ export class RunLogger {
     });
     this.throwIfFailed();
     const delivered = this.journal.isEmpty;
-    if (!delivered) this.onJournal(`run ${this.runId} ended offline; its remaining data is kept in ${this.journal.path}`);
+    if (!delivered)
+      this.onJournal(
+        `run ${this.runId} ended offline; its remaining data is kept in ${this.journal.path}`,
+      );
     return delivered ? { delivered } : { delivered, journal: this.journal.path };
   }
 
@@ -215,7 +219,8 @@ export class RunLogger {
   }
 
   private goOffline(error: MlflowUnreachableError): void {
-    if (!this.offline) this.onJournal(`${error.message}; journaling to ${this.journal.path} until it is back`);
+    if (!this.offline)
+      this.onJournal(`${error.message}; journaling to ${this.journal.path} until it is back`);
     this.offline = true;
   }
 
@@ -225,7 +230,8 @@ export class RunLogger {
     try {
       const count = await replayJournal(this.client, this.journal, this.artifacts);
       this.offline = false;
-      if (count > 0) this.onJournal(`server back: delivered ${count} journaled entries of run ${this.runId}`);
+      if (count > 0)
+        this.onJournal(`server back: delivered ${count} journaled entries of run ${this.runId}`);
     } catch (error) {
       if (!(error instanceof MlflowUnreachableError)) throw error;
     }

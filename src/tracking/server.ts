@@ -57,7 +57,11 @@ export function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const pkg = join(dir, 'package.json');
-    if (existsSync(pkg) && (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vcp-exp') return dir;
+    if (
+      existsSync(pkg) &&
+      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vcp-exp'
+    )
+      return dir;
     const parent = dirname(dir);
     if (parent === dir) throw new Error('vcp-exp package.json not found above src/tracking');
     dir = parent;
@@ -91,6 +95,16 @@ export function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** True when `pid` is an MLflow server (a recycled pid of another program must never be killed). */
+export function isMlflowProcess(pid: number): boolean {
+  if (!isAlive(pid)) return false;
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('mlflow');
+  } catch {
+    return false; // no /proc: leave the process alone
   }
 }
 
@@ -171,7 +185,8 @@ function serverHandle(state: ServerState, reused: boolean, logPath: string): Loc
     stop: async () => {
       if (reused) return;
       await killServer(state.pid);
-      if (readServerState(state.stateDir)?.pid === state.pid) rmSync(join(state.stateDir, STATE_FILE), { force: true });
+      if (readServerState(state.stateDir)?.pid === state.pid)
+        rmSync(join(state.stateDir, STATE_FILE), { force: true });
     },
   };
 }
@@ -183,29 +198,45 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
   const logPath = join(stateDir, LOG_FILE);
   return withLock(stateDir, async () => {
     const previous = readServerState(stateDir);
-    if (previous && isAlive(previous.pid) && (await isHealthy(previous.url))) return serverHandle(previous, true, logPath);
-    if (previous && isAlive(previous.pid)) await killServer(previous.pid, 2_000); // hung: replace it
+    if (previous && isAlive(previous.pid) && (await isHealthy(previous.url)))
+      return serverHandle(previous, true, logPath);
+    if (previous && isMlflowProcess(previous.pid)) await killServer(previous.pid, 2_000); // hung: replace it
 
     const bin = options.mlflowBin ?? mlflowExecutable(options.env);
     const port = options.port ?? (await freePort());
     const artifacts = join(stateDir, 'mlartifacts');
     await mkdir(artifacts, { recursive: true });
     const args = ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1'];
-    args.push('--backend-store-uri', `sqlite:///${join(stateDir, 'mlflow.db')}`, '--artifacts-destination', artifacts);
+    args.push(
+      '--backend-store-uri',
+      `sqlite:///${join(stateDir, 'mlflow.db')}`,
+      '--artifacts-destination',
+      artifacts,
+    );
     const log = openSync(logPath, 'a');
     const child = spawn(bin, args, {
       cwd: stateDir,
       detached: true, // own process group: survives our exit when kept, and is killed as a whole
       stdio: ['ignore', log, log],
       // The GenAI job runner is a second Python process that vcp-exp never uses; it doubles start-up time.
-      env: { ...(options.env ?? process.env), MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', PYTHONUNBUFFERED: '1' },
+      env: {
+        ...(options.env ?? process.env),
+        MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false',
+        PYTHONUNBUFFERED: '1',
+      },
     });
     closeSync(log);
     let exited: string | undefined;
     child.once('exit', (code, sig) => (exited = `exited with ${code ?? sig}`));
     child.once('error', (error) => (exited = error.message));
     child.unref();
-    const state: ServerState = { pid: child.pid!, port, url: `http://127.0.0.1:${port}`, stateDir, startedAt: new Date().toISOString() };
+    const state: ServerState = {
+      pid: child.pid!,
+      port,
+      url: `http://127.0.0.1:${port}`,
+      stateDir,
+      startedAt: new Date().toISOString(),
+    };
 
     const timeout = options.startTimeoutMs ?? 120_000;
     const started = Date.now();
@@ -215,7 +246,11 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
         throw new UserError(
           `the MLflow server (${bin}) did not start on ${state.url}: ${exited ?? `no answer from /health after ${timeout / 1000} s`}\n` +
             `last lines of ${logPath}:\n${tail(logPath)}`,
-          { hint: exited ? 'if MLflow itself is broken, reinstall it: rm -rf .venv && npm run setup:mlflow' : 'the machine may be busy; retry' },
+          {
+            hint: exited
+              ? 'if MLflow itself is broken, reinstall it: rm -rf .venv && npm run setup:mlflow'
+              : 'the machine may be busy; retry',
+          },
         );
       }
       await sleep(250);
@@ -229,7 +264,7 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
 export async function stopLocalServer(stateDir: string): Promise<boolean> {
   const state = readServerState(resolve(stateDir));
   rmSync(join(resolve(stateDir), STATE_FILE), { force: true });
-  if (!state || !isAlive(state.pid)) return false;
+  if (!state || !isMlflowProcess(state.pid)) return false;
   await killServer(state.pid);
   return true;
 }

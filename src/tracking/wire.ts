@@ -7,22 +7,41 @@ import type { Batch, Experiment, FileInfo, Metric, Run, RunInfo, RunTag } from '
 
 type Json = Record<string, unknown>;
 
-const num = (v: unknown): number | undefined => (v === undefined || v === null || v === '' ? undefined : Number(v));
+const num = (v: unknown): number | undefined =>
+  v === undefined || v === null || v === '' ? undefined : Number(v);
 
 export function metricToWire(m: Metric): Json {
-  return { key: m.key, value: Number.isFinite(m.value) ? m.value : String(m.value), timestamp: m.timestamp, step: m.step };
+  return {
+    key: m.key,
+    value: Number.isFinite(m.value) ? m.value : String(m.value),
+    timestamp: m.timestamp,
+    step: m.step,
+  };
 }
 
 export function metricFromWire(j: Json): Metric {
-  return { key: String(j.key), value: Number(j.value), timestamp: num(j.timestamp) ?? 0, step: num(j.step) ?? 0 };
+  return {
+    key: String(j.key),
+    value: Number(j.value),
+    timestamp: num(j.timestamp) ?? 0,
+    step: num(j.step) ?? 0,
+  };
 }
 
 export function batchToWire(runId: string, batch: Batch): Json {
-  return { run_id: runId, metrics: batch.metrics.map(metricToWire), params: batch.params, tags: batch.tags };
+  return {
+    run_id: runId,
+    metrics: batch.metrics.map(metricToWire),
+    params: batch.params,
+    tags: batch.tags,
+  };
 }
 
 function tagsFromWire(v: unknown): RunTag[] {
-  return ((v as Json[] | undefined) ?? []).map((t) => ({ key: String(t.key), value: String(t.value ?? '') }));
+  return ((v as Json[] | undefined) ?? []).map((t) => ({
+    key: String(t.key),
+    value: String(t.value ?? ''),
+  }));
 }
 
 export function experimentFromWire(j: Json): Experiment {
@@ -66,7 +85,9 @@ export function fileInfoFromWire(j: Json): FileInfo {
 }
 
 /** Record form of a run's tags or params. */
-export function asRecord(entries: readonly { key: string; value: string }[]): Record<string, string> {
+export function asRecord(
+  entries: readonly { key: string; value: string }[],
+): Record<string, string> {
   return Object.fromEntries(entries.map((e) => [e.key, e.value]));
 }
 

@@ -12,25 +12,47 @@ async function recordingServer() {
   const server = createServer((req, res) => {
     seen.push(req.headers);
     req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"experiment":{"experiment_id":"7","name":"e","lifecycle_stage":"active"}}');
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end('{"experiment":{"experiment_id":"7","name":"e","lifecycle_stage":"active"}}');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}`, seen, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 test('MLFLOW_TRACKING_TOKEN is sent as a Bearer token, USERNAME/PASSWORD as Basic auth', async (t) => {
   const fake = await recordingServer();
   t.after(() => fake.close());
-  const bearer = new MlflowClient({ trackingUri: fake.url, env: { MLFLOW_TRACKING_TOKEN: 'tok-123', MLFLOW_TRACKING_USERNAME: 'ignored' } });
+  const bearer = new MlflowClient({
+    trackingUri: fake.url,
+    env: { MLFLOW_TRACKING_TOKEN: 'tok-123', MLFLOW_TRACKING_USERNAME: 'ignored' },
+  });
   assert.equal((await bearer.getExperimentByName('e'))?.experiment_id, '7');
   assert.equal(fake.seen.at(-1)!.authorization, 'Bearer tok-123');
 
-  const basic = new MlflowClient({ trackingUri: fake.url, env: { MLFLOW_TRACKING_USERNAME: 'alice', MLFLOW_TRACKING_PASSWORD: 'p:ss w' } });
+  const basic = new MlflowClient({
+    trackingUri: fake.url,
+    env: { MLFLOW_TRACKING_USERNAME: 'alice', MLFLOW_TRACKING_PASSWORD: 'p:ss w' },
+  });
   await basic.getExperimentByName('e');
-  assert.equal(fake.seen.at(-1)!.authorization, `Basic ${Buffer.from('alice:p:ss w').toString('base64')}`);
-  await basic.logBatch('r1', { metrics: [{ key: 'm', value: 1, step: 0, timestamp: 0 }], params: [], tags: [] });
-  assert.equal(fake.seen.at(-1)!.authorization, `Basic ${Buffer.from('alice:p:ss w').toString('base64')}`);
+  assert.equal(
+    fake.seen.at(-1)!.authorization,
+    `Basic ${Buffer.from('alice:p:ss w').toString('base64')}`,
+  );
+  await basic.logBatch('r1', {
+    metrics: [{ key: 'm', value: 1, step: 0, timestamp: 0 }],
+    params: [],
+    tags: [],
+  });
+  assert.equal(
+    fake.seen.at(-1)!.authorization,
+    `Basic ${Buffer.from('alice:p:ss w').toString('base64')}`,
+  );
   assert.equal(fake.seen.at(-1)!['content-type'], 'application/json');
 
   const none = new MlflowClient({ trackingUri: fake.url, env: {} });
@@ -46,14 +68,28 @@ test('MLFLOW_TRACKING_URI picks the server; a non-http URI is refused with what 
   assert.equal(tracking.client.trackingUri, fake.url);
   assert.equal(tracking.server, undefined);
   await tracking.close();
-  await assert.rejects(openTracking({ env: { MLFLOW_TRACKING_URI: 'file:///tmp/mlruns' } }), /not an http\(s\) tracking server/);
-  assert.throws(() => new MlflowClient({ trackingUri: 'databricks', env: {} }), /not an http\(s\) URL/);
+  await assert.rejects(
+    openTracking({ env: { MLFLOW_TRACKING_URI: 'file:///tmp/mlruns' } }),
+    /not an http\(s\) tracking server/,
+  );
+  assert.throws(
+    () => new MlflowClient({ trackingUri: 'databricks', env: {} }),
+    /not an http\(s\) URL/,
+  );
 });
 
 test('a missing MLflow install names the command to run', async () => {
-  await assert.rejects(openTracking({ env: { VCP_EXP_STATE_DIR: '/tmp/vcp-no-mlflow-state', VCP_EXP_MLFLOW: '/nonexistent/bin/mlflow' } }), (e: Error & { hint?: string }) => {
-    assert.match(e.message, /MLflow is not installed/);
-    assert.match(e.hint ?? '', /npm run setup:mlflow/);
-    return true;
-  });
+  await assert.rejects(
+    openTracking({
+      env: {
+        VCP_EXP_STATE_DIR: '/tmp/vcp-no-mlflow-state',
+        VCP_EXP_MLFLOW: '/nonexistent/bin/mlflow',
+      },
+    }),
+    (e: Error & { hint?: string }) => {
+      assert.match(e.message, /MLflow is not installed/);
+      assert.match(e.hint ?? '', /npm run setup:mlflow/);
+      return true;
+    },
+  );
 });

@@ -7,7 +7,11 @@ import { endRunOnExit } from '../../src/tracking/exit.js';
 import { RunLogger } from '../../src/tracking/run-logger.js';
 
 const [trackingUri, runId, journalDir, mode] = process.argv.slice(2);
-const client = new MlflowClient({ trackingUri, env: {}, retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 } });
+const client = new MlflowClient({
+  trackingUri,
+  env: {},
+  retry: { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 },
+});
 const logger = new RunLogger({ client, runId, journalDir, flushEvery: 10, flushIntervalMs: 100 });
 endRunOnExit(logger);
 

@@ -23,17 +23,31 @@ after(async () => {
 const scratch = mkdtempSync(join(tmpdir(), 'vcp-mlflow-client-files-'));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-test('params, metrics with steps, tags and artifacts read back equal; MLflow\'s Python client agrees', async (t) => {
+test("params, metrics with steps, tags and artifacts read back equal; MLflow's Python client agrees", async (t) => {
   if (!env.ok) return t.skip(env.reason);
   const client = env.client();
   const experimentId = await client.getOrCreateExperiment('readback');
   assert.equal(await client.getOrCreateExperiment('readback'), experimentId);
-  const run = await client.createRun({ experimentId, runName: 'readback-run', tags: { 'vcp.trial_id': 't-1' } });
+  const run = await client.createRun({
+    experimentId,
+    runName: 'readback-run',
+    tags: { 'vcp.trial_id': 't-1' },
+  });
   assert.equal(run.info.status, 'RUNNING');
   assert.match(run.info.artifact_uri, /^mlflow-artifacts:/);
 
-  const logger = new RunLogger({ client, runId: run.info.run_id, journalDir: join(env.stateDir, 'journal'), flushEvery: 7 });
-  const params = { lr: 0.001, 'model.layers': '[6,12,18,24]', 'train.epochs': 3, 'train.augment': true };
+  const logger = new RunLogger({
+    client,
+    runId: run.info.run_id,
+    journalDir: join(env.stateDir, 'journal'),
+    flushEvery: 7,
+  });
+  const params = {
+    lr: 0.001,
+    'model.layers': '[6,12,18,24]',
+    'train.epochs': 3,
+    'train.augment': true,
+  };
   logger.logParams(params);
   logger.setTags({ 'vcp.backend': 'wasm', 'vcp.device': 'cpu' });
   const logged: Metric[] = [];
@@ -57,13 +71,19 @@ test('params, metrics with steps, tags and artifacts read back equal; MLflow\'s 
   const back = await client.getRun(run.info.run_id);
   assert.equal(back.info.status, 'FINISHED');
   assert.ok(back.info.end_time! >= back.info.start_time!);
-  assert.deepEqual(asRecord(back.data.params), Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])));
+  assert.deepEqual(
+    asRecord(back.data.params),
+    Object.fromEntries(Object.entries(params).map(([k, v]) => [k, String(v)])),
+  );
   const tags = asRecord(back.data.tags);
   assert.equal(tags['vcp.backend'], 'wasm');
   assert.equal(tags['vcp.trial_id'], 't-1');
   assert.equal(tags['mlflow.runName'], 'readback-run');
   assert.deepEqual(await client.getMetricHistory(run.info.run_id, 'train.loss'), logged);
-  assert.equal(back.data.metrics.find((m) => m.key === 'mvtec.pixel_auroc')!.value, 0.9123456789012345);
+  assert.equal(
+    back.data.metrics.find((m) => m.key === 'mvtec.pixel_auroc')!.value,
+    0.9123456789012345,
+  );
   assert.ok(Number.isNaN(back.data.metrics.find((m) => m.key === 'weird.value')!.value));
 
   const artifacts = new ArtifactStore(client);
@@ -106,7 +126,10 @@ print(json.dumps({"runs": rows, "history": hist,
   assert.equal(row['metrics.mvtec.pixel_auroc'], 0.9123456789012345);
   assert.equal(row['tags.vcp.backend'], 'wasm');
   assert.equal(row['metrics.weird.value'], 'NaN');
-  assert.deepEqual(py.history, logged.map((m) => [m.step, m.value, m.timestamp]));
+  assert.deepEqual(
+    py.history,
+    logged.map((m) => [m.step, m.value, m.timestamp]),
+  );
   assert.deepEqual(py.artifacts, ['tables/a.csv', 'tables/deep']);
 });
 
@@ -117,8 +140,16 @@ test('log-batch splitting: 2500 metrics, 250 params and 250 tags arrive in 1000/
   const client = new MlflowClient({ trackingUri: proxy.url, env: {} });
   const experimentId = await client.getOrCreateExperiment('splitting');
   const run = await client.createRun({ experimentId });
-  const metrics = Array.from({ length: 2500 }, (_, i) => ({ key: `m${i % 5}`, value: i / 7, step: Math.floor(i / 5), timestamp: 1_000 + i }));
-  const params = Array.from({ length: 250 }, (_, i) => ({ key: `p.${i}`, value: `v${i}`.repeat(1 + (i % 3)) }));
+  const metrics = Array.from({ length: 2500 }, (_, i) => ({
+    key: `m${i % 5}`,
+    value: i / 7,
+    step: Math.floor(i / 5),
+    timestamp: 1_000 + i,
+  }));
+  const params = Array.from({ length: 250 }, (_, i) => ({
+    key: `p.${i}`,
+    value: `v${i}`.repeat(1 + (i % 3)),
+  }));
   const tags = Array.from({ length: 250 }, (_, i) => ({ key: `t.${i}`, value: String(i) }));
   await client.logBatch(run.info.run_id, { metrics, params, tags });
 
@@ -129,7 +160,10 @@ test('log-batch splitting: 2500 metrics, 250 params and 250 tags arrive in 1000/
     assert.ok(b.metrics.length <= 1000 && b.params.length <= 100 && b.tags.length <= 100);
     assert.ok(b.metrics.length + b.params.length + b.tags.length <= 1000);
   }
-  assert.equal(batches.reduce((s, b) => s + b.metrics.length, 0), 2500);
+  assert.equal(
+    batches.reduce((s, b) => s + b.metrics.length, 0),
+    2500,
+  );
   assert.equal(batches.length, 3); // each request: up to 100 params + 100 tags, then metrics up to 1000 items
 
   const back = await client.getRun(run.info.run_id);
@@ -137,7 +171,10 @@ test('log-batch splitting: 2500 metrics, 250 params and 250 tags arrive in 1000/
   assert.equal(back.data.tags.filter((x) => x.key.startsWith('t.')).length, 250);
   for (let k = 0; k < 5; k++) {
     const history = await client.getMetricHistory(run.info.run_id, `m${k}`, { pageSize: 128 });
-    assert.deepEqual(history, metrics.filter((m) => m.key === `m${k}`));
+    assert.deepEqual(
+      history,
+      metrics.filter((m) => m.key === `m${k}`),
+    );
   }
 });
 
@@ -145,18 +182,44 @@ test('paging: search runs and metric history follow page tokens to the end', asy
   if (!env.ok) return t.skip(env.reason);
   const client = env.client();
   const experimentId = await client.getOrCreateExperiment('paging');
-  for (let i = 0; i < 7; i++) await client.createRun({ experimentId, runName: `r${i}`, startTime: 10_000 + i, tags: { i: String(i) } });
-  const all = await client.searchRuns({ experimentIds: [experimentId], pageSize: 3, orderBy: ['attributes.start_time ASC'] });
-  assert.deepEqual(all.map((r) => r.info.run_name), ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6']);
-  const some = await client.searchRuns({ experimentIds: [experimentId], pageSize: 2, maxResults: 5, filter: "tags.i != '3'" });
+  for (let i = 0; i < 7; i++)
+    await client.createRun({
+      experimentId,
+      runName: `r${i}`,
+      startTime: 10_000 + i,
+      tags: { i: String(i) },
+    });
+  const all = await client.searchRuns({
+    experimentIds: [experimentId],
+    pageSize: 3,
+    orderBy: ['attributes.start_time ASC'],
+  });
+  assert.deepEqual(
+    all.map((r) => r.info.run_name),
+    ['r0', 'r1', 'r2', 'r3', 'r4', 'r5', 'r6'],
+  );
+  const some = await client.searchRuns({
+    experimentIds: [experimentId],
+    pageSize: 2,
+    maxResults: 5,
+    filter: "tags.i != '3'",
+  });
   assert.equal(some.length, 5);
   assert.ok(some.every((r) => asRecord(r.data.tags).i !== '3'));
 
   const runId = all[0].info.run_id;
-  const points = Array.from({ length: 1000 }, (_, i) => ({ key: 'h', value: Math.sin(i), step: i, timestamp: 5_000 + i }));
+  const points = Array.from({ length: 1000 }, (_, i) => ({
+    key: 'h',
+    value: Math.sin(i),
+    step: i,
+    timestamp: 5_000 + i,
+  }));
   await client.logBatch(runId, { metrics: points, params: [], tags: [] });
   assert.deepEqual(await client.getMetricHistory(runId, 'h', { pageSize: 99 }), points);
-  assert.equal((await client.searchExperiments({ pageSize: 1 })).filter((e) => e.name === 'paging').length, 1);
+  assert.equal(
+    (await client.searchExperiments({ pageSize: 1 })).filter((e) => e.name === 'paging').length,
+    1,
+  );
 });
 
 test('server errors surface with their error_code; 5xx is retried, 4xx is not', async (t) => {
@@ -176,19 +239,40 @@ test('server errors surface with their error_code; 5xx is retried, 4xx is not', 
   assert.equal((await client.getRun(run.info.run_id)).info.run_id, run.info.run_id);
   assert.equal(proxy.seen.filter((r) => r.path.endsWith('/runs/get')).length, 3);
 
-  await client.logBatch(run.info.run_id, { metrics: [], params: [{ key: 'lr', value: '1' }], tags: [] });
-  const before = proxy.seen.length;
-  await assert.rejects(client.logBatch(run.info.run_id, { metrics: [], params: [{ key: 'lr', value: '2' }], tags: [] }), (e: unknown) => {
-    assert.ok(e instanceof MlflowApiError);
-    assert.equal(e.errorCode, 'INVALID_PARAMETER_VALUE');
-    assert.equal(e.status, 400);
-    assert.match(e.message, /lr/);
-    return true;
+  await client.logBatch(run.info.run_id, {
+    metrics: [],
+    params: [{ key: 'lr', value: '1' }],
+    tags: [],
   });
+  const before = proxy.seen.length;
+  await assert.rejects(
+    client.logBatch(run.info.run_id, {
+      metrics: [],
+      params: [{ key: 'lr', value: '2' }],
+      tags: [],
+    }),
+    (e: unknown) => {
+      assert.ok(e instanceof MlflowApiError);
+      assert.equal(e.errorCode, 'INVALID_PARAMETER_VALUE');
+      assert.equal(e.status, 400);
+      assert.match(e.message, /lr/);
+      return true;
+    },
+  );
   assert.equal(proxy.seen.length, before + 1);
-  await assert.rejects(client.getRun('0123456789abcdef0123456789abcdef'), { errorCode: 'RESOURCE_DOES_NOT_EXIST', status: 404 });
+  await assert.rejects(client.getRun('0123456789abcdef0123456789abcdef'), {
+    errorCode: 'RESOURCE_DOES_NOT_EXIST',
+    status: 404,
+  });
   assert.equal(await client.getExperimentByName('no such experiment'), undefined);
-  await assert.rejects(client.logBatch(run.info.run_id, { metrics: [], params: [{ key: 'big', value: 'x'.repeat(6001) }], tags: [] }), /6000/);
+  await assert.rejects(
+    client.logBatch(run.info.run_id, {
+      metrics: [],
+      params: [{ key: 'big', value: 'x'.repeat(6001) }],
+      tags: [],
+    }),
+    /6000/,
+  );
 });
 
 test('an answer lost after the server applied a request is never applied twice', async (t) => {
@@ -208,8 +292,15 @@ test('an answer lost after the server applied a request is never applied twice',
   assert.equal(runs.length, 1, 'the retried runs/create made a second run');
   assert.equal(asRecord(runs[0].data.tags)[CREATE_TOKEN_TAG] !== undefined, true);
 
-  const logger = new RunLogger({ client, runId: run.info.run_id, journalDir: join(env.stateDir, 'journal'), flushEvery: 50, onJournal: () => {} });
-  for (let step = 0; step < 300; step++) logger.logMetric('acc', step / 300, step, 2_000_000 + step);
+  const logger = new RunLogger({
+    client,
+    runId: run.info.run_id,
+    journalDir: join(env.stateDir, 'journal'),
+    flushEvery: 50,
+    onJournal: () => {},
+  });
+  for (let step = 0; step < 300; step++)
+    logger.logMetric('acc', step / 300, step, 2_000_000 + step);
   await logger.end();
   const forwarded = proxy.seen
     .filter((r) => r.path.endsWith('/runs/log-batch'))
@@ -218,7 +309,10 @@ test('an answer lost after the server applied a request is never applied twice',
   assert.equal(forwarded.length, 300, 'a batch the server had applied was sent again');
   assert.equal(new Set(forwarded).size, 300);
   const history = await client.getMetricHistory(run.info.run_id, 'acc');
-  assert.deepEqual(history.map((m) => m.step), Array.from({ length: 300 }, (_, i) => i));
+  assert.deepEqual(
+    history.map((m) => m.step),
+    Array.from({ length: 300 }, (_, i) => i),
+  );
 });
 
 test('layout: sweep and trial runs, flattened params, findFinishedTrial and listTrialRuns; runLogged marks failures', async (t) => {
@@ -227,7 +321,11 @@ test('layout: sweep and trial runs, flattened params, findFinishedTrial and list
   const experimentId = await layout.experimentFor('spec-quickstart');
   const identity = { specHash: 'sh1', gitCommit: 'abc123', backend: 'wasm', device: 'cpu' };
   const sweep = await layout.startSweepRun({ ...identity, experimentId, runName: 'sweep' });
-  const config = { model: { backbone: 'ViT-L-14', layers: [6, 12, 18, 24] }, train: { lr: 0.0001, epochs: 1 }, seed: 7 };
+  const config = {
+    model: { backbone: 'ViT-L-14', layers: [6, 12, 18, 24] },
+    train: { lr: 0.0001, epochs: 1 },
+    seed: 7,
+  };
   assert.deepEqual(flattenConfig(config), {
     'model.backbone': 'ViT-L-14',
     'model.layers': '[6,12,18,24]',
@@ -235,10 +333,25 @@ test('layout: sweep and trial runs, flattened params, findFinishedTrial and list
     'train.epochs': '1',
     seed: '7',
   });
-  const ok = await layout.startTrialRun({ ...identity, experimentId, parentRunId: sweep.runId, trialId: 'trial-a', config });
+  const ok = await layout.startTrialRun({
+    ...identity,
+    experimentId,
+    parentRunId: sweep.runId,
+    trialId: 'trial-a',
+    config,
+  });
   await runLogged(ok, async (l) => l.logMetric('loss', 0.5, 0));
-  const bad = await layout.startTrialRun({ ...identity, experimentId, parentRunId: sweep.runId, trialId: 'trial-b', config });
-  await assert.rejects(runLogged(bad, async () => Promise.reject(new Error('out of memory in epoch 3'))), /out of memory/);
+  const bad = await layout.startTrialRun({
+    ...identity,
+    experimentId,
+    parentRunId: sweep.runId,
+    trialId: 'trial-b',
+    config,
+  });
+  await assert.rejects(
+    runLogged(bad, async () => Promise.reject(new Error('out of memory in epoch 3'))),
+    /out of memory/,
+  );
   await sweep.end();
 
   const found = await layout.findFinishedTrial(experimentId, 'trial-a');
@@ -246,28 +359,45 @@ test('layout: sweep and trial runs, flattened params, findFinishedTrial and list
   assert.equal(await layout.findFinishedTrial(experimentId, 'trial-b'), undefined);
   const tags = asRecord(found!.data.tags);
   assert.equal(tags[TAGS.parentRunId], sweep.runId);
-  assert.deepEqual([tags[TAGS.specHash], tags[TAGS.gitCommit], tags[TAGS.backend], tags[TAGS.device]], ['sh1', 'abc123', 'wasm', 'cpu']);
+  assert.deepEqual(
+    [tags[TAGS.specHash], tags[TAGS.gitCommit], tags[TAGS.backend], tags[TAGS.device]],
+    ['sh1', 'abc123', 'wasm', 'cpu'],
+  );
   assert.equal(asRecord(found!.data.params)['model.layers'], '[6,12,18,24]');
   const failed = await layout.listTrialRuns(experimentId, { status: 'FAILED' });
-  assert.deepEqual(failed.map((r) => r.info.run_id), [bad.runId]);
+  assert.deepEqual(
+    failed.map((r) => r.info.run_id),
+    [bad.runId],
+  );
   assert.match(asRecord(failed[0].data.tags)[TAGS.failureReason], /out of memory in epoch 3/);
   assert.equal((await layout.listTrialRuns(experimentId)).length, 2);
-  assert.equal((await layout.listTrialRuns(experimentId, { parentRunId: sweep.runId, status: 'FINISHED' })).length, 1);
+  assert.equal(
+    (await layout.listTrialRuns(experimentId, { parentRunId: sweep.runId, status: 'FINISHED' }))
+      .length,
+    1,
+  );
 });
 
 test('runs whose artifact URI is a local file: path get their artifacts by direct copy', async (t) => {
   if (!env.ok) return t.skip(env.reason);
   const client = env.client();
   const root = join(scratch, 'file-store');
-  const experimentId = await client.createExperiment('file-artifacts', { artifactLocation: `file://${root}` });
+  const experimentId = await client.createExperiment('file-artifacts', {
+    artifactLocation: `file://${root}`,
+  });
   const run = await client.createRun({ experimentId });
   assert.equal(run.info.artifact_uri, `file://${root}/${run.info.run_id}/artifacts`);
   const file = join(scratch, 'weights.bin');
   writeFileSync(file, Buffer.from([1, 2, 3, 250]));
   const store = new ArtifactStore(client);
   assert.equal(await store.logArtifact(run.info.run_id, file, 'ckpt'), 'ckpt/weights.bin');
-  assert.deepEqual(readFileSync(join(root, run.info.run_id, 'artifacts', 'ckpt', 'weights.bin')), readFileSync(file));
-  assert.deepEqual(await store.listFiles(run.info.run_id), [{ path: 'ckpt/weights.bin', is_dir: false, file_size: 4 }]);
+  assert.deepEqual(
+    readFileSync(join(root, run.info.run_id, 'artifacts', 'ckpt', 'weights.bin')),
+    readFileSync(file),
+  );
+  assert.deepEqual(await store.listFiles(run.info.run_id), [
+    { path: 'ckpt/weights.bin', is_dir: false, file_size: 4 },
+  ]);
   await store.download(run.info.run_id, 'ckpt/weights.bin', join(scratch, 'back.bin'));
   assert.deepEqual(readFileSync(join(scratch, 'back.bin')), readFileSync(file));
 });

@@ -5,7 +5,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  request,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlflowClient } from '../../src/tracking/client.js';
@@ -15,7 +21,13 @@ import { projectRoot, startLocalServer, type LocalServer } from '../../src/track
 export const VENV_BIN = join(projectRoot(), '.venv', 'bin');
 
 export type TestServer =
-  | { ok: true; server: LocalServer; stateDir: string; client: (retry?: Partial<RetryPolicy>) => MlflowClient; cleanup: () => Promise<void> }
+  | {
+      ok: true;
+      server: LocalServer;
+      stateDir: string;
+      client: (retry?: Partial<RetryPolicy>) => MlflowClient;
+      cleanup: () => Promise<void>;
+    }
   | { ok: false; reason: string };
 
 /** Fast retries so that tests of failure paths take seconds, not the default ~30 s. */
@@ -28,10 +40,16 @@ export const FAST_RETRY: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 50, 
 export async function startTestServer(label: string): Promise<TestServer> {
   const stateDir = mkdtempSync(join(tmpdir(), `vcp-mlflow-${label}-`));
   try {
-    if (!existsSync(join(VENV_BIN, 'mlflow'))) throw new Error(`${VENV_BIN}/mlflow is missing: run npm run setup:mlflow`);
+    if (!existsSync(join(VENV_BIN, 'mlflow')))
+      throw new Error(`${VENV_BIN}/mlflow is missing: run npm run setup:mlflow`);
     const started = Date.now();
-    const server = await startLocalServer({ stateDir, env: { ...process.env, MLFLOW_TRACKING_URI: '' } });
-    console.log(`# mlflow server for ${label} up at ${server.url} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    const server = await startLocalServer({
+      stateDir,
+      env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+    });
+    console.log(
+      `# mlflow server for ${label} up at ${server.url} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
     return {
       ok: true,
       server,
@@ -53,7 +71,10 @@ export async function startTestServer(label: string): Promise<TestServer> {
 
 /** Runs Python code with the venv's MLflow and returns its stdout. */
 export function python(code: string, args: string[] = []): string {
-  const r = spawnSync(join(VENV_BIN, 'python'), ['-c', code, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(join(VENV_BIN, 'python'), ['-c', code, ...args], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (r.status !== 0) throw new Error(`python failed (${r.status}): ${r.stderr}`);
   return r.stdout;
 }
@@ -72,7 +93,10 @@ export interface Proxy {
  * cut the connection instead of answering (the server applied it, the client never hears),
  * or answer itself without forwarding.
  */
-export async function startProxy(upstream: string, decide: (method: string, path: string, body: string) => ProxyAction): Promise<Proxy> {
+export async function startProxy(
+  upstream: string,
+  decide: (method: string, path: string, body: string) => ProxyAction,
+): Promise<Proxy> {
   const target = new URL(upstream);
   const seen: Proxy['seen'] = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -88,17 +112,20 @@ export async function startProxy(upstream: string, decide: (method: string, path
         return;
       }
       const headers = { ...req.headers, host: target.host };
-      const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (upRes) => {
-        const upChunks: Buffer[] = [];
-        upRes.on('data', (c: Buffer) => upChunks.push(c));
-        upRes.on('end', () => {
-          if (action === 'drop-answer') {
-            req.socket.destroy();
-            return;
-          }
-          res.writeHead(upRes.statusCode ?? 502, upRes.headers).end(Buffer.concat(upChunks));
-        });
-      });
+      const up = request(
+        { host: target.hostname, port: target.port, method: req.method, path: req.url, headers },
+        (upRes) => {
+          const upChunks: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => upChunks.push(c));
+          upRes.on('end', () => {
+            if (action === 'drop-answer') {
+              req.socket.destroy();
+              return;
+            }
+            res.writeHead(upRes.statusCode ?? 502, upRes.headers).end(Buffer.concat(upChunks));
+          });
+        },
+      );
       up.on('error', () => req.socket.destroy());
       up.end(body);
     });

@@ -30,7 +30,13 @@ test('server SIGKILLed while 1000 points are logged, restarted on the same port 
   const run = await client.createRun({ experimentId, runName: 'crash' });
   const journalDir = join(env.stateDir, 'journal');
   const messages: string[] = [];
-  const logger = new RunLogger({ client, runId: run.info.run_id, journalDir, flushEvery: 25, onJournal: (m) => messages.push(m) });
+  const logger = new RunLogger({
+    client,
+    runId: run.info.run_id,
+    journalDir,
+    flushEvery: 25,
+    onJournal: (m) => messages.push(m),
+  });
   logger.logParams({ lr: 0.01 });
 
   const killAt = 300;
@@ -58,12 +64,20 @@ test('server SIGKILLed while 1000 points are logged, restarted on the same port 
   assert.ok(messages.some((m) => m.includes('delivered')));
 
   const history = await client.getMetricHistory(run.info.run_id, 'loss');
-  assert.deepEqual(history.map((m) => m.step), Array.from({ length: 1000 }, (_, i) => i));
-  assert.deepEqual(history.map((m) => m.value), Array.from({ length: 1000 }, (_, i) => 1 / (i + 1)));
+  assert.deepEqual(
+    history.map((m) => m.step),
+    Array.from({ length: 1000 }, (_, i) => i),
+  );
+  assert.deepEqual(
+    history.map((m) => m.value),
+    Array.from({ length: 1000 }, (_, i) => 1 / (i + 1)),
+  );
   const back = await client.getRun(run.info.run_id);
   assert.equal(back.info.status, 'FINISHED');
   assert.equal(asRecord(back.data.params).lr, '0.01');
-  console.log(`# ${journaled} batches journaled while the server was down, delivered after restart`);
+  console.log(
+    `# ${journaled} batches journaled while the server was down, delivered after restart`,
+  );
 });
 
 test('a run that ends while the server is down is completed later by replayJournals', async (t) => {
@@ -73,8 +87,17 @@ test('a run that ends while the server is down is completed later by replayJourn
   const run = await upClient.createRun({ experimentId });
   const journalDir = join(env.stateDir, 'journal-offline');
   // A client pointed at a closed port stands for a server that is down.
-  const down = new MlflowClient({ trackingUri: 'http://127.0.0.1:9', env: {}, retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 } });
-  const logger = new RunLogger({ client: down, runId: run.info.run_id, journalDir, onJournal: () => {} });
+  const down = new MlflowClient({
+    trackingUri: 'http://127.0.0.1:9',
+    env: {},
+    retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+  });
+  const logger = new RunLogger({
+    client: down,
+    runId: run.info.run_id,
+    journalDir,
+    onJournal: () => {},
+  });
   logger.logParams({ seed: 3 });
   for (let step = 0; step < 40; step++) logger.logMetric('acc', step / 40, step);
   const result = await logger.end('FINISHED');
@@ -91,16 +114,26 @@ test('a run that ends while the server is down is completed later by replayJourn
 });
 
 function runChild(uri: string, runId: string, journalDir: string, mode: 'run' | 'throw') {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'child-logger.ts'), uri, runId, journalDir, mode], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', join(import.meta.dirname, 'child-logger.ts'), uri, runId, journalDir, mode],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const ready = new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => stdout.includes('ready') && (clearInterval(timer), resolve()), 20);
-    child.once('exit', () => (clearInterval(timer), reject(new Error(`child exited before ready: ${stderr}`))));
+    const timer = setInterval(
+      () => stdout.includes('ready') && (clearInterval(timer), resolve()),
+      20,
+    );
+    child.once(
+      'exit',
+      () => (clearInterval(timer), reject(new Error(`child exited before ready: ${stderr}`))),
+    );
   });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, ready, exit, stderr: () => stderr };
@@ -122,7 +155,10 @@ test('a trial process stopped with SIGTERM ends KILLED, keeping every point it l
   assert.equal(asRecord(back.data.tags)['vcp.failure_reason'], 'received SIGTERM');
   const steps = (await client.getMetricHistory(run.info.run_id, 'progress')).map((m) => m.step);
   assert.ok(steps.length > 10, `only ${steps.length} points arrived`);
-  assert.deepEqual(steps, Array.from({ length: steps.length }, (_, i) => i));
+  assert.deepEqual(
+    steps,
+    Array.from({ length: steps.length }, (_, i) => i),
+  );
 });
 
 test('a trial process that throws ends FAILED with the error in vcp.failure_reason', async (t) => {
@@ -137,6 +173,12 @@ test('a trial process that throws ends FAILED with the error in vcp.failure_reas
 
   const back = await client.getRun(run.info.run_id);
   assert.equal(back.info.status, 'FAILED');
-  assert.match(asRecord(back.data.tags)['vcp.failure_reason'], /^Error: simulated trial failure: NaN loss at step 10\n\s+at /);
-  assert.deepEqual((await client.getMetricHistory(run.info.run_id, 'progress')).map((m) => m.step), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  assert.match(
+    asRecord(back.data.tags)['vcp.failure_reason'],
+    /^Error: simulated trial failure: NaN loss at step 10\n\s+at /,
+  );
+  assert.deepEqual(
+    (await client.getMetricHistory(run.info.run_id, 'progress')).map((m) => m.step),
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
 });
