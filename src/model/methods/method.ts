@@ -88,6 +88,12 @@ export interface ZeroShotMethod<Cfg = unknown> {
    * @param labels image labels, 1 = anomalous. [B]
    */
   loss(output: MethodOutput, masks: Tensor3D, labels: Tensor1D): tf.Scalar;
+  /**
+   * Makes the randomness of the next training forwards (e.g. dropout masks) a function of
+   * `seed`: the trainer calls it before every micro-batch of a step with that step's seed, so
+   * runs repeat exactly and micro-batches of one step share their masks.
+   */
+  seedRandomness?(seed: number): void;
   /** Frees the method's own variables (not CLIP's). */
   dispose(): void;
 }

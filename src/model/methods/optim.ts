@@ -9,6 +9,10 @@ import type { ZeroShotMethod } from './method.js';
 export interface MethodOptimizer {
   /** Computes the loss and its gradients, applies one update per group; returns the loss value. */
   step(loss: () => tf.Scalar): number;
+  /** The loss value and its gradients keyed by variable name (no update; the caller disposes the grads). */
+  gradients(loss: () => tf.Scalar): { value: number; grads: tf.NamedTensorMap };
+  /** One update per group from gradients keyed by variable name (e.g. accumulated over micro-batches). */
+  apply(grads: tf.NamedTensorMap): void;
   dispose(): void;
 }
 
@@ -30,18 +34,27 @@ export function createOptimizer(method: ZeroShotMethod): MethodOptimizer {
   if (missing.length > 0) throw new Error(`${method.name}: parameters in no optimizer group: ${missing.join(', ')}`);
   const all: Variable[] = groups.flatMap((g) => g.vars);
 
+  const gradients = (loss: () => tf.Scalar) => {
+    const { value, grads } = tf.variableGrads(loss, all);
+    const result = value.dataSync()[0];
+    value.dispose();
+    return { value: result, grads };
+  };
+  const apply = (grads: tf.NamedTensorMap) => {
+    for (const { vars, adam } of groups) {
+      // A parameter the loss does not depend on has no gradient and is left as it is.
+      const named = vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] }));
+      if (named.length > 0) adam.applyGradients(named);
+    }
+  };
   return {
+    gradients,
+    apply,
     step(loss) {
-      const { value, grads } = tf.variableGrads(loss, all);
-      for (const { vars, adam } of groups) {
-        // A parameter the loss does not depend on has no gradient and is left as it is.
-        const named = vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] }));
-        if (named.length > 0) adam.applyGradients(named);
-      }
-      const result = value.dataSync()[0];
-      value.dispose();
+      const { value, grads } = gradients(loss);
+      apply(grads);
       tf.dispose(grads);
-      return result;
+      return value;
     },
     dispose() {
       for (const { adam } of groups) adam.dispose();

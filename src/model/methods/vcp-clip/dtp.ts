@@ -19,6 +19,8 @@ export class DeepPrompts {
   readonly projBias: Variable;
   readonly normWeight: Variable;
   readonly normBias: Variable;
+  /** Seed of the next dropout mask (null: unseeded); see seedDropout. */
+  private dropoutSeed: number | null = null;
 
   constructor(
     readonly layers: number,
@@ -45,6 +47,11 @@ export class DeepPrompts {
     ];
   }
 
+  /** Dropout masks from here on are drawn from `seed`, `seed + 1`, … (one per prompt projection). */
+  seedDropout(seed: number): void {
+    this.dropoutSeed = seed;
+  }
+
   /**
    * Hooks for the text encoder on sequences whose EOS rows are `eosIndex`.
    * @param contextLength the encoder's maximum length: a longer sequence loses its last n rows
@@ -54,7 +61,9 @@ export class DeepPrompts {
     const prompt = (i: number): Tensor2D => {
       const p = this.prompts.slice([i, 0, 0], [1, this.n, this.width]).reshape([this.n, this.width]) as Tensor2D; // [n, W]
       const projected = tf.matMul(p, this.projWeight, false, true).add(this.projBias) as Tensor2D; // [n, W]
-      return training && this.dropout > 0 ? (tf.dropout(projected, this.dropout) as Tensor2D) : projected;
+      if (!training || this.dropout <= 0) return projected;
+      const seed = this.dropoutSeed === null ? undefined : this.dropoutSeed++;
+      return tf.dropout(projected, this.dropout, undefined, seed) as Tensor2D;
     };
     return {
       beforeBlock: (i, x) => {

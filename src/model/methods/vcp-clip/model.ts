@@ -130,6 +130,10 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
     return segmentationLoss(output.layerMaps, masks);
   }
 
+  seedRandomness(seed: number): void {
+    this.deep?.seedDropout(seed);
+  }
+
   dispose(): void {
     this.preVcp.dispose();
     this.deep?.dispose();

@@ -1,0 +1,147 @@
+/**
+ * Frozen CLIP features for a batch of images, as a method's `features` request asks for them.
+ * CLIP never trains, so an image that is not augmented (always at test time) has features that
+ * depend only on (weights hash, image size, layers, CLIP options, pixels): those come from the
+ * FeatureCache when present, and the encoder runs only for the misses and augmented images,
+ * in chunks of `chunkSize` images to bound memory.
+ */
+import { contentHash, type CachedTensors, type FeatureCache } from '../datasets/feature-cache.js';
+import type { ClipModel } from './clip/model.js';
+import type { FeatureRequest, FrozenFeatures } from './methods/method.js';
+import { tf } from './tf.js';
+import type { Tensor2D, Tensor3D, Tensor4D } from './tf.js';
+
+export interface FeatureImage {
+  /** CLIP-normalised pixels, channel-first. [3, S, S] */
+  pixels: Float32Array;
+  /** False for an augmented image: its features are computed, never cached. */
+  cacheable: boolean;
+  /** Identity of the pixels for the cache key (default: sha256 of `pixels`). */
+  contentHash?: string;
+}
+
+export interface FeatureStats {
+  /** Images whose features came from the cache. */
+  hits: number;
+  /** Cacheable images not in the cache (computed, then stored). */
+  misses: number;
+  /** Images run through the encoder (misses + augmented + no cache). */
+  encoded: number;
+}
+
+export interface FeatureExtractorOptions {
+  clip: ClipModel;
+  /** sha256 of the CLIP weights (part of every cache key). */
+  weightsHash: string;
+  request: FeatureRequest;
+  cache?: FeatureCache;
+  /** Images per encoder forward (default 8). */
+  chunkSize?: number;
+}
+
+/** Per-image features on the CPU: `layer.<i>` [L, Dv] for each requested layer, `global` [D]. */
+type ImageFeatures = CachedTensors;
+
+export class FeatureExtractor {
+  readonly stats: FeatureStats = { hits: 0, misses: 0, encoded: 0 };
+  private readonly chunkSize: number;
+
+  constructor(private readonly options: FeatureExtractorOptions) {
+    this.chunkSize = Math.max(1, options.chunkSize ?? 8);
+  }
+
+  /** The cache key of an un-augmented image with this content hash. */
+  key(imageHash: string): string {
+    const { clip, weightsHash, request, cache } = this.options;
+    if (!cache) throw new Error('FeatureExtractor.key: no cache configured');
+    return cache.key({
+      kind: 'vcp-exp frozen clip features v1',
+      weights: weightsHash,
+      image_size: request.imageSize,
+      layers: request.layers,
+      activation: clip.options.activation,
+      pos_embed_resize: clip.options.posEmbedResize,
+      image: imageHash,
+    });
+  }
+
+  /** Features of `images` (all S×S) as tensors the caller disposes. */
+  async extract(images: readonly FeatureImage[]): Promise<FrozenFeatures> {
+    const { cache } = this.options;
+    const found: (ImageFeatures | undefined)[] = new Array(images.length);
+    const keys: (string | undefined)[] = images.map((image) =>
+      cache && image.cacheable ? this.key(image.contentHash ?? contentHash(new Uint8Array(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength))) : undefined,
+    );
+    if (cache) {
+      await Promise.all(
+        keys.map(async (key, i) => {
+          if (!key) return;
+          found[i] = await cache.get(key);
+          if (found[i]) this.stats.hits++;
+          else this.stats.misses++;
+        }),
+      );
+    }
+    const todo = images.map((_, i) => i).filter((i) => !found[i]);
+    for (let start = 0; start < todo.length; start += this.chunkSize) {
+      const chunk = todo.slice(start, start + this.chunkSize);
+      const computed = this.encode(chunk.map((i) => images[i].pixels));
+      this.stats.encoded += chunk.length;
+      for (let j = 0; j < chunk.length; j++) {
+        const i = chunk[j];
+        found[i] = computed[j];
+        if (cache && keys[i]) await cache.put(keys[i]!, computed[j]);
+      }
+    }
+    return this.assemble(found as ImageFeatures[]);
+  }
+
+  /** Runs the vision tower on a chunk; returns per-image CPU features (class token dropped). */
+  private encode(pixels: Float32Array[]): ImageFeatures[] {
+    const { clip, request } = this.options;
+    const s = request.imageSize;
+    const b = pixels.length;
+    const batch = new Float32Array(b * 3 * s * s);
+    pixels.forEach((p, i) => {
+      if (p.length !== 3 * s * s) throw new Error(`image ${i}: ${p.length} values, expected 3×${s}×${s}`);
+      batch.set(p, i * 3 * s * s);
+    });
+    const input = tf.tidy(() => tf.tensor4d(batch, [b, 3, s, s]).transpose([0, 2, 3, 1]) as Tensor4D); // [B, S, S, 3]
+    const out = clip.vision.forward(input, { layers: request.layers, tokens: 'raw' });
+    input.dispose();
+    const result: ImageFeatures[] = Array.from({ length: b }, () => new Map());
+    out.layers.forEach((layer, li) => {
+      const [, t, w] = layer.shape; // [B, 1+L, Dv]
+      const data = layer.dataSync() as Float32Array;
+      for (let i = 0; i < b; i++) {
+        // Copy, so the cache and later batches do not keep the whole chunk alive.
+        const start = (i * t + 1) * w;
+        result[i].set(`layer.${li}`, { shape: [t - 1, w], data: data.slice(start, start + (t - 1) * w) });
+      }
+    });
+    const global = out.global.dataSync() as Float32Array;
+    const d = out.global.shape[1];
+    for (let i = 0; i < b; i++) result[i].set('global', { shape: [d], data: global.slice(i * d, (i + 1) * d) });
+    tf.dispose([...out.layers, out.global]);
+    return result;
+  }
+
+  private assemble(features: ImageFeatures[]): FrozenFeatures {
+    const b = features.length;
+    const patchTokens = this.options.request.layers.map((_, li) => {
+      const [l, w] = features[0].get(`layer.${li}`)!.shape;
+      const data = new Float32Array(b * l * w);
+      features.forEach((f, i) => data.set(f.get(`layer.${li}`)!.data, i * l * w));
+      return tf.tensor3d(data, [b, l, w]) as Tensor3D; // [B, L, Dv]
+    });
+    const d = features[0].get('global')!.shape[0];
+    const global = new Float32Array(b * d);
+    features.forEach((f, i) => global.set(f.get('global')!.data, i * d));
+    return { patchTokens, global: tf.tensor2d(global, [b, d]) as Tensor2D }; // [B, D]
+  }
+}
+
+/** Disposes the tensors of a FrozenFeatures. */
+export function disposeFeatures(features: FrozenFeatures): void {
+  tf.dispose([...features.patchTokens, features.global, ...(features.classToken ? [features.classToken] : [])]);
+}

@@ -1,0 +1,161 @@
+/**
+ * Inference and evaluation (spec "Inference and scores"): per image the method's fused map
+ * (α·M_vcp + (1−α)·M_base of the layer-averaged maps) and raw score, then Gaussian smoothing
+ * (scipy semantics) and min–max normalisation over the product's images. Image scores by both
+ * rules: the method's (public code: top-k mean of the unsmoothed branch maps) and the maximum
+ * of the smoothed map. Products are processed one at a time and streamed into the metric
+ * accumulators, so memory holds one product's maps at most.
+ */
+import { loadImageTensorData, loadMaskData } from '../datasets/image-io.js';
+import type { Dataset, Sample } from '../datasets/types.js';
+import { evaluateProduct, meanOverProducts, type MeanMetrics, type ProductMetrics, type ProVariant } from '../eval/evaluate.js';
+import { mapMaximum } from '../eval/image.js';
+import { PixelAccumulator } from '../eval/pixels.js';
+import { gaussianFilter, minMaxNormalise } from '../eval/smoothing.js';
+import { disposeFeatures, type FeatureExtractor, type FeatureImage } from './features.js';
+import type { ZeroShotMethod } from './methods/method.js';
+import { tf } from './tf.js';
+
+export interface ImagePrediction {
+  /** Fused map before smoothing. [S·S] */
+  raw: Float32Array;
+  /** The method's raw image score (null when the method has none). */
+  methodScore: number | null;
+  /** Extra tensors of the forward pass, downloaded (only when `keepExtras`). */
+  extras?: Map<string, { shape: number[]; data: Float32Array }>;
+  /** Per-branch, per-layer abnormal maps (only when `keepExtras`). [S·S] each */
+  layerMaps?: Map<string, Float32Array>;
+}
+
+/** Runs the method on un-augmented images in batches; returns per-image maps and scores. */
+export async function predictImages(
+  method: ZeroShotMethod,
+  extractor: FeatureExtractor,
+  images: readonly FeatureImage[],
+  options: { batchSize?: number; keepExtras?: boolean } = {},
+): Promise<ImagePrediction[]> {
+  const batch = Math.max(1, options.batchSize ?? 8);
+  const s = method.features.imageSize;
+  const out: ImagePrediction[] = [];
+  for (let start = 0; start < images.length; start += batch) {
+    const chunk = images.slice(start, start + batch);
+    const features = await extractor.extract(chunk);
+    try {
+      const output = method.forward(features, { training: false });
+      try {
+        if (!output.anomalyMap) throw new Error(`${method.name}: forward at test time returned no anomalyMap`);
+        const maps = output.anomalyMap.dataSync() as Float32Array; // [b, S, S]
+        const scores = output.score ? (output.score.dataSync() as Float32Array) : null;
+        const extras = options.keepExtras ? Object.entries(output.extras).map(([k, t]) => [k, t.shape, t.dataSync() as Float32Array] as const) : [];
+        const layers = options.keepExtras
+          ? Object.entries(output.layerMaps).flatMap(([branch, list]) => list.map((m, li) => [`${branch}.${li}`, m.dataSync() as Float32Array] as const))
+          : [];
+        for (let i = 0; i < chunk.length; i++) {
+          const prediction: ImagePrediction = { raw: maps.slice(i * s * s, (i + 1) * s * s), methodScore: scores ? scores[i] : null };
+          if (options.keepExtras) {
+            prediction.extras = new Map(
+              extras.map(([k, shape, data]) => {
+                // Tensors shared by the batch (leading 1) are given to every image.
+                const per = shape[0] === chunk.length ? data.length / chunk.length : data.length;
+                const at = shape[0] === chunk.length ? i * per : 0;
+                return [k, { shape: shape.slice(1), data: data.slice(at, at + per) }];
+              }),
+            );
+            prediction.layerMaps = new Map(
+              layers.map(([k, data]) => {
+                const abnormal = new Float32Array(s * s);
+                for (let p = 0; p < s * s; p++) abnormal[p] = data[(i * s * s + p) * 2 + 1];
+                return [k, abnormal];
+              }),
+            );
+          }
+          out.push(prediction);
+        }
+      } finally {
+        tf.dispose([...Object.values(output.layerMaps).flat(), ...Object.values(output.extras), ...(output.anomalyMap ? [output.anomalyMap] : []), ...(output.score ? [output.score] : [])]);
+      }
+    } finally {
+      disposeFeatures(features);
+    }
+  }
+  return out;
+}
+
+export interface PostprocessedProduct {
+  /** Smoothed, min–max-normalised maps. [S·S] each */
+  maps: Float32Array[];
+  /** Method score per image, min–max normalised over the product when the method says so (null without one). */
+  methodScores: number[] | null;
+  /** Maximum of each final map (appendix B.4 score). */
+  maxScores: number[];
+}
+
+/** Smoothing (σ), min–max normalisation of maps and scores over one product's predictions. */
+export function postprocessProduct(method: ZeroShotMethod, predictions: readonly ImagePrediction[]): PostprocessedProduct {
+  const { smoothingSigma, normalizeMaps, normalizeScores } = method.postprocess;
+  const s = method.features.imageSize;
+  let maps = predictions.map((p) => (smoothingSigma > 0 ? gaussianFilter(p.raw, s, s, smoothingSigma) : p.raw));
+  if (normalizeMaps) maps = minMaxNormalise(maps);
+  const raw = predictions.every((p) => p.methodScore !== null) ? predictions.map((p) => p.methodScore!) : null;
+  const methodScores = raw && normalizeScores ? Array.from(minMaxNormalise([Float32Array.from(raw)])[0]) : raw;
+  return { maps, methodScores, maxScores: maps.map((m) => mapMaximum(m)) };
+}
+
+/** The image score the method's postprocess spec selects. */
+export function selectScores(method: ZeroShotMethod, product: PostprocessedProduct): number[] {
+  if (method.postprocess.score === 'method' && product.methodScores) return product.methodScores;
+  return product.maxScores;
+}
+
+export interface EvaluateDatasetOptions {
+  method: ZeroShotMethod;
+  extractor: FeatureExtractor;
+  dataset: Dataset;
+  /** Default: every product of the dataset. */
+  products?: readonly string[];
+  batchSize?: number;
+  pro?: ProVariant;
+  onProduct?: (metrics: ProductMetrics, elapsedMs: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface DatasetEvaluation {
+  dataset: string;
+  products: ProductMetrics[];
+  mean: MeanMetrics;
+  images: number;
+  /** Wall time per image (features + forward + post-processing). */
+  msPerImage: number;
+}
+
+/** Every product of a dataset's test split: maps, scores, metrics; then the mean over products. */
+export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<DatasetEvaluation> {
+  const { method, extractor, dataset } = options;
+  const s = method.features.imageSize;
+  const results: ProductMetrics[] = [];
+  let images = 0;
+  let elapsed = 0;
+  for (const product of options.products ?? dataset.products()) {
+    options.signal?.throwIfAborted();
+    const samples: Sample[] = dataset.samples(product, 'test');
+    if (samples.length === 0) continue;
+    const started = performance.now();
+    const inputs = await Promise.all(samples.map(async (sample) => ({ pixels: await loadImageTensorData(sample.imagePath, s), cacheable: true })));
+    const predictions = await predictImages(method, extractor, inputs, { batchSize: options.batchSize });
+    const post = postprocessProduct(method, predictions);
+    const accumulator = new PixelAccumulator();
+    const labels: number[] = [];
+    for (let i = 0; i < samples.length; i++) {
+      const mask = await loadMaskData(samples[i].maskPath, s);
+      accumulator.add(post.maps[i], mask, s, s, samples[i].imagePath);
+      labels.push(samples[i].label);
+    }
+    const metrics = evaluateProduct({ product, pixels: accumulator.finish(), imageScores: selectScores(method, post), imageLabels: labels }, { pro: options.pro });
+    const ms = performance.now() - started;
+    elapsed += ms;
+    images += samples.length;
+    results.push(metrics);
+    options.onProduct?.(metrics, ms);
+  }
+  return { dataset: dataset.name, products: results, mean: meanOverProducts(results), images, msPerImage: images > 0 ? elapsed / images : 0 };
+}
