@@ -56,6 +56,21 @@ cli
   .option('--port <n>', '[number] ui: port on 127.0.0.1 (default: a free one)')
   .action(async (action: string, options: { port?: number }) => (await import('./commands/mlflow.js')).mlflowCommand(action, options));
 
+cli
+  .command('train <spec>', 'Train one trial of a spec, save its checkpoint, evaluate it on the eval datasets and print the metrics')
+  .option('--out <dir>', '[string] output directory (default: .vcp-exp/runs/<spec name>/<trial id>)')
+  .action(async (spec: string, options: { backend: string; out?: string }) => (await import('./commands/train.js')).trainCommand(spec, options));
+
+cli
+  .command('predict [...images]', 'Anomaly maps of images with a trained checkpoint: heat-map overlays, raw maps, scores')
+  .option('--checkpoint <dir>', '[string] checkpoint directory written by vcp-exp train')
+  .option('--out <dir>', '[string] output directory for overlays and raw maps')
+  .option('--dump <dir>', '[string] also write text embeddings, per-layer maps and the fused map as float32 .npy')
+  .option('--raw <format>', '[string] raw map format: npy (float32) | png16 (default: npy)')
+  .action(async (images: string[], options: { backend: string; checkpoint?: string; out?: string; dump?: string; raw?: string }) =>
+    (await import('./commands/predict.js')).predictCommand(images, options),
+  );
+
 cli.help();
 cli.version(pkg.version);
 

@@ -50,7 +50,7 @@ function percent(value: number | null): string {
   return value === null ? '—' : (100 * value).toFixed(2);
 }
 
-function table(products: readonly ProductMetrics[], mean: Record<MetricName, number | null>): string {
+export function table(products: readonly ProductMetrics[], mean: Record<MetricName, number | null>): string {
   const header = ['product', 'images', ...METRICS.map((m) => HEADERS[m])];
   const rows = products.map((p) => [p.product, `${p.images}`, ...METRICS.map((m) => percent(p[m]))]);
   rows.push(['mean', `${products.reduce((n, p) => n + p.images, 0)}`, ...METRICS.map((m) => percent(mean[m]))]);

@@ -1,0 +1,50 @@
+/**
+ * Builds what training and inference need from a method config: the frozen CLIP model named by
+ * `backbone` (a checkpoint directory, a known architecture name or a hub id pulled into the
+ * cache) with the method's activation, its tokenizer and weights hash, then the method itself.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { BACKBONE_ALIASES } from '../runner/backbones.js';
+import type { Activation } from './clip/config.js';
+import { resolveWeightsDir } from './clip/cache.js';
+import { createClipModel, type ClipModel } from './clip/model.js';
+import type { ClipTokenizer } from './clip/tokenizer.js';
+import { loadClipCheckpoint } from './clip/weights.js';
+import { createMethod } from './methods/index.js';
+import type { ZeroShotMethod } from './methods/method.js';
+
+export interface LoadedBackbone {
+  clip: ClipModel;
+  tokenizer: ClipTokenizer;
+  /** sha256 of model.safetensors. */
+  sha256: string;
+  dir: string;
+  /** As the config names it (e.g. ViT-L-14-336 or a directory). */
+  name: string;
+}
+
+/** The checkpoint directory of a backbone reference. */
+export function backboneDir(backbone: string): string {
+  if (existsSync(backbone) && statSync(backbone).isDirectory()) return backbone;
+  const hubId = Object.entries(BACKBONE_ALIASES).find(([, name]) => name === backbone)?.[0];
+  return resolveWeightsDir(hubId ?? backbone);
+}
+
+export async function loadBackbone(backbone: string, activation: Activation): Promise<LoadedBackbone> {
+  const dir = backboneDir(backbone);
+  const checkpoint = await loadClipCheckpoint(dir);
+  const clip = createClipModel(checkpoint.config, checkpoint.tensors, { activation, source: `${dir}/model.safetensors` });
+  checkpoint.tensors.clear();
+  return { clip, tokenizer: checkpoint.tokenizer, sha256: checkpoint.hash, dir, name: backbone };
+}
+
+/** Loads the backbone of `config` and builds the method on it. */
+export async function loadMethod(name: string, config: Record<string, unknown>): Promise<{ backbone: LoadedBackbone; method: ZeroShotMethod }> {
+  const backbone = await loadBackbone(String(config.backbone), (config.activation as Activation | undefined) ?? 'gelu');
+  try {
+    return { backbone, method: createMethod(name, config, { clip: backbone.clip, tokenizer: backbone.tokenizer }) };
+  } catch (error) {
+    backbone.clip.dispose();
+    throw error;
+  }
+}
