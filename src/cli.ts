@@ -29,6 +29,17 @@ cli
   .action(async (spec: string, options: { json?: boolean }) => (await import('./commands/plan.js')).planCommand(spec, options));
 
 cli
+  .command('report <spec>', 'Regenerate the tables (Markdown, LaTeX, CSV) and figures (SVG, PNG) of a spec from its MLflow runs')
+  .option('--tracking-uri <uri>', '[string] MLflow server (default: the spec\'s tracking.uri, MLFLOW_TRACKING_URI, else the managed local server)')
+  .option('--out <dir>', '[string] output folder (default: reports/<spec name>)')
+  .action(async (spec: string, options: { trackingUri?: string; out?: string }) => (await import('./commands/report.js')).reportCommand(spec, options));
+
+cli
+  .command('compare <a> <b>', 'Two runs side by side (run ids or trial ids): params with differences marked, metrics, MLflow UI link')
+  .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)')
+  .action(async (a: string, b: string, options: { trackingUri?: string }) => (await import('./commands/compare.js')).compareCommand(a, b, options));
+
+cli
   .command('weights <action> [id]', 'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache')
   .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
   .option('--cache-dir <dir>', '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)')

@@ -67,9 +67,15 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
         if (seen.has(item.name)) sink.error([...at, 'name'], 'value', `got duplicate report name ${show(item.name)}, expected unique names (they are file names)`);
         seen.set(item.name, kind);
       }
+      if (kind === 'figures' && ['line', 'bar', 'gain', undefined].includes(item.kind as string | undefined)) {
+        for (const field of ['x', 'metrics']) {
+          if (item[field] === undefined) sink.error(at, 'key', `got no \`${field}\`, expected one: a ${String(item.kind ?? 'line')} figure plots metrics against an axis`);
+        }
+      }
       for (const field of kind === 'tables' ? ['rows'] : ['x', 'series']) {
         const axis = item[field];
-        if (typeof axis === 'string' && !axes.includes(axis)) {
+        // `dataset` is the pseudo-axis of the eval datasets (one row or x value per dataset).
+        if (typeof axis === 'string' && axis !== 'dataset' && !axes.includes(axis)) {
           const guess = suggest(axis, axes);
           const message = axes.length === 0
             ? `got axis ${show(axis)}, expected a swept axis, but the spec sweeps nothing`
@@ -92,6 +98,20 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
             sink.error([...at, 'reference', 'values', row], 'value', `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`);
           }
         }
+      }
+      if (ref && isPlainObject(ref.products)) {
+        for (const [dataset, products] of Object.entries(ref.products)) {
+          if (!datasets.includes(dataset)) sink.error([...at, 'reference', 'products', dataset], 'key', `got dataset ${show(dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`);
+          if (!isPlainObject(products)) continue;
+          for (const [product, values] of Object.entries(products)) {
+            if (Array.isArray(values) && values.length !== metrics) {
+              sink.error([...at, 'reference', 'products', dataset, product], 'value', `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`);
+            }
+          }
+        }
+      }
+      if (ref && typeof ref.dataset === 'string' && !datasets.includes(ref.dataset)) {
+        sink.error([...at, 'reference', 'dataset'], 'value', `got dataset ${show(ref.dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`);
       }
     });
   }

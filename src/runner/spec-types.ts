@@ -58,7 +58,15 @@ export interface EvalSection {
 export interface Reference {
   source: string;
   values: Record<string, number[]>;
+  /** Eval dataset the values refer to (default: the first dataset shown). */
+  dataset?: string;
+  /** dataset → product → values (per-product tables). */
+  products?: Record<string, Record<string, number[]>>;
+  /** Row label the per-product values refer to (default: the only row). */
+  products_row?: string;
 }
+
+export type FigureKind = 'line' | 'bar' | 'gain' | 'samples' | 'attention' | 'tsne';
 
 export interface TableSpec {
   name: string;
@@ -67,17 +75,25 @@ export interface TableSpec {
   datasets?: string[];
   metrics: Metric[];
   formats?: ('markdown' | 'latex' | 'csv')[];
+  per_product?: boolean;
   reference?: Reference;
 }
 
 export interface FigureSpec {
   name: string;
   title?: string;
-  kind?: 'line' | 'bar';
-  x: string;
+  kind?: FigureKind;
+  /** Required by line, bar and gain (checked when the spec loads). */
+  x?: string;
   series?: string;
+  baseline?: string;
+  target?: string;
+  select?: string;
+  products?: string[];
+  max_items?: number;
   datasets?: string[];
-  metrics: Metric[];
+  /** Required by line, bar and gain. */
+  metrics?: Metric[];
   formats?: ('svg' | 'png')[];
   reference?: Reference;
 }

@@ -1,0 +1,147 @@
+/**
+ * Metric figures from the aggregated groups: curves of a metric against a swept axis (paper
+ * Fig. 9; ours with ± std error bars beside the paper's values), bars, and the per-product
+ * gain of one sweep point over another (paper Fig. 7). Each returns a Vega-Lite spec.
+ */
+import type { FigureSpec, Metric } from '../runner/spec-types.js';
+import { metricStat, type Group } from './aggregate.js';
+import { axisTitle, KEY_SEPARATOR, METRIC_LABELS, metricUnit, toDisplay } from './labels.js';
+import { productsOf } from './table.js';
+
+type VlSpec = Record<string, unknown>;
+
+const PAPER = 'paper';
+
+interface Point {
+  x: string;
+  series: string;
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+function xValues(groups: readonly Group[], x: string, datasets: readonly string[]): string[] {
+  if (x === 'dataset') return [...datasets];
+  const seen: string[] = [];
+  for (const g of groups) if (!seen.includes(g.labels[x])) seen.push(g.labels[x]);
+  return seen;
+}
+
+function yTitle(metric: Metric): string {
+  return `${METRIC_LABELS[metric]} (${metricUnit(metric)})`;
+}
+
+/** Ours (mean ± std per x and series) and the paper's values for one metric and dataset panel. */
+function panelData(fig: FigureSpec, groups: readonly Group[], metric: Metric, dataset: string | undefined, datasets: readonly string[]) {
+  const x = fig.x!;
+  const points: Point[] = [];
+  const panelDatasets = x === 'dataset' ? datasets : [dataset!];
+  for (const g of groups) {
+    for (const d of panelDatasets) {
+      const stat = metricStat(g, `${d}.${metric}`, (v) => toDisplay(metric, v));
+      if (!stat) continue;
+      const xLabel = x === 'dataset' ? d : g.labels[x];
+      const series = fig.series ? g.labels[fig.series] : 'ours';
+      const sd = stat.std ?? 0;
+      points.push({ x: xLabel, series: fig.series ? `ours: ${series}` : 'ours', mean: stat.mean, lo: stat.mean - sd, hi: stat.mean + sd, n: stat.n });
+    }
+  }
+  const paper: { x: string; series: string; value: number }[] = [];
+  const ref = fig.reference;
+  const refDataset = ref?.dataset ?? datasets[0];
+  if (ref && (x === 'dataset' || dataset === refDataset)) {
+    const i = fig.metrics!.indexOf(metric);
+    for (const [key, values] of Object.entries(ref.values)) {
+      const [xLabel, seriesLabel] = key.split(KEY_SEPARATOR);
+      paper.push({ x: xLabel, series: seriesLabel ? `${PAPER}: ${seriesLabel}` : PAPER, value: values[i] });
+    }
+  }
+  return { points, paper };
+}
+
+/** A line (or bar) chart: one panel per metric × dataset. */
+export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[]): VlSpec {
+  const x = fig.x!;
+  const shown = fig.datasets ?? [...datasets];
+  const order = xValues(groups, x, shown);
+  const panels: VlSpec[] = [];
+  const panelDatasets = x === 'dataset' ? [undefined] : shown;
+  for (const metric of fig.metrics!) {
+    for (const dataset of panelDatasets) {
+      const { points, paper } = panelData(fig, groups, metric, dataset, shown);
+      for (const p of paper) if (!order.includes(p.x)) order.push(p.x);
+      const xEnc = { field: 'x', type: 'ordinal', sort: order, title: axisTitle(x), axis: { labelAngle: order.some((o) => o.length > 6) ? -30 : 0 } };
+      const yEnc = { type: 'quantitative', title: yTitle(metric), scale: { zero: false } };
+      const color = { field: 'series', type: 'nominal', title: 'source', scale: { scheme: 'tableau10' } };
+      const layers: VlSpec[] =
+        fig.kind === 'bar'
+          ? [
+              { data: { values: points }, mark: { type: 'bar' }, encoding: { x: xEnc, xOffset: { field: 'series' }, y: { ...yEnc, field: 'mean', scale: { zero: true } }, color } },
+              { data: { values: points }, mark: { type: 'errorbar', ticks: true }, encoding: { x: xEnc, xOffset: { field: 'series' }, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' } } },
+            ]
+          : [
+              { data: { values: points }, mark: { type: 'errorbar', ticks: true }, encoding: { x: xEnc, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' }, color } },
+              { data: { values: points }, mark: { type: 'line', point: { size: 50 } }, encoding: { x: xEnc, y: { ...yEnc, field: 'mean' }, color } },
+            ];
+      if (paper.length > 0) {
+        layers.push({
+          data: { values: paper },
+          mark: { type: 'line', strokeDash: [5, 4], point: { shape: 'diamond', size: 80, filled: true } },
+          encoding: { x: xEnc, y: { ...yEnc, field: 'value' }, color },
+        });
+      }
+      const title = `${METRIC_LABELS[metric]}${dataset ? ` on ${dataset}` : ''}`;
+      panels.push({ width: Math.max(220, 46 * order.length), height: 200, title, layer: layers });
+    }
+  }
+  const subtitle = `mean ± sample std over seeds (error bars)${fig.reference ? `; dashed: ${fig.reference.source}` : ''}`;
+  return { title: { text: fig.title ?? fig.name, subtitle }, concat: panels, columns: 3, resolve: { scale: { color: 'shared', y: 'independent' } } };
+}
+
+/** Default baseline/target of a gain figure: the first and last value along x. */
+export function gainEnds(fig: FigureSpec, groups: readonly Group[]): { baseline: string; target: string } {
+  const values = xValues(groups, fig.x!, []);
+  return { baseline: fig.baseline ?? values[0], target: fig.target ?? values.at(-1)! };
+}
+
+/** Per-product bars of target − baseline (means over seeds), one panel per metric × dataset. */
+export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[]): VlSpec {
+  const x = fig.x!;
+  const { baseline, target } = gainEnds(fig, groups);
+  const pick = (label: string) => groups.filter((g) => g.labels[x] === label);
+  const [base, tgt] = [pick(baseline), pick(target)];
+  if (base.length !== 1 || tgt.length !== 1) {
+    throw new Error(`figure ${fig.name}: baseline "${baseline}" and target "${target}" must each name exactly one sweep point along ${x}`);
+  }
+  const panels: VlSpec[] = [];
+  for (const metric of fig.metrics!) {
+    for (const dataset of fig.datasets ?? datasets) {
+      const products = productsOf([base[0], tgt[0]], dataset, [metric]);
+      const values = [...products, 'mean'].flatMap((p) => {
+        const key = p === 'mean' ? `${dataset}.${metric}` : `${dataset}.${p}.${metric}`;
+        const [b, t] = [metricStat(base[0], key, (v) => toDisplay(metric, v)), metricStat(tgt[0], key, (v) => toDisplay(metric, v))];
+        if (!b || !t) return [];
+        const gain = t.mean - b.mean;
+        return [{ product: p, gain, sign: gain >= 0 ? 'gain' : 'loss' }];
+      });
+      panels.push({
+        width: Math.max(260, 26 * values.length),
+        height: 200,
+        title: `${METRIC_LABELS[metric]} on ${dataset}`,
+        data: { values },
+        mark: { type: 'bar' },
+        encoding: {
+          x: { field: 'product', type: 'nominal', sort: values.map((v) => v.product), title: 'product', axis: { labelAngle: -45 } },
+          y: { field: 'gain', type: 'quantitative', title: `Δ ${METRIC_LABELS[metric]} (${metric === 'ms_per_image' ? 'ms' : 'percentage points'})` },
+          color: { field: 'sign', type: 'nominal', title: `${target} vs ${baseline}`, scale: { domain: ['gain', 'loss'], range: ['#4c78a8', '#e45756'] } },
+        },
+      });
+    }
+  }
+  return {
+    title: { text: fig.title ?? fig.name, subtitle: `${target} − ${baseline}, per product (means over seeds)` },
+    concat: panels,
+    columns: 2,
+  };
+}

@@ -1,0 +1,49 @@
+/**
+ * Vega-Lite → SVG (vega's headless View, no canvas) → PNG (sharp/librsvg at 2× density).
+ * Fonts are generic families so that any machine's renderer has them.
+ */
+import sharp from 'sharp';
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+export const FONT = 'sans-serif';
+
+/** Shared look: legible sizes, white background, generic fonts. */
+export const VL_CONFIG = {
+  font: FONT,
+  background: 'white',
+  padding: 12,
+  title: { fontSize: 15, anchor: 'start', subtitleFontSize: 12 },
+  axis: { labelFontSize: 12, titleFontSize: 13, labelLimit: 240 },
+  legend: { labelFontSize: 12, titleFontSize: 13, labelLimit: 320 },
+  header: { labelFontSize: 13, titleFontSize: 13 },
+  view: { stroke: '#ccc' },
+} as const;
+
+export interface Rendered {
+  svg: string;
+  png: Buffer;
+  /** SVG size in CSS pixels; the PNG is twice as large. */
+  width: number;
+  height: number;
+}
+
+/** PNG pixels per SVG pixel. */
+export const PNG_SCALE = 2;
+
+export async function renderVegaLite(spec: Record<string, unknown>): Promise<Rendered> {
+  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec, config: { ...VL_CONFIG, ...(spec.config as object | undefined) } };
+  const compiled = compile(full as TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(svg);
+  if (!size) throw new Error('vega produced an SVG without width/height');
+  const png = await svgToPng(svg);
+  return { svg: `${svg}\n`, png, width: Number(size[1]), height: Number(size[2]) };
+}
+
+export async function svgToPng(svg: string): Promise<Buffer> {
+  // 72 dpi is librsvg's 1:1; compressionLevel and no metadata keep the bytes reproducible.
+  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE }).png({ compressionLevel: 9 }).toBuffer();
+}
