@@ -23,6 +23,7 @@ const run = (...args: string[]) => execFileSync(process.execPath, [CLI, '--backe
 
 test('train on seen products, evaluate zero-shot on unseen ones, predict', async () => {
   await generateSynthDataset(join(work, 'data'), { size: 64, trainGood: 0, testGood: 3, testDefect: 3, seed: 7 });
+  await generateSynthDataset(join(work, 'data2'), { size: 64, trainGood: 0, testGood: 3, testDefect: 3, seed: 8, products: ['carpet', 'wood', 'bottle', 'screw'] });
   writeFileSync(
     join(work, 'spec.yaml'),
     `name: tiny-train
@@ -46,6 +47,7 @@ train:
 eval:
   datasets:
     - { name: held-out, format: mvtec, root: ./data, products: [grid, pill] }
+    - { name: same-kinds, format: mvtec, root: ./data2, products: [carpet, wood, bottle, screw] }
 `,
   );
   const out = join(work, 'out');
@@ -56,7 +58,7 @@ eval:
     evaluations: { products: { product: string }[]; mean: { mean: { pixelAuroc: number } } }[];
   };
   const losses = metrics.epochLosses;
-  console.log(`epoch losses ${losses.map((l) => l.toFixed(3)).join(' ')}; held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc.toFixed(4)}`);
+  console.log(`epoch losses ${losses.map((l) => l.toFixed(3)).join(' ')}; held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc.toFixed(4)}; same kinds, new seed ${metrics.evaluations[1].mean.mean.pixelAuroc.toFixed(4)}`);
   assert.ok(losses.at(-1)! < losses[0], `loss did not fall: ${losses.join(', ')}`);
   assert.deepEqual(metrics.evaluations[0].products.map((p) => p.product), ['grid', 'pill']);
   assert.ok(metrics.evaluations[0].mean.mean.pixelAuroc > 0.6, `held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc}`);
