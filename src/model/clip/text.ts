@@ -7,7 +7,7 @@
  */
 import { UserError } from '../../errors.js';
 import { tf } from '../tf.js';
-import type { Tensor2D, Tensor3D } from '../tf.js';
+import type { Tensor, Tensor2D, Tensor3D } from '../tf.js';
 import { createBlock } from './block.js';
 import type { Block, BlockWeights } from './block.js';
 import type { Activation, TextConfig } from './config.js';
@@ -82,7 +82,12 @@ export class ClipTextTower {
     return tf.tidy(() => tf.gather(this.weights.tokenEmbedding, tf.tensor2d(rows.flat(), [rows.length, t], 'int32')) as unknown as Tensor3D); // [B, T, W]
   }
 
-  /** ln_final then the projection, for pooled tokens. x [B, W] → [B, P] */
+  /** CLIP's frozen ln_final over every token. x [..., W] */
+  lnFinal<T extends Tensor>(x: T): T {
+    return layerNorm(x, this.weights.lnFinal);
+  }
+
+  /** ln_final then the projection, for pooled tokens (ln_final is per token, so pooling first is exact). x [B, W] → [B, P] */
   project(x: Tensor2D): Tensor2D {
     return tf.tidy(() => tf.matMul(layerNorm(x, this.weights.lnFinal), this.weights.projection));
   }
