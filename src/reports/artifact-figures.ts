@@ -67,14 +67,16 @@ export async function samplesFigure(fig: FigureSpec, store: ArtifactStore, runId
         const path = entries.get(key)!.get(part);
         if (!path) continue;
         const bytes = await fetchBytes(store, runId, path, dir);
-        const thumb = await sharp(bytes).resize(THUMB, THUMB, { fit: 'contain', background: '#ffffff' }).png({ compressionLevel: 9 }).toBuffer();
+        // A thin grey frame keeps white masks visible on the white page.
+        const framed = await sharp(bytes).resize(THUMB - 2, THUMB - 2, { fit: 'contain', background: '#ffffff' }).extend({ top: 1, bottom: 1, left: 1, right: 1, background: '#888888' }).png().toBuffer();
+        const thumb = await sharp(framed).png({ compressionLevel: 9 }).toBuffer();
         out.push({ sample: key, part: PART_TITLES[part], url: `data:image/png;base64,${thumb.toString('base64')}` });
       }
     }
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: `run ${runId} (${rowLabel})` },
+    title: { text: fig.title ?? fig.name, subtitle: [`image, ground-truth mask and anomaly-map overlay`, `run ${runId} (${rowLabel})`] },
     width: 3 * (THUMB + 16),
     height: keys.length * (THUMB + 16),
     data: { values },
@@ -149,7 +151,7 @@ export async function attentionFigure(fig: FigureSpec, store: ArtifactStore, run
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: `Post-VCP attention of each text query over the patch grid, run ${runId} (${rowLabel})${pooledNote}` },
+    title: { text: fig.title ?? fig.name, subtitle: [`Post-VCP attention of each text query over the patch grid${pooledNote}`, `run ${runId} (${rowLabel})`] },
     hconcat: panels,
     resolve: { scale: { color: 'shared' } },
   };
@@ -184,7 +186,7 @@ export async function tsneFigure(fig: FigureSpec, store: ArtifactStore, runId: s
   const y = tsne(Float64Array.from(rows.flat()), rows.length, d, { seed: 0 });
   const values = meta.map((m, i) => ({ ...m, x: Number(y[2 * i].toFixed(4)), y: Number(y[2 * i + 1].toFixed(4)) }));
   return {
-    title: { text: fig.title ?? fig.name, subtitle: `${rows.length} text embeddings (normal and abnormal prompt per image), run ${runId} (${rowLabel}); exact t-SNE, perplexity 30, seed 0` },
+    title: { text: fig.title ?? fig.name, subtitle: [`${rows.length} text embeddings (normal and abnormal prompt per image); exact t-SNE, perplexity 30, seed 0`, `run ${runId} (${rowLabel})`] },
     width: 420,
     height: 360,
     data: { values },

@@ -4,7 +4,8 @@
  * gain of one sweep point over another (paper Fig. 7). Each returns a Vega-Lite spec.
  */
 import type { FigureSpec, Metric } from '../runner/spec-types.js';
-import { metricStat, type Group } from './aggregate.js';
+import { UserError } from '../errors.js';
+import { groupLabel, metricStat, type Group } from './aggregate.js';
 import { axisTitle, KEY_SEPARATOR, METRIC_LABELS, metricUnit, toDisplay } from './labels.js';
 import { productsOf } from './table.js';
 
@@ -95,25 +96,36 @@ export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets
       panels.push({ width: Math.max(220, 46 * order.length), height: 200, title, layer: layers });
     }
   }
-  const subtitle = `mean ± sample std over seeds (error bars)${fig.reference ? `; dashed: ${fig.reference.source}` : ''}`;
+  const subtitle = ['mean ± sample std over seeds (error bars)', ...(fig.reference ? [`dashed: ${fig.reference.source}`] : [])];
   return { title: { text: fig.title ?? fig.name, subtitle }, concat: panels, columns: 3, resolve: { scale: { color: 'shared', y: 'independent' } } };
 }
 
-/** Default baseline/target of a gain figure: the first and last value along x. */
-export function gainEnds(fig: FigureSpec, groups: readonly Group[]): { baseline: string; target: string } {
-  const values = xValues(groups, fig.x!, []);
-  return { baseline: fig.baseline ?? values[0], target: fig.target ?? values.at(-1)! };
+/**
+ * The two sweep points of a gain figure: `baseline` / `target` name a point by its label over
+ * the varying axes ("VCP-CLIP", or "2 | 0.75" with several axes) or by its value along x when
+ * that is unique; by default the first and last points.
+ */
+export function gainEnds(fig: FigureSpec, groups: readonly Group[], varying: readonly string[]): { baseline: Group; target: Group } {
+  const find = (label: string | undefined, fallback: Group | undefined, role: string): Group => {
+    if (label === undefined && fallback) return fallback;
+    const full = groups.filter((g) => groupLabel(g, varying) === label);
+    const alongX = groups.filter((g) => g.labels[fig.x!] === label);
+    const hit = full.length === 1 ? full[0] : alongX.length === 1 ? alongX[0] : undefined;
+    if (!hit) {
+      throw new UserError(`figure ${fig.name}: ${role} "${label}" does not name one sweep point`, {
+        hint: `use one of: ${groups.map((g) => groupLabel(g, varying)).join('; ')}`,
+      });
+    }
+    return hit;
+  };
+  return { baseline: find(fig.baseline, groups[0], 'baseline'), target: find(fig.target, groups.at(-1), 'target') };
 }
 
 /** Per-product bars of target − baseline (means over seeds), one panel per metric × dataset. */
-export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[]): VlSpec {
-  const x = fig.x!;
-  const { baseline, target } = gainEnds(fig, groups);
-  const pick = (label: string) => groups.filter((g) => g.labels[x] === label);
-  const [base, tgt] = [pick(baseline), pick(target)];
-  if (base.length !== 1 || tgt.length !== 1) {
-    throw new Error(`figure ${fig.name}: baseline "${baseline}" and target "${target}" must each name exactly one sweep point along ${x}`);
-  }
+export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[], varying: readonly string[]): VlSpec {
+  const ends = gainEnds(fig, groups, varying);
+  const [baseline, target] = [groupLabel(ends.baseline, varying), groupLabel(ends.target, varying)];
+  const [base, tgt] = [[ends.baseline], [ends.target]];
   const panels: VlSpec[] = [];
   for (const metric of fig.metrics!) {
     for (const dataset of fig.datasets ?? datasets) {
@@ -134,7 +146,7 @@ export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: 
         encoding: {
           x: { field: 'product', type: 'nominal', sort: values.map((v) => v.product), title: 'product', axis: { labelAngle: -45 } },
           y: { field: 'gain', type: 'quantitative', title: `Δ ${METRIC_LABELS[metric]} (${metric === 'ms_per_image' ? 'ms' : 'percentage points'})` },
-          color: { field: 'sign', type: 'nominal', title: `${target} vs ${baseline}`, scale: { domain: ['gain', 'loss'], range: ['#4c78a8', '#e45756'] } },
+          color: { field: 'sign', type: 'nominal', title: 'sign of Δ', scale: { domain: ['gain', 'loss'], range: ['#4c78a8', '#e45756'] } },
         },
       });
     }

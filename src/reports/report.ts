@@ -111,8 +111,8 @@ export async function writeReport({ spec, client, outDir, log = () => undefined 
 async function figureSpec(fig: FigureSpec, groups: Group[], axes: readonly string[], datasets: string[], store: ArtifactStore): Promise<Record<string, unknown>> {
   const kind = fig.kind ?? 'line';
   if (kind === 'line' || kind === 'bar') return metricFigure(fig, groups, datasets);
-  if (kind === 'gain') return gainFigure(fig, groups, datasets);
   const varying = varyingAxes(axes, groups);
+  if (kind === 'gain') return gainFigure(fig, groups, datasets, varying);
   const candidates = fig.select === undefined ? groups : groups.filter((g) => groupLabel(g, varying) === fig.select);
   const group = candidates.find((g) => g.results.length > 0);
   if (!group) {

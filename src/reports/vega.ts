@@ -35,12 +35,22 @@ export async function renderVegaLite(spec: Record<string, unknown>): Promise<Ren
   const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec, config: { ...VL_CONFIG, ...(spec.config as object | undefined) } };
   const compiled = compile(full as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  const svg = await view.toSVG();
+  const svg = normalizeIds(await view.toSVG());
   view.finalize();
   const size = /<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"/.exec(svg);
   if (!size) throw new Error('vega produced an SVG without width/height');
   const png = await svgToPng(svg);
   return { svg: `${svg}\n`, png, width: Number(size[1]), height: Number(size[2]) };
+}
+
+/**
+ * Vega numbers gradients and clip paths with process-wide counters, so the second figure of
+ * a process would get other ids than the first: renumber them in order of appearance.
+ */
+export function normalizeIds(svg: string): string {
+  const ids = new Map<string, string>();
+  for (const m of svg.matchAll(/\bid="([A-Za-z_-]+?)(\d+)"/g)) if (!ids.has(m[1] + m[2])) ids.set(m[1] + m[2], `${m[1]}${ids.size + 1}`);
+  return svg.replace(/(\bid="|url\(#|href="#)([A-Za-z_-]+?\d+)(?=[")])/g, (all, lead: string, id: string) => (ids.has(id) ? lead + ids.get(id)! : all));
 }
 
 export async function svgToPng(svg: string): Promise<Buffer> {
