@@ -2,7 +2,11 @@ import { compareRuns, formatComparison, resolveRun } from '../reports/compare.js
 import { openReportTracking } from './report.js';
 
 /** `vcp-exp compare <a> <b>`: params and metrics of two runs (or trials) side by side. */
-export async function compareCommand(a: string, b: string, options: { trackingUri?: string }): Promise<void> {
+export async function compareCommand(
+  a: string,
+  b: string,
+  options: { trackingUri?: string },
+): Promise<void> {
   const tracking = await openReportTracking(options.trackingUri);
   try {
     const [ra, rb] = [await resolveRun(tracking.client, a), await resolveRun(tracking.client, b)];

@@ -101,7 +101,7 @@ before(async () => {
     if (heads === 1 && alpha === 0.5 && t.seed === 1) await makeRun(experimentId, parent, t.id, t.config as never, { 'synth.pixel_auroc': 0.02 }, 'FINISHED', clock++); // superseded
     runOf.set(t.id, await makeRun(experimentId, parent, t.id, t.config as never, metricsFor(t), 'FINISHED', clock++));
   }
-  await makeRun(experimentId, parent, 'deadbeef0000', {}, { 'synth.pixel_auroc': 0.03 }, 'FINISHED', clock++); // an old spec's trial
+  await makeRun(experimentId, parent, 'deadbeef0000', {}, { 'synth.pixel_auroc': 0.03 }, 'FINISHED', clock); // an old spec's trial
   await client.updateRun(parent, { status: 'FINISHED' });
   await logArtifacts(runOf.get(spec.trials[0].id)!);
 });
