@@ -3,7 +3,7 @@
 // against the GFLOP/s of plain 2-D matMuls of the same model's Linear shapes measured in the
 // same run (target on native: ≥ 50% of it). Text encoder: forward + backward (gradient w.r.t. the
 // input embeddings) per step for 64 prompts of ViT-L-14's text tower.
-// Usage: npm run bench -- clip   [env CLIP_BENCH=vision,text  CLIP_BENCH_BACKENDS=tensorflow,wasm  CLIP_BENCH_FULL_CONTEXT=1]
+// Usage: npm run bench -- clip   [env CLIP_BENCH=vision,text  CLIP_BENCH_BACKENDS=tensorflow,wasm  CLIP_BENCH_FULL_CONTEXT=1  CLIP_BENCH_WASM_LARGE=1]
 import { performance } from 'node:perf_hooks';
 import { initBackend } from '../src/model/backend.js';
 import type { BackendName } from '../src/model/backend.js';
@@ -142,8 +142,9 @@ for (const backend of backends) {
   const native = backend === 'tensorflow';
   if (parts.includes('vision')) {
     benchVision(backend, 'ViT-B-16', 224, native ? 8 : 2, native ? 3 : 1);
-    // wasm: one image, one repeat — its heap is capped at 4 GiB (weights 1.2 GB + activations).
-    benchVision(backend, 'ViT-L-14-336', 518, 1, native ? 2 : 1);
+    // wasm: one image, one repeat, opt-in (minutes per image) — its heap is capped at 4 GiB
+    // (weights 1.2 GB + activations, attention logits 120 MB per layer).
+    if (native || process.env.CLIP_BENCH_WASM_LARGE === '1') benchVision(backend, 'ViT-L-14-336', 518, 1, native ? 2 : 1);
   }
   if (parts.includes('text')) {
     benchText(backend, 64, 16, native ? 2 : 1); // prompts truncated after EOS (causal mask)
