@@ -1,0 +1,64 @@
+/**
+ * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
+ * locally and track them in MLflow. A second `run` of the same spec resumes: FINISHED trials
+ * are skipped, KILLED ones run again, FAILED ones only with --retry-failed.
+ */
+import { UserError } from '../errors.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
+import { chooseProgress } from '../runner/progress.js';
+import { loadSpecWithSeeds } from '../runner/reruns.js';
+import { loadSpec } from '../runner/spec.js';
+import type { Spec } from '../runner/spec-types.js';
+import { checkSweep, runSweep } from '../runner/sweep.js';
+
+export interface RunCommandOptions {
+  backend?: string;
+  workers?: number | string;
+  failFast?: boolean;
+  retryFailed?: boolean;
+  progress?: string;
+  trackingUri?: string;
+  /** rerun: seeds per configuration. */
+  seeds?: number | string;
+}
+
+function parseOptions(spec: Spec, options: RunCommandOptions) {
+  const backend = options.backend && options.backend !== 'auto' ? options.backend : undefined;
+  if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
+    throw new UserError(`--backend: got "${backend}", expected one of ${BACKEND_CHOICES.join(', ')}`, { exitCode: 2 });
+  }
+  const workers = options.workers === undefined ? undefined : Number(options.workers);
+  if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) {
+    throw new UserError(`--workers: got ${String(options.workers)}, expected an integer ≥ 1`, { exitCode: 2 });
+  }
+  if (options.progress !== undefined && !['plain', 'fancy'].includes(options.progress)) {
+    throw new UserError(`--progress: got "${options.progress}", expected plain or fancy`, { exitCode: 2 });
+  }
+  if (spec.execution.executor !== 'local') {
+    throw new UserError(`${spec.file}: execution.executor is "${spec.execution.executor}"; vcp-exp run executes "local" sweeps only so far`, { hint: 'set execution.executor: local' });
+  }
+  return {
+    spec,
+    workers,
+    backend: backend as BackendChoice | undefined,
+    failFast: Boolean(options.failFast),
+    retryFailed: Boolean(options.retryFailed),
+    progress: chooseProgress(options.progress),
+    trackingUri: options.trackingUri,
+  };
+}
+
+export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
+  const spec = await loadSpec(file);
+  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  checkSweep(await runSweep(parseOptions(spec, options)));
+}
+
+export async function rerunCommand(file: string, options: RunCommandOptions): Promise<void> {
+  if (options.seeds === undefined) throw new UserError('rerun: --seeds <n> is required (seeds per configuration)', { exitCode: 2 });
+  const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds));
+  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  console.log(added.length === 0 ? `${file} already has ${spec.seeds.length} seed(s) per configuration` : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`);
+  const sweep = parseOptions(spec, options);
+  checkSweep(await runSweep({ ...sweep, params: { 'rerun.seeds': spec.seeds.join(','), 'rerun.added_seeds': added.join(',') || '-' } }));
+}

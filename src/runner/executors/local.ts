@@ -1,0 +1,209 @@
+/**
+ * The local executor: a pool of `workers` child processes on this machine, one process per
+ * trial (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
+ * uploaded to the run as `logs/trial.log`. A process that dies without ending its run (SIGKILL,
+ * out of memory) is marked here: FAILED, or KILLED when the runner stopped it.
+ */
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import type { BackendChoice } from '../../model/backend.js';
+import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import type { Spec, Trial } from '../spec-types.js';
+import {
+  isTrialEvent,
+  type TrialEvent,
+  type TrialJob,
+  type TrialSummary,
+} from '../trial-events.js';
+import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
+
+/** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
+export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
+
+const TRIAL_MAIN = fileURLToPath(new URL('../trial-main.ts', import.meta.url));
+/** tsx's loader, resolved from here so that trials start from any working directory. */
+const TSX = import.meta.resolve('tsx');
+
+export interface LocalExecutorOptions {
+  spec: Spec;
+  layout: ExperimentLayout;
+  experimentId: string;
+  sweepRunId: string;
+  trackingUri: string;
+  journalDir: string;
+  stateDir: string;
+  identity: Omit<RunIdentity, 'device'>;
+  backend: BackendChoice;
+  workers: number;
+  /** execution.devices: "cpu", or GPU ids ("0", "gpu:1"), given to the workers in turn. */
+  devices: readonly string[];
+  failFast?: boolean;
+  /** Share the frozen-feature cache and trained checkpoints between trials (default true). */
+  share?: boolean;
+  samplesPerProduct?: number;
+  onStart?: (trial: Trial, worker: number, device: string) => void;
+  onEvent?: (trial: Trial, event: TrialEvent) => void;
+  onEnd?: (outcome: TrialOutcome) => void;
+}
+
+/** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
+export function workerDevice(
+  devices: readonly string[],
+  worker: number,
+): { device: string; cuda?: string } {
+  const raw = devices.length > 0 ? devices[worker % devices.length] : 'cpu';
+  const gpu = /^(?:gpu:|cuda:)?(\d+)$/.exec(raw);
+  return gpu ? { device: `gpu:${gpu[1]}`, cuda: gpu[1] } : { device: raw };
+}
+
+function tail(file: string, lines = 15): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+export class LocalExecutor {
+  private readonly children = new Set<ResultPromise>();
+  private stopping = false;
+  private readonly abort = new AbortController();
+
+  constructor(private readonly options: LocalExecutorOptions) {}
+
+  /** Runs the trials; resolves when every started trial has ended. */
+  run(trials: readonly Trial[]): Promise<PoolResult> {
+    const { workers, failFast } = this.options;
+    return runPool(trials, { workers, failFast, signal: this.abort.signal }, (trial, worker) =>
+      this.runOne(trial, worker),
+    );
+  }
+
+  /** Ctrl-C: start nothing new and send SIGTERM to the running trials (they end their runs KILLED). */
+  stop(): void {
+    this.stopping = true;
+    this.abort.abort();
+    for (const child of this.children) child.kill('SIGTERM');
+  }
+
+  private async runOne(trial: Trial, worker: number): Promise<TrialOutcome> {
+    const o = this.options;
+    const started = performance.now();
+    const { device, cuda } = workerDevice(o.devices, worker);
+    const logger = await o.layout.startTrialRun({
+      ...o.identity,
+      device,
+      experimentId: o.experimentId,
+      parentRunId: o.sweepRunId,
+      trialId: trial.id,
+      config: trial.config as unknown as Record<string, unknown>,
+      runName: runName(trial),
+    });
+    const runId = logger.runId;
+    logger.setTags({
+      [OWNER_TAGS.host]: hostname(),
+      [OWNER_TAGS.pid]: String(process.pid),
+      'vcp.seed': String(trial.seed),
+    });
+    await logger.flush();
+    o.onStart?.(trial, worker, device);
+
+    const share = o.share ?? true;
+    const workDir = join(o.stateDir, 'trials', runId);
+    await mkdir(workDir, { recursive: true });
+    const job: TrialJob = {
+      trial,
+      runId,
+      trackingUri: o.trackingUri,
+      journalDir: o.journalDir,
+      checkpointsDir: share ? join(o.stateDir, 'checkpoints') : join(workDir, 'checkpoints'),
+      featureCacheDir: share ? join(o.stateDir, 'features') : null,
+      reuseCheckpoint: share,
+      backend: o.backend,
+      device,
+      samplesPerProduct: o.samplesPerProduct ?? 2,
+      workDir,
+    };
+    const jobFile = join(workDir, 'job.json');
+    await writeFile(jobFile, JSON.stringify(job));
+    const logFile = join(workDir, 'trial.log');
+    closeSync(openSync(logFile, 'a'));
+    let summary: TrialSummary | undefined;
+    let result: { exitCode?: number; signal?: string };
+    const child = execa(process.execPath, ['--import', TSX, TRIAL_MAIN, jobFile], {
+      stdin: 'ignore',
+      // O_APPEND on both: lines of the two streams interleave as they are written.
+      stdout: { file: logFile, append: true },
+      stderr: { file: logFile, append: true },
+      ipc: true,
+      serialization: 'json',
+      reject: false,
+      forceKillAfterDelay: 30_000,
+      env: {
+        ...(cuda !== undefined ? { CUDA_VISIBLE_DEVICES: cuda } : {}),
+        VCP_EXP_TRIAL: trial.id,
+      },
+    });
+    this.children.add(child);
+    child.on('message', (message: unknown) => {
+      if (!isTrialEvent(message)) return;
+      if (message.type === 'done') summary = message.summary;
+      o.onEvent?.(trial, message);
+    });
+    try {
+      result = await child;
+    } finally {
+      this.children.delete(child);
+    }
+
+    let outcome: TrialOutcome;
+    const seconds = (performance.now() - started) / 1000;
+    if (result.exitCode === 0 && summary) {
+      outcome = { trial, status: 'FINISHED', summary, runId, seconds };
+    } else {
+      const how = result.signal
+        ? `killed by ${result.signal}`
+        : `exited with code ${result.exitCode ?? '?'}`;
+      const run = await o.layout.client.getRun(runId).catch(() => undefined);
+      const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
+      if (!run || run.info.status === 'RUNNING') {
+        const status = this.stopping ? 'KILLED' : 'FAILED';
+        const reason = this.stopping
+          ? `stopped by the runner (${how})`
+          : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
+        await o.layout.markEnded(runId, status, reason).catch(() => undefined);
+        outcome = { trial, status, reason, runId, seconds };
+      } else {
+        const status =
+          run.info.status === 'KILLED'
+            ? 'KILLED'
+            : run.info.status === 'FINISHED'
+              ? 'FINISHED'
+              : 'FAILED';
+        outcome = { trial, status, reason: reasonTag ?? how, runId, seconds, summary };
+      }
+    }
+    // The log is complete only now: the parent uploads it (journaled if the server is away).
+    const attached = o.layout.attach(runId);
+    await attached
+      .logArtifact(logFile, 'logs')
+      .catch((error: unknown) =>
+        console.error(`could not upload ${logFile}: ${(error as Error).message}`),
+      );
+    await attached.flush().catch(() => undefined);
+    o.onEnd?.(outcome);
+    return outcome;
+  }
+}
+
+/** A readable MLflow run name: the swept values and the seed. */
+export function runName(trial: Trial): string {
+  const parts = Object.entries(trial.point).map(
+    ([k, v]) => `${k.split('.').at(-1)}=${typeof v === 'string' ? v : JSON.stringify(v)}`,
+  );
+  return [...parts, `seed=${trial.seed}`].join(' ').slice(0, 250);
+}

@@ -1,0 +1,208 @@
+/**
+ * `runSweep`: a loaded spec → the trials MLflow does not hold yet → the local executor →
+ * one summary. The parent MLflow run of the sweep ends FINISHED (all trials fine), FAILED
+ * (some failed; the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are
+ * stopped and end KILLED, the finished ones are kept).
+ */
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, join } from 'node:path';
+import { UserError } from '../errors.js';
+import { generateSynthDataset } from '../datasets/synth.js';
+import type { BackendChoice } from '../model/backend.js';
+import { openTracking, type Tracking } from '../tracking/connect.js';
+import { replayJournals } from '../tracking/delivery.js';
+import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
+import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
+import type { TrialOutcome } from './executors/pool.js';
+import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
+import { markOrphans, selectTrials, trialHistory } from './resume.js';
+import type { Spec, Trial } from './spec-types.js';
+
+export interface SweepOptions {
+  spec: Spec;
+  workers?: number;
+  failFast?: boolean;
+  retryFailed?: boolean;
+  backend?: BackendChoice;
+  progress: ProgressMode;
+  /** Tracking server (else MLFLOW_TRACKING_URI, spec tracking.uri, the managed server). */
+  trackingUri?: string;
+  /** Share features and checkpoints between trials (default true; off for the benchmark baseline). */
+  share?: boolean;
+  samplesPerProduct?: number;
+  /** Extra params of the sweep run (e.g. the seeds a rerun added). */
+  params?: Record<string, string>;
+  log?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface SweepResult {
+  experimentId: string;
+  sweepRunId?: string;
+  trackingUri: string;
+  outcomes: TrialOutcome[];
+  skipped: { finished: Trial[]; failedBefore: Trial[]; notStarted: Trial[] };
+  stopped: boolean;
+  seconds: number;
+}
+
+/** Creates a synthetic dataset root the spec names but that does not exist yet (quickstart). */
+export async function ensureSynthRoots(spec: Spec, log: (line: string) => void): Promise<void> {
+  const roots = new Set(spec.trials.flatMap((t) => [t.config.train.dataset.root, ...t.config.eval.datasets.map((d) => d.root)]));
+  for (const root of roots) {
+    if (existsSync(root) || !basename(root).startsWith('synth')) continue;
+    log(`dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`);
+    await generateSynthDataset(root, {});
+  }
+}
+
+function trackingEnv(options: SweepOptions): NodeJS.ProcessEnv {
+  const env = { ...(options.env ?? process.env) };
+  const uri = options.trackingUri ?? (env.MLFLOW_TRACKING_URI?.trim() || options.spec.tracking.uri);
+  if (uri) env.MLFLOW_TRACKING_URI = uri;
+  return env;
+}
+
+export async function runSweep(options: SweepOptions): Promise<SweepResult> {
+  const { spec } = options;
+  const log = options.log ?? ((line: string) => console.log(line));
+  const started = performance.now();
+  await ensureSynthRoots(spec, log);
+  const tracking: Tracking = await openTracking({ env: trackingEnv(options), onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`) });
+  const trackingUri = tracking.client.http.baseUrl;
+  try {
+    const replayed = await replayJournals(tracking.client, tracking.journalDir);
+    if (replayed.length > 0) log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
+    const layout = new ExperimentLayout(tracking.client, { journalDir: tracking.journalDir });
+    const experimentId = await layout.experimentFor(spec.tracking.experiment);
+    const orphans = await markOrphans(layout, experimentId);
+    if (orphans.length > 0) log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
+    const history = await trialHistory(layout, experimentId);
+    const selection = selectTrials(spec.trials, history, options.retryFailed ?? false);
+    for (const t of selection.failedBefore) log(`skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`);
+    const result: SweepResult = {
+      experimentId,
+      trackingUri,
+      outcomes: [],
+      skipped: { finished: selection.finished, failedBefore: selection.failedBefore, notStarted: [] },
+      stopped: false,
+      seconds: 0,
+    };
+    if (selection.toRun.length === 0) {
+      log(`nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`);
+      result.seconds = (performance.now() - started) / 1000;
+      return result;
+    }
+
+    const backend = options.backend ?? spec.execution.backend;
+    const workers = options.workers ?? spec.execution.workers;
+    const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
+    const sweep = await layout.startSweepRun({
+      ...identity,
+      device: spec.execution.devices.join(','),
+      experimentId,
+      runName: `sweep ${new Date().toISOString().slice(0, 19)}`,
+      params: {
+        'sweep.spec': spec.file,
+        'sweep.trials': spec.trials.length,
+        'sweep.to_run': selection.toRun.length,
+        'sweep.workers': workers,
+        'sweep.axes': spec.axes.join(','),
+        'sweep.seeds': spec.seeds.join(','),
+        ...options.params,
+      },
+    });
+    result.sweepRunId = sweep.runId;
+    sweep.setTags({ [OWNER_TAGS.host]: hostname(), [OWNER_TAGS.pid]: String(process.pid) });
+    const specDir = join(tracking.stateDir, 'trials', sweep.runId);
+    await mkdir(specDir, { recursive: true });
+    const resolved = join(specDir, 'resolved-spec.json');
+    await writeFile(resolved, `${JSON.stringify({ ...spec, trials: spec.trials.map(({ origins: _o, ...t }) => t) }, null, 2)}\n`);
+    await sweep.logArtifact(resolved, 'spec');
+    for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
+
+    const reporter = createReporter(options.progress, log);
+    const executor = new LocalExecutor({
+      spec,
+      layout,
+      experimentId,
+      sweepRunId: sweep.runId,
+      trackingUri,
+      journalDir: tracking.journalDir,
+      stateDir: tracking.stateDir,
+      identity,
+      backend,
+      workers,
+      devices: spec.execution.devices,
+      failFast: options.failFast,
+      share: options.share,
+      samplesPerProduct: options.samplesPerProduct,
+      onStart: (t, w, d) => reporter.trialStarted(t, w, d),
+      onEvent: (t, e) => reporter.trialEvent(t, e),
+      onEnd: (o) => reporter.trialEnded(o),
+    });
+    let signalled: NodeJS.Signals | undefined;
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (signalled) return;
+      signalled = signal;
+      log(`\n${signal}: stopping the running trials (finished ones are kept; run the same command again to resume)`);
+      executor.stop();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    reporter.start({ name: spec.name, trials: selection.toRun, skipped: selection.finished.length + selection.failedBefore.length, workers });
+    let pool;
+    try {
+      pool = await executor.run(selection.toRun);
+    } finally {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    await reporter.end(pool.notStarted);
+    result.outcomes = pool.outcomes;
+    result.skipped.notStarted = pool.notStarted;
+    result.stopped = signalled !== undefined;
+    const failed = pool.outcomes.filter((o) => o.status !== 'FINISHED');
+    sweep.logMetrics({
+      'sweep.finished': pool.outcomes.length - failed.length,
+      'sweep.failed': failed.length,
+      'sweep.skipped': selection.finished.length + selection.failedBefore.length,
+      'sweep.not_started': pool.notStarted.length,
+      'sweep.trainings': pool.outcomes.filter((o) => o.summary?.trained).length,
+    });
+    if (signalled) await sweep.end('KILLED', `received ${signalled}`);
+    else if (failed.length > 0) await sweep.end('FAILED', `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`);
+    else await sweep.end('FINISHED');
+    result.seconds = (performance.now() - started) / 1000;
+    log(summaryLine(result));
+    return result;
+  } finally {
+    await tracking.close();
+  }
+}
+
+export function summaryLine(r: SweepResult): string {
+  const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
+  const failed = r.outcomes.filter((o) => o.status === 'FAILED');
+  const killed = r.outcomes.filter((o) => o.status === 'KILLED').length;
+  const skipped = r.skipped.finished.length + r.skipped.failedBefore.length + r.skipped.notStarted.length;
+  const lines = [
+    `${r.stopped ? 'stopped' : 'done'} in ${formatSeconds(r.seconds)}: ${finished} finished, ${failed.length} failed, ${killed} killed, ${skipped} skipped` +
+      ` (${r.skipped.finished.length} already finished, ${r.skipped.failedBefore.length} failed before, ${r.skipped.notStarted.length} not started)`,
+    ...failed.map((o) => `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${(o.reason ?? '').split('\n')[0]}`),
+  ];
+  return lines.join('\n');
+}
+
+/** Throws the sweep's one summary error when a trial failed or the sweep was stopped. */
+export function checkSweep(r: SweepResult): void {
+  const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
+  if (r.stopped) throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, { exitCode: 130, hint: 'run the same command again to resume' });
+  if (failed.length > 0) {
+    throw new UserError(`${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and logs/trial.log in MLflow)`, {
+      hint: 'fix the cause, then re-run with --retry-failed',
+    });
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Files a trial logs beside its metrics: the per-product CSV of each eval dataset and, for a
+ * few test images per product, the picture triple (image, ground truth, overlay of the final
+ * map), the Post-VCP attention per layer and the text embeddings, under the artifact names
+ * the reports read:
+ *   results/<dataset>.csv
+ *   samples/<dataset>/<product>/<name>_{image,mask,overlay}.png
+ *   attention/<dataset>/<product>/<name>_layer<k>.npy     [H, 2, L] per image
+ *   text_embeddings/<dataset>/<product>/<name>.npy        [2, D] (normal, abnormal)
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { readImageRgb, resizeRgb, loadMaskData, loadImageTensorData, writePngRgb, writePngGray8 } from '../datasets/image-io.js';
+import { resizeU8 } from '../datasets/resample.js';
+import type { Dataset, Sample } from '../datasets/types.js';
+import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
+import { writeNpy } from '../eval/npy.js';
+import type { FeatureExtractor } from '../model/features.js';
+import { postprocessProduct, predictImages } from '../model/infer.js';
+import type { ZeroShotMethod } from '../model/methods/method.js';
+
+/** src/eval metric names → the snake_case names of specs, reports and MLflow keys. */
+export const METRIC_KEYS = {
+  pixelAuroc: 'pixel_auroc',
+  pro: 'pro',
+  pixelAp: 'pixel_ap',
+  pixelF1Max: 'pixel_f1_max',
+  iou: 'iou',
+  imageAuroc: 'image_auroc',
+  imageAp: 'image_ap',
+  imageF1Max: 'image_f1_max',
+} as const satisfies Record<MetricName, string>;
+
+/** Side of the sample pictures: maps of small models are upscaled so that they can be seen. */
+const SAMPLE_SIDE = 224;
+
+/** One row per product: counts and every metric (empty cell = undefined for that product). */
+export function productCsv(products: readonly ProductMetrics[]): string {
+  const header = ['product', 'images', 'anomalous_images', 'pixels', 'anomalous_pixels', 'regions', ...METRICS.map((m) => METRIC_KEYS[m])];
+  const rows = products.map((p) => [p.product, p.images, p.anomalousImages, p.pixels, p.anomalousPixels, p.regions, ...METRICS.map((m) => (p[m] === null ? '' : String(p[m])))]);
+  return [header, ...rows].map((r) => r.map((c) => csvCell(String(c))).join(',')).join('\n') + '\n';
+}
+
+function csvCell(text: string): string {
+  return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** The first anomalous and the first normal test images of a product, then more anomalous ones. */
+export function pickSamples(samples: readonly Sample[], count: number): Sample[] {
+  const anomalous = samples.filter((s) => s.label === 1);
+  const normal = samples.filter((s) => s.label !== 1);
+  const picked: Sample[] = [];
+  for (let i = 0; picked.length < count && (i < anomalous.length || i < normal.length); i++) {
+    if (anomalous[i]) picked.push(anomalous[i]);
+    if (picked.length < count && i === 0 && normal[0]) picked.push(normal[0]);
+  }
+  return picked.slice(0, count);
+}
+
+/** A name for a sample unique within its product: `<defect>_<file stem>`. */
+export function sampleName(sample: Sample): string {
+  const parts = sample.imagePath.split(/[\\/]/);
+  const stem = parts.at(-1)!.replace(/\.[^.]+$/, '');
+  return `${parts.at(-2) ?? 'image'}_${stem}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
+/** Red-yellow heat colour of a value in [0, 1]. */
+function heat(v: number): [number, number, number] {
+  const x = Math.min(1, Math.max(0, v));
+  return [255, Math.round(255 * Math.min(1, Math.max(0, 2 * x - 0.5))), Math.round(255 * Math.max(0, 2 * x - 1.5) * 2)];
+}
+
+/**
+ * Writes the sample files of one product under `outDir` (artifact layout) and returns their
+ * paths relative to it. Maps are min–max normalised over the picked images only, so the
+ * overlays show where the model looks, not the product-wide scale.
+ */
+export async function writeProductSamples(options: {
+  method: ZeroShotMethod;
+  extractor: FeatureExtractor;
+  dataset: Dataset;
+  product: string;
+  count: number;
+  outDir: string;
+}): Promise<string[]> {
+  const { method, extractor, dataset, product, outDir } = options;
+  const samples = pickSamples(dataset.samples(product, 'test'), options.count);
+  if (samples.length === 0) return [];
+  const s = method.features.imageSize;
+  const inputs = await Promise.all(samples.map(async (sample) => ({ pixels: await loadImageTensorData(sample.imagePath, s), cacheable: true })));
+  const predictions = await predictImages(method, extractor, inputs, { keepExtras: true });
+  const post = postprocessProduct(method, predictions);
+  const written: string[] = [];
+  const put = async (rel: string, write: (file: string) => Promise<void>) => {
+    const file = join(outDir, rel);
+    await mkdir(dirname(file), { recursive: true });
+    await write(file);
+    written.push(rel);
+  };
+  const at = `${dataset.name}/${product}`;
+  for (const [i, sample] of samples.entries()) {
+    const name = sampleName(sample);
+    const image = resizeRgb(await readImageRgb(sample.imagePath), SAMPLE_SIDE, SAMPLE_SIDE, 'bicubic');
+    const mask = await loadMaskData(sample.maskPath, SAMPLE_SIDE);
+    const map8 = Uint8Array.from(post.maps[i], (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
+    const map = resizeU8(map8, s, s, 1, SAMPLE_SIDE, SAMPLE_SIDE, 'bilinear');
+    const overlay = new Uint8Array(image.data.length);
+    for (let p = 0; p < SAMPLE_SIDE * SAMPLE_SIDE; p++) {
+      const v = map[p] / 255;
+      const colour = heat(v);
+      const w = 0.6 * v;
+      for (let c = 0; c < 3; c++) overlay[p * 3 + c] = Math.round((1 - w) * image.data[p * 3 + c] + w * colour[c]);
+    }
+    await put(`samples/${at}/${name}_image.png`, (f) => writePngRgb(f, image));
+    await put(`samples/${at}/${name}_mask.png`, (f) => writePngGray8(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: mask.map((m) => (m ? 255 : 0)) }));
+    await put(`samples/${at}/${name}_overlay.png`, (f) => writePngRgb(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: overlay }));
+    for (const [key, tensor] of predictions[i].extras ?? []) {
+      if (key.startsWith('attention.')) {
+        await put(`attention/${at}/${name}_layer${key.slice('attention.'.length)}.npy`, (f) => writeNpy(f, tensor.data, tensor.shape));
+      } else if (key === 'text') {
+        await put(`text_embeddings/${at}/${name}.npy`, (f) => writeNpy(f, tensor.data, tensor.shape));
+      }
+    }
+  }
+  return written;
+}
+
+/** Writes `results/<dataset>.csv` under `outDir`; returns the file. */
+export async function writeProductCsv(outDir: string, dataset: string, products: readonly ProductMetrics[]): Promise<string> {
+  const file = join(outDir, 'results', `${dataset}.csv`);
+  await mkdir(dirname(file), { recursive: true });
+  await writeFile(file, productCsv(products));
+  return file;
+}

@@ -1,0 +1,52 @@
+/**
+ * What a trial process and the runner say to each other: the job the parent hands over (as a
+ * JSON file) and the progress events the child sends back over the IPC channel, one JSON
+ * message each, for the progress UI and the sweep summary.
+ */
+import type { BackendChoice } from '../model/backend.js';
+import type { Trial } from './spec-types.js';
+
+export interface TrialJob {
+  trial: Trial;
+  /** The trial's MLflow child run, created by the parent before the process starts. */
+  runId: string;
+  trackingUri: string;
+  journalDir: string;
+  /** Trained checkpoints are kept under `<checkpointsDir>/<trainingKey>`. */
+  checkpointsDir: string;
+  /** Shared frozen-feature cache directory; null disables the cache (benchmark baseline). */
+  featureCacheDir: string | null;
+  /** Reuse a finished checkpoint of the same training key (default true). */
+  reuseCheckpoint: boolean;
+  backend: BackendChoice;
+  /** e.g. "cpu" or "gpu:0" (CUDA_VISIBLE_DEVICES is set by the parent). */
+  device: string;
+  /** Sample overlays, attention maps and text embeddings logged per product. */
+  samplesPerProduct: number;
+  /** Scratch directory of this trial process (config, CSVs, samples before upload). */
+  workDir: string;
+}
+
+export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';
+
+export type TrialEvent =
+  | { type: 'phase'; phase: TrialPhase; detail: string }
+  | { type: 'step'; epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number }
+  | { type: 'epoch'; epoch: number; epochs: number; loss: number }
+  | { type: 'product'; dataset: string; product: string; done: number; total: number }
+  | { type: 'done'; summary: TrialSummary };
+
+export interface TrialSummary {
+  trialId: string;
+  /** True when this process trained; false when it reused the checkpoint of its training key. */
+  trained: boolean;
+  checkpoint: string;
+  cache: { hits: number; misses: number; encoded: number };
+  timings: { train_s: number; eval_s: number; features_s: number; total_s: number };
+  /** `<dataset>.<metric>` means (fractions; ms_per_image in ms). */
+  metrics: Record<string, number>;
+}
+
+export function isTrialEvent(message: unknown): message is TrialEvent {
+  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string';
+}
