@@ -1,18 +1,30 @@
 import { planSpec, noFinishedTrials, type FinishedTrialLookup, type Plan } from '../runner/plan.js';
+import { openPlanLookup } from '../runner/plan-lookup.js';
 import { loadSpec } from '../runner/spec.js';
 
 export interface PlanCommandOptions {
   json?: boolean;
+  /** Ask this MLflow server which trials are finished (else MLFLOW_TRACKING_URI, tracking.uri, a running managed server). */
+  trackingUri?: string;
+  /** Start the managed MLflow server if none is running. */
+  mlflow?: boolean;
 }
 
 /**
  * `vcp-exp plan <spec>`: validates the spec and prints its trials, trainings vs evaluations
  * and a rough work estimate. Runs nothing.
  */
-export async function planCommand(file: string, options: PlanCommandOptions, lookup: FinishedTrialLookup = noFinishedTrials): Promise<void> {
+export async function planCommand(file: string, options: PlanCommandOptions, given?: FinishedTrialLookup): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(w);
-  const plan = await planSpec(spec, lookup);
+  const opened = given ? undefined : await openPlanLookup(spec, options);
+  const lookup = given ?? opened?.lookup ?? noFinishedTrials;
+  let plan: Plan;
+  try {
+    plan = await planSpec(spec, lookup);
+  } finally {
+    await opened?.close();
+  }
   if (options.json) {
     console.log(JSON.stringify({ ...plan, finished: [...plan.finished] }, null, 2));
     return;
