@@ -177,6 +177,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     else await sweep.end('FINISHED');
     result.seconds = (performance.now() - started) / 1000;
     log(summaryLine(result));
+    log(tracking.server ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}")` : `runs: ${trackingUri} (experiment "${spec.tracking.experiment}")`);
     return result;
   } finally {
     await tracking.close();
