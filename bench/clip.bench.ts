@@ -147,7 +147,8 @@ for (const backend of backends) {
     if (native || process.env.CLIP_BENCH_WASM_LARGE === '1') benchVision(backend, 'ViT-L-14-336', 518, 1, native ? 2 : 1);
   }
   if (parts.includes('text')) {
-    benchText(backend, 64, 16, native ? 2 : 1); // prompts truncated after EOS (causal mask)
+    // Prompts truncated after EOS (causal mask). wasm: 8 prompts — 64 aborted the wasm module.
+    benchText(backend, native ? 64 : 8, 16, native ? 2 : 1);
     // The full context is opt-in: its backward keeps ~12 layers of [64·77, 3072] activations and
     // was OOM-killed once on the shared 24 GB machine.
     if (native && process.env.CLIP_BENCH_FULL_CONTEXT === '1') benchText(backend, 64, 77, 1);
