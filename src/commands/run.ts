@@ -25,17 +25,27 @@ export interface RunCommandOptions {
 function parseOptions(spec: Spec, options: RunCommandOptions) {
   const backend = options.backend && options.backend !== 'auto' ? options.backend : undefined;
   if (backend !== undefined && !(BACKEND_CHOICES as readonly string[]).includes(backend)) {
-    throw new UserError(`--backend: got "${backend}", expected one of ${BACKEND_CHOICES.join(', ')}`, { exitCode: 2 });
+    throw new UserError(
+      `--backend: got "${backend}", expected one of ${BACKEND_CHOICES.join(', ')}`,
+      { exitCode: 2 },
+    );
   }
   const workers = options.workers === undefined ? undefined : Number(options.workers);
   if (workers !== undefined && (!Number.isInteger(workers) || workers < 1)) {
-    throw new UserError(`--workers: got ${String(options.workers)}, expected an integer ≥ 1`, { exitCode: 2 });
+    throw new UserError(`--workers: got ${String(options.workers)}, expected an integer ≥ 1`, {
+      exitCode: 2,
+    });
   }
   if (options.progress !== undefined && !['plain', 'fancy'].includes(options.progress)) {
-    throw new UserError(`--progress: got "${options.progress}", expected plain or fancy`, { exitCode: 2 });
+    throw new UserError(`--progress: got "${options.progress}", expected plain or fancy`, {
+      exitCode: 2,
+    });
   }
   if (spec.execution.executor !== 'local') {
-    throw new UserError(`${spec.file}: execution.executor is "${spec.execution.executor}"; vcp-exp run executes "local" sweeps only so far`, { hint: 'set execution.executor: local' });
+    throw new UserError(
+      `${spec.file}: execution.executor is "${spec.execution.executor}"; vcp-exp run executes "local" sweeps only so far`,
+      { hint: 'set execution.executor: local' },
+    );
   }
   return {
     spec,
@@ -55,10 +65,22 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
 }
 
 export async function rerunCommand(file: string, options: RunCommandOptions): Promise<void> {
-  if (options.seeds === undefined) throw new UserError('rerun: --seeds <n> is required (seeds per configuration)', { exitCode: 2 });
+  if (options.seeds === undefined)
+    throw new UserError('rerun: --seeds <n> is required (seeds per configuration)', {
+      exitCode: 2,
+    });
   const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds));
   for (const w of spec.warnings) console.error(`warning: ${w}`);
-  console.log(added.length === 0 ? `${file} already has ${spec.seeds.length} seed(s) per configuration` : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`);
+  console.log(
+    added.length === 0
+      ? `${file} already has ${spec.seeds.length} seed(s) per configuration`
+      : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`,
+  );
   const sweep = parseOptions(spec, options);
-  checkSweep(await runSweep({ ...sweep, params: { 'rerun.seeds': spec.seeds.join(','), 'rerun.added_seeds': added.join(',') || '-' } }));
+  checkSweep(
+    await runSweep({
+      ...sweep,
+      params: { 'rerun.seeds': spec.seeds.join(','), 'rerun.added_seeds': added.join(',') || '-' },
+    }),
+  );
 }

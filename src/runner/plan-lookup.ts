@@ -25,7 +25,10 @@ export interface PlanLookup {
 }
 
 /** A lookup, or undefined when no server is named or running (the plan then says so). */
-export async function openPlanLookup(spec: Spec, options: PlanLookupOptions = {}): Promise<PlanLookup | undefined> {
+export async function openPlanLookup(
+  spec: Spec,
+  options: PlanLookupOptions = {},
+): Promise<PlanLookup | undefined> {
   const env = options.env ?? process.env;
   const retry = { attempts: 2, baseDelayMs: 100, maxDelayMs: 500 };
   const journalDir = `${resolveStateDir(undefined, env)}/journal`;
@@ -35,9 +38,15 @@ export async function openPlanLookup(spec: Spec, options: PlanLookupOptions = {}
     where,
     close,
   });
-  if (uri) return make(new MlflowClient({ trackingUri: uri, env, retry }), uri, async () => undefined);
+  if (uri)
+    return make(new MlflowClient({ trackingUri: uri, env, retry }), uri, async () => undefined);
   const state = readServerState(resolveStateDir(undefined, env));
-  if (state && (await isHealthy(state.url, 1_000))) return make(new MlflowClient({ trackingUri: state.url, env, retry }), state.url, async () => undefined);
+  if (state && (await isHealthy(state.url, 1_000)))
+    return make(
+      new MlflowClient({ trackingUri: state.url, env, retry }),
+      state.url,
+      async () => undefined,
+    );
   if (!options.mlflow) return undefined;
   const tracking = await openTracking({ env, retry });
   return make(tracking.client, tracking.client.http.baseUrl, () => tracking.close());

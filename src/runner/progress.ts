@@ -20,12 +20,18 @@ export interface SweepReporter {
   end(notStarted: readonly Trial[]): Promise<void>;
 }
 
-export function chooseProgress(flag: string | undefined, isTTY = Boolean(process.stdout.isTTY)): ProgressMode {
+export function chooseProgress(
+  flag: string | undefined,
+  isTTY = Boolean(process.stdout.isTTY),
+): ProgressMode {
   if (flag === 'plain' || flag === 'fancy') return flag;
   return isTTY && !process.env.CI ? 'fancy' : 'plain';
 }
 
-export function createReporter(mode: ProgressMode, write: (line: string) => void = (l) => console.log(l)): SweepReporter {
+export function createReporter(
+  mode: ProgressMode,
+  write: (line: string) => void = (l) => console.log(l),
+): SweepReporter {
   return mode === 'fancy' ? new ListrReporter() : new PlainReporter(write);
 }
 
@@ -46,7 +52,11 @@ export function describeEvent(event: TrialEvent): string | undefined {
 }
 
 /** Seconds left: mean trial time so far × trials left ÷ workers. */
-export function estimateRemaining(doneSeconds: readonly number[], left: number, workers: number): number | undefined {
+export function estimateRemaining(
+  doneSeconds: readonly number[],
+  left: number,
+  workers: number,
+): number | undefined {
   if (doneSeconds.length === 0) return undefined;
   const mean = doneSeconds.reduce((a, b) => a + b, 0) / doneSeconds.length;
   return (mean * left) / Math.max(1, Math.min(workers, left));
@@ -65,7 +75,11 @@ class Counter {
   failed = 0;
 
   line(): string {
-    const eta = estimateRemaining(this.done, this.total - this.done.length - this.failed, this.workers);
+    const eta = estimateRemaining(
+      this.done,
+      this.total - this.done.length - this.failed,
+      this.workers,
+    );
     return `${this.done.length + this.failed}/${this.total} trials (${this.failed} failed)${eta === undefined ? '' : `, ~${formatSeconds(eta)} left`}`;
   }
 }
@@ -82,7 +96,9 @@ export class PlainReporter implements SweepReporter {
   start(info: { name: string; trials: readonly Trial[]; skipped: number; workers: number }): void {
     this.count.total = info.trials.length;
     this.count.workers = info.workers;
-    this.say(`sweep ${info.name}: ${info.trials.length} trials to run on ${info.workers} worker(s), ${info.skipped} skipped`);
+    this.say(
+      `sweep ${info.name}: ${info.trials.length} trials to run on ${info.workers} worker(s), ${info.skipped} skipped`,
+    );
   }
 
   trialStarted(trial: Trial, worker: number, device: string): void {
@@ -98,7 +114,10 @@ export class PlainReporter implements SweepReporter {
   trialEnded(outcome: TrialOutcome): void {
     if (outcome.status === 'FINISHED') this.count.done.push(outcome.seconds);
     else this.count.failed++;
-    const what = outcome.status === 'FINISHED' ? `finished in ${formatSeconds(outcome.seconds)}` : `${outcome.status}: ${(outcome.reason ?? '').split('\n')[0]}`;
+    const what =
+      outcome.status === 'FINISHED'
+        ? `finished in ${formatSeconds(outcome.seconds)}`
+        : `${outcome.status}: ${(outcome.reason ?? '').split('\n')[0]}`;
     this.say(`${outcome.trial.id} ${what}; ${this.count.line()}`);
   }
 
@@ -141,7 +160,12 @@ export class ListrReporter implements SweepReporter {
     this.count.total = info.trials.length;
     this.count.workers = info.workers;
     this.name = `sweep ${info.name}${info.skipped ? ` (${info.skipped} skipped: already finished)` : ''}`;
-    for (const t of info.trials) this.handles.set(t.id, { started: withResolvers(), ended: withResolvers(), title: `${t.id} ${runName(t)}` });
+    for (const t of info.trials)
+      this.handles.set(t.id, {
+        started: withResolvers(),
+        ended: withResolvers(),
+        title: `${t.id} ${runName(t)}`,
+      });
     const list = new Listr(
       [
         {
@@ -154,11 +178,17 @@ export class ListrReporter implements SweepReporter {
                 task: async (_c: unknown, sub: ListrTaskWrapper<unknown, never, never>) => {
                   const handle = this.handles.get(t.id)!;
                   handle.task = sub;
-                  const device = await Promise.race([handle.started.promise, handle.ended.promise.then(() => undefined)]);
+                  const device = await Promise.race([
+                    handle.started.promise,
+                    handle.ended.promise.then(() => undefined),
+                  ]);
                   if (device !== undefined) sub.title = `${handle.title} · ${device}`;
                   const outcome = await handle.ended.promise;
                   if (!outcome) return sub.skip(`${handle.title} · not started`);
-                  if (outcome.status !== 'FINISHED') throw new Error(`${handle.title}: ${outcome.status} ${(outcome.reason ?? '').split('\n')[0]}`);
+                  if (outcome.status !== 'FINISHED')
+                    throw new Error(
+                      `${handle.title}: ${outcome.status} ${(outcome.reason ?? '').split('\n')[0]}`,
+                    );
                   sub.title = `${handle.title} · ${formatSeconds(outcome.seconds)}${outcome.summary?.trained === false ? ' (checkpoint reused)' : ''}`;
                 },
               })),

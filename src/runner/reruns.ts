@@ -14,7 +14,11 @@ import { loadSpec } from './spec.js';
 import type { Spec } from './spec-types.js';
 
 /** The seeds a spec written with `seeds` (count, list or absent) has once extended to `n`. */
-export function extendSeeds(current: readonly number[], written: unknown, n: number): number[] | number {
+export function extendSeeds(
+  current: readonly number[],
+  written: unknown,
+  n: number,
+): number[] | number {
   if (!Array.isArray(written)) return Math.max(n, current.length);
   const out = [...current];
   for (let k = out.length; out.length < n; k++) {
@@ -25,8 +29,14 @@ export function extendSeeds(current: readonly number[], written: unknown, n: num
 }
 
 /** Loads `file` with `n` seeds per configuration; the spec keeps its own file name. */
-export async function loadSpecWithSeeds(file: string, n: number): Promise<{ spec: Spec; added: number[] }> {
-  if (!Number.isInteger(n) || n < 1) throw new UserError(`--seeds: got ${n}, expected an integer ≥ 1 (seeds per configuration)`, { exitCode: 2 });
+export async function loadSpecWithSeeds(
+  file: string,
+  n: number,
+): Promise<{ spec: Spec; added: number[] }> {
+  if (!Number.isInteger(n) || n < 1)
+    throw new UserError(`--seeds: got ${n}, expected an integer ≥ 1 (seeds per configuration)`, {
+      exitCode: 2,
+    });
   const original = await loadSpec(file);
   if (original.seeds.length >= n) return { spec: original, added: [] };
   const raw: unknown = parse(readFileSync(file, 'utf8'));

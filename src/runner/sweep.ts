@@ -50,10 +50,17 @@ export interface SweepResult {
 
 /** Creates a synthetic dataset root the spec names but that does not exist yet (quickstart). */
 export async function ensureSynthRoots(spec: Spec, log: (line: string) => void): Promise<void> {
-  const roots = new Set(spec.trials.flatMap((t) => [t.config.train.dataset.root, ...t.config.eval.datasets.map((d) => d.root)]));
+  const roots = new Set(
+    spec.trials.flatMap((t) => [
+      t.config.train.dataset.root,
+      ...t.config.eval.datasets.map((d) => d.root),
+    ]),
+  );
   for (const root of roots) {
     if (existsSync(root) || !basename(root).startsWith('synth')) continue;
-    log(`dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`);
+    log(
+      `dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`,
+    );
     await generateSynthDataset(root, {});
   }
 }
@@ -70,28 +77,42 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   await ensureSynthRoots(spec, log);
-  const tracking: Tracking = await openTracking({ env: trackingEnv(options), onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`) });
+  const tracking: Tracking = await openTracking({
+    env: trackingEnv(options),
+    onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
+  });
   const trackingUri = tracking.client.http.baseUrl;
   try {
     const replayed = await replayJournals(tracking.client, tracking.journalDir);
-    if (replayed.length > 0) log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
+    if (replayed.length > 0)
+      log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
     const layout = new ExperimentLayout(tracking.client, { journalDir: tracking.journalDir });
     const experimentId = await layout.experimentFor(spec.tracking.experiment);
     const orphans = await markOrphans(layout, experimentId);
-    if (orphans.length > 0) log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
+    if (orphans.length > 0)
+      log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
     const history = await trialHistory(layout, experimentId);
     const selection = selectTrials(spec.trials, history, options.retryFailed ?? false);
-    for (const t of selection.failedBefore) log(`skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`);
+    for (const t of selection.failedBefore)
+      log(
+        `skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`,
+      );
     const result: SweepResult = {
       experimentId,
       trackingUri,
       outcomes: [],
-      skipped: { finished: selection.finished, failedBefore: selection.failedBefore, notStarted: [] },
+      skipped: {
+        finished: selection.finished,
+        failedBefore: selection.failedBefore,
+        notStarted: [],
+      },
       stopped: false,
       seconds: 0,
     };
     if (selection.toRun.length === 0) {
-      log(`nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`);
+      log(
+        `nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
+      );
       result.seconds = (performance.now() - started) / 1000;
       return result;
     }
@@ -119,7 +140,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const specDir = join(tracking.stateDir, 'trials', sweep.runId);
     await mkdir(specDir, { recursive: true });
     const resolved = join(specDir, 'resolved-spec.json');
-    await writeFile(resolved, `${JSON.stringify({ ...spec, trials: spec.trials.map(({ origins: _o, ...t }) => t) }, null, 2)}\n`);
+    await writeFile(
+      resolved,
+      `${JSON.stringify({ ...spec, trials: spec.trials.map(({ origins: _o, ...t }) => t) }, null, 2)}\n`,
+    );
     await sweep.logArtifact(resolved, 'spec');
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
 
@@ -147,12 +171,19 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const onSignal = (signal: NodeJS.Signals) => {
       if (signalled) return;
       signalled = signal;
-      log(`\n${signal}: stopping the running trials (finished ones are kept; run the same command again to resume)`);
+      log(
+        `\n${signal}: stopping the running trials (finished ones are kept; run the same command again to resume)`,
+      );
       executor.stop();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    reporter.start({ name: spec.name, trials: selection.toRun, skipped: selection.finished.length + selection.failedBefore.length, workers });
+    reporter.start({
+      name: spec.name,
+      trials: selection.toRun,
+      skipped: selection.finished.length + selection.failedBefore.length,
+      workers,
+    });
     let pool;
     try {
       pool = await executor.run(selection.toRun);
@@ -173,11 +204,19 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       'sweep.trainings': pool.outcomes.filter((o) => o.summary?.trained).length,
     });
     if (signalled) await sweep.end('KILLED', `received ${signalled}`);
-    else if (failed.length > 0) await sweep.end('FAILED', `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`);
+    else if (failed.length > 0)
+      await sweep.end(
+        'FAILED',
+        `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`,
+      );
     else await sweep.end('FINISHED');
     result.seconds = (performance.now() - started) / 1000;
     log(summaryLine(result));
-    log(tracking.server ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}")` : `runs: ${trackingUri} (experiment "${spec.tracking.experiment}")`);
+    log(
+      tracking.server
+        ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}")`
+        : `runs: ${trackingUri} (experiment "${spec.tracking.experiment}")`,
+    );
     return result;
   } finally {
     await tracking.close();
@@ -188,11 +227,14 @@ export function summaryLine(r: SweepResult): string {
   const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
   const failed = r.outcomes.filter((o) => o.status === 'FAILED');
   const killed = r.outcomes.filter((o) => o.status === 'KILLED').length;
-  const skipped = r.skipped.finished.length + r.skipped.failedBefore.length + r.skipped.notStarted.length;
+  const skipped =
+    r.skipped.finished.length + r.skipped.failedBefore.length + r.skipped.notStarted.length;
   const lines = [
     `${r.stopped ? 'stopped' : 'done'} in ${formatSeconds(r.seconds)}: ${finished} finished, ${failed.length} failed, ${killed} killed, ${skipped} skipped` +
       ` (${r.skipped.finished.length} already finished, ${r.skipped.failedBefore.length} failed before, ${r.skipped.notStarted.length} not started)`,
-    ...failed.map((o) => `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${(o.reason ?? '').split('\n')[0]}`),
+    ...failed.map(
+      (o) => `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${(o.reason ?? '').split('\n')[0]}`,
+    ),
   ];
   return lines.join('\n');
 }
@@ -200,10 +242,17 @@ export function summaryLine(r: SweepResult): string {
 /** Throws the sweep's one summary error when a trial failed or the sweep was stopped. */
 export function checkSweep(r: SweepResult): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
-  if (r.stopped) throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, { exitCode: 130, hint: 'run the same command again to resume' });
-  if (failed.length > 0) {
-    throw new UserError(`${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and logs/trial.log in MLflow)`, {
-      hint: 'fix the cause, then re-run with --retry-failed',
+  if (r.stopped)
+    throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, {
+      exitCode: 130,
+      hint: 'run the same command again to resume',
     });
+  if (failed.length > 0) {
+    throw new UserError(
+      `${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and logs/trial.log in MLflow)`,
+      {
+        hint: 'fix the cause, then re-run with --retry-failed',
+      },
+    );
   }
 }

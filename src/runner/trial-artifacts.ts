@@ -10,7 +10,14 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { readImageRgb, resizeRgb, loadMaskData, loadImageTensorData, writePngRgb, writePngGray8 } from '../datasets/image-io.js';
+import {
+  readImageRgb,
+  resizeRgb,
+  loadMaskData,
+  loadImageTensorData,
+  writePngRgb,
+  writePngGray8,
+} from '../datasets/image-io.js';
 import { resizeU8 } from '../datasets/resample.js';
 import type { Dataset, Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
@@ -36,8 +43,24 @@ const SAMPLE_SIDE = 224;
 
 /** One row per product: counts and every metric (empty cell = undefined for that product). */
 export function productCsv(products: readonly ProductMetrics[]): string {
-  const header = ['product', 'images', 'anomalous_images', 'pixels', 'anomalous_pixels', 'regions', ...METRICS.map((m) => METRIC_KEYS[m])];
-  const rows = products.map((p) => [p.product, p.images, p.anomalousImages, p.pixels, p.anomalousPixels, p.regions, ...METRICS.map((m) => (p[m] === null ? '' : String(p[m])))]);
+  const header = [
+    'product',
+    'images',
+    'anomalous_images',
+    'pixels',
+    'anomalous_pixels',
+    'regions',
+    ...METRICS.map((m) => METRIC_KEYS[m]),
+  ];
+  const rows = products.map((p) => [
+    p.product,
+    p.images,
+    p.anomalousImages,
+    p.pixels,
+    p.anomalousPixels,
+    p.regions,
+    ...METRICS.map((m) => (p[m] === null ? '' : String(p[m]))),
+  ]);
   return [header, ...rows].map((r) => r.map((c) => csvCell(String(c))).join(',')).join('\n') + '\n';
 }
 
@@ -67,7 +90,11 @@ export function sampleName(sample: Sample): string {
 /** Red-yellow heat colour of a value in [0, 1]. */
 function heat(v: number): [number, number, number] {
   const x = Math.min(1, Math.max(0, v));
-  return [255, Math.round(255 * Math.min(1, Math.max(0, 2 * x - 0.5))), Math.round(255 * Math.max(0, 2 * x - 1.5) * 2)];
+  return [
+    255,
+    Math.round(255 * Math.min(1, Math.max(0, 2 * x - 0.5))),
+    Math.round(255 * Math.max(0, 2 * x - 1.5) * 2),
+  ];
 }
 
 /**
@@ -87,7 +114,12 @@ export async function writeProductSamples(options: {
   const samples = pickSamples(dataset.samples(product, 'test'), options.count);
   if (samples.length === 0) return [];
   const s = method.features.imageSize;
-  const inputs = await Promise.all(samples.map(async (sample) => ({ pixels: await loadImageTensorData(sample.imagePath, s), cacheable: true })));
+  const inputs = await Promise.all(
+    samples.map(async (sample) => ({
+      pixels: await loadImageTensorData(sample.imagePath, s),
+      cacheable: true,
+    })),
+  );
   const predictions = await predictImages(method, extractor, inputs, { keepExtras: true });
   const post = postprocessProduct(method, predictions);
   const written: string[] = [];
@@ -100,25 +132,45 @@ export async function writeProductSamples(options: {
   const at = `${dataset.name}/${product}`;
   for (const [i, sample] of samples.entries()) {
     const name = sampleName(sample);
-    const image = resizeRgb(await readImageRgb(sample.imagePath), SAMPLE_SIDE, SAMPLE_SIDE, 'bicubic');
+    const image = resizeRgb(
+      await readImageRgb(sample.imagePath),
+      SAMPLE_SIDE,
+      SAMPLE_SIDE,
+      'bicubic',
+    );
     const mask = await loadMaskData(sample.maskPath, SAMPLE_SIDE);
-    const map8 = Uint8Array.from(post.maps[i], (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
+    const map8 = Uint8Array.from(post.maps[i], (v) =>
+      Math.round(255 * Math.min(1, Math.max(0, v))),
+    );
     const map = resizeU8(map8, s, s, 1, SAMPLE_SIDE, SAMPLE_SIDE, 'bilinear');
     const overlay = new Uint8Array(image.data.length);
     for (let p = 0; p < SAMPLE_SIDE * SAMPLE_SIDE; p++) {
       const v = map[p] / 255;
       const colour = heat(v);
       const w = 0.6 * v;
-      for (let c = 0; c < 3; c++) overlay[p * 3 + c] = Math.round((1 - w) * image.data[p * 3 + c] + w * colour[c]);
+      for (let c = 0; c < 3; c++)
+        overlay[p * 3 + c] = Math.round((1 - w) * image.data[p * 3 + c] + w * colour[c]);
     }
     await put(`samples/${at}/${name}_image.png`, (f) => writePngRgb(f, image));
-    await put(`samples/${at}/${name}_mask.png`, (f) => writePngGray8(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: mask.map((m) => (m ? 255 : 0)) }));
-    await put(`samples/${at}/${name}_overlay.png`, (f) => writePngRgb(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: overlay }));
+    await put(`samples/${at}/${name}_mask.png`, (f) =>
+      writePngGray8(f, {
+        width: SAMPLE_SIDE,
+        height: SAMPLE_SIDE,
+        data: mask.map((m) => (m ? 255 : 0)),
+      }),
+    );
+    await put(`samples/${at}/${name}_overlay.png`, (f) =>
+      writePngRgb(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: overlay }),
+    );
     for (const [key, tensor] of predictions[i].extras ?? []) {
       if (key.startsWith('attention.')) {
-        await put(`attention/${at}/${name}_layer${key.slice('attention.'.length)}.npy`, (f) => writeNpy(f, tensor.data, tensor.shape));
+        await put(`attention/${at}/${name}_layer${key.slice('attention.'.length)}.npy`, (f) =>
+          writeNpy(f, tensor.data, tensor.shape),
+        );
       } else if (key === 'text') {
-        await put(`text_embeddings/${at}/${name}.npy`, (f) => writeNpy(f, tensor.data, tensor.shape));
+        await put(`text_embeddings/${at}/${name}.npy`, (f) =>
+          writeNpy(f, tensor.data, tensor.shape),
+        );
       }
     }
   }
@@ -126,7 +178,11 @@ export async function writeProductSamples(options: {
 }
 
 /** Writes `results/<dataset>.csv` under `outDir`; returns the file. */
-export async function writeProductCsv(outDir: string, dataset: string, products: readonly ProductMetrics[]): Promise<string> {
+export async function writeProductCsv(
+  outDir: string,
+  dataset: string,
+  products: readonly ProductMetrics[],
+): Promise<string> {
   const file = join(outDir, 'results', `${dataset}.csv`);
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, productCsv(products));

@@ -17,7 +17,11 @@ import type { Trial } from './spec-types.js';
 type Draft = Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>;
 
 /** Resolves backbones once per (name, file); returns each trial's backbone (undefined if invalid). */
-export function checkTrials(drafts: Draft[], sink: IssueSink, rootFile: string): (BackboneInfo | undefined)[] {
+export function checkTrials(
+  drafts: Draft[],
+  sink: IssueSink,
+  rootFile: string,
+): (BackboneInfo | undefined)[] {
   const cache = new Map<string, BackboneInfo | { error: string }>();
   return drafts.map((trial) => {
     const model = trial.config.model;
@@ -42,9 +46,14 @@ function checkShapes(trial: Draft, info: BackboneInfo, sink: IssueSink): void {
   const blame = (field: string): { path: JsonPath; note: string } => {
     // The field's own origin (or an ancestor inside it, e.g. `templates` for `templates.0`), never the whole `base`.
     const top = `model.${field.split('.')[0]}`;
-    const own = Object.keys(trial.origins).some((k) => k === top) ? originOf(trial.origins, `model.${field}`) : undefined;
+    const own = Object.keys(trial.origins).some((k) => k === top)
+      ? originOf(trial.origins, `model.${field}`)
+      : undefined;
     if (own) return { path: own, note: '' };
-    return { path: originOf(trial.origins, 'model.backbone') ?? ['base'], note: ` (${field} is the default; set base.${field})` };
+    return {
+      path: originOf(trial.origins, 'model.backbone') ?? ['base'],
+      note: ` (${field} is the default; set base.${field})`,
+    };
   };
   let ok = true;
   const fail = (field: string, message: string): void => {
@@ -56,27 +65,43 @@ function checkShapes(trial: Draft, info: BackboneInfo, sink: IssueSink): void {
   const layers = model.layers as number[];
   const beyond = layers.filter((l) => l > shape.visionLayers);
   if (beyond.length > 0) {
-    fail('layers', `got layers ${show(layers)}, expected 1-based vision blocks in 1..${shape.visionLayers}: ${name} has ${shape.visionLayers} vision blocks (${beyond.join(', ')} beyond it)`);
+    fail(
+      'layers',
+      `got layers ${show(layers)}, expected 1-based vision blocks in 1..${shape.visionLayers}: ${name} has ${shape.visionLayers} vision blocks (${beyond.join(', ')} beyond it)`,
+    );
   }
   const heads = model.heads as number;
   if (shape.visionWidth % heads !== 0) {
-    const divisors = Array.from({ length: shape.visionWidth }, (_, i) => i + 1).filter((d) => shape.visionWidth % d === 0 && d <= 64);
-    fail('heads', `got heads ${heads}, expected a divisor of the vision width ${shape.visionWidth} of ${name} (e.g. ${divisors.join(', ')})`);
+    const divisors = Array.from({ length: shape.visionWidth }, (_, i) => i + 1).filter(
+      (d) => shape.visionWidth % d === 0 && d <= 64,
+    );
+    fail(
+      'heads',
+      `got heads ${heads}, expected a divisor of the vision width ${shape.visionWidth} of ${name} (e.g. ${divisors.join(', ')})`,
+    );
   }
   const size = model.image_size as number;
   if (size % shape.patchSize !== 0) {
     const lo = size - (size % shape.patchSize);
     const nearby = [lo, lo + shape.patchSize].filter((s) => s > 0).join(' or ');
-    fail('image_size', `got image_size ${size}, expected a multiple of the patch size ${shape.patchSize} of ${name} (e.g. ${nearby})`);
+    fail(
+      'image_size',
+      `got image_size ${size}, expected a multiple of the patch size ${shape.patchSize} of ${name} (e.g. ${nearby})`,
+    );
   }
   if (model.pre_vcp === true && shape.textWidth !== shape.embedDim) {
-    fail('pre_vcp', `got pre_vcp true, expected false for ${name}: Pre-VCP needs text width (${shape.textWidth}) = embed dim (${shape.embedDim})`);
+    fail(
+      'pre_vcp',
+      `got pre_vcp true, expected false for ${name}: Pre-VCP needs text width (${shape.textWidth}) = embed dim (${shape.embedDim})`,
+    );
   }
   if (!ok) return;
   try {
     const resolved = METHOD_SPECS[trial.config.method].resolve(model, shape);
     // The executor gets an absolute checkpoint path; ids use the weights identity instead.
-    trial.config.model = sortKeys(info.kind === 'checkpoint' ? { ...resolved, backbone: info.dir } : resolved);
+    trial.config.model = sortKeys(
+      info.kind === 'checkpoint' ? { ...resolved, backbone: info.dir } : resolved,
+    );
   } catch (error) {
     const e = error as { field?: string; got?: unknown; expected?: string; message: string };
     if (typeof e.field !== 'string') throw error;

@@ -31,7 +31,14 @@ export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';
 
 export type TrialEvent =
   | { type: 'phase'; phase: TrialPhase; detail: string }
-  | { type: 'step'; epoch: number; epochs: number; step: number; stepsPerEpoch: number; loss: number }
+  | {
+      type: 'step';
+      epoch: number;
+      epochs: number;
+      step: number;
+      stepsPerEpoch: number;
+      loss: number;
+    }
   | { type: 'epoch'; epoch: number; epochs: number; loss: number }
   | { type: 'product'; dataset: string; product: string; done: number; total: number }
   | { type: 'done'; summary: TrialSummary };
@@ -48,5 +55,9 @@ export interface TrialSummary {
 }
 
 export function isTrialEvent(message: unknown): message is TrialEvent {
-  return typeof message === 'object' && message !== null && typeof (message as { type?: unknown }).type === 'string';
+  return (
+    typeof message === 'object' &&
+    message !== null &&
+    typeof (message as { type?: unknown }).type === 'string'
+  );
 }

@@ -24,7 +24,10 @@ async function main(): Promise<void> {
   };
   process.on('disconnect', onDisconnect);
   const summary = await runLogged(logger, (l) => runTrial({ job, logger: l, emit }));
-  if (process.connected) await new Promise<void>((resolve) => process.send!({ type: 'done', summary } satisfies TrialEvent, () => resolve()));
+  if (process.connected)
+    await new Promise<void>((resolve) =>
+      process.send!({ type: 'done', summary } satisfies TrialEvent, () => resolve()),
+    );
 }
 
 /** The runner died (e.g. SIGKILL): stop as if told to, so the run ends KILLED, not RUNNING. */

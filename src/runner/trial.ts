@@ -11,8 +11,18 @@ import { FeatureCache } from '../datasets/feature-cache.js';
 import type { Sample } from '../datasets/types.js';
 import { METRICS } from '../eval/evaluate.js';
 import { initBackend, type BackendInfo } from '../model/backend.js';
-import { applyCheckpoint, CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS, loadCheckpoint, saveCheckpoint } from '../model/checkpoint.js';
-import { FeatureExtractor, type FeatureExtractorOptions, type FeatureImage } from '../model/features.js';
+import {
+  applyCheckpoint,
+  CHECKPOINT_CONFIG,
+  CHECKPOINT_WEIGHTS,
+  loadCheckpoint,
+  saveCheckpoint,
+} from '../model/checkpoint.js';
+import {
+  FeatureExtractor,
+  type FeatureExtractorOptions,
+  type FeatureImage,
+} from '../model/features.js';
 import { evaluateDataset } from '../model/infer.js';
 import { loadMethod } from '../model/load.js';
 import type { FrozenFeatures } from '../model/methods/method.js';
@@ -55,48 +65,100 @@ export interface RunTrialOptions {
   backendInfo?: BackendInfo;
 }
 
-export async function runTrial({ job, logger, emit, signal, backendInfo }: RunTrialOptions): Promise<TrialSummary> {
+export async function runTrial({
+  job,
+  logger,
+  emit,
+  signal,
+  backendInfo,
+}: RunTrialOptions): Promise<TrialSummary> {
   const { trial } = job;
   const { method: methodName, model, train, eval: evaluation } = trial.config;
   const started = performance.now();
   const info = backendInfo ?? (await initBackend(job.backend));
-  logger.setTags({ 'vcp.backend': info.name, 'vcp.device': job.device, [TRIAL_TAGS.trainingKey]: trial.trainingKey });
+  logger.setTags({
+    'vcp.backend': info.name,
+    'vcp.device': job.device,
+    [TRIAL_TAGS.trainingKey]: trial.trainingKey,
+  });
   await mkdir(job.workDir, { recursive: true });
   const configFile = join(job.workDir, 'config.json');
-  await writeFile(configFile, `${JSON.stringify({ id: trial.id, training_key: trial.trainingKey, seed: trial.seed, point: trial.point, config: trial.config }, null, 2)}\n`);
+  await writeFile(
+    configFile,
+    `${JSON.stringify({ id: trial.id, training_key: trial.trainingKey, seed: trial.seed, point: trial.point, config: trial.config }, null, 2)}\n`,
+  );
   await logger.logArtifact(configFile);
 
   emit({ type: 'phase', phase: 'load', detail: `CLIP ${String(model.backbone)}` });
   const { backbone, method } = await loadMethod(methodName, model);
   try {
-    const cache = job.featureCacheDir === null ? undefined : new FeatureCache({ dir: job.featureCacheDir });
-    const extractor = new TimedFeatureExtractor({ clip: backbone.clip, weightsHash: backbone.sha256, request: method.features, cache, chunkSize: train.micro_batch });
+    const cache =
+      job.featureCacheDir === null ? undefined : new FeatureCache({ dir: job.featureCacheDir });
+    const extractor = new TimedFeatureExtractor({
+      clip: backbone.clip,
+      weightsHash: backbone.sha256,
+      request: method.features,
+      cache,
+      chunkSize: train.micro_batch,
+    });
 
     const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
     let trained = false;
     let trainSeconds = 0;
-    if (job.reuseCheckpoint && existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) && existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))) {
+    if (
+      job.reuseCheckpoint &&
+      existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
+      existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
+    ) {
       const checkpoint = await loadCheckpoint(checkpointDir);
       applyCheckpoint(method, checkpoint, backbone.sha256);
       const from = checkpoint.config.info?.run_id;
-      emit({ type: 'phase', phase: 'train', detail: `reusing the checkpoint of training ${trial.trainingKey}` });
-      logger.setTags({ [TRIAL_TAGS.trained]: 'false', [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir });
+      emit({
+        type: 'phase',
+        phase: 'train',
+        detail: `reusing the checkpoint of training ${trial.trainingKey}`,
+      });
+      logger.setTags({
+        [TRIAL_TAGS.trained]: 'false',
+        [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
+      });
     } else {
       const ds = train.dataset;
-      const dataset = await openCheckedDataset({ root: ds.root, format: ds.format, products: ds.products === 'all' ? undefined : ds.products, decode: false });
+      const dataset = await openCheckedDataset({
+        root: ds.root,
+        format: ds.format,
+        products: ds.products === 'all' ? undefined : ds.products,
+        decode: false,
+      });
       const samples: Sample[] = dataset.products().flatMap((p) => dataset.samples(p, ds.split));
-      emit({ type: 'phase', phase: 'train', detail: `${samples.length} images, ${train.epochs} epochs` });
+      emit({
+        type: 'phase',
+        phase: 'train',
+        detail: `${samples.length} images, ${train.epochs} epochs`,
+      });
       const trainStart = performance.now();
       const result = await trainMethod({
         method,
         extractor,
         samples,
         seed: trial.seed,
-        schedule: { epochs: train.epochs, batch_size: train.batch_size, micro_batch: train.micro_batch, augment: train.augment },
+        schedule: {
+          epochs: train.epochs,
+          batch_size: train.batch_size,
+          micro_batch: train.micro_batch,
+          augment: train.augment,
+        },
         signal,
         onStep: (e) => {
           logger.logMetric('train.loss', e.loss, e.step);
-          emit({ type: 'step', epoch: e.epoch, epochs: train.epochs, step: e.stepInEpoch, stepsPerEpoch: e.stepsPerEpoch, loss: e.loss });
+          emit({
+            type: 'step',
+            epoch: e.epoch,
+            epochs: train.epochs,
+            step: e.stepInEpoch,
+            stepsPerEpoch: e.stepsPerEpoch,
+            loss: e.loss,
+          });
         },
         onEpoch: (e) => {
           logger.logMetric('train.epoch_loss', e.loss, e.epoch);
@@ -105,26 +167,39 @@ export async function runTrial({ job, logger, emit, signal, backendInfo }: RunTr
       });
       signal?.throwIfAborted();
       trainSeconds = (performance.now() - trainStart) / 1000;
-      await saveCheckpoint(checkpointDir, method, { sha256: backbone.sha256, name: backbone.name }, {
-        trial: trial.id,
-        training_key: trial.trainingKey,
-        run_id: logger.runId,
-        seed: trial.seed,
-        losses: result.losses,
-      });
+      await saveCheckpoint(
+        checkpointDir,
+        method,
+        { sha256: backbone.sha256, name: backbone.name },
+        {
+          trial: trial.id,
+          training_key: trial.trainingKey,
+          run_id: logger.runId,
+          seed: trial.seed,
+          losses: result.losses,
+        },
+      );
       trained = true;
       logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
       // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
-      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS]) await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
+      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+        await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
     }
     const featuresAfterTrain = extractor.seconds;
 
-    if (evaluation.prompts !== null) console.error('warning: eval.prompts is not applied yet; the training templates are used');
+    if (evaluation.prompts !== null)
+      console.error('warning: eval.prompts is not applied yet; the training templates are used');
     const metrics: Record<string, number> = {};
     const evalStart = performance.now();
     for (const d of evaluation.datasets) {
       signal?.throwIfAborted();
-      const dataset = await openCheckedDataset({ root: d.root, format: d.format, products: d.products === 'all' ? undefined : d.products, name: d.name, decode: false });
+      const dataset = await openCheckedDataset({
+        root: d.root,
+        format: d.format,
+        products: d.products === 'all' ? undefined : d.products,
+        name: d.name,
+        decode: false,
+      });
       const products = dataset.products();
       emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
       let done = 0;
@@ -135,7 +210,14 @@ export async function runTrial({ job, logger, emit, signal, backendInfo }: RunTr
         pro: evaluation.pro,
         batchSize: train.micro_batch,
         signal,
-        onProduct: (m) => emit({ type: 'product', dataset: d.name, product: m.product, done: ++done, total: products.length }),
+        onProduct: (m) =>
+          emit({
+            type: 'product',
+            dataset: d.name,
+            product: m.product,
+            done: ++done,
+            total: products.length,
+          }),
       });
       for (const name of METRICS) {
         const mean = result.mean.mean[name];
@@ -146,13 +228,24 @@ export async function runTrial({ job, logger, emit, signal, backendInfo }: RunTr
         }
       }
       metrics[`${d.name}.ms_per_image`] = result.msPerImage;
-      await logger.logArtifact(await writeProductCsv(job.workDir, d.name, result.products), 'results');
+      await logger.logArtifact(
+        await writeProductCsv(job.workDir, d.name, result.products),
+        'results',
+      );
       if (job.samplesPerProduct > 0) {
         emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
         const outDir = join(job.workDir, 'artifacts');
         for (const product of products) {
-          const files = await writeProductSamples({ method, extractor, dataset, product, count: job.samplesPerProduct, outDir });
-          for (const rel of files) await logger.logArtifact(join(outDir, rel), rel.slice(0, rel.lastIndexOf('/')));
+          const files = await writeProductSamples({
+            method,
+            extractor,
+            dataset,
+            product,
+            count: job.samplesPerProduct,
+            outDir,
+          });
+          for (const rel of files)
+            await logger.logArtifact(join(outDir, rel), rel.slice(0, rel.lastIndexOf('/')));
         }
       }
     }
@@ -176,7 +269,14 @@ export async function runTrial({ job, logger, emit, signal, backendInfo }: RunTr
       'cache.encoded': stats.encoded,
     });
     await logger.flush();
-    return { trialId: trial.id, trained, checkpoint: checkpointDir, cache: { ...stats }, timings, metrics };
+    return {
+      trialId: trial.id,
+      trained,
+      checkpoint: checkpointDir,
+      cache: { ...stats },
+      timings,
+      metrics,
+    };
   } finally {
     method.dispose();
     backbone.clip.dispose();

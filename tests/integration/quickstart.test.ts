@@ -52,7 +52,13 @@ before(async () => {
   server = await startTestServer('quickstart');
   dir = mkdtempSync(join(tmpdir(), 'vcp-quickstart-'));
   writeFileSync(join(dir, 'spec.yaml'), SPEC);
-  await generateSynthDataset(join(dir, 'synth'), { products: ['carpet', 'bottle'], size: 64, trainGood: 1, testGood: 3, testDefect: 1 });
+  await generateSynthDataset(join(dir, 'synth'), {
+    products: ['carpet', 'bottle'],
+    size: 64,
+    trainGood: 1,
+    testGood: 3,
+    testDefect: 1,
+  });
 });
 
 after(async () => {
@@ -68,17 +74,33 @@ interface Runner {
 }
 
 function startRunner(url: string): Runner {
-  const child = spawn(process.execPath, [join(projectRoot(), 'bin/vcp-exp.js'), 'run', 'spec.yaml', '--progress', 'plain', '--tracking-uri', url], {
-    cwd: dir,
-    detached: true, // own process group: SIGKILL to the group kills the runner and its trial process at once
-    env: { ...process.env, VCP_EXP_STATE_DIR: join(dir, 'state'), MLFLOW_TRACKING_URI: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(projectRoot(), 'bin/vcp-exp.js'),
+      'run',
+      'spec.yaml',
+      '--progress',
+      'plain',
+      '--tracking-uri',
+      url,
+    ],
+    {
+      cwd: dir,
+      detached: true, // own process group: SIGKILL to the group kills the runner and its trial process at once
+      env: { ...process.env, VCP_EXP_STATE_DIR: join(dir, 'state'), MLFLOW_TRACKING_URI: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const lines: string[] = [];
   const waiters: { predicate: (l: string[]) => boolean; resolve: () => void }[] = [];
   const onData = (chunk: Buffer) => {
     lines.push(...chunk.toString().split('\n').filter(Boolean));
-    for (const w of [...waiters]) if (w.predicate(lines)) (waiters.splice(waiters.indexOf(w), 1), w.resolve());
+    for (const w of [...waiters]) {
+      if (!w.predicate(lines)) continue;
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
@@ -91,7 +113,13 @@ function startRunner(url: string): Runner {
       new Promise<void>((resolve, reject) => {
         if (predicate(lines)) return resolve();
         waiters.push({ predicate, resolve });
-        void exited.then(() => setTimeout(() => reject(new Error(`runner exited before the expected output:\n${lines.join('\n')}`)), 100));
+        void exited.then(() =>
+          setTimeout(
+            () =>
+              reject(new Error(`runner exited before the expected output:\n${lines.join('\n')}`)),
+            100,
+          ),
+        );
       }),
   };
 }
@@ -105,80 +133,129 @@ async function experimentRuns(client: MlflowClient): Promise<Run[]> {
   return client.searchRuns({ experimentIds: [experiment.experiment_id], runViewType: 'ALL' });
 }
 
-test('SIGKILL mid-sweep, then the same command resumes: one FINISHED run per trial, orphan marked KILLED', { timeout: 300_000 }, async (t) => {
-  if (!server.ok) return t.skip(server.reason);
-  const client = server.client();
+test(
+  'SIGKILL mid-sweep, then the same command resumes: one FINISHED run per trial, orphan marked KILLED',
+  { timeout: 300_000 },
+  async (t) => {
+    if (!server.ok) return t.skip(server.reason);
+    const client = server.client();
 
-  const first = startRunner(server.server.url);
-  // One trial finished and the next one is inside its process (its run exists and is RUNNING).
-  await first.waitFor((l) => {
-    const done = l.findIndex((x) => / finished in /.test(x));
-    return done >= 0 && l.slice(done + 1).some((x) => / (load|train): /.test(x));
-  });
-  process.kill(-first.pid, 'SIGKILL');
-  await first.exited;
+    const first = startRunner(server.server.url);
+    // One trial finished and the next one is inside its process (its run exists and is RUNNING).
+    await first.waitFor((l) => {
+      const done = l.findIndex((x) => / finished in /.test(x));
+      return done >= 0 && l.slice(done + 1).some((x) => / (load|train): /.test(x));
+    });
+    process.kill(-first.pid, 'SIGKILL');
+    await first.exited;
 
-  const killedState = await experimentRuns(client);
-  const trialsBefore = killedState.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
-  const finishedBefore = trialsBefore.filter((r) => r.info.status === 'FINISHED');
-  const runningBefore = trialsBefore.filter((r) => r.info.status === 'RUNNING');
-  assert.ok(finishedBefore.length >= 1, `at least one trial finished before the kill (${trialsBefore.map((r) => r.info.status).join(', ')})`);
-  assert.equal(runningBefore.length, 1, 'the killed trial is left RUNNING');
+    const killedState = await experimentRuns(client);
+    const trialsBefore = killedState.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
+    const finishedBefore = trialsBefore.filter((r) => r.info.status === 'FINISHED');
+    const runningBefore = trialsBefore.filter((r) => r.info.status === 'RUNNING');
+    assert.ok(
+      finishedBefore.length >= 1,
+      `at least one trial finished before the kill (${trialsBefore.map((r) => r.info.status).join(', ')})`,
+    );
+    assert.equal(runningBefore.length, 1, 'the killed trial is left RUNNING');
 
-  const second = startRunner(server.server.url);
-  const code = await second.exited;
-  assert.equal(code, 0, second.lines.join('\n'));
-  assert.ok(second.lines.some((l) => /marked 2 run\(s\) left RUNNING/.test(l)), second.lines.join('\n'));
-  assert.ok(second.lines.some((l) => new RegExp(`${4 - finishedBefore.length} finished, 0 failed, 0 killed, ${finishedBefore.length} skipped`).test(l)), second.lines.join('\n'));
+    const second = startRunner(server.server.url);
+    const code = await second.exited;
+    assert.equal(code, 0, second.lines.join('\n'));
+    assert.ok(
+      second.lines.some((l) => /marked 2 run\(s\) left RUNNING/.test(l)),
+      second.lines.join('\n'),
+    );
+    assert.ok(
+      second.lines.some((l) =>
+        new RegExp(
+          `${4 - finishedBefore.length} finished, 0 failed, 0 killed, ${finishedBefore.length} skipped`,
+        ).test(l),
+      ),
+      second.lines.join('\n'),
+    );
 
-  const runs = await experimentRuns(client);
-  assert.equal(runs.filter((r) => r.info.status === 'RUNNING').length, 0, 'no run is left RUNNING');
-  const trials = runs.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
-  const finished = trials.filter((r) => r.info.status === 'FINISHED');
-  const ids = finished.map((r) => tag(r, 'vcp.trial_id')!);
-  assert.equal(new Set(ids).size, 4, 'all four trials finished');
-  assert.equal(finished.length, 4, 'exactly one FINISHED run per trial');
-  assert.equal(trials.length, 4 + runningBefore.length, 'only the killed trial got a second run');
-  for (const before of finishedBefore) {
-    const now = finished.find((r) => r.info.run_id === before.info.run_id);
-    assert.ok(now, `finished run ${before.info.run_id} is kept, not re-run`);
-    assert.equal(now.info.start_time, before.info.start_time);
-  }
-  const orphan = runs.find((r) => r.info.run_id === runningBefore[0].info.run_id)!;
-  assert.equal(orphan.info.status, 'KILLED');
-  assert.match(tag(orphan, 'vcp.failure_reason') ?? '', /orphaned/);
-  const sweeps = runs.filter((r) => tag(r, 'vcp.run_kind') === 'sweep');
-  assert.deepEqual(sweeps.map((r) => r.info.status).sort(), ['FINISHED', 'KILLED']);
-
-  // What each trial logged.
-  for (const run of finished) {
-    for (const key of ['synth.pixel_auroc', 'synth.pro', 'synth.carpet.pixel_ap', 'synth.bottle.image_auroc', 'synth.ms_per_image', 'time.eval_s', 'cache.hits', 'cache.misses']) {
-      assert.ok(metric(run, key) !== undefined, `${run.info.run_id}: metric ${key}`);
+    const runs = await experimentRuns(client);
+    assert.equal(
+      runs.filter((r) => r.info.status === 'RUNNING').length,
+      0,
+      'no run is left RUNNING',
+    );
+    const trials = runs.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
+    const finished = trials.filter((r) => r.info.status === 'FINISHED');
+    const ids = finished.map((r) => tag(r, 'vcp.trial_id')!);
+    assert.equal(new Set(ids).size, 4, 'all four trials finished');
+    assert.equal(finished.length, 4, 'exactly one FINISHED run per trial');
+    assert.equal(trials.length, 4 + runningBefore.length, 'only the killed trial got a second run');
+    for (const before of finishedBefore) {
+      const now = finished.find((r) => r.info.run_id === before.info.run_id);
+      assert.ok(now, `finished run ${before.info.run_id} is kept, not re-run`);
+      assert.equal(now.info.start_time, before.info.start_time);
     }
-    const auroc = metric(run, 'synth.pixel_auroc')!;
-    assert.ok(auroc >= 0 && auroc <= 1, `pixel AUROC ${auroc} is a fraction`);
-    assert.equal(tag(run, 'vcp.device'), 'cpu');
-    assert.ok(tag(run, 'vcp.backend'));
-    assert.ok(tag(run, 'mlflow.parentRunId'));
-  }
-  // Two trainings (heads 1, 2): α only changes evaluation, so the other two reuse a checkpoint.
-  const trained = finished.filter((r) => tag(r, 'vcp.trained') === 'true');
-  const reused = finished.filter((r) => tag(r, 'vcp.trained') === 'false');
-  assert.ok(trained.length >= 1 && trained.length <= 2, `trainings: ${trained.length}`);
-  assert.equal(trained.length + reused.length, 4);
-  for (const run of reused) assert.ok(tag(run, 'vcp.checkpoint_from'), 'a reused checkpoint names where it came from');
-  const train = trained[0];
-  const history = await client.getMetricHistory(train.info.run_id, 'train.loss');
-  assert.ok(history.length >= 2, `per-step loss (${history.length} points)`);
+    const orphan = runs.find((r) => r.info.run_id === runningBefore[0].info.run_id)!;
+    assert.equal(orphan.info.status, 'KILLED');
+    assert.match(tag(orphan, 'vcp.failure_reason') ?? '', /orphaned/);
+    const sweeps = runs.filter((r) => tag(r, 'vcp.run_kind') === 'sweep');
+    assert.deepEqual(sweeps.map((r) => r.info.status).sort(), ['FINISHED', 'KILLED']);
 
-  const store = new ArtifactStore(client);
-  const files = (await store.listFiles(train.info.run_id)).map((f) => f.path);
-  for (const expected of ['config.json', 'logs/trial.log', 'results/synth.csv', 'checkpoint/model.safetensors', 'checkpoint/config.json']) {
-    assert.ok(files.includes(expected), `artifact ${expected} in ${files.join(', ')}`);
-  }
-  assert.ok(files.some((f) => /^samples\/synth\/(carpet|bottle)\/.+_overlay\.png$/.test(f)), 'sample overlays');
-  assert.ok(files.some((f) => /^attention\/synth\/.+_layer\d+\.npy$/.test(f)), 'attention maps');
-  assert.ok(files.some((f) => /^text_embeddings\/synth\/.+\.npy$/.test(f)), 'text embeddings');
-  const reusedFiles = (await store.listFiles(reused[0].info.run_id)).map((f) => f.path);
-  assert.ok(!reusedFiles.some((f) => f.startsWith('checkpoint/')), 'the checkpoint is logged once per training');
-});
+    // What each trial logged.
+    for (const run of finished) {
+      for (const key of [
+        'synth.pixel_auroc',
+        'synth.pro',
+        'synth.carpet.pixel_ap',
+        'synth.bottle.image_auroc',
+        'synth.ms_per_image',
+        'time.eval_s',
+        'cache.hits',
+        'cache.misses',
+      ]) {
+        assert.ok(metric(run, key) !== undefined, `${run.info.run_id}: metric ${key}`);
+      }
+      const auroc = metric(run, 'synth.pixel_auroc')!;
+      assert.ok(auroc >= 0 && auroc <= 1, `pixel AUROC ${auroc} is a fraction`);
+      assert.equal(tag(run, 'vcp.device'), 'cpu');
+      assert.ok(tag(run, 'vcp.backend'));
+      assert.ok(tag(run, 'mlflow.parentRunId'));
+    }
+    // Two trainings (heads 1, 2): α only changes evaluation, so the other two reuse a checkpoint.
+    const trained = finished.filter((r) => tag(r, 'vcp.trained') === 'true');
+    const reused = finished.filter((r) => tag(r, 'vcp.trained') === 'false');
+    assert.ok(trained.length >= 1 && trained.length <= 2, `trainings: ${trained.length}`);
+    assert.equal(trained.length + reused.length, 4);
+    for (const run of reused)
+      assert.ok(tag(run, 'vcp.checkpoint_from'), 'a reused checkpoint names where it came from');
+    const train = trained[0];
+    const history = await client.getMetricHistory(train.info.run_id, 'train.loss');
+    assert.ok(history.length >= 2, `per-step loss (${history.length} points)`);
+
+    const store = new ArtifactStore(client);
+    const files = (await store.listFiles(train.info.run_id)).map((f) => f.path);
+    for (const expected of [
+      'config.json',
+      'logs/trial.log',
+      'results/synth.csv',
+      'checkpoint/model.safetensors',
+      'checkpoint/config.json',
+    ]) {
+      assert.ok(files.includes(expected), `artifact ${expected} in ${files.join(', ')}`);
+    }
+    assert.ok(
+      files.some((f) => /^samples\/synth\/(carpet|bottle)\/.+_overlay\.png$/.test(f)),
+      'sample overlays',
+    );
+    assert.ok(
+      files.some((f) => /^attention\/synth\/.+_layer\d+\.npy$/.test(f)),
+      'attention maps',
+    );
+    assert.ok(
+      files.some((f) => /^text_embeddings\/synth\/.+\.npy$/.test(f)),
+      'text embeddings',
+    );
+    const reusedFiles = (await store.listFiles(reused[0].info.run_id)).map((f) => f.path);
+    assert.ok(
+      !reusedFiles.some((f) => f.startsWith('checkpoint/')),
+      'the checkpoint is logged once per training',
+    );
+  },
+);

@@ -34,13 +34,20 @@ export interface PoolResult {
 }
 
 /** Runs `runOne(trial, worker)` for every trial on at most `workers` at once (worker = 0..workers-1). */
-export async function runPool(trials: readonly Trial[], options: PoolOptions, runOne: (trial: Trial, worker: number) => Promise<TrialOutcome>): Promise<PoolResult> {
+export async function runPool(
+  trials: readonly Trial[],
+  options: PoolOptions,
+  runOne: (trial: Trial, worker: number) => Promise<TrialOutcome>,
+): Promise<PoolResult> {
   const workers = Math.max(1, Math.floor(options.workers));
   const pending = [...trials];
   const busyKeys = new Set<string>();
   const startedKeys = new Set<string>();
   const freeWorkers = Array.from({ length: workers }, (_, i) => i).reverse();
-  const running = new Map<string, Promise<{ id: string; worker: number; key: string; outcome: TrialOutcome }>>();
+  const running = new Map<
+    string,
+    Promise<{ id: string; worker: number; key: string; outcome: TrialOutcome }>
+  >();
   const outcomes: TrialOutcome[] = [];
   let stop = false;
 
@@ -58,10 +65,16 @@ export async function runPool(trials: readonly Trial[], options: PoolOptions, ru
       busyKeys.add(trial.trainingKey);
       startedKeys.add(trial.trainingKey);
       const started = performance.now();
-      const task = runOne(trial, worker).catch(
-        (error: unknown): TrialOutcome => ({ trial, status: 'FAILED', reason: error instanceof Error ? error.message : String(error), seconds: (performance.now() - started) / 1000 }),
+      const task = runOne(trial, worker).catch((error: unknown): TrialOutcome => ({
+        trial,
+        status: 'FAILED',
+        reason: error instanceof Error ? error.message : String(error),
+        seconds: (performance.now() - started) / 1000,
+      }));
+      running.set(
+        trial.id,
+        task.then((outcome) => ({ id: trial.id, worker, key: trial.trainingKey, outcome })),
       );
-      running.set(trial.id, task.then((outcome) => ({ id: trial.id, worker, key: trial.trainingKey, outcome })));
     }
     if (running.size === 0) break;
     const done = await Promise.race(running.values());
