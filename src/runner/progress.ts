@@ -80,7 +80,7 @@ class Counter {
       this.total - this.done.length - this.failed,
       this.workers,
     );
-    return `${this.done.length + this.failed}/${this.total} trials (${this.failed} failed)${eta === undefined ? '' : `, ~${formatSeconds(eta)} left`}`;
+    return `${this.done.length + this.failed}/${this.total} trials (${this.failed} failed or killed)${eta === undefined ? '' : `, ~${formatSeconds(eta)} left`}`;
   }
 }
 
