@@ -13,7 +13,7 @@ import { initBackend, describeBackend, type BackendChoice } from '../model/backe
 import { saveCheckpoint } from '../model/checkpoint.js';
 import { cacheRoot } from '../model/clip/cache.js';
 import { FeatureExtractor } from '../model/features.js';
-import { evaluateDataset, type DatasetEvaluation } from '../model/infer.js';
+import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../model/infer.js';
 import { loadMethod } from '../model/load.js';
 import { trainMethod } from '../model/train.js';
 import { loadSpec } from '../runner/spec.js';
@@ -43,6 +43,8 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   const out = resolve(options.out ?? join('.vcp-exp', 'runs', spec.name, trial.id));
   const { backbone, method } = await loadMethod(methodName, model);
   try {
+    // Built before training so bad prompts fail fast; it shares (and sees) the trained Variables.
+    const evalMethod = withEvalPrompts(method, evaluation.prompts);
     const cache = options.featureCache === false ? undefined : new FeatureCache({ dir: options.featureCache ?? join(cacheRoot(), 'features') });
     const extractor = new FeatureExtractor({ clip: backbone.clip, weightsHash: backbone.sha256, request: method.features, cache, chunkSize: train.micro_batch });
 
@@ -61,18 +63,18 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     await saveCheckpoint(checkpointDir, method, { sha256: backbone.sha256, name: backbone.name }, { trial: trial.id, training_key: trial.trainingKey, seed: trial.seed, losses: result.losses });
     log(`checkpoint: ${checkpointDir}`);
 
-    if (evaluation.prompts !== null) console.error('warning: eval.prompts is not applied by `vcp-exp train` (the training templates are used)');
+    if (evaluation.prompts !== null) log(`eval: ${evaluation.prompts.length} test-time prompt pair(s) from eval.prompts`);
     const evaluations: DatasetEvaluation[] = [];
     for (const d of evaluation.datasets) {
       const evalSet = await openCheckedDataset({ root: d.root, format: d.format, products: d.products === 'all' ? undefined : d.products, name: d.name });
-      const res = await evaluateDataset({ method, extractor, dataset: evalSet, pro: evaluation.pro, batchSize: train.micro_batch });
+      const res = await evaluateDataset({ method: evalMethod, extractor, dataset: evalSet, pro: evaluation.pro, batchSize: train.micro_batch });
       evaluations.push(res);
       console.log(`\n${d.name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`);
       console.log(table(res.products, res.mean.mean));
     }
     const stats = extractor.stats;
     log(`\nfeatures: ${stats.hits} cache hits, ${stats.misses} misses, ${stats.encoded} encoded`);
-    await writeFile(join(out, 'metrics.json'), `${JSON.stringify({ trial: trial.id, losses: result.losses, epochLosses: result.epochLosses, evaluations }, null, 2)}\n`);
+    await writeFile(join(out, 'metrics.json'), `${JSON.stringify({ trial: trial.id, losses: result.losses, epochLosses: result.epochLosses, evalPrompts: evaluation.prompts, evaluations }, null, 2)}\n`);
   } finally {
     method.dispose();
     backbone.clip.dispose();

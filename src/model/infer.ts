@@ -13,8 +13,22 @@ import { mapMaximum } from '../eval/image.js';
 import { PixelAccumulator } from '../eval/pixels.js';
 import { gaussianFilter, minMaxNormalise } from '../eval/smoothing.js';
 import { disposeFeatures, type FeatureExtractor, type FeatureImage } from './features.js';
-import type { ZeroShotMethod } from './methods/method.js';
+import { UserError } from '../errors.js';
+import type { PromptPair, ZeroShotMethod } from './methods/method.js';
 import { tf } from './tf.js';
+
+/**
+ * The method to evaluate with a spec's test-time prompts (`eval.prompts`, paper Table 9): a
+ * view that shares the method's parameters (disposed with the method), or the method itself
+ * when `prompts` is null (the training prompts).
+ */
+export function withEvalPrompts(method: ZeroShotMethod, prompts: readonly PromptPair[] | null | undefined, field = 'eval.prompts'): ZeroShotMethod {
+  if (prompts === null || prompts === undefined) return method;
+  if (!method.withPrompts) {
+    throw new UserError(`${field}: method ${method.name} has no text prompts to replace at test time`, { hint: `remove ${field} from the spec` });
+  }
+  return method.withPrompts(prompts, field);
+}
 
 export interface ImagePrediction {
   /** Fused map before smoothing. [S·S] */

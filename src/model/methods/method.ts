@@ -94,8 +94,22 @@ export interface ZeroShotMethod<Cfg = unknown> {
    * runs repeat exactly and micro-batches of one step share their masks.
    */
   seedRandomness?(seed: number): void;
+  /**
+   * Test-time prompts (paper Table 9): a view of this method that encodes `pairs` (ensembled)
+   * instead of its training prompts. The view shares this method's parameter Variables (no
+   * copies): its `dispose` frees only what the view built, and disposing this method frees its
+   * views too. Absent on methods without text prompts to swap.
+   * @param field the name of `pairs` in validation errors (e.g. 'eval.prompts')
+   */
+  withPrompts?(pairs: readonly PromptPair[], field?: string): ZeroShotMethod<Cfg>;
   /** Frees the method's own variables (not CLIP's). */
   dispose(): void;
+}
+
+/** A normal/abnormal prompt pair, each sentence with exactly one `{cls}` slot. */
+export interface PromptPair {
+  readonly normal: string;
+  readonly abnormal: string;
 }
 
 export const METHOD_NAMES = ['vcp-clip'] as const;

@@ -7,16 +7,25 @@ import { UserError } from '../../../errors.js';
 import { tf } from '../../tf.js';
 import type { Tensor, Tensor1D, Tensor3D, Tensor4D, Variable } from '../../tf.js';
 import { SeedSequence } from '../init.js';
-import type { FrozenFeatures, MethodContext, MethodOutput, OptimizerSpec, PostprocessSpec, ZeroShotMethod } from '../method.js';
+import type { FrozenFeatures, MethodContext, MethodOutput, OptimizerSpec, PostprocessSpec, PromptPair, ZeroShotMethod } from '../method.js';
 import { type BackboneShape, resolveVcpClipConfig, type VcpClipConfig, type VcpClipConfigInput } from './config.js';
 import { DeepPrompts } from './dtp.js';
 import { segmentationLoss } from './loss.js';
 import { BaseBranch, VcpBranch } from './maps.js';
 import { l2Normalize, PostVcp } from './post-vcp.js';
 import { PreVcp } from './pre-vcp.js';
-import { buildPromptLayout, PromptEncoder } from './prompts.js';
+import { buildPromptLayout, PromptEncoder, resolvePromptPairs, templatePairs } from './prompts.js';
 
 const TEMPERATURES = ['maps.base.logit_scale', 'maps.vcp.logit_scale'];
+
+export interface VcpClipOptions {
+  /** Cut the text sequences after the longest EOS (default true; exact, see prompts.ts). */
+  truncate?: boolean;
+  /** Prompt pairs to encode instead of the config's templates × state words (test time). */
+  prompts?: readonly PromptPair[];
+  /** Where `prompts` come from, for errors (default 'prompts'). */
+  promptsField?: string;
+}
 
 export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   readonly name = 'vcp-clip' as const;
@@ -28,15 +37,31 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   readonly postVcp: PostVcp | null;
   readonly base: BaseBranch;
   readonly vcp: VcpBranch | null;
+  /** The pairs the text embeddings ensemble (the training ones unless a test-time view). */
+  readonly promptPairs: readonly PromptPair[];
   private readonly params: Map<string, Variable>;
+  private readonly truncate: boolean;
+  /** The method whose modules a prompt view borrows (null: this one owns them). */
+  private readonly owner: VcpClipMethod | null;
+  /** Prompt views made from this method, disposed with it. */
+  private readonly views = new Set<VcpClipMethod>();
 
+  /**
+   * @param shared borrow every learnable module from this method instead of building new ones
+   *   (a prompt view: see withPrompts)
+   */
   constructor(
     readonly config: VcpClipConfig,
-    context: MethodContext,
-    options: { truncate?: boolean } = {},
+    private readonly context: MethodContext,
+    options: VcpClipOptions = {},
+    shared?: VcpClipMethod,
   ) {
     const { text, vision, projectionDim: embedDim } = context.clip.config;
-    const seeds = new SeedSequence(config.seed);
+    this.truncate = options.truncate ?? true;
+    this.owner = shared ? (shared.owner ?? shared) : null;
+    this.promptPairs = options.prompts
+      ? resolvePromptPairs(options.prompts, options.promptsField)
+      : Object.freeze(templatePairs(config.templates, config.state_words));
     this.features = { layers: config.layers, imageSize: config.image_size };
     this.postprocess = {
       smoothingSigma: config.sigma,
@@ -44,26 +69,44 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       normalizeScores: true,
       score: config.image_score === 'max' ? 'map-max' : 'method',
     };
-    this.preVcp = new PreVcp(config.n_ctx, text.width, config.pre_vcp, seeds);
-    this.deep = config.dtp
-      ? new DeepPrompts(text.layers, config.deep_prompt_len, text.width, config.dtp_position, config.dtp_dropout, seeds)
-      : null;
-    const layout = buildPromptLayout(config.templates, config.state_words, config.n_ctx, context.tokenizer, {
+    const layout = buildPromptLayout(this.promptPairs, config.n_ctx, context.tokenizer, {
       contextLength: text.contextLength,
       reserve: config.dtp ? config.deep_prompt_len : 0,
-      truncate: options.truncate ?? true,
+      truncate: this.truncate,
+      field: options.prompts ? `vcp-clip test-time prompts: ${options.promptsField ?? 'prompts'}` : undefined,
     });
+    if (this.owner) {
+      ({ preVcp: this.preVcp, deep: this.deep, postVcp: this.postVcp, base: this.base, vcp: this.vcp, params: this.params } = this.owner);
+      this.owner.views.add(this);
+    } else {
+      // Creation order fixes the seeds each parameter is drawn with.
+      const seeds = new SeedSequence(config.seed);
+      this.preVcp = new PreVcp(config.n_ctx, text.width, config.pre_vcp, seeds);
+      this.deep = config.dtp
+        ? new DeepPrompts(text.layers, config.deep_prompt_len, text.width, config.dtp_position, config.dtp_dropout, seeds)
+        : null;
+      this.postVcp = config.post_vcp ? new PostVcp(embedDim, vision.width, config.heads, config.attention_scaling, seeds) : null;
+      this.base = new BaseBranch(config.layers.length, vision.width, embedDim, seeds);
+      this.vcp = config.post_vcp ? new VcpBranch() : null;
+      this.params = new Map([
+        ...this.preVcp.parameters(),
+        ...(this.deep?.parameters() ?? []),
+        ...(this.postVcp?.parameters() ?? []),
+        ...this.base.parameters(),
+        ...(this.vcp?.parameters() ?? []),
+      ]);
+    }
     this.prompts = new PromptEncoder(layout, config.n_ctx, context.clip.text, this.deep);
-    this.postVcp = config.post_vcp ? new PostVcp(embedDim, vision.width, config.heads, config.attention_scaling, seeds) : null;
-    this.base = new BaseBranch(config.layers.length, vision.width, embedDim, seeds);
-    this.vcp = config.post_vcp ? new VcpBranch() : null;
-    this.params = new Map([
-      ...this.preVcp.parameters(),
-      ...(this.deep?.parameters() ?? []),
-      ...(this.postVcp?.parameters() ?? []),
-      ...this.base.parameters(),
-      ...(this.vcp?.parameters() ?? []),
-    ]);
+  }
+
+  /**
+   * The same trained parameters with other prompts (paper Table 9): {cls} is filled by the
+   * category vectors exactly as in training, and the pairs are ensembled like the training ones.
+   * The view shares this method's Variables; its dispose frees only its prompt tokens.
+   * @param field the name of `pairs` in validation errors, e.g. 'eval.prompts'
+   */
+  withPrompts(pairs: readonly PromptPair[], field = 'prompts'): VcpClipMethod {
+    return new VcpClipMethod(this.config, this.context, { truncate: this.truncate, prompts: pairs, promptsField: field }, this);
   }
 
   parameters(): Map<string, Variable> {
@@ -135,9 +178,15 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   }
 
   dispose(): void {
+    this.prompts.dispose();
+    if (this.owner) {
+      this.owner.views.delete(this);
+      return;
+    }
+    for (const view of this.views) view.prompts.dispose();
+    this.views.clear();
     this.preVcp.dispose();
     this.deep?.dispose();
-    this.prompts.dispose();
     this.postVcp?.dispose();
     this.base.dispose();
     this.vcp?.dispose();

@@ -1,9 +1,9 @@
 /**
- * Unified text prompting (spec "Text prompts", UTP): every template × state-word pair, with
- * {state} filled in and {cls} replaced in token-embedding space by the r category vectors of
- * an image; all images' prompts run through the text encoder as one batch, optionally with deep
- * prompts (dtp.ts), and each image's ensemble is averaged into one normal and one abnormal
- * embedding.
+ * Unified text prompting (spec "Text prompts", UTP): an ensemble of normal/abnormal prompt pairs
+ * (every template × state-word pair at training; any explicit pairs at test time, paper Table 9),
+ * with {cls} replaced in token-embedding space by the r category vectors of an image; all
+ * images' prompts run through the text encoder as one batch, optionally with deep prompts
+ * (dtp.ts), and each image's ensemble is averaged into one normal and one abnormal embedding.
  *
  * Sequences are cut after the longest prompt's EOS (+ the inserted deep prompts): with the
  * causal mask, later positions cannot change any EOS output, so the result is that of the
@@ -13,14 +13,55 @@ import { UserError } from '../../../errors.js';
 import { tf } from '../../tf.js';
 import type { Tensor, Tensor2D, Tensor3D } from '../../tf.js';
 import type { ClipTextTower } from '../../clip/text.js';
-import type { PromptTokenizer } from '../method.js';
+import type { TemplateTokens } from '../../clip/tokenizer.js';
+import type { PromptPair, PromptTokenizer } from '../method.js';
+import { ConfigError } from './config.js';
 import type { DeepPrompts } from './dtp.js';
 import { l2Normalize } from './post-vcp.js';
 
+export type { PromptPair } from '../method.js';
+
+/** The training ensemble as explicit pairs, ordered (template, state pair). */
+export function templatePairs(templates: readonly string[], stateWords: readonly (readonly [string, string])[]): PromptPair[] {
+  return templates.flatMap((template) =>
+    stateWords.map(([normal, abnormal]) => ({ normal: template.replace('{state}', normal), abnormal: template.replace('{state}', abnormal) })),
+  );
+}
+
+/**
+ * Validates explicit prompt pairs (e.g. a spec's `eval.prompts`): a non-empty list of
+ * `{normal, abnormal}` sentences, each with exactly one {cls} slot and no {state} slot.
+ * @param field the name errors give the list, e.g. 'eval.prompts'
+ */
+export function resolvePromptPairs(input: unknown, field = 'prompts', source = 'vcp-clip test-time prompts'): readonly PromptPair[] {
+  if (!Array.isArray(input) || input.length === 0) {
+    throw new ConfigError(field, input, 'a non-empty list of {normal, abnormal} prompt pairs, e.g. [{normal: "a photo of a good {cls}", abnormal: "a photo of a damaged {cls}"}]', source);
+  }
+  return Object.freeze(
+    input.map((pair: unknown, i) => {
+      const isObject = typeof pair === 'object' && pair !== null && !Array.isArray(pair);
+      if (!isObject || Object.keys(pair).some((k) => k !== 'normal' && k !== 'abnormal')) {
+        throw new ConfigError(`${field}[${i}]`, pair, 'an object with the keys normal and abnormal', source);
+      }
+      const p = pair as Record<string, unknown>;
+      for (const side of ['normal', 'abnormal'] as const) {
+        const text = p[side];
+        if (typeof text !== 'string' || text.split('{cls}').length !== 2 || text.includes('{state}')) {
+          throw new ConfigError(
+            `${field}[${i}].${side}`, text,
+            `a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a ${side === 'normal' ? 'good' : 'damaged'} {cls}"`, source,
+          );
+        }
+      }
+      return Object.freeze({ normal: p.normal as string, abnormal: p.abnormal as string });
+    }),
+  );
+}
+
 export interface PromptLayout {
-  /** Prompts, ordered (template, state pair, state) with state 0 normal, 1 abnormal. */
+  /** Prompts, ordered (pair, state) with state 0 normal, 1 abnormal. */
   texts: string[];
-  /** Ensemble size E (templates × state pairs); prompts = 2E. */
+  /** Ensemble size E (prompt pairs); prompts = 2E. */
   ensemble: number;
   /** Sequence length T of every prompt. */
   length: number;
@@ -35,36 +76,41 @@ export interface PromptLayout {
  * Tokenises the prompt ensemble with r slots for [cls].
  * @param reserve positions the deep prompts add (they must not push EOS past the context)
  * @param truncate cut after the longest EOS instead of keeping the full context length
+ * @param field where the prompts come from, for errors (default 'vcp-clip config: templates')
  */
 export function buildPromptLayout(
-  templates: readonly string[],
-  stateWords: readonly (readonly [string, string])[],
+  pairs: readonly PromptPair[],
   r: number,
   tokenizer: PromptTokenizer,
-  options: { contextLength: number; reserve: number; truncate: boolean },
+  options: { contextLength: number; reserve: number; truncate: boolean; field?: string },
 ): PromptLayout {
-  const texts: string[] = [];
-  const encoded = templates.flatMap((template) =>
-    stateWords.flatMap((pair) =>
-      pair.map((state) => {
-        const text = template.replace('{state}', state);
-        texts.push(text);
-        const tokens = tokenizer.encodeTemplate(text, '{cls}', { slots: r, contextLength: options.contextLength });
-        if (tokens.eosIndex + options.reserve >= options.contextLength) {
-          throw new UserError(
-            `vcp-clip config: templates: "${text}" needs ${tokens.eosIndex + 1 + options.reserve} positions with n_ctx=${r} and deep_prompt_len=${options.reserve}; the text context holds ${options.contextLength}`,
-            { hint: 'shorten the template or lower n_ctx / deep_prompt_len' },
-          );
-        }
-        return tokens;
-      }),
-    ),
-  );
+  const field = options.field ?? 'vcp-clip config: templates';
+  const texts = pairs.flatMap((pair) => [pair.normal, pair.abnormal]);
+  const encoded = texts.map((text) => {
+    const tokens = encode(tokenizer, text, r, options.contextLength, field);
+    if (tokens.eosIndex + options.reserve >= options.contextLength) {
+      throw new UserError(
+        `${field}: "${text}" needs ${tokens.eosIndex + 1 + options.reserve} positions with n_ctx=${r} and deep_prompt_len=${options.reserve}; the text context holds ${options.contextLength}`,
+        { hint: 'shorten the prompt or lower n_ctx / deep_prompt_len' },
+      );
+    }
+    return tokens;
+  });
   const eosIndex = encoded.map((e) => e.eosIndex);
   const length = options.truncate ? Math.max(...eosIndex) + 1 : options.contextLength;
   const ids = new Int32Array(encoded.length * length);
   encoded.forEach((e, p) => ids.set(e.ids.subarray(0, length), p * length));
-  return { texts, ensemble: encoded.length / 2, length, ids, clsIndex: encoded.map((e) => e.placeholderIndex), eosIndex };
+  return { texts, ensemble: pairs.length, length, ids, clsIndex: encoded.map((e) => e.placeholderIndex), eosIndex };
+}
+
+/** The tokenizer's encoding, its errors prefixed with the field the prompt comes from. */
+function encode(tokenizer: PromptTokenizer, text: string, r: number, contextLength: number, field: string): TemplateTokens {
+  try {
+    return tokenizer.encodeTemplate(text, '{cls}', { slots: r, contextLength });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    throw new UserError(`${field}: "${text}": ${error.message.replace(/^prompt template "[^]*?" /, '')}`, { hint: error.hint, cause: error });
+  }
 }
 
 /** Text embeddings of the prompt ensemble for given category vectors. */
