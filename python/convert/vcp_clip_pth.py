@@ -10,9 +10,13 @@ model's 'prompt*' parameters at top level (prompt_embeddings [1, n, W] = P_0,
 deep_prompt_embeddings [layers-1, n, W] = P_1.., prompt_proj, prompt_norm;
 prompt_text_projection is unused by the forward and dropped).
 
-torch is needed here only. Usage:
+Needs Python 3 with numpy only, not torch: the .pth (torch.save's zip format) is read by
+torch_zip.py, which rebuilds the tensors byte for byte and runs no pickled code. torch (if
+installed) is used only for a legacy non-zip .pth (torch < 1.6) or with --loader torch.
+A checkpoint wrapped in {'state_dict': ...}, {'model': ...} or {'checkpoint': ...} is unwrapped. Usage:
   vcp_clip_pth.py CHECKPOINT.pth OUT_DIR --clip-dir DIR | --clip-sha256 HEX [--clip-name NAME]
                   [--layers 6 12 18 24] [--image-size 518] [--backbone ViT-L-14-336] [--alpha 0.8]
+                  [--loader auto|pure|torch]
 """
 import argparse
 import datetime
@@ -23,8 +27,11 @@ import shutil
 import sys
 import tempfile
 
-import torch
-from safetensors.torch import save_file
+import numpy as np
+
+import torch_zip
+
+PARTS = ('trainable_linearlayer', 'New_Lan_Embed', 'Zero_try')
 
 
 def sha256_file(path):
@@ -38,13 +45,69 @@ def sha256_file(path):
 def need(d, key, where):
     if key not in d:
         sys.exit(f'{where}: missing "{key}" (keys: {", ".join(sorted(d.keys()))})')
-    return d[key].detach().to(torch.float32).contiguous()
+    if not isinstance(d[key], np.ndarray):
+        sys.exit(f'{where}: "{key}" is a {type(d[key]).__name__}, not a tensor')
+    return np.ascontiguousarray(d[key], dtype=np.float32)
+
+
+def unwrap(state):
+    if not isinstance(state, dict):
+        sys.exit(f'not a VCP-CLIP checkpoint: the .pth holds a {type(state).__name__}, not a dict')
+    if all(part in state for part in PARTS):
+        return state
+    for key in ('state_dict', 'model', 'checkpoint'):
+        inner = state.get(key)
+        if isinstance(inner, dict) and all(part in inner for part in PARTS):
+            return inner
+    missing = next(part for part in PARTS if part not in state)
+    sys.exit(f'not a VCP-CLIP checkpoint: no "{missing}" (top-level keys: {", ".join(sorted(map(str, state.keys())))})')
+
+
+def load_torch(path):
+    try:
+        import torch
+    except ImportError:
+        sys.exit(f'{path}: reading it with torch.load (--loader torch, or a legacy non-zip .pth from torch < 1.6) needs torch: '
+                 'pip install torch, or re-save the .pth with torch >= 1.6')
+
+    def to_numpy(v):
+        if isinstance(v, dict):
+            return {k: to_numpy(x) for k, x in v.items()}
+        if isinstance(v, torch.Tensor):
+            v = v.detach().cpu()
+            return (v.float() if v.dtype == torch.bfloat16 else v).numpy()
+        return v
+    # weights_only: tensors and dicts only, no pickled code runs.
+    return to_numpy(torch.load(path, map_location='cpu', weights_only=True))
+
+
+def load(path, loader):
+    if loader == 'torch' or (loader == 'auto' and not torch_zip.is_torch_zip(path)):
+        return load_torch(path)
+    try:
+        return torch_zip.load(path)
+    except torch_zip.FormatError as e:
+        sys.exit(f'{path}: {e}')
+
+
+def save_safetensors(tensors, path, metadata):
+    """safetensors layout: u64 header length, JSON header (space-padded to 8 bytes), raw data."""
+    header, offset = {'__metadata__': metadata}, 0
+    for name in sorted(tensors):
+        size = tensors[name].nbytes
+        header[name] = {'dtype': 'F32', 'shape': list(tensors[name].shape), 'data_offsets': [offset, offset + size]}
+        offset += size
+    text = json.dumps(header, separators=(',', ':')).encode()
+    text += b' ' * (-len(text) % 8)
+    with open(path, 'wb') as f:
+        f.write(len(text).to_bytes(8, 'little'))
+        f.write(text)
+        for name in sorted(tensors):
+            f.write(tensors[name].astype('<f4').tobytes())
 
 
 def convert(state):
-    for part in ('trainable_linearlayer', 'New_Lan_Embed', 'Zero_try'):
-        if part not in state:
-            sys.exit(f'not a VCP-CLIP checkpoint: no "{part}" (top-level keys: {", ".join(sorted(state.keys()))})')
+    state = unwrap(state)
     out = {}
     pre = state['New_Lan_Embed']
     q = need(pre, 'prompt_query', 'New_Lan_Embed')  # [1, r, W]
@@ -68,7 +131,7 @@ def convert(state):
     dtp = 'deep_prompt_embeddings' in state
     p0 = need(state, 'prompt_embeddings', 'CLIP prompt parameters')  # [1, n, W]
     if dtp:
-        out['dtp.prompts'] = torch.cat([p0, need(state, 'deep_prompt_embeddings', 'CLIP prompt parameters')], 0)
+        out['dtp.prompts'] = np.concatenate([p0, need(state, 'deep_prompt_embeddings', 'CLIP prompt parameters')], 0)
         out['dtp.prompt_proj.weight'] = need(state, 'prompt_proj.weight', 'CLIP prompt parameters')
         out['dtp.prompt_proj.bias'] = need(state, 'prompt_proj.bias', 'CLIP prompt parameters')
         out['dtp.prompt_norm.weight'] = need(state, 'prompt_norm.weight', 'CLIP prompt parameters')
@@ -89,12 +152,13 @@ def main():
     ap.add_argument('--image-size', type=int, default=518)
     ap.add_argument('--backbone', default='ViT-L-14-336')
     ap.add_argument('--alpha', type=float, default=None, help='fusion weight (the public test script uses 0.8)')
+    ap.add_argument('--loader', choices=('auto', 'pure', 'torch'), default='auto',
+                    help='auto: torch_zip.py for a zip .pth, torch.load for a legacy one; pure: torch_zip.py only; torch: torch.load')
     a = ap.parse_args()
     if not a.clip_dir and not a.clip_sha256:
         sys.exit('give --clip-dir or --clip-sha256: the checkpoint records the CLIP weights it belongs to')
     sha = a.clip_sha256 or sha256_file(os.path.join(a.clip_dir, 'model.safetensors'))
-    # weights_only: tensors and dicts only, no pickled code runs.
-    state = torch.load(a.pth, map_location='cpu', weights_only=True)
+    state = load(a.pth, a.loader)
     tensors, config, n_layers = convert(state)
     if n_layers != len(a.layers):
         sys.exit(f'--layers: got {len(a.layers)} layers {a.layers}, but the checkpoint has {n_layers} Linear_l (trainable_linearlayer.fc.*)')
@@ -111,7 +175,7 @@ def main():
     os.makedirs(parent, exist_ok=True)
     temp = tempfile.mkdtemp(prefix='.vcp-convert-', dir=parent)
     try:
-        save_file(tensors, os.path.join(temp, 'model.safetensors'), metadata={'format': 'pt', 'method': 'vcp-clip'})
+        save_safetensors(tensors, os.path.join(temp, 'model.safetensors'), {'format': 'pt', 'method': 'vcp-clip'})
         with open(os.path.join(temp, 'config.json'), 'w') as f:
             json.dump(meta, f, indent=2)
         if os.path.exists(a.out):
