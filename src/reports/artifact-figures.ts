@@ -1,8 +1,9 @@
 /**
- * Figures drawn from one run's artifacts (docs/reports.md lists the names the runner logs):
- *   samples/<product>/<name>_{image,mask,overlay}.png   qualitative grid (paper Fig. 5)
- *   attention/<product>/<name>.npy  float32 [H, 2, L]    Post-VCP attention per head (Fig. 6)
- *   text_embeddings/<product>.npy   float32 [N, 2, D]    t-SNE of the output text embeddings (Fig. 10)
+ * Figures drawn from one run's artifacts of one eval dataset (names: src/tracking/artifact-names.ts,
+ * contents: docs/reports.md):
+ *   samples/<dataset>/<product>/<name>_{image,mask,overlay}.png  qualitative grid (paper Fig. 5)
+ *   attention/<dataset>/<product>/<name>_layer<k>.npy  [H, 2, L]  Post-VCP attention per head (Fig. 6)
+ *   text_embeddings/<dataset>/<product>.npy            [N, 2, D]  t-SNE of the text embeddings (Fig. 10)
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,12 +11,27 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeNpy } from '../eval/npy.js';
 import type { FigureSpec } from '../runner/spec-types.js';
+import {
+  ARTIFACT_DIRS,
+  parseAttentionPath,
+  parseSamplePath,
+  parseTextEmbeddingsPath,
+  SAMPLE_PARTS,
+  textEmbeddingsPath,
+} from '../tracking/artifact-names.js';
 import type { ArtifactStore } from '../tracking/artifacts.js';
 import { tsne } from './tsne.js';
 
 type VlSpec = Record<string, unknown>;
 
-export const SAMPLE_PARTS = ['image', 'mask', 'overlay'] as const;
+/** The run a picture figure draws from, and the eval dataset whose artifacts it uses. */
+export interface ArtifactSource {
+  store: ArtifactStore;
+  runId: string;
+  /** The sweep point and seed of the run, for the subtitle. */
+  rowLabel: string;
+  dataset: string;
+}
 const PART_TITLES = { image: 'image', mask: 'ground truth', overlay: 'anomaly map overlay' } as const;
 /** Side of each picture in the samples grid (px). */
 const THUMB = 160;
@@ -46,20 +62,20 @@ function chooseProducts(found: string[], fig: FigureSpec, limit: number): string
 }
 
 /** Image / ground truth / overlay, one row per (product, image). */
-export async function samplesFigure(fig: FigureSpec, store: ArtifactStore, runId: string, rowLabel: string): Promise<VlSpec> {
-  const files = (await store.listFiles(runId, 'samples')).map((f) => f.path).sort();
+export async function samplesFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
+  const files = (await store.listFiles(runId, ARTIFACT_DIRS.samples)).map((f) => f.path).sort();
   const entries = new Map<string, Map<string, string>>(); // "<product>/<name>" → part → path
   for (const path of files) {
-    const m = /^samples\/([^/]+)\/(.+)_(image|mask|overlay)\.png$/.exec(path);
-    if (!m) continue;
-    const key = `${m[1]}/${m[2]}`;
+    const a = parseSamplePath(path);
+    if (!a || a.dataset !== dataset) continue;
+    const key = `${a.product}/${a.name}`;
     if (!entries.has(key)) entries.set(key, new Map());
-    entries.get(key)!.set(m[3], path);
+    entries.get(key)!.set(a.part, path);
   }
   const products = chooseProducts([...new Set([...entries.keys()].map((k) => k.split('/')[0]))], fig, 4);
   const perProduct = fig.max_items ?? 2;
   const keys = products.flatMap((p) => [...entries.keys()].filter((k) => k.startsWith(`${p}/`)).slice(0, perProduct));
-  if (keys.length === 0) throw new MissingArtifacts(`run ${runId} has no samples/<product>/<name>_{image,mask,overlay}.png artifacts`);
+  if (keys.length === 0) throw new MissingArtifacts(`run ${runId} has no samples/${dataset}/<product>/<name>_{image,mask,overlay}.png artifacts`);
   const values = await withTemp(async (dir) => {
     const out: { sample: string; part: string; url: string }[] = [];
     for (const key of keys) {
@@ -69,14 +85,14 @@ export async function samplesFigure(fig: FigureSpec, store: ArtifactStore, runId
         const bytes = await fetchBytes(store, runId, path, dir);
         // A thin grey frame keeps white masks visible on the white page.
         const framed = await sharp(bytes).resize(THUMB - 2, THUMB - 2, { fit: 'contain', background: '#ffffff' }).extend({ top: 1, bottom: 1, left: 1, right: 1, background: '#888888' }).png().toBuffer();
-        const thumb = await sharp(framed).png({ compressionLevel: 9 }).toBuffer();
+        const thumb = await sharp(framed).png({ compressionLevel: 9, palette: true }).toBuffer();
         out.push({ sample: key, part: PART_TITLES[part], url: `data:image/png;base64,${thumb.toString('base64')}` });
       }
     }
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`image, ground-truth mask and anomaly-map overlay`, `run ${runId} (${rowLabel})`] },
+    title: { text: fig.title ?? fig.name, subtitle: [`image, ground-truth mask and anomaly-map overlay (${dataset})`, `run ${runId} (${rowLabel})`] },
     width: 3 * (THUMB + 16),
     height: keys.length * (THUMB + 16),
     data: { values },
@@ -107,16 +123,25 @@ function pool(map: Float64Array, side: number): { side: number; values: Float64A
   return { side: out, values: values.map((v, i) => v / counts[i]) };
 }
 
-/** Post-VCP attention of the normal and abnormal text query over the patch grid, per head. */
-export async function attentionFigure(fig: FigureSpec, store: ArtifactStore, runId: string, rowLabel: string): Promise<VlSpec> {
-  const files = (await store.listFiles(runId, 'attention')).map((f) => f.path).filter((p) => /^attention\/[^/]+\/.+\.npy$/.test(p)).sort();
-  const products = chooseProducts([...new Set(files.map((p) => p.split('/')[1]))], fig, 4);
-  const chosen = products.flatMap((p) => files.filter((f) => f.split('/')[1] === p).slice(0, fig.max_items ?? 1));
-  if (chosen.length === 0) throw new MissingArtifacts(`run ${runId} has no attention/<product>/<name>.npy artifacts`);
+/**
+ * Post-VCP attention of the normal and abnormal text query over the patch grid, per head, at
+ * the deepest layer the run logged (the one whose refined embeddings matter most to the map).
+ */
+export async function attentionFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
+  const found = (await store.listFiles(runId, ARTIFACT_DIRS.attention))
+    .map((f) => ({ path: f.path, a: parseAttentionPath(f.path) }))
+    .filter((x) => x.a !== null && x.a.dataset === dataset)
+    .map((x) => ({ path: x.path, ...x.a! }));
+  if (found.length === 0) throw new MissingArtifacts(`run ${runId} has no attention/${dataset}/<product>/<name>_layer<k>.npy artifacts`);
+  const layer = Math.max(...found.map((f) => f.layer));
+  const files = found.filter((f) => f.layer === layer).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const products = chooseProducts([...new Set(files.map((f) => f.product))], fig, 4);
+  const chosen = products.flatMap((p) => files.filter((f) => f.product === p).slice(0, fig.max_items ?? 1));
+  if (chosen.length === 0) throw new MissingArtifacts(`run ${runId} has no attention artifacts of products ${(fig.products ?? []).join(', ')} in ${dataset}`);
   let pooledNote = '';
   const panels = await withTemp(async (dir) => {
     const out: VlSpec[] = [];
-    for (const path of chosen) {
+    for (const { path, product, name } of chosen) {
       const npy = decodeNpy(await fetchBytes(store, runId, path, dir), path);
       if (npy.shape.length !== 3 || npy.shape[1] !== 2) throw new Error(`${path}: expected shape [H, 2, L], got [${npy.shape.join(', ')}]`);
       const [heads, , l] = npy.shape;
@@ -133,7 +158,7 @@ export async function attentionFigure(fig: FigureSpec, store: ArtifactStore, run
         }
       }
       out.push({
-        title: path.slice('attention/'.length, -'.npy'.length),
+        title: `${product} / ${name}`,
         data: { values },
         facet: { row: { field: 'head', type: 'ordinal', title: null, sort: Array.from({ length: heads }, (_, h) => `head ${h + 1}`) }, column: { field: 'state', type: 'nominal', title: null, sort: ['normal prompt', 'abnormal prompt'] } },
         spec: {
@@ -151,24 +176,24 @@ export async function attentionFigure(fig: FigureSpec, store: ArtifactStore, run
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`Post-VCP attention of each text query over the patch grid${pooledNote}`, `run ${runId} (${rowLabel})`] },
+    title: { text: fig.title ?? fig.name, subtitle: [`Post-VCP attention of each text query over the patch grid, layer ${layer} (${dataset})${pooledNote}`, `run ${runId} (${rowLabel})`] },
     hconcat: panels,
     resolve: { scale: { color: 'shared' } },
   };
 }
 
 /** t-SNE of the per-image normal / abnormal text embeddings, coloured by product. */
-export async function tsneFigure(fig: FigureSpec, store: ArtifactStore, runId: string, rowLabel: string): Promise<VlSpec> {
-  const files = (await store.listFiles(runId, 'text_embeddings')).map((f) => f.path).filter((p) => /^text_embeddings\/[^/]+\.npy$/.test(p)).sort();
-  const products = chooseProducts(files.map((p) => p.slice('text_embeddings/'.length, -4)), fig, Infinity);
-  if (products.length === 0) throw new MissingArtifacts(`run ${runId} has no text_embeddings/<product>.npy artifacts`);
+export async function tsneFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
+  const found = (await store.listFiles(runId, ARTIFACT_DIRS.textEmbeddings)).map((f) => parseTextEmbeddingsPath(f.path)).filter((a) => a !== null && a.dataset === dataset);
+  const products = chooseProducts(found.map((a) => a!.product).sort(), fig, Infinity);
+  if (products.length === 0) throw new MissingArtifacts(`run ${runId} has no text_embeddings/${dataset}/<product>.npy artifacts`);
   const budget = fig.max_items ?? 400;
   const perProduct = Math.max(1, Math.floor(budget / (2 * products.length)));
   const rows: number[][] = [];
   const meta: { product: string; state: string }[] = [];
   await withTemp(async (dir) => {
     for (const product of products) {
-      const path = `text_embeddings/${product}.npy`;
+      const path = textEmbeddingsPath(dataset, product);
       const npy = decodeNpy(await fetchBytes(store, runId, path, dir), path);
       if (npy.shape.length !== 3 || npy.shape[1] !== 2) throw new Error(`${path}: expected shape [N, 2, D], got [${npy.shape.join(', ')}]`);
       const [n, , d] = npy.shape;
@@ -182,11 +207,14 @@ export async function tsneFigure(fig: FigureSpec, store: ArtifactStore, runId: s
       }
     }
   });
+  const distinct = new Set(rows.map((r) => r.join(','))).size;
+  // Without Pre-VCP the prompts do not see the image: every image has the same two embeddings.
+  if (distinct <= 2) throw new MissingArtifacts(`the ${rows.length} text embeddings of run ${runId} are ${distinct} distinct vectors (the same for every image, as without Pre-VCP): nothing for a t-SNE to show`);
   const d = rows[0].length;
   const y = tsne(Float64Array.from(rows.flat()), rows.length, d, { seed: 0 });
   const values = meta.map((m, i) => ({ ...m, x: Number(y[2 * i].toFixed(4)), y: Number(y[2 * i + 1].toFixed(4)) }));
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`${rows.length} text embeddings (normal and abnormal prompt per image); exact t-SNE, perplexity 30, seed 0`, `run ${runId} (${rowLabel})`] },
+    title: { text: fig.title ?? fig.name, subtitle: [`${rows.length} text embeddings of ${dataset} (normal and abnormal prompt per image); exact t-SNE, perplexity 30, seed 0`, `run ${runId} (${rowLabel})`] },
     width: 420,
     height: 360,
     data: { values },

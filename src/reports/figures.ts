@@ -45,7 +45,9 @@ function panelData(fig: FigureSpec, groups: readonly Group[], metric: Metric, da
       const xLabel = x === 'dataset' ? d : g.labels[x];
       const series = fig.series ? g.labels[fig.series] : 'ours';
       const sd = stat.std ?? 0;
-      points.push({ x: xLabel, series: fig.series ? `ours: ${series}` : 'ours', mean: stat.mean, lo: stat.mean - sd, hi: stat.mean + sd, n: stat.n });
+      // "ours:" only tells ours from the paper's lines; without a reference it is noise.
+      const label = fig.series ? (fig.reference ? `ours: ${series}` : series) : 'ours';
+      points.push({ x: xLabel, series: label, mean: stat.mean, lo: stat.mean - sd, hi: stat.mean + sd, n: stat.n });
     }
   }
   const paper: { x: string; series: string; value: number }[] = [];
@@ -74,7 +76,8 @@ export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets
       for (const p of paper) if (!order.includes(p.x)) order.push(p.x);
       const xEnc = { field: 'x', type: 'ordinal', sort: order, title: axisTitle(x), axis: { labelAngle: order.some((o) => o.length > 6) ? -30 : 0 } };
       const yEnc = { type: 'quantitative', title: yTitle(metric), scale: { zero: false } };
-      const color = { field: 'series', type: 'nominal', title: 'source', scale: { scheme: 'tableau10' } };
+      const legend = fig.series ? `${axisTitle(fig.series)}${fig.reference ? ' (ours, paper)' : ''}` : 'source';
+      const color = { field: 'series', type: 'nominal', title: legend, scale: { scheme: 'tableau10' } };
       const layers: VlSpec[] =
         fig.kind === 'bar'
           ? [

@@ -121,8 +121,8 @@ async function figureSpec(fig: FigureSpec, groups: Group[], axes: readonly strin
   }
   const run = group.results[0];
   const label = groupLabel(group, varying) || 'the only sweep point';
-  const rowLabel = `${label}, seed ${run.seed}`;
-  if (kind === 'samples') return samplesFigure(fig, store, run.runId, rowLabel);
-  if (kind === 'attention') return attentionFigure(fig, store, run.runId, rowLabel);
-  return tsneFigure(fig, store, run.runId, rowLabel);
+  const source = { store, runId: run.runId, rowLabel: `${label}, seed ${run.seed}`, dataset: fig.datasets?.[0] ?? datasets[0] };
+  if (kind === 'samples') return samplesFigure(fig, source);
+  if (kind === 'attention') return attentionFigure(fig, source);
+  return tsneFigure(fig, source);
 }

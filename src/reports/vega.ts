@@ -55,5 +55,6 @@ export function normalizeIds(svg: string): string {
 
 export async function svgToPng(svg: string): Promise<Buffer> {
   // 72 dpi is librsvg's 1:1; compressionLevel and no metadata keep the bytes reproducible.
-  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE }).png({ compressionLevel: 9 }).toBuffer();
+  // A 256-colour palette (deterministic quantisation) makes figures with photos ~5× smaller.
+  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE }).png({ compressionLevel: 9, palette: true }).toBuffer();
 }

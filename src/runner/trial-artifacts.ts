@@ -1,12 +1,13 @@
 /**
  * Files a trial logs beside its metrics: the per-product CSV of each eval dataset and, for a
  * few test images per product, the picture triple (image, ground truth, overlay of the final
- * map), the Post-VCP attention per layer and the text embeddings, under the artifact names
- * the reports read:
+ * map) and the Post-VCP attention per layer; for more test images per product, their text
+ * embeddings in one file. Paths come from src/tracking/artifact-names.ts, which the reports
+ * parse with:
  *   results/<dataset>.csv
  *   samples/<dataset>/<product>/<name>_{image,mask,overlay}.png
- *   attention/<dataset>/<product>/<name>_layer<k>.npy     [H, 2, L] per image
- *   text_embeddings/<dataset>/<product>/<name>.npy        [2, D] (normal, abnormal)
+ *   attention/<dataset>/<product>/<name>_layer<k>.npy     [H, 2, L] per image and layer
+ *   text_embeddings/<dataset>/<product>.npy               [N, 2, D] (normal, abnormal) per image
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -25,6 +26,12 @@ import { writeNpy } from '../eval/npy.js';
 import type { FeatureExtractor } from '../model/features.js';
 import { postprocessProduct, predictImages } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';
+import {
+  attentionPath,
+  resultsPath,
+  samplePath,
+  textEmbeddingsPath,
+} from '../tracking/artifact-names.js';
 
 /** src/eval metric names → the snake_case names of specs, reports and MLflow keys. */
 export const METRIC_KEYS = {
@@ -40,6 +47,11 @@ export const METRIC_KEYS = {
 
 /** Side of the sample pictures: maps of small models are upscaled so that they can be seen. */
 const SAMPLE_SIDE = 224;
+/**
+ * Test images per product whose text embeddings are logged (the t-SNE's points). Their frozen
+ * features come from the feature cache that evaluation filled, so only the method head runs.
+ */
+export const EMBEDDING_IMAGES = 16;
 
 /** One row per product: counts and every metric (empty cell = undefined for that product). */
 export function productCsv(products: readonly ProductMetrics[]): string {
@@ -99,8 +111,10 @@ function heat(v: number): [number, number, number] {
 
 /**
  * Writes the sample files of one product under `outDir` (artifact layout) and returns their
- * paths relative to it. Maps are min–max normalised over the picked images only, so the
- * overlays show where the model looks, not the product-wide scale.
+ * paths relative to it: pictures and attention for the first `count` picked images, the text
+ * embeddings of up to `embeddings` test images (default EMBEDDING_IMAGES). Maps are min–max
+ * normalised over the pictured images only, so the overlays show where the model looks, not
+ * the product-wide scale.
  */
 export async function writeProductSamples(options: {
   method: ZeroShotMethod;
@@ -108,10 +122,17 @@ export async function writeProductSamples(options: {
   dataset: Dataset;
   product: string;
   count: number;
+  embeddings?: number;
   outDir: string;
 }): Promise<string[]> {
-  const { method, extractor, dataset, product, outDir } = options;
-  const samples = pickSamples(dataset.samples(product, 'test'), options.count);
+  const { method, extractor, dataset, product, outDir, count } = options;
+  const all = dataset.samples(product, 'test');
+  const pictures = pickSamples(all, count);
+  // The embeddings' images: the pictured ones first, then the others in dataset order.
+  const samples = [...pictures, ...all.filter((x) => !pictures.includes(x))].slice(
+    0,
+    Math.max(count, options.embeddings ?? EMBEDDING_IMAGES),
+  );
   if (samples.length === 0) return [];
   const s = method.features.imageSize;
   const inputs = await Promise.all(
@@ -121,7 +142,7 @@ export async function writeProductSamples(options: {
     })),
   );
   const predictions = await predictImages(method, extractor, inputs, { keepExtras: true });
-  const post = postprocessProduct(method, predictions);
+  const post = postprocessProduct(method, predictions.slice(0, pictures.length));
   const written: string[] = [];
   const put = async (rel: string, write: (file: string) => Promise<void>) => {
     const file = join(outDir, rel);
@@ -129,8 +150,19 @@ export async function writeProductSamples(options: {
     await write(file);
     written.push(rel);
   };
-  const at = `${dataset.name}/${product}`;
-  for (const [i, sample] of samples.entries()) {
+  const ds = dataset.name;
+  const text: { shape: number[]; data: Float32Array }[] = [];
+  for (const prediction of predictions) {
+    const t = prediction.extras?.get('text');
+    if (t) text.push(t);
+  }
+  if (text.length === predictions.length && text.length > 0) {
+    const [two, d] = text[0].shape; // [2, D] per image
+    const all = new Float32Array(text.length * two * d); // [N, 2, D]
+    text.forEach((t, i) => all.set(t.data, i * two * d));
+    await put(textEmbeddingsPath(ds, product), (f) => writeNpy(f, all, [text.length, two, d]));
+  }
+  for (const [i, sample] of pictures.entries()) {
     const name = sampleName(sample);
     const image = resizeRgb(
       await readImageRgb(sample.imagePath),
@@ -151,24 +183,21 @@ export async function writeProductSamples(options: {
       for (let c = 0; c < 3; c++)
         overlay[p * 3 + c] = Math.round((1 - w) * image.data[p * 3 + c] + w * colour[c]);
     }
-    await put(`samples/${at}/${name}_image.png`, (f) => writePngRgb(f, image));
-    await put(`samples/${at}/${name}_mask.png`, (f) =>
+    await put(samplePath(ds, product, name, 'image'), (f) => writePngRgb(f, image));
+    await put(samplePath(ds, product, name, 'mask'), (f) =>
       writePngGray8(f, {
         width: SAMPLE_SIDE,
         height: SAMPLE_SIDE,
         data: mask.map((m) => (m ? 255 : 0)),
       }),
     );
-    await put(`samples/${at}/${name}_overlay.png`, (f) =>
+    await put(samplePath(ds, product, name, 'overlay'), (f) =>
       writePngRgb(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: overlay }),
     );
     for (const [key, tensor] of predictions[i].extras ?? []) {
       if (key.startsWith('attention.')) {
-        await put(`attention/${at}/${name}_layer${key.slice('attention.'.length)}.npy`, (f) =>
-          writeNpy(f, tensor.data, tensor.shape),
-        );
-      } else if (key === 'text') {
-        await put(`text_embeddings/${at}/${name}.npy`, (f) =>
+        const layer = Number(key.slice('attention.'.length));
+        await put(attentionPath(ds, product, name, layer), (f) =>
           writeNpy(f, tensor.data, tensor.shape),
         );
       }
@@ -183,7 +212,7 @@ export async function writeProductCsv(
   dataset: string,
   products: readonly ProductMetrics[],
 ): Promise<string> {
-  const file = join(outDir, 'results', `${dataset}.csv`);
+  const file = join(outDir, resultsPath(dataset));
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, productCsv(products));
   return file;

@@ -27,6 +27,7 @@ import { evaluateDataset } from '../model/infer.js';
 import { loadMethod } from '../model/load.js';
 import type { FrozenFeatures } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
+import { artifactDir, resultsPath } from '../tracking/artifact-names.js';
 import type { RunLogger } from '../tracking/run-logger.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialJob, TrialSummary } from './trial-events.js';
@@ -230,7 +231,7 @@ export async function runTrial({
       metrics[`${d.name}.ms_per_image`] = result.msPerImage;
       await logger.logArtifact(
         await writeProductCsv(job.workDir, d.name, result.products),
-        'results',
+        artifactDir(resultsPath(d.name)),
       );
       if (job.samplesPerProduct > 0) {
         emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
@@ -244,8 +245,7 @@ export async function runTrial({
             count: job.samplesPerProduct,
             outDir,
           });
-          for (const rel of files)
-            await logger.logArtifact(join(outDir, rel), rel.slice(0, rel.lastIndexOf('/')));
+          for (const rel of files) await logger.logArtifact(join(outDir, rel), artifactDir(rel));
         }
       }
     }

@@ -3,16 +3,26 @@
  * real MLflow server: the runner and its trial process are SIGKILLed mid-sweep (after one
  * trial finished, while another runs), then the same command resumes. Finished trials are not
  * re-run, the missing ones complete, the orphaned RUNNING run is marked KILLED, and MLflow
- * holds exactly one FINISHED run per trial.
+ * holds exactly one FINISHED run per trial. Then `vcp-exp report` draws its tables and the
+ * artifact figures from what the runner logged (the runner's writer and the report's reader
+ * share src/tracking/artifact-names.ts; this checks that they agree on real runs).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { generateSynthDataset } from '../../src/datasets/synth.js';
+import {
+  parseAttentionPath,
+  parseSamplePath,
+  parseTextEmbeddingsPath,
+} from '../../src/tracking/artifact-names.js';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
+import { decodeNpy } from '../../src/eval/npy.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import { projectRoot } from '../../src/tracking/server.js';
 import type { Run } from '../../src/tracking/types.js';
@@ -43,6 +53,14 @@ eval:
   datasets:
     - { name: synth, format: mvtec, root: ./synth }
 execution: { executor: local, workers: 1 }
+report:
+  tables:
+    - { name: heads-alpha, title: Heads and alpha, rows: heads, metrics: [pixel_auroc, pro] }
+  figures:
+    - { name: curve, title: Pixel AUROC, x: heads, series: alpha, metrics: [pixel_auroc] }
+    - { name: samples, kind: samples, title: Samples, select: "2 | 0.75" }
+    - { name: attention, kind: attention, title: Attention, select: "2 | 0.75" }
+    - { name: tsne, kind: tsne, title: Text embeddings }
 `;
 
 let server: TestServer;
@@ -240,22 +258,80 @@ test(
     ]) {
       assert.ok(files.includes(expected), `artifact ${expected} in ${files.join(', ')}`);
     }
+    const samples = files.map(parseSamplePath).filter((a) => a !== null);
     assert.ok(
-      files.some((f) => /^samples\/synth\/(carpet|bottle)\/.+_overlay\.png$/.test(f)),
-      'sample overlays',
+      samples.some((a) => a.dataset === 'synth' && a.part === 'overlay'),
+      `sample overlays in ${files.join(', ')}`,
     );
-    assert.ok(
-      files.some((f) => /^attention\/synth\/.+_layer\d+\.npy$/.test(f)),
-      'attention maps',
+    const attention = files.filter((f) => parseAttentionPath(f)?.dataset === 'synth');
+    assert.deepEqual(
+      [...new Set(attention.map((f) => parseAttentionPath(f)!.layer))].sort(),
+      [1, 2, 3],
+      'attention maps of each Post-VCP layer',
     );
-    assert.ok(
-      files.some((f) => /^text_embeddings\/synth\/.+\.npy$/.test(f)),
-      'text embeddings',
+    const texts = files.filter((f) => parseTextEmbeddingsPath(f)?.dataset === 'synth');
+    assert.deepEqual(
+      texts.map((f) => parseTextEmbeddingsPath(f)!.product).sort(),
+      ['bottle', 'carpet'],
+      'one text-embedding file per product',
     );
+    const bytes = async (path: string) => {
+      const local = join(dir, 'dl', path.replaceAll('/', '__'));
+      await store.download(train.info.run_id, path, local);
+      return readFileSync(local);
+    };
+    const att = decodeNpy(await bytes(attention[0]), attention[0]);
+    const trainedHeads = Number(
+      train.data.params.find((p) => p.key === 'model.heads')?.value ?? Number.NaN,
+    );
+    assert.equal(att.shape.length, 3, `attention shape [${att.shape.join(', ')}]`);
+    assert.deepEqual(att.shape, [trainedHeads, 2, 16], 'attention [H, 2, L] on the 4×4 grid');
+    const text = decodeNpy(await bytes(texts[0]), texts[0]);
+    assert.equal(text.shape.length, 3);
+    const product = parseTextEmbeddingsPath(texts[0])!.product;
+    const testImages = readdirSync(join(dir, 'synth', product, 'test'), { recursive: true }).filter(
+      (f) => String(f).endsWith('.png'),
+    ).length;
+    assert.equal(text.shape[0], Math.min(16, testImages), 'N: the test images of the product');
+    assert.equal(text.shape[1], 2);
     const reusedFiles = (await store.listFiles(reused[0].info.run_id)).map((f) => f.path);
     assert.ok(
       !reusedFiles.some((f) => f.startsWith('checkpoint/')),
       'the checkpoint is logged once per training',
+    );
+
+    // The report, from what the runner logged.
+    const out = join(dir, 'report');
+    await promisify(execFile)(
+      process.execPath,
+      [
+        join(projectRoot(), 'bin/vcp-exp.js'),
+        'report',
+        'spec.yaml',
+        '--tracking-uri',
+        server.server.url,
+        '--out',
+        out,
+      ],
+      { cwd: dir, env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
+    );
+    const table = readFileSync(join(out, 'heads-alpha.md'), 'utf8');
+    for (const run of finished) {
+      const cell = `${(100 * metric(run, 'synth.pixel_auroc')!).toFixed(2)} ± –`;
+      assert.ok(table.includes(cell), `table has ${cell}:\n${table}`);
+    }
+    for (const name of ['curve', 'samples', 'attention']) {
+      const png = await sharp(readFileSync(join(out, `${name}.png`))).stats();
+      assert.ok(png.channels[0].min < 128, `${name}.png is not blank`);
+    }
+    const readme = readFileSync(join(out, 'README.md'), 'utf8');
+    assert.ok(readme.includes('![Samples](samples.svg)'), readme);
+    assert.ok(readme.includes('![Attention](attention.svg)'), readme);
+    assert.ok(readFileSync(join(out, 'attention.svg'), 'utf8').includes('layer 3 (synth)'));
+    // The tiny spec has no Pre-VCP: every image shares its text embeddings, so no t-SNE.
+    assert.match(
+      readme,
+      /figure tsne not drawn: the \d+ text embeddings .* are 2 distinct vectors/,
     );
   },
 );

@@ -17,6 +17,7 @@ import { writeReport } from '../../src/reports/report.js';
 import { PNG_SCALE } from '../../src/reports/vega.js';
 import { loadSpec } from '../../src/runner/spec.js';
 import type { Spec, Trial } from '../../src/runner/spec-types.js';
+import { attentionPath, samplePath, textEmbeddingsPath } from '../../src/tracking/artifact-names.js';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import { flattenConfig, TAGS } from '../../src/tracking/layout.js';
@@ -66,19 +67,23 @@ async function logArtifacts(runId: string): Promise<void> {
   rmSync(dir, { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(dir, { recursive: true });
   const img = (r: number, g: number, b: number) => sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } }).png().toBuffer();
-  await put('i.png', await img(200, 180, 40), 'samples/bottle/000_image.png');
-  await put('m.png', await img(255, 255, 255), 'samples/bottle/000_mask.png');
-  await put('o.png', await img(220, 30, 30), 'samples/bottle/000_overlay.png');
+  await put('i.png', await img(200, 180, 40), samplePath('synth', 'bottle', '000', 'image'));
+  await put('m.png', await img(255, 255, 255), samplePath('synth', 'bottle', '000', 'mask'));
+  await put('o.png', await img(220, 30, 30), samplePath('synth', 'bottle', '000', 'overlay'));
+  // Another dataset's pictures must not be picked up by the figure of synth.
+  await put('x.png', await img(0, 0, 255), samplePath('other', 'bottle', '000', 'image'));
   const att = new Float32Array(2 * 2 * 16).map((_, i) => ((i * 7) % 16) + 1);
   for (let m = 0; m < 4; m++) {
     let s = 0;
     for (let i = 0; i < 16; i++) s += att[m * 16 + i];
     for (let i = 0; i < 16; i++) att[m * 16 + i] /= s; // each map sums to 1, as a softmax does
   }
-  await put('a.npy', encodeNpy(att, [2, 2, 16]), 'attention/bottle/000.npy');
+  await put('a.npy', encodeNpy(att, [2, 2, 16]), attentionPath('synth', 'bottle', '000', 3));
+  // A shallower layer: the figure draws the deepest one.
+  await put('a1.npy', encodeNpy(new Float32Array(2 * 2 * 9).fill(1 / 9), [2, 2, 9]), attentionPath('synth', 'bottle', '000', 1));
   for (const [product, offset] of [['bottle', 0], ['cable', 5]] as const) {
     const emb = new Float32Array(10 * 2 * 8).map((_, i) => offset + Math.sin(i * 1.7) * 0.1 + (Math.floor(i / 8) % 2) * 2);
-    await put(`${product}.npy`, encodeNpy(emb, [10, 2, 8]), `text_embeddings/${product}.npy`);
+    await put(`${product}.npy`, encodeNpy(emb, [10, 2, 8]), textEmbeddingsPath('synth', product));
   }
 }
 
@@ -162,6 +167,9 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
     const stats = await sharp(readFileSync(join(out, `${name}.png`))).stats();
     assert.ok(stats.channels[0].min < 128, `${name}.png is blank`);
   }
+  const attention = readFileSync(join(out, 'attention.svg'), 'utf8');
+  assert.ok(attention.includes('layer 3 (synth)'), 'the deepest logged layer of the spec dataset');
+  assert.ok(attention.includes('bottle / 000'));
   const curve = readFileSync(join(out, 'curve.svg'), 'utf8');
   for (const text of ['Post-VCP heads', 'pixel AUROC (%)', 'ours: 0.5', 'paper: 0.5']) assert.ok(curve.includes(text), `curve.svg lacks "${text}"`);
 
