@@ -23,7 +23,7 @@ import {
   type FeatureExtractorOptions,
   type FeatureImage,
 } from '../model/features.js';
-import { evaluateDataset } from '../model/infer.js';
+import { evaluateDataset, withEvalPrompts } from '../model/infer.js';
 import { loadMethod } from '../model/load.js';
 import type { FrozenFeatures } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
@@ -188,8 +188,8 @@ export async function runTrial({
     }
     const featuresAfterTrain = extractor.seconds;
 
-    if (evaluation.prompts !== null)
-      console.error('warning: eval.prompts is not applied yet; the training templates are used');
+    // Test-time prompts: a view sharing the trained Variables, disposed with `method`.
+    const evalMethod = withEvalPrompts(method, evaluation.prompts);
     const metrics: Record<string, number> = {};
     const evalStart = performance.now();
     for (const d of evaluation.datasets) {
@@ -205,7 +205,7 @@ export async function runTrial({
       emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
       let done = 0;
       const result = await evaluateDataset({
-        method,
+        method: evalMethod,
         extractor,
         dataset,
         pro: evaluation.pro,
@@ -238,7 +238,7 @@ export async function runTrial({
         const outDir = join(job.workDir, 'artifacts');
         for (const product of products) {
           const files = await writeProductSamples({
-            method,
+            method: evalMethod,
             extractor,
             dataset,
             product,
