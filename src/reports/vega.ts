@@ -15,7 +15,7 @@ export const VL_CONFIG = {
   padding: 12,
   title: { fontSize: 15, anchor: 'start', subtitleFontSize: 12 },
   axis: { labelFontSize: 12, titleFontSize: 13, labelLimit: 240 },
-  legend: { labelFontSize: 12, titleFontSize: 13, labelLimit: 320 },
+  legend: { labelFontSize: 12, titleFontSize: 13, labelLimit: 320, titleLimit: 320 },
   header: { labelFontSize: 13, titleFontSize: 13 },
   view: { stroke: '#ccc' },
 } as const;
