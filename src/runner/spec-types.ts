@@ -5,6 +5,7 @@
 import type { MethodName } from '../model/methods/method.js';
 import type { VcpClipConfigInput } from '../model/methods/vcp-clip/config.js';
 import type { JsonPath } from './spec-error.js';
+import type { AugmentSwitches } from '../model/augment.js';
 
 export type DatasetFormat = 'mvtec' | 'visa' | 'meta' | 'folder';
 export type Products = 'all' | string[];
@@ -25,14 +26,8 @@ export interface EvalDataset {
   products: Products;
 }
 
-export interface Augment {
-  rotate: boolean;
-  rot90: boolean;
-  brightness_contrast: boolean;
-  noise: boolean;
-  blur_jitter: boolean;
-  mosaic: number;
-}
+/** The training augmentation switches, as the trainer takes them. */
+export type Augment = AugmentSwitches;
 
 export interface TrainSection {
   dataset: TrainDataset;
