@@ -67,7 +67,10 @@ export function buildMethod(fx: Fixture, clip: ClipModel, overrides: VcpClipConf
   if (options.load ?? true) {
     for (const [name, v] of method.parameters()) {
       const raw = fx.params.get(name);
-      if (raw && raw.shape.join() === v.shape.join()) v.assign(tensorOf(raw) as typeof v);
+      if (!raw || raw.shape.join() !== v.shape.join()) continue;
+      const value = tensorOf(raw);
+      v.assign(value as typeof v);
+      value.dispose();
     }
   }
   return method;
