@@ -30,23 +30,21 @@ cli
   .option('--mlflow', '[boolean] start the managed MLflow server to check finished trials if it is not running')
   .action(async (spec: string, options: { json?: boolean; trackingUri?: string; mlflow?: boolean }) => (await import('./commands/plan.js')).planCommand(spec, options));
 
-cli
-  .command('run <spec>', 'Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes')
-  .option('--workers <n>', '[number] trials at once (default: execution.workers)')
-  .option('--fail-fast', '[boolean] start no more trials after the first failure')
-  .option('--retry-failed', '[boolean] also re-run trials whose last run FAILED (KILLED ones always re-run)')
-  .option('--progress <mode>', '[string] plain | fancy (default: fancy on a terminal, plain otherwise)')
-  .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)')
+/** The options `run` and `rerun` share: how the sweep's trials are executed and tracked. */
+function withSweepOptions(command: ReturnType<typeof cli.command>) {
+  return command
+    .option('--workers <n>', '[number] trials at once (default: execution.workers)')
+    .option('--fail-fast', '[boolean] start no more trials after the first failure')
+    .option('--retry-failed', '[boolean] also re-run trials whose last run FAILED (KILLED ones always re-run)')
+    .option('--progress <mode>', '[string] plain | fancy (default: fancy on a terminal, plain otherwise)')
+    .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)');
+}
+
+withSweepOptions(cli.command('run <spec>', 'Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes'))
   .action(async (spec: string, options: Record<string, unknown>) => (await import('./commands/run.js')).runCommand(spec, options));
 
-cli
-  .command('rerun <spec>', 'Add seeds to a sweep (--seeds N per configuration) and run only the new trials')
+withSweepOptions(cli.command('rerun <spec>', 'Add seeds to a sweep (--seeds N per configuration) and run only the new trials'))
   .option('--seeds <n>', '[number] seeds per configuration wanted')
-  .option('--workers <n>', '[number] trials at once (default: execution.workers)')
-  .option('--fail-fast', '[boolean] start no more trials after the first failure')
-  .option('--retry-failed', '[boolean] also re-run trials whose last run FAILED')
-  .option('--progress <mode>', '[string] plain | fancy (default: fancy on a terminal, plain otherwise)')
-  .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)')
   .action(async (spec: string, options: Record<string, unknown>) => (await import('./commands/run.js')).rerunCommand(spec, options));
 
 cli
