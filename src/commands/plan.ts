@@ -62,7 +62,7 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
       `${num(w.evalImages)} eval images × ${plan.evaluationsToRun} evaluations = ${num(w.evalImagePasses)} image passes`,
     w.seconds === undefined
       ? 'time: unknown until the dataset roots exist (image counts are needed)'
-      : `time: ~${formatDuration(w.seconds)} on ${w.backend} (approximate: vision-tower FLOPs ÷ typical ${w.backend} throughput; the feature cache makes re-evaluations cheaper)`,
+      : `time: ~${formatDuration(w.seconds)} on ${w.backend} (approximate: vision-tower FLOPs ÷ typical ${w.backend} throughput + ~5 s start-up per trial process; the feature cache makes re-evaluations cheaper)`,
   ];
   return out.join('\n');
 }

@@ -15,6 +15,8 @@ export const noFinishedTrials: FinishedTrialLookup = async () => new Set();
 
 /** Approximate dense-throughput of each backend on a 2-core CPU (README's matMul figures). */
 export const BACKEND_GFLOPS = { tensorflow: 100, wasm: 20, cpu: 0.5 } as const satisfies Record<string, number>;
+/** Seconds each trial process spends before computing (Node + tsx + tfjs + loading CLIP), measured ~4–5 s. */
+export const TRIAL_STARTUP_SECONDS = 5;
 
 export interface WorkEstimate {
   trainImages: number | undefined;
@@ -66,6 +68,9 @@ export async function planSpec(spec: Spec, lookup: FinishedTrialLookup = noFinis
     evalPasses = add(evalPasses, n);
     seconds = add(seconds, n === undefined ? undefined : (n * visionGflops(t)) / BACKEND_GFLOPS[backend]);
   }
+  // Trial processes start in parallel across workers; the compute above shares the same cores.
+  const workers = Math.max(1, Math.min(spec.execution.workers, pending.length));
+  seconds = add(seconds, (pending.length * TRIAL_STARTUP_SECONDS) / workers);
   const first = spec.trials[0];
   return {
     spec,
