@@ -58,9 +58,19 @@ function bestMs(fn: () => void, repeats: number): number {
 }
 
 /** The block's four Linear products as plain 2-D matMuls ([N, W]·[W, k]): a runnable and its FLOPs. */
-function linearMatMuls(v: VisionConfig, rows: number): { run: () => void; flops: number; dispose: () => void } {
-  const shapes: [number, number][] = [[v.width, 3 * v.width], [v.width, v.width], [v.width, v.mlpDim], [v.mlpDim, v.width]];
-  const operands = shapes.map(([k, n]) => [tf.randomNormal([rows, k]), tf.randomNormal([k, n])] as const);
+function linearMatMuls(
+  v: VisionConfig,
+  rows: number,
+): { run: () => void; flops: number; dispose: () => void } {
+  const shapes: [number, number][] = [
+    [v.width, 3 * v.width],
+    [v.width, v.width],
+    [v.width, v.mlpDim],
+    [v.mlpDim, v.width],
+  ];
+  const operands = shapes.map(
+    ([k, n]) => [tf.randomNormal([rows, k]), tf.randomNormal([k, n])] as const,
+  );
   return {
     // Native and wasm kernels run eagerly: the product is complete when matMul returns.
     run: () => operands.forEach(([a, b]) => tf.matMul(a, b).dispose()),
@@ -69,14 +79,26 @@ function linearMatMuls(v: VisionConfig, rows: number): { run: () => void; flops:
   };
 }
 
-function benchVision(backend: BackendName, name: string, size: number, batch: number, repeats: number): void {
+function benchVision(
+  backend: BackendName,
+  name: string,
+  size: number,
+  batch: number,
+  repeats: number,
+): void {
   const config = clipPreset(name);
   const tensors = randomTensors(config, ['vision_model.', 'visual_projection.']);
-  const tower = new ClipVisionTower(config.vision, visionWeights(tensors, config.vision), resolveClipOptions({}, config));
+  const tower = new ClipVisionTower(
+    config.vision,
+    visionWeights(tensors, config.vision),
+    resolveClipOptions({}, config),
+  );
   tensors.clear();
   const pixels = tf.randomNormal([batch, size, size, 3]) as tf.Tensor4D;
   const encode = () => {
-    const out = tower.forward(pixels, { layers: name === 'ViT-B-16' ? [3, 6, 9, 12] : [6, 12, 18, 24] });
+    const out = tower.forward(pixels, {
+      layers: name === 'ViT-B-16' ? [3, 6, 9, 12] : [6, 12, 18, 24],
+    });
     out.global.dataSync();
     tf.dispose([out.layers, out.global]);
   };
@@ -111,7 +133,12 @@ function benchText(backend: BackendName, prompts: number, length: number, repeat
   tensors.clear();
   const embeddings = tf.randomNormal([prompts, length, config.text.width]) as Tensor3D;
   const eos = Array.from({ length: prompts }, () => length - 1);
-  const step = tf.valueAndGrad((x: Tensor) => tower.encodeTextEmbeddings(x as Tensor3D, eos).square().sum());
+  const step = tf.valueAndGrad((x: Tensor) =>
+    tower
+      .encodeTextEmbeddings(x as Tensor3D, eos)
+      .square()
+      .sum(),
+  );
   const run = () => {
     const { value, grad } = step(embeddings);
     grad.dataSync();
@@ -136,7 +163,9 @@ for (const backend of backends) {
   try {
     await initBackend(backend);
   } catch (error) {
-    console.log(`${backend}: skipped (${error instanceof Error ? error.message.split('\n')[0] : error})`);
+    console.log(
+      `${backend}: skipped (${error instanceof Error ? error.message.split('\n')[0] : error})`,
+    );
     continue;
   }
   const native = backend === 'tensorflow';
@@ -144,7 +173,8 @@ for (const backend of backends) {
     benchVision(backend, 'ViT-B-16', 224, native ? 8 : 2, native ? 3 : 1);
     // wasm: one image, one repeat, opt-in (minutes per image) — its heap is capped at 4 GiB
     // (weights 1.2 GB + activations, attention logits 120 MB per layer).
-    if (native || process.env.CLIP_BENCH_WASM_LARGE === '1') benchVision(backend, 'ViT-L-14-336', 518, 1, native ? 2 : 1);
+    if (native || process.env.CLIP_BENCH_WASM_LARGE === '1')
+      benchVision(backend, 'ViT-L-14-336', 518, 1, native ? 2 : 1);
   }
   if (parts.includes('text')) {
     // Prompts truncated after EOS (causal mask). wasm: 8 prompts — 64 aborted the wasm module.

@@ -81,7 +81,10 @@ try {
   const pixels = acc.finish();
   const sortMs = performance.now() - start;
   start = performance.now();
-  const metrics = evaluateProduct({ product: 'bench', pixels, imageScores, imageLabels }, { pro: 'paper' });
+  const metrics = evaluateProduct(
+    { product: 'bench', pixels, imageScores, imageLabels },
+    { pro: 'paper' },
+  );
   const metricsMs = performance.now() - start;
   start = performance.now();
   const exact = auproExact(pixels).value;
@@ -89,28 +92,57 @@ try {
   const peakRss = process.resourceUsage().maxRSS * 1024;
   const tsTotal = addMs + sortMs + metricsMs;
 
-  console.log(`product: ${IMAGES} images ${SIZE}×${SIZE} = ${(metrics.pixels / 1e6).toFixed(1)}M pixels, ${(metrics.anomalousPixels / 1e6).toFixed(2)}M anomalous, ${metrics.regions} regions`);
-  console.log(`TS   collect (CCL + split) ${addMs.toFixed(0)} ms, radix sort ${sortMs.toFixed(0)} ms, metrics (AUROC, AP, F1, IoU, paper PRO, image) ${metricsMs.toFixed(0)} ms → ${(tsTotal / 1000).toFixed(2)} s; exact AUPRO +${exactMs.toFixed(0)} ms`);
-  console.log(`TS   peak RSS ${mb(peakRss)} (RSS before collecting ${mb(rssBefore)}; sorted pixels ${mb(pixels.negatives.byteLength + 2 * pixels.positives.byteLength)})`);
+  console.log(
+    `product: ${IMAGES} images ${SIZE}×${SIZE} = ${(metrics.pixels / 1e6).toFixed(1)}M pixels, ${(metrics.anomalousPixels / 1e6).toFixed(2)}M anomalous, ${metrics.regions} regions`,
+  );
+  console.log(
+    `TS   collect (CCL + split) ${addMs.toFixed(0)} ms, radix sort ${sortMs.toFixed(0)} ms, metrics (AUROC, AP, F1, IoU, paper PRO, image) ${metricsMs.toFixed(0)} ms → ${(tsTotal / 1000).toFixed(2)} s; exact AUPRO +${exactMs.toFixed(0)} ms`,
+  );
+  console.log(
+    `TS   peak RSS ${mb(peakRss)} (RSS before collecting ${mb(rssBefore)}; sorted pixels ${mb(pixels.negatives.byteLength + 2 * pixels.positives.byteLength)})`,
+  );
 
-  const ts: Record<string, number | null> = { pixelAuroc: metrics.pixelAuroc, pixelAp: metrics.pixelAp, pixelF1Max: metrics.pixelF1Max, pro: metrics.pro, proExact: exact, imageAuroc: metrics.imageAuroc };
+  const ts: Record<string, number | null> = {
+    pixelAuroc: metrics.pixelAuroc,
+    pixelAp: metrics.pixelAp,
+    pixelF1Max: metrics.pixelF1Max,
+    pro: metrics.pro,
+    proExact: exact,
+    imageAuroc: metrics.imageAuroc,
+  };
   if (!existsSync(PYTHON)) {
     console.log(`Python side skipped: no interpreter at ${PYTHON} (set VCP_EXP_PYTHON)`);
   } else {
-    const r = spawnSync(PYTHON, [new URL('../python/golden/bench_metrics.py', import.meta.url).pathname, dir], { encoding: 'utf8', maxBuffer: 1 << 20 });
+    const r = spawnSync(
+      PYTHON,
+      [new URL('../python/golden/bench_metrics.py', import.meta.url).pathname, dir],
+      { encoding: 'utf8', maxBuffer: 1 << 20 },
+    );
     if (r.status !== 0) {
       console.log(`Python side skipped: ${r.stderr.trim().split('\n').pop()}`);
     } else {
-      const py = JSON.parse(r.stdout) as { values: Record<string, number>; seconds: Record<string, number> };
+      const py = JSON.parse(r.stdout) as {
+        values: Record<string, number>;
+        seconds: Record<string, number>;
+      };
       let maxError = 0;
       for (const [name, value] of Object.entries(py.values)) {
         const diff = Math.abs((ts[name] as number) - value);
         maxError = Math.max(maxError, diff);
-        console.log(`  ${name.padEnd(11)} TS ${(ts[name] as number).toFixed(9)}  Python ${value.toFixed(9)}  |Δ| ${diff.toExponential(1)}  Python ${py.seconds[name].toFixed(2)} s`);
+        console.log(
+          `  ${name.padEnd(11)} TS ${(ts[name] as number).toFixed(9)}  Python ${value.toFixed(9)}  |Δ| ${diff.toExponential(1)}  Python ${py.seconds[name].toFixed(2)} s`,
+        );
       }
-      const pyTotal = ['pixelAuroc', 'pixelAp', 'pixelF1Max', 'pro', 'imageAuroc'].reduce((s, k) => s + py.seconds[k], 0);
-      console.log(`Python (sklearn ×3 + cal_pro_score + image AUROC) ${pyTotal.toFixed(2)} s; exact AUPRO ${py.seconds.proExact.toFixed(2)} s`);
-      console.log(`ratio Python / TS: ${(pyTotal / (tsTotal / 1000)).toFixed(1)}x; exact AUPRO ${(py.seconds.proExact / (exactMs / 1000)).toFixed(1)}x; max |Δ| over metrics ${maxError.toExponential(2)}`);
+      const pyTotal = ['pixelAuroc', 'pixelAp', 'pixelF1Max', 'pro', 'imageAuroc'].reduce(
+        (s, k) => s + py.seconds[k],
+        0,
+      );
+      console.log(
+        `Python (sklearn ×3 + cal_pro_score + image AUROC) ${pyTotal.toFixed(2)} s; exact AUPRO ${py.seconds.proExact.toFixed(2)} s`,
+      );
+      console.log(
+        `ratio Python / TS: ${(pyTotal / (tsTotal / 1000)).toFixed(1)}x; exact AUPRO ${(py.seconds.proExact / (exactMs / 1000)).toFixed(1)}x; max |Δ| over metrics ${maxError.toExponential(2)}`,
+      );
     }
   }
 } finally {

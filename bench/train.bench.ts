@@ -30,7 +30,9 @@ const tensors = new Map<string, RawTensor>();
 for (const [name, shape] of expectedClipTensors(config)) {
   const data = new Float32Array(shape.reduce((a, b) => a * b, 1));
   const scale = name.includes('norm') && name.endsWith('weight') ? 0 : 0.02;
-  for (let i = 0; i < data.length; i++) data[i] = (name.includes('norm') && name.endsWith('weight') ? 1 : 0) + scale * (rng.next() * 2 - 1);
+  for (let i = 0; i < data.length; i++)
+    data[i] =
+      (name.includes('norm') && name.endsWith('weight') ? 1 : 0) + scale * (rng.next() * 2 - 1);
   tensors.set(name, { dtype: 'F32', shape, data });
 }
 tensors.set('logit_scale', { dtype: 'F32', shape: [], data: new Float32Array([4.6]) });
@@ -39,7 +41,13 @@ tensors.clear();
 const tokenizer = ClipTokenizer.fromJson(tinyTokenizerJson(), {});
 const S = 224;
 const B = 8;
-const samples: Sample[] = Array.from({ length: B }, (_, i) => ({ imagePath: `${i}`, maskPath: null, product: 'p', defect: 'good', label: 0 }));
+const samples: Sample[] = Array.from({ length: B }, (_, i) => ({
+  imagePath: `${i}`,
+  maskPath: null,
+  product: 'p',
+  defect: 'good',
+  label: 0,
+}));
 const load = async (sample: Sample) => {
   const r = new Rng(Number(sample.imagePath) + 10);
   const data = new Uint8Array(S * S * 3).map(() => Math.floor(r.next() * 256));
@@ -49,14 +57,30 @@ const load = async (sample: Sample) => {
 const cacheDir = mkdtempSync(join(tmpdir(), 'vcp-bench-train-'));
 
 async function msPerStep(truncate: boolean, cached: boolean, steps = 2): Promise<number> {
-  const methodConfig = resolveVcpClipConfig({ backbone: 'ViT-B-16', image_size: S, layers: [3, 6, 9, 12] }, { backbone: backboneShapeOf({ clip, tokenizer }) });
+  const methodConfig = resolveVcpClipConfig(
+    { backbone: 'ViT-B-16', image_size: S, layers: [3, 6, 9, 12] },
+    { backbone: backboneShapeOf({ clip, tokenizer }) },
+  );
   const method = new VcpClipMethod(methodConfig, { clip, tokenizer }, { truncate });
   const cache = cached ? new FeatureCache({ dir: cacheDir, memoryBytes: 1 << 30 }) : undefined;
-  const extractor = new FeatureExtractor({ clip, weightsHash: 'bench', request: method.features, cache, chunkSize: B });
+  const extractor = new FeatureExtractor({
+    clip,
+    weightsHash: 'bench',
+    request: method.features,
+    cache,
+    chunkSize: B,
+  });
   const schedule = { epochs: 1, batch_size: B, micro_batch: B, augment: { ...NO_AUGMENT } };
   await trainMethod({ method, extractor, samples, schedule, seed: 1, load }); // warm-up (and fills the cache)
   const start = performance.now();
-  await trainMethod({ method, extractor, samples, schedule: { ...schedule, epochs: steps }, seed: 1, load });
+  await trainMethod({
+    method,
+    extractor,
+    samples,
+    schedule: { ...schedule, epochs: steps },
+    seed: 1,
+    load,
+  });
   const ms = (performance.now() - start) / steps;
   method.dispose();
   return ms;
@@ -69,6 +93,9 @@ const rows: [string, number][] = [
   ['truncated text, features recomputed', await msPerStep(true, false)],
 ];
 console.log(`one training step, batch ${B}, ViT-B-16 @ ${S}, layers 3/6/9/12 (random weights)`);
-for (const [name, ms] of rows) console.log(`  ${name.padEnd(44)} ${ms.toFixed(0).padStart(7)} ms/step   ×${(ms / base).toFixed(2)} vs default`);
+for (const [name, ms] of rows)
+  console.log(
+    `  ${name.padEnd(44)} ${ms.toFixed(0).padStart(7)} ms/step   ×${(ms / base).toFixed(2)} vs default`,
+  );
 clip.dispose();
 rmSync(cacheDir, { recursive: true, force: true });

@@ -11,6 +11,8 @@ if (typeof module.register === 'function') {
   await import(cli);
 } else {
   // Node < 20.6 has no module.register: hand over to a child process with tsx's loader.
-  const r = spawnSync(process.execPath, ['--loader', 'tsx', cli, ...process.argv.slice(2)], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, ['--loader', 'tsx', cli, ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  });
   process.exit(r.status ?? 1);
 }

@@ -40,7 +40,8 @@ function nodeHeadersEnv() {
 function run(cmd, argv, options = {}) {
   const result = spawnSync(cmd, argv, { stdio: 'inherit', env: nodeHeadersEnv(), ...options });
   if (result.error) return { ok: false, reason: result.error.message };
-  if (result.status !== 0) return { ok: false, reason: `${cmd} exited with ${result.status ?? result.signal}` };
+  if (result.status !== 0)
+    return { ok: false, reason: `${cmd} exited with ${result.status ?? result.signal}` };
   return { ok: true };
 }
 
@@ -73,7 +74,9 @@ function ensurePackageFiles() {
   // reinstall the locked tree without install scripts to get its files back.
   log('@tensorflow/tfjs-node is not installed; installing it without its download script');
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-  run(npm, ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--include=optional'], { cwd: ROOT });
+  run(npm, ['install', '--no-audit', '--no-fund', '--ignore-scripts', '--include=optional'], {
+    cwd: ROOT,
+  });
   dir = packageDir();
   if (!dir) throw new Error('@tensorflow/tfjs-node could not be installed from the npm registry');
   return dir;
@@ -104,10 +107,14 @@ function findWheel(dir) {
 function python() {
   for (const candidate of [process.env.PYTHON, 'python3', 'python']) {
     if (!candidate) continue;
-    const r = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info[0])'], { encoding: 'utf8' });
+    const r = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info[0])'], {
+      encoding: 'utf8',
+    });
     if (r.status === 0 && r.stdout.trim() === '3') return candidate;
   }
-  throw new Error('Python 3 with pip is needed to fetch the TensorFlow C library from PyPI (apt-get install python3-pip)');
+  throw new Error(
+    'Python 3 with pip is needed to fetch the TensorFlow C library from PyPI (apt-get install python3-pip)',
+  );
 }
 
 function fetchWheel(py) {
@@ -116,9 +123,20 @@ function fetchWheel(py) {
   if (wheel) return wheel;
   log(`downloading ${TF_WHEEL} from PyPI (about 270 MB, once; cached in ${dir})`);
   mkdirSync(dir, { recursive: true });
-  const r = run(py, ['-m', 'pip', 'download', '--quiet', '--no-deps', '--only-binary=:all:', TF_WHEEL, '-d', dir]);
+  const r = run(py, [
+    '-m',
+    'pip',
+    'download',
+    '--quiet',
+    '--no-deps',
+    '--only-binary=:all:',
+    TF_WHEEL,
+    '-d',
+    dir,
+  ]);
   wheel = findWheel(dir);
-  if (!r.ok || !wheel) throw new Error(`pip could not download ${TF_WHEEL}: ${r.reason ?? 'no wheel found'}`);
+  if (!r.ok || !wheel)
+    throw new Error(`pip could not download ${TF_WHEEL}: ${r.reason ?? 'no wheel found'}`);
   return wheel;
 }
 
@@ -157,10 +175,19 @@ with zipfile.ZipFile(wheel) as z:
 }
 
 function buildAddon(dir) {
-  log('building the tfjs-node addon against the wheel\'s TensorFlow C API (about a minute)');
-  const preGyp = join(dirname(createRequire(join(dir, 'package.json')).resolve('@mapbox/node-pre-gyp/package.json')), 'bin', 'node-pre-gyp');
-  const r = run(process.execPath, [preGyp, 'install', '--build-from-source', '--silent'], { cwd: dir });
-  if (!r.ok) throw new Error(`building the addon failed: ${r.reason} (a C++ compiler, make and python3 are needed: apt-get install build-essential)`);
+  log("building the tfjs-node addon against the wheel's TensorFlow C API (about a minute)");
+  const preGyp = join(
+    dirname(createRequire(join(dir, 'package.json')).resolve('@mapbox/node-pre-gyp/package.json')),
+    'bin',
+    'node-pre-gyp',
+  );
+  const r = run(process.execPath, [preGyp, 'install', '--build-from-source', '--silent'], {
+    cwd: dir,
+  });
+  if (!r.ok)
+    throw new Error(
+      `building the addon failed: ${r.reason} (a C++ compiler, make and python3 are needed: apt-get install build-essential)`,
+    );
 }
 
 function main() {
@@ -187,7 +214,8 @@ try {
   main();
 } catch (error) {
   console.error(`[setup:native] native TensorFlow backend not available: ${error.message}`);
-  console.error('[setup:native] vcp-exp will run on the wasm backend (about 6x slower). Retry with: npm run setup:native');
+  console.error(
+    '[setup:native] vcp-exp will run on the wasm backend (about 6x slower). Retry with: npm run setup:native',
+  );
   if (strict) process.exit(1);
 }
-

@@ -6,70 +6,152 @@ import { cac } from 'cac';
 import { readFileSync } from 'node:fs';
 import { exitCodeOf, formatError } from './errors.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 const cli = cac('vcp-exp');
 
-cli.option('--backend <name>', '[string] tfjs backend: auto | tensorflow | wasm | cpu', { default: 'auto' });
+cli.option('--backend <name>', '[string] tfjs backend: auto | tensorflow | wasm | cpu', {
+  default: 'auto',
+});
 cli.option('--debug', '[boolean] print full stack traces on errors');
 
 cli
   .command('backend', 'Show the tfjs backend vcp-exp would use, its threads and its matMul speed')
-  .action(async (options: { backend: string }) => (await import('./commands/backend.js')).backendCommand(options));
+  .action(async (options: { backend: string }) =>
+    (await import('./commands/backend.js')).backendCommand(options),
+  );
 
 cli
-  .command('metrics <maps-dir> <masks-dir>', 'Evaluate anomaly maps (.npy / 16-bit PNG per image, products = first folder level) against PNG masks')
+  .command(
+    'metrics <maps-dir> <masks-dir>',
+    'Evaluate anomaly maps (.npy / 16-bit PNG per image, products = first folder level) against PNG masks',
+  )
   .option('--json', '[boolean] print per-product metrics and the mean as JSON')
-  .option('--pro <variant>', '[string] PRO variant: paper (public cal_pro_score) | exact (AUPRO to FPR 0.3) (default: paper)')
+  .option(
+    '--pro <variant>',
+    '[string] PRO variant: paper (public cal_pro_score) | exact (AUPRO to FPR 0.3) (default: paper)',
+  )
   .action(async (mapsDir: string, masksDir: string, options: { json?: boolean; pro?: string }) =>
-    (await import('./commands/metrics.js')).metricsCommand(mapsDir, masksDir, options));
+    (await import('./commands/metrics.js')).metricsCommand(mapsDir, masksDir, options),
+  );
 
 cli
-  .command('plan <spec>', 'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate')
+  .command(
+    'plan <spec>',
+    'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate',
+  )
   .option('--json', '[boolean] print the plan as JSON')
-  .option('--tracking-uri <uri>', '[string] MLflow server asked which trials are finished (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed server if running)')
-  .option('--mlflow', '[boolean] start the managed MLflow server to check finished trials if it is not running')
-  .action(async (spec: string, options: { json?: boolean; trackingUri?: string; mlflow?: boolean }) => (await import('./commands/plan.js')).planCommand(spec, options));
+  .option(
+    '--tracking-uri <uri>',
+    '[string] MLflow server asked which trials are finished (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed server if running)',
+  )
+  .option(
+    '--mlflow',
+    '[boolean] start the managed MLflow server to check finished trials if it is not running',
+  )
+  .action(
+    async (spec: string, options: { json?: boolean; trackingUri?: string; mlflow?: boolean }) =>
+      (await import('./commands/plan.js')).planCommand(spec, options),
+  );
 
 /** The options `run` and `rerun` share: how the sweep's trials are executed and tracked. */
 function withSweepOptions(command: ReturnType<typeof cli.command>) {
   return command
     .option('--workers <n>', '[number] trials at once (default: execution.workers)')
     .option('--fail-fast', '[boolean] start no more trials after the first failure')
-    .option('--retry-failed', '[boolean] also re-run trials whose last run FAILED (KILLED ones always re-run)')
-    .option('--progress <mode>', '[string] plain | fancy (default: fancy on a terminal, plain otherwise)')
-    .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)');
+    .option(
+      '--retry-failed',
+      '[boolean] also re-run trials whose last run FAILED (KILLED ones always re-run)',
+    )
+    .option(
+      '--progress <mode>',
+      '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
+    )
+    .option(
+      '--tracking-uri <uri>',
+      '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
+    );
 }
 
-withSweepOptions(cli.command('run <spec>', 'Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes'))
-  .action(async (spec: string, options: Record<string, unknown>) => (await import('./commands/run.js')).runCommand(spec, options));
+withSweepOptions(
+  cli.command(
+    'run <spec>',
+    'Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes',
+  ),
+).action(async (spec: string, options: Record<string, unknown>) =>
+  (await import('./commands/run.js')).runCommand(spec, options),
+);
 
-withSweepOptions(cli.command('rerun <spec>', 'Add seeds to a sweep (--seeds N per configuration) and run only the new trials'))
+withSweepOptions(
+  cli.command(
+    'rerun <spec>',
+    'Add seeds to a sweep (--seeds N per configuration) and run only the new trials',
+  ),
+)
   .option('--seeds <n>', '[number] seeds per configuration wanted')
-  .action(async (spec: string, options: Record<string, unknown>) => (await import('./commands/run.js')).rerunCommand(spec, options));
-
-cli
-  .command('report <spec>', 'Regenerate the tables (Markdown, LaTeX, CSV) and figures (SVG, PNG) of a spec from its MLflow runs')
-  .option('--tracking-uri <uri>', '[string] MLflow server (default: the spec\'s tracking.uri, MLFLOW_TRACKING_URI, else the managed local server)')
-  .option('--out <dir>', '[string] output folder (default: reports/<spec name>)')
-  .action(async (spec: string, options: { trackingUri?: string; out?: string }) => (await import('./commands/report.js')).reportCommand(spec, options));
-
-cli
-  .command('compare <a> <b>', 'Two runs side by side (run ids or trial ids): params with differences marked, metrics, MLflow UI link')
-  .option('--tracking-uri <uri>', '[string] MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)')
-  .action(async (a: string, b: string, options: { trackingUri?: string }) => (await import('./commands/compare.js')).compareCommand(a, b, options));
-
-cli
-  .command('weights <action> [id]', 'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache')
-  .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
-  .option('--cache-dir <dir>', '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)')
-  .option('--endpoint <url>', '[string] Hugging Face-compatible server (default: $HF_ENDPOINT or https://huggingface.co)')
-  .action(async (action: string, id: string | undefined, options: { revision: string; cacheDir?: string; endpoint?: string }) =>
-    (await import('./commands/weights.js')).weightsCommand(action, id, options),
+  .action(async (spec: string, options: Record<string, unknown>) =>
+    (await import('./commands/run.js')).rerunCommand(spec, options),
   );
 
 cli
-  .command('data <action> <dir>', 'Datasets: `data check <root>` validates a dataset, `data synth <out-dir>` writes a synthetic one')
-  .option('--format <format>', '[string] check: dataset layout mvtec | visa | meta | folder (default: detected)')
+  .command(
+    'report <spec>',
+    'Regenerate the tables (Markdown, LaTeX, CSV) and figures (SVG, PNG) of a spec from its MLflow runs',
+  )
+  .option(
+    '--tracking-uri <uri>',
+    "[string] MLflow server (default: the spec's tracking.uri, MLFLOW_TRACKING_URI, else the managed local server)",
+  )
+  .option('--out <dir>', '[string] output folder (default: reports/<spec name>)')
+  .action(async (spec: string, options: { trackingUri?: string; out?: string }) =>
+    (await import('./commands/report.js')).reportCommand(spec, options),
+  );
+
+cli
+  .command(
+    'compare <a> <b>',
+    'Two runs side by side (run ids or trial ids): params with differences marked, metrics, MLflow UI link',
+  )
+  .option(
+    '--tracking-uri <uri>',
+    '[string] MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)',
+  )
+  .action(async (a: string, b: string, options: { trackingUri?: string }) =>
+    (await import('./commands/compare.js')).compareCommand(a, b, options),
+  );
+
+cli
+  .command(
+    'weights <action> [id]',
+    'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache',
+  )
+  .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
+  .option(
+    '--cache-dir <dir>',
+    '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)',
+  )
+  .option(
+    '--endpoint <url>',
+    '[string] Hugging Face-compatible server (default: $HF_ENDPOINT or https://huggingface.co)',
+  )
+  .action(
+    async (
+      action: string,
+      id: string | undefined,
+      options: { revision: string; cacheDir?: string; endpoint?: string },
+    ) => (await import('./commands/weights.js')).weightsCommand(action, id, options),
+  );
+
+cli
+  .command(
+    'data <action> <dir>',
+    'Datasets: `data check <root>` validates a dataset, `data synth <out-dir>` writes a synthetic one',
+  )
+  .option(
+    '--format <format>',
+    '[string] check: dataset layout mvtec | visa | meta | folder (default: detected)',
+  )
   .option('--products <list>', '[string] comma-separated products (default: all)')
   .option('--quick', '[boolean] check: read image headers only, skip full decoding')
   .option('--seed <n>', '[number] synth: random seed (default: 0)')
@@ -82,23 +164,45 @@ cli
   );
 
 cli
-  .command('mlflow <action>', 'Local MLflow server: `mlflow ui` starts it and keeps it up until Ctrl-C, `mlflow stop`, `mlflow status`')
+  .command(
+    'mlflow <action>',
+    'Local MLflow server: `mlflow ui` starts it and keeps it up until Ctrl-C, `mlflow stop`, `mlflow status`',
+  )
   .option('--port <n>', '[number] ui: port on 127.0.0.1 (default: a free one)')
-  .action(async (action: string, options: { port?: number }) => (await import('./commands/mlflow.js')).mlflowCommand(action, options));
+  .action(async (action: string, options: { port?: number }) =>
+    (await import('./commands/mlflow.js')).mlflowCommand(action, options),
+  );
 
 cli
-  .command('train <spec>', 'Train one trial of a spec, save its checkpoint, evaluate it on the eval datasets and print the metrics')
-  .option('--out <dir>', '[string] output directory (default: .vcp-exp/runs/<spec name>/<trial id>)')
-  .action(async (spec: string, options: { backend: string; out?: string }) => (await import('./commands/train.js')).trainCommand(spec, options));
+  .command(
+    'train <spec>',
+    'Train one trial of a spec, save its checkpoint, evaluate it on the eval datasets and print the metrics',
+  )
+  .option(
+    '--out <dir>',
+    '[string] output directory (default: .vcp-exp/runs/<spec name>/<trial id>)',
+  )
+  .action(async (spec: string, options: { backend: string; out?: string }) =>
+    (await import('./commands/train.js')).trainCommand(spec, options),
+  );
 
 cli
-  .command('predict [...images]', 'Anomaly maps of images with a trained checkpoint: heat-map overlays, raw maps, scores')
+  .command(
+    'predict [...images]',
+    'Anomaly maps of images with a trained checkpoint: heat-map overlays, raw maps, scores',
+  )
   .option('--checkpoint <dir>', '[string] checkpoint directory written by vcp-exp train')
   .option('--out <dir>', '[string] output directory for overlays and raw maps')
-  .option('--dump <dir>', '[string] also write text embeddings, per-layer maps and the fused map as float32 .npy')
+  .option(
+    '--dump <dir>',
+    '[string] also write text embeddings, per-layer maps and the fused map as float32 .npy',
+  )
   .option('--raw <format>', '[string] raw map format: npy (float32) | png16 (default: npy)')
-  .action(async (images: string[], options: { backend: string; checkpoint?: string; out?: string; dump?: string; raw?: string }) =>
-    (await import('./commands/predict.js')).predictCommand(images, options),
+  .action(
+    async (
+      images: string[],
+      options: { backend: string; checkpoint?: string; out?: string; dump?: string; raw?: string },
+    ) => (await import('./commands/predict.js')).predictCommand(images, options),
   );
 
 cli.help();

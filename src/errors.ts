@@ -7,7 +7,10 @@ export class UserError extends Error {
   readonly hint?: string;
   readonly exitCode: number;
 
-  constructor(message: string, options: { hint?: string; exitCode?: number; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    options: { hint?: string; exitCode?: number; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
@@ -19,7 +22,8 @@ export function formatError(error: unknown, debug: boolean): string {
   if (error instanceof UserError && !debug) {
     return error.hint ? `${error.message}\n  hint: ${error.hint}` : error.message;
   }
-  if (error instanceof Error) return debug || !(error instanceof UserError) ? (error.stack ?? error.message) : error.message;
+  if (error instanceof Error)
+    return debug || !(error instanceof UserError) ? (error.stack ?? error.message) : error.message;
   return String(error);
 }
 

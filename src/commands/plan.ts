@@ -14,7 +14,11 @@ export interface PlanCommandOptions {
  * `vcp-exp plan <spec>`: validates the spec and prints its trials, trainings vs evaluations
  * and a rough work estimate. Runs nothing.
  */
-export async function planCommand(file: string, options: PlanCommandOptions, given?: FinishedTrialLookup): Promise<void> {
+export async function planCommand(
+  file: string,
+  options: PlanCommandOptions,
+  given?: FinishedTrialLookup,
+): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(w);
   const opened = given ? undefined : await openPlanLookup(spec, options);
@@ -46,7 +50,11 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
     tracked ? (plan.finished.has(t.id) ? 'yes' : 'no') : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const w = plan.work;
   const num = (n: number | undefined) => (n === undefined ? '?' : n.toLocaleString('en-US'));
   const out = [
@@ -57,7 +65,9 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
     ...rows.map(line),
     '',
     `${spec.trials.length} trials: ${plan.trainings} trainings, ${spec.trials.length} evaluations` +
-      (tracked ? `; ${plan.finished.size} already finished, to run: ${plan.trainingsToRun} trainings, ${plan.evaluationsToRun} evaluations` : ' (no tracking lookup: finished runs not checked)'),
+      (tracked
+        ? `; ${plan.finished.size} already finished, to run: ${plan.trainingsToRun} trainings, ${plan.evaluationsToRun} evaluations`
+        : ' (no tracking lookup: finished runs not checked)'),
     `work: ${num(w.trainImages)} train images × epochs × ${plan.trainingsToRun} trainings = ${num(w.trainImagePasses)} image passes; ` +
       `${num(w.evalImages)} eval images × ${plan.evaluationsToRun} evaluations = ${num(w.evalImagePasses)} image passes`,
     w.seconds === undefined

@@ -9,7 +9,13 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { normalizeClip, readImageRgb, resizeRgb, writePngGray16, writePngRgb } from '../datasets/image-io.js';
+import {
+  normalizeClip,
+  readImageRgb,
+  resizeRgb,
+  writePngGray16,
+  writePngRgb,
+} from '../datasets/image-io.js';
 import { writeNpy } from '../eval/npy.js';
 import { initBackend, describeBackend, type BackendChoice } from '../model/backend.js';
 import { applyCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
@@ -29,7 +35,8 @@ export interface PredictCommandOptions {
 /** Jet-like colormap: 0 → dark blue, 0.5 → green/yellow, 1 → dark red. */
 export function jet(v: number): [number, number, number] {
   const x = Math.min(1, Math.max(0, v));
-  const channel = (offset: number) => Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - offset))));
+  const channel = (offset: number) =>
+    Math.round(255 * Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - offset))));
   return [channel(3), channel(2), channel(1)];
 }
 
@@ -43,12 +50,19 @@ export function overlay(image: Uint8Array, map: Float32Array): Uint8Array {
   return out;
 }
 
-export async function predictCommand(images: string[], options: PredictCommandOptions): Promise<void> {
-  if (!options.checkpoint) throw new UserError('predict: --checkpoint DIR is required', { hint: 'a directory written by vcp-exp train (…/checkpoint)' });
+export async function predictCommand(
+  images: string[],
+  options: PredictCommandOptions,
+): Promise<void> {
+  if (!options.checkpoint)
+    throw new UserError('predict: --checkpoint DIR is required', {
+      hint: 'a directory written by vcp-exp train (…/checkpoint)',
+    });
   if (!options.out) throw new UserError('predict: --out DIR is required');
   if (images.length === 0) throw new UserError('predict: give at least one image');
   const raw = options.raw ?? 'npy';
-  if (raw !== 'npy' && raw !== 'png16') throw new UserError(`--raw: got "${raw}", expected npy or png16`);
+  if (raw !== 'npy' && raw !== 'png16')
+    throw new UserError(`--raw: got "${raw}", expected npy or png16`);
   const info = await initBackend(options.backend as BackendChoice);
   console.error(`backend: ${describeBackend(info)}`);
   const checkpoint = await loadCheckpoint(options.checkpoint);
@@ -56,12 +70,23 @@ export async function predictCommand(images: string[], options: PredictCommandOp
   try {
     applyCheckpoint(method, checkpoint, backbone.sha256);
     const s = method.features.imageSize;
-    const resized = await Promise.all(images.map(async (file) => resizeRgb(await readImageRgb(file), s, s, 'bicubic')));
-    const extractor = new FeatureExtractor({ clip: backbone.clip, weightsHash: backbone.sha256, request: method.features });
-    const predictions = await predictImages(method, extractor, resized.map((image) => ({ pixels: normalizeClip(image), cacheable: false })), {
-      batchSize: options.batch ?? 4,
-      keepExtras: options.dump !== undefined,
+    const resized = await Promise.all(
+      images.map(async (file) => resizeRgb(await readImageRgb(file), s, s, 'bicubic')),
+    );
+    const extractor = new FeatureExtractor({
+      clip: backbone.clip,
+      weightsHash: backbone.sha256,
+      request: method.features,
     });
+    const predictions = await predictImages(
+      method,
+      extractor,
+      resized.map((image) => ({ pixels: normalizeClip(image), cacheable: false })),
+      {
+        batchSize: options.batch ?? 4,
+        keepExtras: options.dump !== undefined,
+      },
+    );
     const post = postprocessProduct(method, predictions);
     const scores = selectScores(method, post);
     await mkdir(options.out, { recursive: true });
@@ -69,19 +94,33 @@ export async function predictCommand(images: string[], options: PredictCommandOp
     for (let i = 0; i < images.length; i++) {
       const stem = names[i];
       const map = post.maps[i];
-      await writePngRgb(join(options.out, `${stem}_overlay.png`), { width: s, height: s, data: overlay(resized[i].data, map) });
+      await writePngRgb(join(options.out, `${stem}_overlay.png`), {
+        width: s,
+        height: s,
+        data: overlay(resized[i].data, map),
+      });
       if (raw === 'npy') await writeNpy(join(options.out, `${stem}_map.npy`), map, [s, s]);
-      else await writePngGray16(join(options.out, `${stem}_map.png`), s, s, Uint16Array.from(map, (v) => Math.round(65535 * Math.min(1, Math.max(0, v)))));
+      else
+        await writePngGray16(
+          join(options.out, `${stem}_map.png`),
+          s,
+          s,
+          Uint16Array.from(map, (v) => Math.round(65535 * Math.min(1, Math.max(0, v)))),
+        );
       if (options.dump) {
         const dir = join(options.dump, stem);
         await mkdir(dir, { recursive: true });
         const p = predictions[i];
-        for (const [name, t] of p.extras ?? []) await writeNpy(join(dir, `${name}.npy`), t.data, t.shape);
-        for (const [name, m] of p.layerMaps ?? []) await writeNpy(join(dir, `layer_map.${name}.npy`), m, [s, s]);
+        for (const [name, t] of p.extras ?? [])
+          await writeNpy(join(dir, `${name}.npy`), t.data, t.shape);
+        for (const [name, m] of p.layerMaps ?? [])
+          await writeNpy(join(dir, `layer_map.${name}.npy`), m, [s, s]);
         await writeNpy(join(dir, 'fused_map.npy'), p.raw, [s, s]);
         await writeNpy(join(dir, 'final_map.npy'), map, [s, s]);
       }
-      console.log(`${images[i]}\tscore ${scores[i].toFixed(6)}\tmax ${post.maxScores[i].toFixed(6)}`);
+      console.log(
+        `${images[i]}\tscore ${scores[i].toFixed(6)}\tmax ${post.maxScores[i].toFixed(6)}`,
+      );
     }
   } finally {
     method.dispose();

@@ -31,9 +31,12 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   const spec = await loadSpec(specFile);
   for (const warning of spec.warnings) console.error(`warning: ${warning}`);
   if (spec.trials.length !== 1) {
-    throw new UserError(`${specFile}: expands to ${spec.trials.length} trials; \`vcp-exp train\` runs exactly one`, {
-      hint: `run the sweep with: vcp-exp run ${specFile} (or remove the sweep axes / extra seeds)`,
-    });
+    throw new UserError(
+      `${specFile}: expands to ${spec.trials.length} trials; \`vcp-exp train\` runs exactly one`,
+      {
+        hint: `run the sweep with: vcp-exp run ${specFile} (or remove the sweep axes / extra seeds)`,
+      },
+    );
   }
   const trial = spec.trials[0];
   const { method: methodName, model, train, eval: evaluation } = trial.config;
@@ -45,36 +48,84 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   try {
     // Built before training so bad prompts fail fast; it shares (and sees) the trained Variables.
     const evalMethod = withEvalPrompts(method, evaluation.prompts);
-    const cache = options.featureCache === false ? undefined : new FeatureCache({ dir: options.featureCache ?? join(cacheRoot(), 'features') });
-    const extractor = new FeatureExtractor({ clip: backbone.clip, weightsHash: backbone.sha256, request: method.features, cache, chunkSize: train.micro_batch });
+    const cache =
+      options.featureCache === false
+        ? undefined
+        : new FeatureCache({ dir: options.featureCache ?? join(cacheRoot(), 'features') });
+    const extractor = new FeatureExtractor({
+      clip: backbone.clip,
+      weightsHash: backbone.sha256,
+      request: method.features,
+      cache,
+      chunkSize: train.micro_batch,
+    });
 
     const ds = train.dataset;
-    const dataset = await openCheckedDataset({ root: ds.root, format: ds.format, products: ds.products === 'all' ? undefined : ds.products });
+    const dataset = await openCheckedDataset({
+      root: ds.root,
+      format: ds.format,
+      products: ds.products === 'all' ? undefined : ds.products,
+    });
     const samples: Sample[] = dataset.products().flatMap((p) => dataset.samples(p, ds.split));
-    log(`train: ${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`);
+    log(
+      `train: ${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
+    );
     const started = performance.now();
     const result = await trainMethod({
-      method, extractor, samples, seed: trial.seed,
-      schedule: { epochs: train.epochs, batch_size: train.batch_size, micro_batch: train.micro_batch, augment: train.augment },
-      onEpoch: (e) => log(`epoch ${e.epoch + 1}/${train.epochs}: loss ${e.loss.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(1)} s)`),
+      method,
+      extractor,
+      samples,
+      seed: trial.seed,
+      schedule: {
+        epochs: train.epochs,
+        batch_size: train.batch_size,
+        micro_batch: train.micro_batch,
+        augment: train.augment,
+      },
+      onEpoch: (e) =>
+        log(
+          `epoch ${e.epoch + 1}/${train.epochs}: loss ${e.loss.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+        ),
     });
     await mkdir(out, { recursive: true });
     const checkpointDir = join(out, 'checkpoint');
-    await saveCheckpoint(checkpointDir, method, { sha256: backbone.sha256, name: backbone.name }, { trial: trial.id, training_key: trial.trainingKey, seed: trial.seed, losses: result.losses });
+    await saveCheckpoint(
+      checkpointDir,
+      method,
+      { sha256: backbone.sha256, name: backbone.name },
+      { trial: trial.id, training_key: trial.trainingKey, seed: trial.seed, losses: result.losses },
+    );
     log(`checkpoint: ${checkpointDir}`);
 
-    if (evaluation.prompts !== null) log(`eval: ${evaluation.prompts.length} test-time prompt pair(s) from eval.prompts`);
+    if (evaluation.prompts !== null)
+      log(`eval: ${evaluation.prompts.length} test-time prompt pair(s) from eval.prompts`);
     const evaluations: DatasetEvaluation[] = [];
     for (const d of evaluation.datasets) {
-      const evalSet = await openCheckedDataset({ root: d.root, format: d.format, products: d.products === 'all' ? undefined : d.products, name: d.name });
-      const res = await evaluateDataset({ method: evalMethod, extractor, dataset: evalSet, pro: evaluation.pro, batchSize: train.micro_batch });
+      const evalSet = await openCheckedDataset({
+        root: d.root,
+        format: d.format,
+        products: d.products === 'all' ? undefined : d.products,
+        name: d.name,
+      });
+      const res = await evaluateDataset({
+        method: evalMethod,
+        extractor,
+        dataset: evalSet,
+        pro: evaluation.pro,
+        batchSize: train.micro_batch,
+      });
       evaluations.push(res);
-      console.log(`\n${d.name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`);
+      console.log(
+        `\n${d.name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
+      );
       console.log(table(res.products, res.mean.mean));
     }
     const stats = extractor.stats;
     log(`\nfeatures: ${stats.hits} cache hits, ${stats.misses} misses, ${stats.encoded} encoded`);
-    await writeFile(join(out, 'metrics.json'), `${JSON.stringify({ trial: trial.id, losses: result.losses, epochLosses: result.epochLosses, evalPrompts: evaluation.prompts, evaluations }, null, 2)}\n`);
+    await writeFile(
+      join(out, 'metrics.json'),
+      `${JSON.stringify({ trial: trial.id, losses: result.losses, epochLosses: result.epochLosses, evalPrompts: evaluation.prompts, evaluations }, null, 2)}\n`,
+    );
   } finally {
     method.dispose();
     backbone.clip.dispose();

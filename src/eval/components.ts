@@ -43,9 +43,14 @@ function join(parent: Int32Array, label: number, other: number): number {
  * Labels the nonzero pixels of a row-major mask.
  * @param mask [H·W] nonzero = foreground
  */
-export function labelComponents(mask: ArrayLike<number>, height: number, width: number): Components {
+export function labelComponents(
+  mask: ArrayLike<number>,
+  height: number,
+  width: number,
+): Components {
   const n = height * width;
-  if (mask.length !== n) throw new RangeError(`mask has ${mask.length} values, expected ${height}×${width} = ${n}`);
+  if (mask.length !== n)
+    throw new RangeError(`mask has ${mask.length} values, expected ${height}×${width} = ${n}`);
   const labels = new Int32Array(n);
   const parent = new Int32Array(n + 1);
   let next = 1;

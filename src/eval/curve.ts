@@ -34,7 +34,8 @@ export interface CurveSummary {
 export function summariseCurve(positives: SortedScores, negatives: SortedScores): CurveSummary {
   const P = positives.length;
   const N = negatives.length;
-  if (P === 0) throw new RangeError('precision–recall metrics are undefined without positive samples');
+  if (P === 0)
+    throw new RangeError('precision–recall metrics are undefined without positive samples');
   let j = P - 1;
   let i = N - 1;
   let tp = 0;
@@ -83,8 +84,12 @@ export function summariseCurve(positives: SortedScores, negatives: SortedScores)
 }
 
 /** Splits scores by label (nonzero = positive) into two ascending float64 arrays. */
-export function splitSorted(scores: ArrayLike<number>, labels: ArrayLike<number>): { positives: Float64Array; negatives: Float64Array } {
-  if (scores.length !== labels.length) throw new RangeError(`${scores.length} scores but ${labels.length} labels`);
+export function splitSorted(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): { positives: Float64Array; negatives: Float64Array } {
+  if (scores.length !== labels.length)
+    throw new RangeError(`${scores.length} scores but ${labels.length} labels`);
   let P = 0;
   for (let k = 0; k < labels.length; k++) if (labels[k] !== 0) P++;
   const positives = new Float64Array(P);
@@ -126,5 +131,9 @@ export function curvePoints(positives: SortedScores, negatives: SortedScores): C
     tps.push(tp);
     fps.push(fp);
   }
-  return { thresholds: Float64Array.from(thresholds), tp: Float64Array.from(tps), fp: Float64Array.from(fps) };
+  return {
+    thresholds: Float64Array.from(thresholds),
+    tp: Float64Array.from(tps),
+    fp: Float64Array.from(fps),
+  };
 }

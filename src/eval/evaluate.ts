@@ -8,7 +8,16 @@ import { imageMetrics, iouAtF1 } from './image.js';
 import type { ProductPixels } from './pixels.js';
 import { auproExact, proPaper, type ProResult } from './pro.js';
 
-export const METRICS = ['pixelAuroc', 'pro', 'pixelAp', 'pixelF1Max', 'iou', 'imageAuroc', 'imageAp', 'imageF1Max'] as const;
+export const METRICS = [
+  'pixelAuroc',
+  'pro',
+  'pixelAp',
+  'pixelF1Max',
+  'iou',
+  'imageAuroc',
+  'imageAp',
+  'imageF1Max',
+] as const;
 export type MetricName = (typeof METRICS)[number];
 
 export type ProVariant = 'paper' | 'exact';
@@ -56,15 +65,21 @@ const PRO: Record<ProVariant, (pixels: ProductPixels, fprLimit: number) => ProRe
  * null without anomalous images). Constant maps are defined: AUROC 0.5, AP = positive rate,
  * PRO 0 (paper, with a note) or fprLimit/2 (exact).
  */
-export function evaluateProduct(input: ProductInput, options: EvaluateOptions = {}): ProductMetrics {
+export function evaluateProduct(
+  input: ProductInput,
+  options: EvaluateOptions = {},
+): ProductMetrics {
   const { pixels, product } = input;
   const P = pixels.positives.length;
   const N = pixels.negatives.length;
   if (input.imageScores.length !== pixels.images || input.imageLabels.length !== pixels.images) {
-    throw new RangeError(`${product}: ${pixels.images} images but ${input.imageScores.length} image scores and ${input.imageLabels.length} labels`);
+    throw new RangeError(
+      `${product}: ${pixels.images} images but ${input.imageScores.length} image scores and ${input.imageLabels.length} labels`,
+    );
   }
   let anomalousImages = 0;
-  for (let k = 0; k < input.imageLabels.length; k++) if (input.imageLabels[k] !== 0) anomalousImages++;
+  for (let k = 0; k < input.imageLabels.length; k++)
+    if (input.imageLabels[k] !== 0) anomalousImages++;
   const result: ProductMetrics = {
     product,
     images: pixels.images,
@@ -85,7 +100,8 @@ export function evaluateProduct(input: ProductInput, options: EvaluateOptions = 
     notes: [],
   };
   if (P === 0) {
-    for (const name of ['pixelAuroc', 'pro', 'pixelAp', 'pixelF1Max', 'iou'] as const) result.reasons[name] = 'no anomalous pixels (all-normal product)';
+    for (const name of ['pixelAuroc', 'pro', 'pixelAp', 'pixelF1Max', 'iou'] as const)
+      result.reasons[name] = 'no anomalous pixels (all-normal product)';
   } else {
     const curve = summariseCurve(pixels.positives, pixels.negatives);
     result.pixelAp = curve.averagePrecision;
@@ -93,7 +109,8 @@ export function evaluateProduct(input: ProductInput, options: EvaluateOptions = 
     result.pixelF1Threshold = curve.f1Threshold;
     result.iou = iouAtF1(curve);
     if (N === 0) {
-      result.reasons.pixelAuroc = result.reasons.pro = 'no normal pixels (every pixel is anomalous)';
+      result.reasons.pixelAuroc = result.reasons.pro =
+        'no normal pixels (every pixel is anomalous)';
     } else {
       result.pixelAuroc = curve.auroc;
       const pro = PRO[options.pro ?? 'paper'](pixels, options.fprLimit ?? 0.3);
@@ -106,7 +123,8 @@ export function evaluateProduct(input: ProductInput, options: EvaluateOptions = 
   result.imageAp = image.ap;
   result.imageF1Max = image.f1Max;
   if (image.reason) {
-    for (const name of ['imageAuroc', 'imageAp', 'imageF1Max'] as const) if (result[name] === null) result.reasons[name] = image.reason;
+    for (const name of ['imageAuroc', 'imageAp', 'imageF1Max'] as const)
+      if (result[name] === null) result.reasons[name] = image.reason;
   }
   return result;
 }

@@ -23,7 +23,13 @@ export interface ImageMetrics {
 export function imageMetrics(scores: ArrayLike<number>, labels: ArrayLike<number>): ImageMetrics {
   const { positives, negatives } = splitSorted(scores, labels);
   if (positives.length === 0) {
-    return { auroc: null, ap: null, f1Max: null, f1Threshold: null, reason: `no anomalous images among ${negatives.length}` };
+    return {
+      auroc: null,
+      ap: null,
+      f1Max: null,
+      f1Threshold: null,
+      reason: `no anomalous images among ${negatives.length}`,
+    };
   }
   const s = summariseCurve(positives, negatives);
   return {

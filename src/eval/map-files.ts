@@ -51,7 +51,8 @@ async function listFiles(root: string, extensions: readonly string[]): Promise<s
 
 async function requireDirectory(dir: string, role: string): Promise<void> {
   const info = await stat(dir).catch(() => undefined);
-  if (!info?.isDirectory()) throw new UserError(`${role} directory ${dir} does not exist or is not a directory`);
+  if (!info?.isDirectory())
+    throw new UserError(`${role} directory ${dir} does not exist or is not a directory`);
 }
 
 function withoutExtension(path: string): string {
@@ -69,14 +70,20 @@ export function maskKey(relativePath: string): string {
  * Pairs every map with its mask, grouped by product (sorted by name, images by path).
  * Masks that match no map are returned in `unmatchedMasks` (the caller warns).
  */
-export async function pairMapsAndMasks(mapsDir: string, masksDir: string): Promise<{ products: ProductFiles[]; unmatchedMasks: string[] }> {
+export async function pairMapsAndMasks(
+  mapsDir: string,
+  masksDir: string,
+): Promise<{ products: ProductFiles[]; unmatchedMasks: string[] }> {
   await requireDirectory(mapsDir, 'maps');
   await requireDirectory(masksDir, 'masks');
   const masks = new Map<string, string>();
   for (const file of await listFiles(masksDir, ['.png', '.npy'])) {
     const key = maskKey(relative(masksDir, file));
     const previous = masks.get(key);
-    if (previous) throw new UserError(`masks ${previous} and ${file} both match the map key "${key}"`, { hint: 'keep one mask per image' });
+    if (previous)
+      throw new UserError(`masks ${previous} and ${file} both match the map key "${key}"`, {
+        hint: 'keep one mask per image',
+      });
     masks.set(key, file);
   }
   const byProduct = new Map<string, MapEntry[]>();
@@ -84,10 +91,16 @@ export async function pairMapsAndMasks(mapsDir: string, masksDir: string): Promi
   for (const file of await listFiles(mapsDir, MAP_EXTENSIONS)) {
     const rel = relative(mapsDir, file);
     const parts = rel.split(sep);
-    if (parts.length < 2) throw new UserError(`map ${file} is not inside a product directory`, { hint: `put maps under ${join(mapsDir, '<product>')}/` });
+    if (parts.length < 2)
+      throw new UserError(`map ${file} is not inside a product directory`, {
+        hint: `put maps under ${join(mapsDir, '<product>')}/`,
+      });
     const key = withoutExtension(parts.join('/'));
     const clash = seenKeys.get(key);
-    if (clash) throw new UserError(`maps ${clash} and ${file} have the same name without extension`, { hint: 'keep one map per image (.npy or .png)' });
+    if (clash)
+      throw new UserError(`maps ${clash} and ${file} have the same name without extension`, {
+        hint: 'keep one map per image (.npy or .png)',
+      });
     seenKeys.set(key, file);
     const maskFile = masks.get(key);
     masks.delete(key);
@@ -96,7 +109,9 @@ export async function pairMapsAndMasks(mapsDir: string, masksDir: string): Promi
     byProduct.set(parts[0], list);
   }
   if (byProduct.size === 0) throw new UserError(`no .npy or .png maps under ${mapsDir}`);
-  const products = [...byProduct.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([product, images]) => ({ product, images }));
+  const products = [...byProduct.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([product, images]) => ({ product, images }));
   return { products, unmatchedMasks: [...masks.values()] };
 }
 
@@ -104,23 +119,37 @@ export async function pairMapsAndMasks(mapsDir: string, masksDir: string): Promi
  * Decodes a PNG to 16-bit samples. sharp converts to 8-bit sRGB by default, so 16-bit files
  * are read as one grey16 channel (their first channel) and 8-bit files as 8-bit samples.
  */
-async function decodePng(file: string, firstChannelOnly: boolean): Promise<{ values: Uint16Array; max: number; height: number; width: number; channels: number }> {
+async function decodePng(
+  file: string,
+  firstChannelOnly: boolean,
+): Promise<{ values: Uint16Array; max: number; height: number; width: number; channels: number }> {
   try {
     const meta = await sharp(file).metadata();
     const sixteen = meta.depth === 'ushort';
     let image = sharp(file);
     if (sixteen || firstChannelOnly) image = image.extractChannel(0);
     if (sixteen) image = image.toColourspace('grey16');
-    const { data, info } = await image.raw({ depth: sixteen ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
-    const values = sixteen ? Uint16Array.from({ length: data.length / 2 }, (_, k) => data.readUInt16LE(2 * k)) : Uint16Array.from(data);
-    return { values, max: sixteen ? 65535 : 255, height: info.height, width: info.width, channels: info.channels };
+    const { data, info } = await image
+      .raw({ depth: sixteen ? 'ushort' : 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    const values = sixteen
+      ? Uint16Array.from({ length: data.length / 2 }, (_, k) => data.readUInt16LE(2 * k))
+      : Uint16Array.from(data);
+    return {
+      values,
+      max: sixteen ? 65535 : 255,
+      height: info.height,
+      width: info.width,
+      channels: info.channels,
+    };
   } catch (error) {
     throw new UserError(`${file}: cannot decode PNG (${(error as Error).message})`);
   }
 }
 
 function two(shape: number[], file: string): [number, number] {
-  if (shape.length !== 2) throw new UserError(`${file}: expected a 2-D array (H, W), got shape (${shape.join(', ')})`);
+  if (shape.length !== 2)
+    throw new UserError(`${file}: expected a 2-D array (H, W), got shape (${shape.join(', ')})`);
   return [shape[0], shape[1]];
 }
 

@@ -15,7 +15,12 @@ export interface NpyArray {
   data: NpyData;
 }
 
-const TYPES = { '<f4': Float32Array, '<f8': Float64Array, '|u1': Uint8Array, '<u2': Uint16Array } as const satisfies Record<NpyDtype, unknown>;
+const TYPES = {
+  '<f4': Float32Array,
+  '<f8': Float64Array,
+  '|u1': Uint8Array,
+  '<u2': Uint16Array,
+} as const satisfies Record<NpyDtype, unknown>;
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
 function invalid(source: string, what: string): UserError {
@@ -30,7 +35,8 @@ function invalid(source: string, what: string): UserError {
  */
 export function decodeNpy(bytes: Uint8Array, source: string): NpyArray {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC)) throw invalid(source, 'missing the \\x93NUMPY magic');
+  if (buf.length < 10 || !buf.subarray(0, 6).equals(MAGIC))
+    throw invalid(source, 'missing the \\x93NUMPY magic');
   const major = buf[6];
   if (major < 1 || major > 3) throw invalid(source, `format version ${major} is not 1, 2 or 3`);
   const headerLength = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
@@ -41,20 +47,33 @@ export function decodeNpy(bytes: Uint8Array, source: string): NpyArray {
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(header)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (descr === undefined || fortran === undefined || shapeText === undefined) throw invalid(source, `header ${JSON.stringify(header.trim())} lacks descr/fortran_order/shape`);
+  if (descr === undefined || fortran === undefined || shapeText === undefined)
+    throw invalid(
+      source,
+      `header ${JSON.stringify(header.trim())} lacks descr/fortran_order/shape`,
+    );
   const dtype = (descr === '<u1' ? '|u1' : descr) as NpyDtype;
   const Type = TYPES[dtype];
-  if (!Type) throw invalid(source, `dtype '${descr}' is not supported; supported: ${Object.keys(TYPES).join(', ')}`);
+  if (!Type)
+    throw invalid(
+      source,
+      `dtype '${descr}' is not supported; supported: ${Object.keys(TYPES).join(', ')}`,
+    );
   if (fortran === 'True') throw invalid(source, 'Fortran-order arrays are not supported');
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map(Number);
-  if (shape.some((d) => !Number.isInteger(d) || d < 0)) throw invalid(source, `bad shape (${shapeText})`);
+  if (shape.some((d) => !Number.isInteger(d) || d < 0))
+    throw invalid(source, `bad shape (${shapeText})`);
   const count = shape.reduce((a, b) => a * b, 1);
   const byteLength = count * Type.BYTES_PER_ELEMENT;
-  if (dataStart + byteLength > buf.length) throw invalid(source, `shape (${shape.join(', ')}) needs ${byteLength} data bytes, the file has ${buf.length - dataStart}`);
+  if (dataStart + byteLength > buf.length)
+    throw invalid(
+      source,
+      `shape (${shape.join(', ')}) needs ${byteLength} data bytes, the file has ${buf.length - dataStart}`,
+    );
   const copy = new Uint8Array(byteLength); // aligned copy: the data offset need not be a multiple of 8
   copy.set(buf.subarray(dataStart, dataStart + byteLength));
   return { dtype, shape, data: new Type(copy.buffer) };
@@ -78,8 +97,14 @@ export function encodeNpy(data: NpyData, shape: readonly number[]): Buffer {
   const dtype = (Object.keys(TYPES) as NpyDtype[]).find((k) => data instanceof TYPES[k]);
   if (!dtype) throw new TypeError('encodeNpy: unsupported array type');
   const count = shape.reduce((a, b) => a * b, 1);
-  if (count !== data.length) throw new RangeError(`encodeNpy: shape (${shape.join(', ')}) holds ${count} values, got ${data.length}`);
-  return Buffer.concat([npyHeader(dtype, shape), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]);
+  if (count !== data.length)
+    throw new RangeError(
+      `encodeNpy: shape (${shape.join(', ')}) holds ${count} values, got ${data.length}`,
+    );
+  return Buffer.concat([
+    npyHeader(dtype, shape),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength),
+  ]);
 }
 
 export async function readNpy(file: string): Promise<NpyArray> {
@@ -89,6 +114,10 @@ export async function readNpy(file: string): Promise<NpyArray> {
   return decodeNpy(bytes, file);
 }
 
-export async function writeNpy(file: string, data: NpyData, shape: readonly number[]): Promise<void> {
+export async function writeNpy(
+  file: string,
+  data: NpyData,
+  shape: readonly number[],
+): Promise<void> {
   await writeFile(file, encodeNpy(data, shape));
 }

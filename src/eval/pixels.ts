@@ -43,11 +43,19 @@ export class PixelAccumulator {
    * @param mask [H·W] ground truth, nonzero = anomalous
    * @param name used in error messages
    */
-  add(map: Float32Array, mask: Uint8Array, height: number, width: number, name = `image ${this.images}`): void {
+  add(
+    map: Float32Array,
+    mask: Uint8Array,
+    height: number,
+    width: number,
+    name = `image ${this.images}`,
+  ): void {
     if (this.finished) throw new Error('PixelAccumulator.add after finish()');
     const n = height * width;
-    if (map.length !== n) throw new RangeError(`${name}: map has ${map.length} values, expected ${height}×${width}`);
-    if (mask.length !== n) throw new RangeError(`${name}: mask has ${mask.length} values, expected ${height}×${width}`);
+    if (map.length !== n)
+      throw new RangeError(`${name}: map has ${map.length} values, expected ${height}×${width}`);
+    if (mask.length !== n)
+      throw new RangeError(`${name}: mask has ${mask.length} values, expected ${height}×${width}`);
     const { labels, count, areas } = labelComponents(mask, height, width);
     const regionBase = this.areas.length;
     for (let r = 1; r <= count; r++) this.areas.push(areas[r]);
@@ -62,7 +70,10 @@ export class PixelAccumulator {
     let hi = this.max;
     for (let k = 0; k < n; k++) {
       const s = map[k];
-      if (s !== s) throw new RangeError(`${name}: score at pixel (${Math.floor(k / width)}, ${k % width}) is NaN`);
+      if (s !== s)
+        throw new RangeError(
+          `${name}: score at pixel (${Math.floor(k / width)}, ${k % width}) is NaN`,
+        );
       if (s < lo) lo = s;
       if (s > hi) hi = s;
       const l = labels[k];
@@ -102,8 +113,14 @@ export class PixelAccumulator {
 }
 
 /** Convenience for whole products held in memory: maps and masks image by image. */
-export function collectPixels(maps: readonly Float32Array[], masks: readonly Uint8Array[], height: number, width: number): ProductPixels {
-  if (maps.length !== masks.length) throw new RangeError(`${maps.length} maps but ${masks.length} masks`);
+export function collectPixels(
+  maps: readonly Float32Array[],
+  masks: readonly Uint8Array[],
+  height: number,
+  width: number,
+): ProductPixels {
+  if (maps.length !== masks.length)
+    throw new RangeError(`${maps.length} maps but ${masks.length} masks`);
   const acc = new PixelAccumulator();
   maps.forEach((map, i) => acc.add(map, masks[i], height, width));
   return acc.finish();

@@ -32,7 +32,12 @@ export interface F1Max {
 export function f1Max(scores: ArrayLike<number>, labels: ArrayLike<number>): F1Max {
   const { positives, negatives } = splitSorted(scores, labels);
   const s = summariseCurve(positives, negatives);
-  return { f1: s.f1Max, threshold: s.f1Threshold, precision: s.tpAtF1 / (s.tpAtF1 + s.fpAtF1), recall: s.tpAtF1 / s.positives };
+  return {
+    f1: s.f1Max,
+    threshold: s.f1Threshold,
+    precision: s.tpAtF1 / (s.tpAtF1 + s.fpAtF1),
+    recall: s.tpAtF1 / s.positives,
+  };
 }
 
 export interface PrecisionRecallCurve {
@@ -48,10 +53,14 @@ export interface PrecisionRecallCurve {
  * sklearn's `precision_recall_curve` (drop_intermediate=False), for small inputs.
  * @throws RangeError without positive samples
  */
-export function precisionRecallCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): PrecisionRecallCurve {
+export function precisionRecallCurve(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+): PrecisionRecallCurve {
   const { positives, negatives } = splitSorted(scores, labels);
   const P = positives.length;
-  if (P === 0) throw new RangeError('the precision–recall curve is undefined without positive samples');
+  if (P === 0)
+    throw new RangeError('the precision–recall curve is undefined without positive samples');
   const { thresholds, tp, fp } = curvePoints(positives, negatives);
   const m = thresholds.length;
   const precision = new Float64Array(m + 1);

@@ -23,8 +23,10 @@ export interface ProResult {
 }
 
 function requireRegionsAndNormals(pixels: ProductPixels): void {
-  if (pixels.regionAreas.length === 0) throw new RangeError('PRO is undefined without anomalous regions');
-  if (pixels.negatives.length === 0) throw new RangeError('PRO is undefined without normal pixels (FPR is 0/0)');
+  if (pixels.regionAreas.length === 0)
+    throw new RangeError('PRO is undefined without anomalous regions');
+  if (pixels.negatives.length === 0)
+    throw new RangeError('PRO is undefined without normal pixels (FPR is 0/0)');
 }
 
 /**
@@ -63,11 +65,15 @@ function countAtMost(sorted: Float32Array, t: number): number {
  *   two thresholds have FPR < 0.3 or their FPRs are all equal (the public code raises or
  *   returns NaN from the 0/0 rescaling): an empty FPR range has no area.
  */
-export function proPaper(pixels: ProductPixels, options: { steps?: number; fprLimit?: number } = {}): ProResult {
+export function proPaper(
+  pixels: ProductPixels,
+  options: { steps?: number; fprLimit?: number } = {},
+): ProResult {
   requireRegionsAndNormals(pixels);
   const steps = options.steps ?? 200;
   const limit = options.fprLimit ?? 0.3;
-  if (!(pixels.max > pixels.min)) return { value: 0, note: 'constant anomaly maps: no thresholds between min and max' };
+  if (!(pixels.max > pixels.min))
+    return { value: 0, note: 'constant anomaly maps: no thresholds between min and max' };
   const thresholds = paperThresholds(pixels.min, pixels.max, steps);
   const { positives, positiveRegion, negatives, regionAreas } = pixels;
   const R = regionAreas.length;
@@ -86,10 +92,18 @@ export function proPaper(pixels: ProductPixels, options: { steps?: number; fprLi
       pros.push(sum / R);
     }
   }
-  if (fprs.length < 2) return { value: 0, note: `only ${fprs.length} of ${thresholds.length} thresholds have FPR < ${limit}` };
+  if (fprs.length < 2)
+    return {
+      value: 0,
+      note: `only ${fprs.length} of ${thresholds.length} thresholds have FPR < ${limit}`,
+    };
   const fMin = Math.min(...fprs);
   const fMax = Math.max(...fprs);
-  if (!(fMax > fMin)) return { value: 0, note: `every threshold with FPR < ${limit} has FPR ${fMin}: the rescaled FPR range is empty` };
+  if (!(fMax > fMin))
+    return {
+      value: 0,
+      note: `every threshold with FPR < ${limit} has FPR ${fMin}: the rescaled FPR range is empty`,
+    };
   const x = fprs.map((v) => (v - fMin) / (fMax - fMin));
   return { value: trapezoidAuc(x, pros) };
 }

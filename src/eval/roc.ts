@@ -18,7 +18,9 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
 /** AUROC from class scores already sorted ascending (the streaming pixel path). */
 export function rocAucSorted(positives: SortedScores, negatives: SortedScores): number {
   if (positives.length === 0 || negatives.length === 0) {
-    throw new RangeError(`AUROC is undefined with only one class (${positives.length} positives, ${negatives.length} negatives)`);
+    throw new RangeError(
+      `AUROC is undefined with only one class (${positives.length} positives, ${negatives.length} negatives)`,
+    );
   }
   return summariseCurve(positives, negatives).auroc as number;
 }
@@ -40,7 +42,8 @@ export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>): 
   const { positives, negatives } = splitSorted(scores, labels);
   const P = positives.length;
   const N = negatives.length;
-  if (P === 0 || N === 0) throw new RangeError(`the ROC curve needs both classes (${P} positives, ${N} negatives)`);
+  if (P === 0 || N === 0)
+    throw new RangeError(`the ROC curve needs both classes (${P} positives, ${N} negatives)`);
   const { thresholds, tp, fp } = curvePoints(positives, negatives);
   const m = thresholds.length;
   const fpr = new Float64Array(m + 1);

@@ -28,12 +28,21 @@ function reflectIndex(i: number, n: number): number {
  * does for a symmetric kernel: centre term first, then the mirrored pairs from the outermost
  * inwards, accumulated in float64 and stored in the output's type.
  */
-function pass(input: Float32Array | Float64Array, output: Float32Array | Float64Array, lines: number, length: number, lineStride: number, step: number, kernel: Float64Array): void {
+function pass(
+  input: Float32Array | Float64Array,
+  output: Float32Array | Float64Array,
+  lines: number,
+  length: number,
+  lineStride: number,
+  step: number,
+  kernel: Float64Array,
+): void {
   const radius = (kernel.length - 1) / 2;
   const buffer = new Float64Array(length + 2 * radius);
   for (let line = 0; line < lines; line++) {
     const base = line * lineStride;
-    for (let k = -radius; k < length + radius; k++) buffer[k + radius] = input[base + reflectIndex(k, length) * step];
+    for (let k = -radius; k < length + radius; k++)
+      buffer[k + radius] = input[base + reflectIndex(k, length) * step];
     for (let k = 0; k < length; k++) {
       const c = k + radius;
       let acc = buffer[c] * kernel[radius];
@@ -50,8 +59,15 @@ function pass(input: Float32Array | Float64Array, output: Float32Array | Float64
  * @param map [H·W]
  * @returns a new array of the same type, [H·W]
  */
-export function gaussianFilter<T extends Float32Array | Float64Array>(map: T, height: number, width: number, sigma: number, truncate = 4.0): T {
-  if (map.length !== height * width) throw new RangeError(`map has ${map.length} values, expected ${height}×${width}`);
+export function gaussianFilter<T extends Float32Array | Float64Array>(
+  map: T,
+  height: number,
+  width: number,
+  sigma: number,
+  truncate = 4.0,
+): T {
+  if (map.length !== height * width)
+    throw new RangeError(`map has ${map.length} values, expected ${height}×${width}`);
   const kernel = gaussianKernel(sigma, truncate);
   const mid = new (map.constructor as new (n: number) => T)(map.length);
   const out = new (map.constructor as new (n: number) => T)(map.length);

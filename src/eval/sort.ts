@@ -28,7 +28,10 @@ export interface SortedScores {
  * @param chunks float32 scores, any lengths
  * @param payloadChunks optional, same lengths as `chunks`
  */
-export function radixSortChunks(chunks: Float32Array[], payloadChunks?: Uint32Array[]): SortedScores {
+export function radixSortChunks(
+  chunks: Float32Array[],
+  payloadChunks?: Uint32Array[],
+): SortedScores {
   const total = chunks.reduce((n, c) => n + c.length, 0);
   const low = new Uint32Array(65536);
   const high = new Uint32Array(65536);

@@ -21,7 +21,12 @@ export interface AugmentSwitches {
 }
 
 export const NO_AUGMENT: Readonly<AugmentSwitches> = Object.freeze({
-  rotate: false, rot90: false, brightness_contrast: false, noise: false, blur_jitter: false, mosaic: 0,
+  rotate: false,
+  rot90: false,
+  brightness_contrast: false,
+  noise: false,
+  blur_jitter: false,
+  mosaic: 0,
 });
 
 /** Probabilities of the switchable ops (the public code's; tests force them to 1). */
@@ -34,7 +39,11 @@ export interface AugmentProbabilities {
 }
 
 export const PUBLIC_PROBABILITIES: Readonly<AugmentProbabilities> = Object.freeze({
-  rotate: 0.5, rot90: 0.5, brightness_contrast: 0.5, noise: 0.5, blur_jitter: 0.5,
+  rotate: 0.5,
+  rot90: 0.5,
+  brightness_contrast: 0.5,
+  noise: 0.5,
+  blur_jitter: 0.5,
 });
 
 export interface AugSample {
@@ -56,7 +65,12 @@ export interface AugmentContext {
 }
 
 /** Applies the enabled augmentations: mosaic, rotate, rot90, brightness/contrast, noise, one of blur/jitter/Gaussian blur. */
-export function augmentSample(sample: AugSample, switches: AugmentSwitches, rng: Rng, context: AugmentContext = {}): AugmentResult {
+export function augmentSample(
+  sample: AugSample,
+  switches: AugmentSwitches,
+  rng: Rng,
+  context: AugmentContext = {},
+): AugmentResult {
   const p = { ...PUBLIC_PROBABILITIES, ...context.probabilities };
   const applied: string[] = [];
   let { image, mask } = sample;
@@ -86,7 +100,11 @@ export function augmentSample(sample: AugSample, switches: AugmentSwitches, rng:
     const kernelSize = 2 * rng.int(1, 3) + 1; // 3, 5 or 7
     if (which === 0) image = separableBlur(image, boxKernel(kernelSize));
     else if (which === 1) image = colorJitter(image, rng);
-    else image = separableBlur(image, gaussianKernel1d(kernelSize, 0.3 * ((kernelSize - 1) * 0.5 - 1) + 0.8));
+    else
+      image = separableBlur(
+        image,
+        gaussianKernel1d(kernelSize, 0.3 * ((kernelSize - 1) * 0.5 - 1) + 0.8),
+      );
     applied.push(['blur', 'color_jitter', 'gaussian_blur'][which]);
   }
   return { image, mask, applied };
@@ -114,11 +132,18 @@ export function mosaic(samples: AugSample[]): AugSample {
   return { image: { width: s, height: s, data: out }, mask: outMask };
 }
 
-function nearestResize(mask: Uint8Array, w: number, h: number, outW: number, outH: number): Uint8Array {
+function nearestResize(
+  mask: Uint8Array,
+  w: number,
+  h: number,
+  outW: number,
+  outH: number,
+): Uint8Array {
   const out = new Uint8Array(outW * outH);
   for (let y = 0; y < outH; y++) {
     const sy = Math.min(h - 1, Math.floor(((y + 0.5) * h) / outH));
-    for (let x = 0; x < outW; x++) out[y * outW + x] = mask[sy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / outW))];
+    for (let x = 0; x < outW; x++)
+      out[y * outW + x] = mask[sy * w + Math.min(w - 1, Math.floor(((x + 0.5) * w) / outW))];
   }
   return out;
 }
@@ -163,7 +188,8 @@ export function rotate(sample: AugSample, degrees: number): AugSample {
           fy * ((1 - fx) * data[(yb * w + xa) * 3 + c] + fx * data[(yb * w + xb) * 3 + c]);
         out[(y * w + x) * 3 + c] = Math.round(v);
       }
-      outMask[y * w + x] = sample.mask[reflect101(Math.round(sy), h) * w + reflect101(Math.round(sx), w)];
+      outMask[y * w + x] =
+        sample.mask[reflect101(Math.round(sy), h) * w + reflect101(Math.round(sx), w)];
     }
   }
   return { image: { width: w, height: h, data: out }, mask: outMask };
@@ -179,7 +205,8 @@ export function rot90(sample: AugSample, k: number): AugSample {
   for (let y = 0; y < s; y++) {
     for (let x = 0; x < s; x++) {
       // Source of output (x, y) after `turns` counter-clockwise quarter turns.
-      const [sx, sy] = turns === 1 ? [s - 1 - y, x] : turns === 2 ? [s - 1 - x, s - 1 - y] : [y, s - 1 - x];
+      const [sx, sy] =
+        turns === 1 ? [s - 1 - y, x] : turns === 2 ? [s - 1 - x, s - 1 - y] : [y, s - 1 - x];
       const src = sy * s + sx;
       const dst = y * s + x;
       out[dst * 3] = data[src * 3];
@@ -216,14 +243,20 @@ export function colorJitter(image: RgbImage, rng: Rng): RgbImage {
     const j = rng.int(0, i);
     [ops[i], ops[j]] = [ops[j], ops[i]];
   }
-  const factors = [rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2), rng.uniform(0.8, 1.2), rng.uniform(-0.2, 0.2)];
+  const factors = [
+    rng.uniform(0.8, 1.2),
+    rng.uniform(0.8, 1.2),
+    rng.uniform(0.8, 1.2),
+    rng.uniform(-0.2, 0.2),
+  ];
   let out = image;
   for (const op of ops) {
     const f = factors[op];
     if (op === 0) out = mapPixels(out, (v) => v * f);
     else if (op === 1) {
       let mean = 0;
-      for (let i = 0; i < out.data.length; i += 3) mean += 0.299 * out.data[i] + 0.587 * out.data[i + 1] + 0.114 * out.data[i + 2];
+      for (let i = 0; i < out.data.length; i += 3)
+        mean += 0.299 * out.data[i] + 0.587 * out.data[i + 1] + 0.114 * out.data[i + 2];
       mean /= out.data.length / 3;
       out = mapPixels(out, (v) => (v - mean) * f + mean);
     } else if (op === 2) {
@@ -278,7 +311,8 @@ function separableBlur(image: RgbImage, kernel: Float64Array): RgbImage {
     for (let x = 0; x < w; x++)
       for (let c = 0; c < 3; c++) {
         let acc = 0;
-        for (let k = -r; k <= r; k++) acc += kernel[k + r] * data[(y * w + reflect101(x + k, w)) * 3 + c];
+        for (let k = -r; k <= r; k++)
+          acc += kernel[k + r] * data[(y * w + reflect101(x + k, w)) * 3 + c];
         mid[(y * w + x) * 3 + c] = acc;
       }
   const out = new Uint8Array(data.length);
@@ -286,7 +320,8 @@ function separableBlur(image: RgbImage, kernel: Float64Array): RgbImage {
     for (let x = 0; x < w; x++)
       for (let c = 0; c < 3; c++) {
         let acc = 0;
-        for (let k = -r; k <= r; k++) acc += kernel[k + r] * mid[(reflect101(y + k, h) * w + x) * 3 + c];
+        for (let k = -r; k <= r; k++)
+          acc += kernel[k + r] * mid[(reflect101(y + k, h) * w + x) * 3 + c];
         out[(y * w + x) * 3 + c] = clamp255(acc);
       }
   return { width: w, height: h, data: out };

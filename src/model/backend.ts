@@ -38,7 +38,8 @@ export class BackendError extends UserError {
 
 /** True when an NVIDIA GPU is visible to this process. */
 export function gpuVisible(): boolean {
-  if (process.env.CUDA_VISIBLE_DEVICES === '' || process.env.CUDA_VISIBLE_DEVICES === '-1') return false;
+  if (process.env.CUDA_VISIBLE_DEVICES === '' || process.env.CUDA_VISIBLE_DEVICES === '-1')
+    return false;
   const gpus = '/proc/driver/nvidia/gpus';
   return existsSync(gpus) && readdirSync(gpus).length > 0;
 }
@@ -48,7 +49,10 @@ function loadNative(): Omit<BackendInfo, 'threads'> {
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   const errors: string[] = [];
   const candidates = gpuVisible()
-    ? ([['@tensorflow/tfjs-node-gpu', 'gpu'], ['@tensorflow/tfjs-node', 'cpu']] as const)
+    ? ([
+        ['@tensorflow/tfjs-node-gpu', 'gpu'],
+        ['@tensorflow/tfjs-node', 'cpu'],
+      ] as const)
     : ([['@tensorflow/tfjs-node', 'cpu']] as const);
   for (const [pkg, device] of candidates) {
     try {
@@ -112,7 +116,13 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
     try {
       await loadWasm();
       await activate('wasm');
-      return { name: 'wasm', package: '@tensorflow/tfjs-backend-wasm', device: 'cpu', threads: threadsOf('wasm'), hint };
+      return {
+        name: 'wasm',
+        package: '@tensorflow/tfjs-backend-wasm',
+        device: 'cpu',
+        threads: threadsOf('wasm'),
+        hint,
+      };
     } catch (error) {
       if (choice === 'wasm') throw new BackendError(`wasm backend failed: ${firstLine(error)}`);
       hint = `${hint ?? ''}; wasm backend failed: ${firstLine(error)}`.replace(/^; /, '');

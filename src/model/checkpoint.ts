@@ -41,7 +41,9 @@ export interface LoadedCheckpoint {
 
 function packageVersion(): string {
   const file = new URL('../../package.json', import.meta.url);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version : 'unknown';
+  return existsSync(file)
+    ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
+    : 'unknown';
 }
 
 /** Writes the method's parameters and config to `dir` atomically (replacing an existing checkpoint). */
@@ -52,7 +54,8 @@ export async function saveCheckpoint(
   info?: Record<string, unknown>,
 ): Promise<CheckpointConfig> {
   const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, v] of method.parameters()) tensors.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+  for (const [name, v] of method.parameters())
+    tensors.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
   const config: CheckpointConfig = {
     format: CHECKPOINT_FORMAT,
     method: method.name,
@@ -73,10 +76,15 @@ export async function writeCheckpointFiles(
   config: CheckpointConfig,
 ): Promise<void> {
   await mkdir(dirname(dir), { recursive: true });
-  const temp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const temp = join(
+    dirname(dir),
+    `.${basename(dir)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
   await mkdir(temp);
   try {
-    await writeSafetensors(join(temp, CHECKPOINT_WEIGHTS), tensors, { metadata: { format: 'pt', method: config.method } });
+    await writeSafetensors(join(temp, CHECKPOINT_WEIGHTS), tensors, {
+      metadata: { format: 'pt', method: config.method },
+    });
     await writeFile(join(temp, CHECKPOINT_CONFIG), `${JSON.stringify(config, null, 2)}\n`);
     if (existsSync(dir)) {
       const old = `${temp}.old`;
@@ -107,10 +115,14 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   try {
     config = JSON.parse(await readFile(configFile, 'utf8')) as CheckpointConfig;
   } catch (error) {
-    throw new UserError(`${configFile}: not valid JSON (${(error as Error).message})`, { cause: error });
+    throw new UserError(`${configFile}: not valid JSON (${(error as Error).message})`, {
+      cause: error,
+    });
   }
   if (config.format !== CHECKPOINT_FORMAT) {
-    throw new UserError(`${configFile}: format: got ${JSON.stringify(config.format)}, expected "${CHECKPOINT_FORMAT}"`);
+    throw new UserError(
+      `${configFile}: format: got ${JSON.stringify(config.format)}, expected "${CHECKPOINT_FORMAT}"`,
+    );
   }
   for (const field of ['method', 'config', 'clip'] as const) {
     if (config[field] === undefined) throw new UserError(`${configFile}: ${field}: missing`);
@@ -128,22 +140,33 @@ function same(a: unknown, b: unknown): boolean {
  * evaluation-only fields, trained on the CLIP weights `clipSha256`) and copies its tensors
  * into the method's parameters. A mismatch is a UserError naming the field and both values.
  */
-export function applyCheckpoint(method: ZeroShotMethod, checkpoint: LoadedCheckpoint, clipSha256: string): void {
+export function applyCheckpoint(
+  method: ZeroShotMethod,
+  checkpoint: LoadedCheckpoint,
+  clipSha256: string,
+): void {
   const file = join(checkpoint.dir, CHECKPOINT_CONFIG);
   const { config } = checkpoint;
   if (config.method !== method.name) {
-    throw new UserError(`${file}: method: the checkpoint is "${config.method}", the model is "${method.name}"`);
+    throw new UserError(
+      `${file}: method: the checkpoint is "${config.method}", the model is "${method.name}"`,
+    );
   }
   if (config.clip.sha256 !== clipSha256) {
-    throw new UserError(`${file}: clip.sha256: the checkpoint was trained on CLIP weights ${config.clip.sha256} (${config.clip.name}), but the loaded weights are ${clipSha256}`, {
-      hint: 'load the CLIP checkpoint it was trained with (same model.safetensors)',
-    });
+    throw new UserError(
+      `${file}: clip.sha256: the checkpoint was trained on CLIP weights ${config.clip.sha256} (${config.clip.name}), but the loaded weights are ${clipSha256}`,
+      {
+        hint: 'load the CLIP checkpoint it was trained with (same model.safetensors)',
+      },
+    );
   }
   const current = method.config as Record<string, unknown>;
   for (const [field, value] of Object.entries(current)) {
     if ((EVAL_ONLY_FIELDS as readonly string[]).includes(field)) continue;
     if (field in config.config && !same(config.config[field], value)) {
-      throw new UserError(`${file}: config.${field}: the checkpoint has ${JSON.stringify(config.config[field])}, the model config has ${JSON.stringify(value)}`);
+      throw new UserError(
+        `${file}: config.${field}: the checkpoint has ${JSON.stringify(config.config[field])}, the model config has ${JSON.stringify(value)}`,
+      );
     }
   }
   const params = method.parameters();
@@ -155,13 +178,17 @@ export function applyCheckpoint(method: ZeroShotMethod, checkpoint: LoadedCheckp
       `${join(checkpoint.dir, CHECKPOINT_WEIGHTS)}: tensors do not match the ${method.name} model: ${[
         missing.length ? `missing ${missing.join(', ')}` : '',
         extra.length ? `unexpected ${extra.join(', ')}` : '',
-      ].filter(Boolean).join('; ')}`,
+      ]
+        .filter(Boolean)
+        .join('; ')}`,
     );
   }
   for (const [name, v] of params) {
     const raw = checkpoint.tensors.get(name)!;
     if (!same(raw.shape, v.shape)) {
-      throw new UserError(`${join(checkpoint.dir, CHECKPOINT_WEIGHTS)}: tensor "${name}": shape [${raw.shape}] in the checkpoint, [${v.shape}] in the model`);
+      throw new UserError(
+        `${join(checkpoint.dir, CHECKPOINT_WEIGHTS)}: tensor "${name}": shape [${raw.shape}] in the checkpoint, [${v.shape}] in the model`,
+      );
     }
   }
   for (const [name, v] of params) {

@@ -70,7 +70,18 @@ export class FeatureExtractor {
     const { cache } = this.options;
     const found: (ImageFeatures | undefined)[] = new Array(images.length);
     const keys: (string | undefined)[] = images.map((image) =>
-      cache && image.cacheable ? this.key(image.contentHash ?? contentHash(new Uint8Array(image.pixels.buffer, image.pixels.byteOffset, image.pixels.byteLength))) : undefined,
+      cache && image.cacheable
+        ? this.key(
+            image.contentHash ??
+              contentHash(
+                new Uint8Array(
+                  image.pixels.buffer,
+                  image.pixels.byteOffset,
+                  image.pixels.byteLength,
+                ),
+              ),
+          )
+        : undefined,
     );
     if (cache) {
       await Promise.all(
@@ -103,10 +114,13 @@ export class FeatureExtractor {
     const b = pixels.length;
     const batch = new Float32Array(b * 3 * s * s);
     pixels.forEach((p, i) => {
-      if (p.length !== 3 * s * s) throw new Error(`image ${i}: ${p.length} values, expected 3×${s}×${s}`);
+      if (p.length !== 3 * s * s)
+        throw new Error(`image ${i}: ${p.length} values, expected 3×${s}×${s}`);
       batch.set(p, i * 3 * s * s);
     });
-    const input = tf.tidy(() => tf.tensor4d(batch, [b, 3, s, s]).transpose([0, 2, 3, 1]) as Tensor4D); // [B, S, S, 3]
+    const input = tf.tidy(
+      () => tf.tensor4d(batch, [b, 3, s, s]).transpose([0, 2, 3, 1]) as Tensor4D,
+    ); // [B, S, S, 3]
     const out = clip.vision.forward(input, { layers: request.layers, tokens: 'raw' });
     input.dispose();
     const result: ImageFeatures[] = Array.from({ length: b }, () => new Map());
@@ -116,12 +130,16 @@ export class FeatureExtractor {
       for (let i = 0; i < b; i++) {
         // Copy, so the cache and later batches do not keep the whole chunk alive.
         const start = (i * t + 1) * w;
-        result[i].set(`layer.${li}`, { shape: [t - 1, w], data: data.slice(start, start + (t - 1) * w) });
+        result[i].set(`layer.${li}`, {
+          shape: [t - 1, w],
+          data: data.slice(start, start + (t - 1) * w),
+        });
       }
     });
     const global = out.global.dataSync() as Float32Array;
     const d = out.global.shape[1];
-    for (let i = 0; i < b; i++) result[i].set('global', { shape: [d], data: global.slice(i * d, (i + 1) * d) });
+    for (let i = 0; i < b; i++)
+      result[i].set('global', { shape: [d], data: global.slice(i * d, (i + 1) * d) });
     tf.dispose([...out.layers, out.global]);
     return result;
   }
@@ -143,5 +161,9 @@ export class FeatureExtractor {
 
 /** Disposes the tensors of a FrozenFeatures. */
 export function disposeFeatures(features: FrozenFeatures): void {
-  tf.dispose([...features.patchTokens, features.global, ...(features.classToken ? [features.classToken] : [])]);
+  tf.dispose([
+    ...features.patchTokens,
+    features.global,
+    ...(features.classToken ? [features.classToken] : []),
+  ]);
 }

@@ -8,7 +8,13 @@
  */
 import { loadImageTensorData, loadMaskData } from '../datasets/image-io.js';
 import type { Dataset, Sample } from '../datasets/types.js';
-import { evaluateProduct, meanOverProducts, type MeanMetrics, type ProductMetrics, type ProVariant } from '../eval/evaluate.js';
+import {
+  evaluateProduct,
+  meanOverProducts,
+  type MeanMetrics,
+  type ProductMetrics,
+  type ProVariant,
+} from '../eval/evaluate.js';
 import { mapMaximum } from '../eval/image.js';
 import { PixelAccumulator } from '../eval/pixels.js';
 import { gaussianFilter, minMaxNormalise } from '../eval/smoothing.js';
@@ -22,10 +28,17 @@ import { tf } from './tf.js';
  * view that shares the method's parameters (disposed with the method), or the method itself
  * when `prompts` is null (the training prompts).
  */
-export function withEvalPrompts(method: ZeroShotMethod, prompts: readonly PromptPair[] | null | undefined, field = 'eval.prompts'): ZeroShotMethod {
+export function withEvalPrompts(
+  method: ZeroShotMethod,
+  prompts: readonly PromptPair[] | null | undefined,
+  field = 'eval.prompts',
+): ZeroShotMethod {
   if (prompts === null || prompts === undefined) return method;
   if (!method.withPrompts) {
-    throw new UserError(`${field}: method ${method.name} has no text prompts to replace at test time`, { hint: `remove ${field} from the spec` });
+    throw new UserError(
+      `${field}: method ${method.name} has no text prompts to replace at test time`,
+      { hint: `remove ${field} from the spec` },
+    );
   }
   return method.withPrompts(prompts, field);
 }
@@ -57,15 +70,25 @@ export async function predictImages(
     try {
       const output = method.forward(features, { training: false });
       try {
-        if (!output.anomalyMap) throw new Error(`${method.name}: forward at test time returned no anomalyMap`);
+        if (!output.anomalyMap)
+          throw new Error(`${method.name}: forward at test time returned no anomalyMap`);
         const maps = output.anomalyMap.dataSync() as Float32Array; // [b, S, S]
         const scores = output.score ? (output.score.dataSync() as Float32Array) : null;
-        const extras = options.keepExtras ? Object.entries(output.extras).map(([k, t]) => [k, t.shape, t.dataSync() as Float32Array] as const) : [];
+        const extras = options.keepExtras
+          ? Object.entries(output.extras).map(
+              ([k, t]) => [k, t.shape, t.dataSync() as Float32Array] as const,
+            )
+          : [];
         const layers = options.keepExtras
-          ? Object.entries(output.layerMaps).flatMap(([branch, list]) => list.map((m, li) => [`${branch}.${li}`, m.dataSync() as Float32Array] as const))
+          ? Object.entries(output.layerMaps).flatMap(([branch, list]) =>
+              list.map((m, li) => [`${branch}.${li}`, m.dataSync() as Float32Array] as const),
+            )
           : [];
         for (let i = 0; i < chunk.length; i++) {
-          const prediction: ImagePrediction = { raw: maps.slice(i * s * s, (i + 1) * s * s), methodScore: scores ? scores[i] : null };
+          const prediction: ImagePrediction = {
+            raw: maps.slice(i * s * s, (i + 1) * s * s),
+            methodScore: scores ? scores[i] : null,
+          };
           if (options.keepExtras) {
             prediction.extras = new Map(
               extras.map(([k, shape, data]) => {
@@ -86,7 +109,12 @@ export async function predictImages(
           out.push(prediction);
         }
       } finally {
-        tf.dispose([...Object.values(output.layerMaps).flat(), ...Object.values(output.extras), ...(output.anomalyMap ? [output.anomalyMap] : []), ...(output.score ? [output.score] : [])]);
+        tf.dispose([
+          ...Object.values(output.layerMaps).flat(),
+          ...Object.values(output.extras),
+          ...(output.anomalyMap ? [output.anomalyMap] : []),
+          ...(output.score ? [output.score] : []),
+        ]);
       }
     } finally {
       disposeFeatures(features);
@@ -105,13 +133,21 @@ export interface PostprocessedProduct {
 }
 
 /** Smoothing (σ), min–max normalisation of maps and scores over one product's predictions. */
-export function postprocessProduct(method: ZeroShotMethod, predictions: readonly ImagePrediction[]): PostprocessedProduct {
+export function postprocessProduct(
+  method: ZeroShotMethod,
+  predictions: readonly ImagePrediction[],
+): PostprocessedProduct {
   const { smoothingSigma, normalizeMaps, normalizeScores } = method.postprocess;
   const s = method.features.imageSize;
-  let maps = predictions.map((p) => (smoothingSigma > 0 ? gaussianFilter(p.raw, s, s, smoothingSigma) : p.raw));
+  let maps = predictions.map((p) =>
+    smoothingSigma > 0 ? gaussianFilter(p.raw, s, s, smoothingSigma) : p.raw,
+  );
   if (normalizeMaps) maps = minMaxNormalise(maps);
-  const raw = predictions.every((p) => p.methodScore !== null) ? predictions.map((p) => p.methodScore!) : null;
-  const methodScores = raw && normalizeScores ? Array.from(minMaxNormalise([Float32Array.from(raw)])[0]) : raw;
+  const raw = predictions.every((p) => p.methodScore !== null)
+    ? predictions.map((p) => p.methodScore!)
+    : null;
+  const methodScores =
+    raw && normalizeScores ? Array.from(minMaxNormalise([Float32Array.from(raw)])[0]) : raw;
   return { maps, methodScores, maxScores: maps.map((m) => mapMaximum(m)) };
 }
 
@@ -154,8 +190,15 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
     const samples: Sample[] = dataset.samples(product, 'test');
     if (samples.length === 0) continue;
     const started = performance.now();
-    const inputs = await Promise.all(samples.map(async (sample) => ({ pixels: await loadImageTensorData(sample.imagePath, s), cacheable: true })));
-    const predictions = await predictImages(method, extractor, inputs, { batchSize: options.batchSize });
+    const inputs = await Promise.all(
+      samples.map(async (sample) => ({
+        pixels: await loadImageTensorData(sample.imagePath, s),
+        cacheable: true,
+      })),
+    );
+    const predictions = await predictImages(method, extractor, inputs, {
+      batchSize: options.batchSize,
+    });
     const post = postprocessProduct(method, predictions);
     const accumulator = new PixelAccumulator();
     const labels: number[] = [];
@@ -164,12 +207,26 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
       accumulator.add(post.maps[i], mask, s, s, samples[i].imagePath);
       labels.push(samples[i].label);
     }
-    const metrics = evaluateProduct({ product, pixels: accumulator.finish(), imageScores: selectScores(method, post), imageLabels: labels }, { pro: options.pro });
+    const metrics = evaluateProduct(
+      {
+        product,
+        pixels: accumulator.finish(),
+        imageScores: selectScores(method, post),
+        imageLabels: labels,
+      },
+      { pro: options.pro },
+    );
     const ms = performance.now() - started;
     elapsed += ms;
     images += samples.length;
     results.push(metrics);
     options.onProduct?.(metrics, ms);
   }
-  return { dataset: dataset.name, products: results, mean: meanOverProducts(results), images, msPerImage: images > 0 ? elapsed / images : 0 };
+  return {
+    dataset: dataset.name,
+    products: results,
+    mean: meanOverProducts(results),
+    images,
+    msPerImage: images > 0 ? elapsed / images : 0,
+  };
 }

@@ -30,19 +30,34 @@ export function backboneDir(backbone: string): string {
   return resolveWeightsDir(hubId ?? backbone);
 }
 
-export async function loadBackbone(backbone: string, activation: Activation): Promise<LoadedBackbone> {
+export async function loadBackbone(
+  backbone: string,
+  activation: Activation,
+): Promise<LoadedBackbone> {
   const dir = backboneDir(backbone);
   const checkpoint = await loadClipCheckpoint(dir);
-  const clip = createClipModel(checkpoint.config, checkpoint.tensors, { activation, source: `${dir}/model.safetensors` });
+  const clip = createClipModel(checkpoint.config, checkpoint.tensors, {
+    activation,
+    source: `${dir}/model.safetensors`,
+  });
   checkpoint.tensors.clear();
   return { clip, tokenizer: checkpoint.tokenizer, sha256: checkpoint.hash, dir, name: backbone };
 }
 
 /** Loads the backbone of `config` and builds the method on it. */
-export async function loadMethod(name: string, config: Record<string, unknown>): Promise<{ backbone: LoadedBackbone; method: ZeroShotMethod }> {
-  const backbone = await loadBackbone(String(config.backbone), (config.activation as Activation | undefined) ?? 'gelu');
+export async function loadMethod(
+  name: string,
+  config: Record<string, unknown>,
+): Promise<{ backbone: LoadedBackbone; method: ZeroShotMethod }> {
+  const backbone = await loadBackbone(
+    String(config.backbone),
+    (config.activation as Activation | undefined) ?? 'gelu',
+  );
   try {
-    return { backbone, method: createMethod(name, config, { clip: backbone.clip, tokenizer: backbone.tokenizer }) };
+    return {
+      backbone,
+      method: createMethod(name, config, { clip: backbone.clip, tokenizer: backbone.tokenizer }),
+    };
   } catch (error) {
     backbone.clip.dispose();
     throw error;

@@ -10,4 +10,12 @@ import * as tf from '@tensorflow/tfjs';
 tf.env().set('PROD', true);
 
 export { tf };
-export type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable, Rank } from '@tensorflow/tfjs';
+export type {
+  Tensor,
+  Tensor1D,
+  Tensor2D,
+  Tensor3D,
+  Tensor4D,
+  Variable,
+  Rank,
+} from '@tensorflow/tfjs';

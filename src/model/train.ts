@@ -9,7 +9,13 @@ import { UserError } from '../errors.js';
 import { normalizeClip, readImageRgb, resizeRgb, loadMaskData } from '../datasets/image-io.js';
 import { hashString, Rng } from '../datasets/prng.js';
 import type { Sample } from '../datasets/types.js';
-import { augmentSample, mosaic, type AugmentProbabilities, type AugmentSwitches, type AugSample } from './augment.js';
+import {
+  augmentSample,
+  mosaic,
+  type AugmentProbabilities,
+  type AugmentSwitches,
+  type AugSample,
+} from './augment.js';
 import { disposeFeatures, type FeatureExtractor, type FeatureImage } from './features.js';
 import type { ZeroShotMethod } from './methods/method.js';
 import { createOptimizer } from './methods/optim.js';
@@ -68,7 +74,10 @@ export interface TrainResult {
 
 /** Decodes an image and its mask at S×S: the test-time transform before normalisation. */
 export async function loadSample(sample: Sample, size: number): Promise<AugSample> {
-  const [image, mask] = await Promise.all([readImageRgb(sample.imagePath), loadMaskData(sample.maskPath, size)]);
+  const [image, mask] = await Promise.all([
+    readImageRgb(sample.imagePath),
+    loadMaskData(sample.maskPath, size),
+  ]);
   return { image: resizeRgb(image, size, size, 'bicubic'), mask };
 }
 
@@ -92,9 +101,13 @@ export async function trainMethod(options: TrainOptions): Promise<TrainResult> {
   const { method, extractor, samples, schedule, seed, signal } = options;
   const size = method.features.imageSize;
   const load = options.load ?? loadSample;
-  if (samples.length === 0) throw new UserError('training: the training set has no samples', { hint: 'check train.dataset (root, products, split)' });
+  if (samples.length === 0)
+    throw new UserError('training: the training set has no samples', {
+      hint: 'check train.dataset (root, products, split)',
+    });
   for (const field of ['epochs', 'batch_size', 'micro_batch'] as const) {
-    if (!Number.isInteger(schedule[field]) || schedule[field] < 1) throw new UserError(`train.${field}: got ${schedule[field]}, expected an integer ≥ 1`);
+    if (!Number.isInteger(schedule[field]) || schedule[field] < 1)
+      throw new UserError(`train.${field}: got ${schedule[field]}, expected an integer ≥ 1`);
   }
   const byProduct = new Map<string, number[]>();
   samples.forEach((s, i) => byProduct.set(s.product, [...(byProduct.get(s.product) ?? []), i]));
@@ -106,15 +119,23 @@ export async function trainMethod(options: TrainOptions): Promise<TrainResult> {
     let mosaicked = false;
     if (schedule.augment.mosaic > 0 && rng.next() < schedule.augment.mosaic) {
       const pool = byProduct.get(sample.product)!;
-      const partners = await Promise.all([0, 1, 2].map(() => load(samples[pool[rng.int(0, pool.length - 1)]], size)));
+      const partners = await Promise.all(
+        [0, 1, 2].map(() => load(samples[pool[rng.int(0, pool.length - 1)]], size)),
+      );
       base = mosaic([base, ...partners]);
       mosaicked = true;
     }
-    const out = augmentSample(base, { ...schedule.augment, mosaic: 0 }, rng, { probabilities: options.probabilities });
+    const out = augmentSample(base, { ...schedule.augment, mosaic: 0 }, rng, {
+      probabilities: options.probabilities,
+    });
     const changed = mosaicked || out.applied.length > 0;
     let label = sample.label as number;
     if (mosaicked) label = out.mask.some((v) => v !== 0) ? 1 : 0;
-    return { features: { pixels: normalizeClip(out.image), cacheable: !changed }, mask: out.mask, label };
+    return {
+      features: { pixels: normalizeClip(out.image), cacheable: !changed },
+      mask: out.mask,
+      label,
+    };
   };
 
   const optimizer = createOptimizer(method);
@@ -137,15 +158,27 @@ export async function trainMethod(options: TrainOptions): Promise<TrainResult> {
         let stepLoss = 0;
         let accumulated: tf.NamedTensorMap = {};
         for (let m = 0; m < indices.length; m += micro) {
-          const chunk = await Promise.all(indices.slice(m, m + micro).map((i) => prepare(i, epoch)));
+          const chunk = await Promise.all(
+            indices.slice(m, m + micro).map((i) => prepare(i, epoch)),
+          );
           const weight = chunk.length / indices.length;
-          const { value, grads } = await microBatchGradients(method, extractor, chunk, weight, stepSeed, optimizer);
+          const { value, grads } = await microBatchGradients(
+            method,
+            extractor,
+            chunk,
+            weight,
+            stepSeed,
+            optimizer,
+          );
           if (!Number.isFinite(value)) {
             tf.dispose(grads);
             tf.dispose(accumulated);
-            throw new UserError(`training diverged: the loss is ${value} at epoch ${epoch + 1}, step ${s + 1} of ${stepsPerEpoch} (micro-batch ${m / micro + 1})`, {
-              hint: 'lower the learning rates (lr, lr_tau) or check the training masks',
-            });
+            throw new UserError(
+              `training diverged: the loss is ${value} at epoch ${epoch + 1}, step ${s + 1} of ${stepsPerEpoch} (micro-batch ${m / micro + 1})`,
+              {
+                hint: 'lower the learning rates (lr, lr_tau) or check the training masks',
+              },
+            );
           }
           stepLoss += value;
           accumulated = addInto(accumulated, grads);
@@ -155,7 +188,14 @@ export async function trainMethod(options: TrainOptions): Promise<TrainResult> {
         result.losses.push(stepLoss);
         epochSum += stepLoss * indices.length;
         epochImages += indices.length;
-        options.onStep?.({ epoch, step: result.steps, stepInEpoch: s, stepsPerEpoch, loss: stepLoss, images: indices.length });
+        options.onStep?.({
+          epoch,
+          step: result.steps,
+          stepInEpoch: s,
+          stepsPerEpoch,
+          loss: stepLoss,
+          images: indices.length,
+        });
         result.steps++;
       }
       if (epochImages > 0) {
@@ -188,7 +228,12 @@ async function microBatchGradients(
   try {
     // Same seed for every micro-batch of a step: they share the dropout masks a full batch would use.
     method.seedRandomness?.(stepSeed);
-    const { value, grads } = optimizer.gradients(() => method.loss(method.forward(features, { training: true }), masks, labels).mul(weight) as tf.Scalar);
+    const { value, grads } = optimizer.gradients(
+      () =>
+        method
+          .loss(method.forward(features, { training: true }), masks, labels)
+          .mul(weight) as tf.Scalar,
+    );
     return { value, grads };
   } finally {
     disposeFeatures(features);

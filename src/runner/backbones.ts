@@ -25,12 +25,15 @@ export type BackboneInfo =
  * neither a known name nor a readable checkpoint directory.
  */
 export function resolveBackbone(backbone: string, file: string): BackboneInfo | { error: string } {
-  const known = (backbone in KNOWN_BACKBONES ? backbone : BACKBONE_ALIASES[backbone]) as keyof typeof KNOWN_BACKBONES | undefined;
+  const known = (backbone in KNOWN_BACKBONES ? backbone : BACKBONE_ALIASES[backbone]) as
+    keyof typeof KNOWN_BACKBONES | undefined;
   if (known) return { kind: 'known', name: known, shape: KNOWN_BACKBONES[known] };
   const dir = resolve(dirname(file), backbone);
   const names = [...Object.keys(KNOWN_BACKBONES), ...Object.keys(BACKBONE_ALIASES)].join(', ');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    return { error: `got ${JSON.stringify(backbone)}, expected a known backbone (${names}) or a CLIP checkpoint directory (no directory at ${dir})` };
+    return {
+      error: `got ${JSON.stringify(backbone)}, expected a known backbone (${names}) or a CLIP checkpoint directory (no directory at ${dir})`,
+    };
   }
   const configFile = join(dir, 'config.json');
   try {
@@ -44,7 +47,9 @@ export function resolveBackbone(backbone: string, file: string): BackboneInfo | 
     };
     return { kind: 'checkpoint', dir, shape, textContext: config.text.contextLength };
   } catch (error) {
-    return { error: `got ${JSON.stringify(backbone)}, expected a Hugging Face CLIP checkpoint directory: ${(error as Error).message}` };
+    return {
+      error: `got ${JSON.stringify(backbone)}, expected a Hugging Face CLIP checkpoint directory: ${(error as Error).message}`,
+    };
   }
 }
 
@@ -60,6 +65,7 @@ export async function weightsIdentity(info: BackboneInfo): Promise<string> {
   if (info.kind === 'known') return `openai/${info.name}`;
   const file = join(info.dir, 'model.safetensors');
   if (!existsSync(file)) return `dir:${info.dir}`;
-  const sha = statSync(file).size < SMALL_WEIGHTS ? await sha256File(file) : await weightsHash(file);
+  const sha =
+    statSync(file).size < SMALL_WEIGHTS ? await sha256File(file) : await weightsHash(file);
   return `sha256:${sha.slice(0, 16)}`;
 }

@@ -9,7 +9,13 @@ import { shortHash, sortKeys } from './canonical.js';
 import { isPlainObject } from './extends.js';
 import { METHOD_SPECS } from './methods.js';
 import type { JsonPath } from './spec-error.js';
-import { EVAL_DEFAULTS, TRAIN_DEFAULTS, type FeatureKey, type Trial, type TrialConfig } from './spec-types.js';
+import {
+  EVAL_DEFAULTS,
+  TRAIN_DEFAULTS,
+  type FeatureKey,
+  type Trial,
+  type TrialConfig,
+} from './spec-types.js';
 import type { Axis, AxisPoint } from './sweep-input.js';
 
 export interface ExpandInput {
@@ -32,7 +38,9 @@ export function configPath(axis: readonly string[]): string[] {
 }
 
 /** Every trial of the sweep, without keys (see `assignKeys`). */
-export function expandTrials(input: ExpandInput): Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[] {
+export function expandTrials(
+  input: ExpandInput,
+): Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[] {
   const points = cartesian(input.axes.map((a) => a.points));
   const trials: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[] = [];
   for (const point of points) {
@@ -51,25 +59,40 @@ export function expandTrials(input: ExpandInput): Omit<Trial, 'id' | 'trainingKe
         const path = configPath(patch.path);
         setPath(config as unknown as Record<string, unknown>, path, structuredClone(patch.value));
         const prefix = path.join('.');
-        for (const k of Object.keys(origins)) if (k === prefix || k.startsWith(`${prefix}.`)) delete origins[k];
+        for (const k of Object.keys(origins))
+          if (k === prefix || k.startsWith(`${prefix}.`)) delete origins[k];
         origins[prefix] = patch.origin;
         if (isPlainObject(patch.value)) recordOrigins(patch.value, path, patch.origin, origins);
       }
       // micro_batch defaults to the batch size as swept, not as written in `train`.
-      if (!originOf(origins, 'train.micro_batch')?.includes('micro_batch')) config.train.micro_batch = config.train.batch_size;
+      if (!originOf(origins, 'train.micro_batch')?.includes('micro_batch'))
+        config.train.micro_batch = config.train.batch_size;
       config.model.seed = seed;
       origins['model.seed'] = input.seedOrigin(s);
       absolutizeRoots(config, origins, input.fileOf);
-      const labels = Object.assign({}, ...point.map((p: AxisPoint) => p.labels)) as Record<string, unknown>;
+      const labels = Object.assign({}, ...point.map((p: AxisPoint) => p.labels)) as Record<
+        string,
+        unknown
+      >;
       const variant = typeof labels.variant === 'string' ? labels.variant : undefined;
-      trials.push({ index: trials.length, seed, variant, point: labels, config: sortKeys(config), origins });
+      trials.push({
+        index: trials.length,
+        seed,
+        variant,
+        point: labels,
+        config: sortKeys(config),
+        origins,
+      });
     });
   }
   return trials;
 }
 
 function cartesian<T>(lists: T[][]): T[][] {
-  return lists.reduce<T[][]>((acc, list) => acc.flatMap((prefix) => list.map((item) => [...prefix, item])), [[]]);
+  return lists.reduce<T[][]>(
+    (acc, list) => acc.flatMap((prefix) => list.map((item) => [...prefix, item])),
+    [[]],
+  );
 }
 
 function fillTrain(train: Record<string, unknown>): TrialConfig['train'] {
@@ -87,14 +110,27 @@ function fillTrain(train: Record<string, unknown>): TrialConfig['train'] {
 
 function fillEval(evalInput: Record<string, unknown>): TrialConfig['eval'] {
   const e = structuredClone(evalInput) as Record<string, unknown>;
-  const datasets = Array.isArray(e.datasets) ? e.datasets.map((d) => ({ ...EVAL_DEFAULTS.dataset, ...(d as object) })) : [];
-  return { prompts: EVAL_DEFAULTS.prompts, pro: EVAL_DEFAULTS.pro, ...e, datasets } as TrialConfig['eval'];
+  const datasets = Array.isArray(e.datasets)
+    ? e.datasets.map((d) => ({ ...EVAL_DEFAULTS.dataset, ...(d as object) }))
+    : [];
+  return {
+    prompts: EVAL_DEFAULTS.prompts,
+    pro: EVAL_DEFAULTS.pro,
+    ...e,
+    datasets,
+  } as TrialConfig['eval'];
 }
 
-function recordOrigins(value: unknown, configAt: string[], specAt: JsonPath, out: Record<string, JsonPath>): void {
+function recordOrigins(
+  value: unknown,
+  configAt: string[],
+  specAt: JsonPath,
+  out: Record<string, JsonPath>,
+): void {
   out[configAt.join('.')] = specAt;
   if (isPlainObject(value)) {
-    for (const [k, v] of Object.entries(value)) recordOrigins(v, [...configAt, ...k.split('.')], [...specAt, k], out);
+    for (const [k, v] of Object.entries(value))
+      recordOrigins(v, [...configAt, ...k.split('.')], [...specAt, k], out);
   } else if (Array.isArray(value)) {
     value.forEach((v, i) => recordOrigins(v, [...configAt, String(i)], [...specAt, i], out));
   }
@@ -110,17 +146,26 @@ function setPath(root: Record<string, unknown>, path: string[], value: unknown):
 }
 
 /** Nearest recorded origin of a config path or of one of its ancestors. */
-export function originOf(origins: Record<string, JsonPath>, configPathText: string): JsonPath | undefined {
+export function originOf(
+  origins: Record<string, JsonPath>,
+  configPathText: string,
+): JsonPath | undefined {
   for (let p = configPathText; p; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
     if (origins[p]) return origins[p];
   }
   return undefined;
 }
 
-function absolutizeRoots(config: TrialConfig, origins: Record<string, JsonPath>, fileOf: (o: JsonPath) => string): void {
+function absolutizeRoots(
+  config: TrialConfig,
+  origins: Record<string, JsonPath>,
+  fileOf: (o: JsonPath) => string,
+): void {
   const abs = (root: unknown, at: string): string => {
     const origin = originOf(origins, at);
-    return typeof root === 'string' && origin ? resolve(dirname(fileOf(origin)), root) : String(root);
+    return typeof root === 'string' && origin
+      ? resolve(dirname(fileOf(origin)), root)
+      : String(root);
   };
   config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
   config.eval.datasets.forEach((d, i) => (d.root = abs(d.root, `eval.datasets.${i}.root`)));
@@ -146,9 +191,16 @@ export function assignKeys(
       method: config.method,
       model,
       train: { ...train, dataset: { ...train.dataset, root: rel(train.dataset.root) } },
-      eval: { ...config.eval, datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })) },
+      eval: {
+        ...config.eval,
+        datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
+      },
     };
-    const trainingModel = Object.fromEntries(Object.entries(model).filter(([k]) => !(METHOD_SPECS[config.method].evalOnly as readonly string[]).includes(k)));
+    const trainingModel = Object.fromEntries(
+      Object.entries(model).filter(
+        ([k]) => !(METHOD_SPECS[config.method].evalOnly as readonly string[]).includes(k),
+      ),
+    );
     const features = {
       weights,
       activation: String(config.model.activation),
@@ -159,7 +211,11 @@ export function assignKeys(
     return {
       ...d,
       id: shortHash(identity),
-      trainingKey: shortHash({ method: config.method, model: trainingModel, train: identity.train }),
+      trainingKey: shortHash({
+        method: config.method,
+        model: trainingModel,
+        train: identity.train,
+      }),
       featureKey,
     };
   });

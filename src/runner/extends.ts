@@ -42,27 +42,43 @@ export function loadWithExtends(file: string): MergedSpec {
   for (;;) {
     const source = loadYamlFile(displayName(abs));
     seen.push(abs);
-    issues.push(...(source.value === undefined && sources.length > 0 ? blameExtends(sources.at(-1)!, source.issues) : source.issues));
+    issues.push(
+      ...(source.value === undefined && sources.length > 0
+        ? blameExtends(sources.at(-1)!, source.issues)
+        : source.issues),
+    );
     if (source.value === undefined) break;
     sources.push(source);
     const ext = isPlainObject(source.value) ? source.value.extends : undefined;
     if (ext === undefined) break;
     const at = source.locate(['extends'])?.value ?? { file: source.file, line: 0, col: 0 };
     if (typeof ext !== 'string' || ext.length === 0) {
-      issues.push({ ...at, path: ['extends'], severity: 'error', message: `got ${JSON.stringify(ext)}, expected a path to a base spec file, relative to ${source.file}` });
+      issues.push({
+        ...at,
+        path: ['extends'],
+        severity: 'error',
+        message: `got ${JSON.stringify(ext)}, expected a path to a base spec file, relative to ${source.file}`,
+      });
       break;
     }
     const next = resolve(dirname(abs), ext);
     if (seen.includes(next)) {
       const names = [...seen, next].map(displayName).join(' → ');
-      issues.push({ ...at, path: ['extends'], severity: 'error', message: `extends cycle: ${names}` });
+      issues.push({
+        ...at,
+        path: ['extends'],
+        severity: 'error',
+        message: `extends cycle: ${names}`,
+      });
       break;
     }
     abs = next;
   }
   let value: unknown = undefined;
   for (const s of [...sources].reverse()) {
-    const own = isPlainObject(s.value) ? Object.fromEntries(Object.entries(s.value).filter(([k]) => k !== 'extends')) : s.value;
+    const own = isPlainObject(s.value)
+      ? Object.fromEntries(Object.entries(s.value).filter(([k]) => k !== 'extends'))
+      : s.value;
     value = value === undefined ? own : deepMerge(value, own);
   }
   if (sources.length === 0) value = undefined;
@@ -85,7 +101,12 @@ function blameExtends(child: YamlSource, baseIssues: SpecIssue[]): SpecIssue[] {
   const at = child.locate(['extends'])?.value;
   return baseIssues.map((i) =>
     i.line === 0 && at
-      ? { ...at, path: ['extends'], severity: 'error' as const, message: `${i.message.replace('cannot read spec', 'cannot read base spec')}: ${i.file}` }
+      ? {
+          ...at,
+          path: ['extends'],
+          severity: 'error' as const,
+          message: `${i.message.replace('cannot read spec', 'cannot read base spec')}: ${i.file}`,
+        }
       : i,
   );
 }

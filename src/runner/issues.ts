@@ -14,7 +14,8 @@ export class IssueSink {
   position(path: JsonPath, at: 'key' | 'value'): Position {
     for (let n = path.length; n >= 0; n--) {
       const found = this.locate(path.slice(0, n));
-      if (found) return (n === path.length && at === 'value' ? found.value : (found.key ?? found.value));
+      if (found)
+        return n === path.length && at === 'value' ? found.value : (found.key ?? found.value);
     }
     return { file: this.rootFile, line: 0, col: 0 };
   }

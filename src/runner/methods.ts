@@ -3,7 +3,12 @@
  * which of its fields only matter at evaluation, and its own resolver (the final check).
  */
 import type { MethodName } from '../model/methods/method.js';
-import { resolveVcpClipConfig, VCP_CLIP_DEFAULTS, type BackboneShape, type VcpClipConfigInput } from '../model/methods/vcp-clip/config.js';
+import {
+  resolveVcpClipConfig,
+  VCP_CLIP_DEFAULTS,
+  type BackboneShape,
+  type VcpClipConfigInput,
+} from '../model/methods/vcp-clip/config.js';
 
 export interface MethodSpecInfo {
   defaults: Readonly<Record<string, unknown>>;
@@ -20,6 +25,8 @@ export const METHOD_SPECS = {
     defaults: VCP_CLIP_DEFAULTS,
     schemaDef: 'vcpClipConfig',
     evalOnly: ['alpha', 'sigma', 'image_score', 'topk'],
-    resolve: (config, backbone) => ({ ...resolveVcpClipConfig(config as VcpClipConfigInput, { backbone }) }),
+    resolve: (config, backbone) => ({
+      ...resolveVcpClipConfig(config as VcpClipConfigInput, { backbone }),
+    }),
   },
 } as const satisfies Record<MethodName, MethodSpecInfo>;

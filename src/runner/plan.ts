@@ -14,7 +14,10 @@ export type FinishedTrialLookup = (trialIds: readonly string[]) => Promise<Set<s
 export const noFinishedTrials: FinishedTrialLookup = async () => new Set();
 
 /** Approximate dense-throughput of each backend on a 2-core CPU (README's matMul figures). */
-export const BACKEND_GFLOPS = { tensorflow: 100, wasm: 20, cpu: 0.5 } as const satisfies Record<string, number>;
+export const BACKEND_GFLOPS = { tensorflow: 100, wasm: 20, cpu: 0.5 } as const satisfies Record<
+  string,
+  number
+>;
 /** Seconds each trial process spends before computing (Node + tsx + tfjs + loading CLIP), measured ~4–5 s. */
 export const TRIAL_STARTUP_SECONDS = 5;
 
@@ -40,11 +43,15 @@ export interface Plan {
   work: WorkEstimate;
 }
 
-export async function planSpec(spec: Spec, lookup: FinishedTrialLookup = noFinishedTrials): Promise<Plan> {
+export async function planSpec(
+  spec: Spec,
+  lookup: FinishedTrialLookup = noFinishedTrials,
+): Promise<Plan> {
   const finished = await lookup(spec.trials.map((t) => t.id));
   const pending = spec.trials.filter((t) => !finished.has(t.id));
   const trainingsToRun = new Map<string, Trial>();
-  for (const t of pending) if (!trainingsToRun.has(t.trainingKey)) trainingsToRun.set(t.trainingKey, t);
+  for (const t of pending)
+    if (!trainingsToRun.has(t.trainingKey)) trainingsToRun.set(t.trainingKey, t);
   const backend = spec.execution.backend === 'auto' ? 'tensorflow' : spec.execution.backend;
   const counts = new Map<string, number | undefined>();
   const count = (root: string, products: 'all' | string[]) => {
@@ -55,18 +62,28 @@ export async function planSpec(spec: Spec, lookup: FinishedTrialLookup = noFinis
   let trainPasses: number | undefined = 0;
   let evalPasses: number | undefined = 0;
   let seconds: number | undefined = 0;
-  const add = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? undefined : a + b);
+  const add = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : a + b;
   for (const t of trainingsToRun.values()) {
     const n = count(t.config.train.dataset.root, t.config.train.dataset.products);
     const passes = n === undefined ? undefined : n * t.config.train.epochs;
     trainPasses = add(trainPasses, passes);
     // Training runs the frozen vision tower on every (augmented) image, plus the text tower and backward of the small heads (≈ +50%).
-    seconds = add(seconds, passes === undefined ? undefined : (passes * visionGflops(t) * 1.5) / BACKEND_GFLOPS[backend]);
+    seconds = add(
+      seconds,
+      passes === undefined ? undefined : (passes * visionGflops(t) * 1.5) / BACKEND_GFLOPS[backend],
+    );
   }
   for (const t of pending) {
-    const n = t.config.eval.datasets.reduce<number | undefined>((sum, d) => add(sum, count(d.root, d.products)), 0);
+    const n = t.config.eval.datasets.reduce<number | undefined>(
+      (sum, d) => add(sum, count(d.root, d.products)),
+      0,
+    );
     evalPasses = add(evalPasses, n);
-    seconds = add(seconds, n === undefined ? undefined : (n * visionGflops(t)) / BACKEND_GFLOPS[backend]);
+    seconds = add(
+      seconds,
+      n === undefined ? undefined : (n * visionGflops(t)) / BACKEND_GFLOPS[backend],
+    );
   }
   // Trial processes start in parallel across workers; the compute above shares the same cores.
   const workers = Math.max(1, Math.min(spec.execution.workers, pending.length));
@@ -79,8 +96,15 @@ export async function planSpec(spec: Spec, lookup: FinishedTrialLookup = noFinis
     trainingsToRun: trainingsToRun.size,
     evaluationsToRun: pending.length,
     work: {
-      trainImages: first ? count(first.config.train.dataset.root, first.config.train.dataset.products) : 0,
-      evalImages: first ? first.config.eval.datasets.reduce<number | undefined>((s, d) => add(s, count(d.root, d.products)), 0) : 0,
+      trainImages: first
+        ? count(first.config.train.dataset.root, first.config.train.dataset.products)
+        : 0,
+      evalImages: first
+        ? first.config.eval.datasets.reduce<number | undefined>(
+            (s, d) => add(s, count(d.root, d.products)),
+            0,
+          )
+        : 0,
       trainImagePasses: trainPasses,
       evalImagePasses: evalPasses,
       seconds,
@@ -105,7 +129,10 @@ const IMAGE = /\.(png|jpe?g|bmp|tiff?)$/i;
 export function countImages(root: string, products: 'all' | string[]): number | undefined {
   let dirs: string[];
   try {
-    dirs = products === 'all' ? readdirSync(root).filter((p) => statSync(join(root, p)).isDirectory()) : products;
+    dirs =
+      products === 'all'
+        ? readdirSync(root).filter((p) => statSync(join(root, p)).isDirectory())
+        : products;
   } catch {
     return undefined;
   }

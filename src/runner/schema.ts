@@ -11,7 +11,9 @@ import { show, suggest, unknownKeyMessage, type JsonPath } from './spec-error.js
 
 type Schema = Record<string, unknown>;
 // ajv ships CommonJS with `exports.default`; require gives the class without ESM interop guesswork.
-const Ajv2020 = (createRequire(import.meta.url)('ajv/dist/2020') as { default: typeof Ajv2020Class }).default;
+const Ajv2020 = (
+  createRequire(import.meta.url)('ajv/dist/2020') as { default: typeof Ajv2020Class }
+).default;
 
 export const SCHEMA_URL = new URL('../../schemas/experiment.schema.json', import.meta.url);
 export const experimentSchema = JSON.parse(readFileSync(SCHEMA_URL, 'utf8')) as Schema;
@@ -75,12 +77,14 @@ function parsePointer(instancePath: string): JsonPath {
 export function describe(input: Schema): string {
   const s = resolveRef(input);
   if (Array.isArray(s.anyOf)) return (s.anyOf as Schema[]).map(describe).join(', or ');
-  if (Array.isArray(s.enum)) return `one of ${(s.enum as unknown[]).map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
+  if (Array.isArray(s.enum))
+    return `one of ${(s.enum as unknown[]).map((v) => (typeof v === 'string' ? v : JSON.stringify(v))).join(', ')}`;
   if ('const' in s) return JSON.stringify(s.const);
   const range = (): string => {
     const lo = s.minimum ?? s.exclusiveMinimum;
     const hi = s.maximum ?? s.exclusiveMaximum;
-    if (lo !== undefined && hi !== undefined) return ` in ${s.minimum !== undefined ? '[' : '('}${lo}, ${hi}${s.maximum !== undefined ? ']' : ')'}`;
+    if (lo !== undefined && hi !== undefined)
+      return ` in ${s.minimum !== undefined ? '[' : '('}${lo}, ${hi}${s.maximum !== undefined ? ']' : ')'}`;
     if (lo !== undefined) return s.minimum !== undefined ? ` ≥ ${lo}` : ` > ${lo}`;
     if (hi !== undefined) return s.maximum !== undefined ? ` ≤ ${hi}` : ` < ${hi}`;
     return '';
@@ -96,8 +100,10 @@ export function describe(input: Schema): string {
       if (typeof s.pattern === 'string') return `a string matching /${s.pattern}/`;
       return s.minLength ? 'a non-empty string' : 'a string';
     case 'array': {
-      if (Array.isArray(s.prefixItems)) return `a list of ${(s.prefixItems as Schema[]).length} items (${(s.prefixItems as Schema[]).map(describe).join(', ')})`;
-      const of = s.items && typeof s.items === 'object' ? ` of ${plural(describe(s.items as Schema))}` : '';
+      if (Array.isArray(s.prefixItems))
+        return `a list of ${(s.prefixItems as Schema[]).length} items (${(s.prefixItems as Schema[]).map(describe).join(', ')})`;
+      const of =
+        s.items && typeof s.items === 'object' ? ` of ${plural(describe(s.items as Schema))}` : '';
       const lead = s.minItems ? 'a non-empty list' : 'a list';
       return `${lead}${s.uniqueItems ? ' of distinct items' : ''}${of}`;
     }
@@ -127,57 +133,113 @@ export function toProblems(errors: readonly ErrorObject[]): SchemaProblem[] {
   for (const e of errors) {
     const path = parsePointer(e.instancePath);
     const parent = (e.parentSchema ?? {}) as Schema;
-    const owner = anyOfs.find((a) => e !== a && e.schemaPath.startsWith(`${a.schemaPath}/`) && e.instancePath.startsWith(a.instancePath));
+    const owner = anyOfs.find(
+      (a) =>
+        e !== a &&
+        e.schemaPath.startsWith(`${a.schemaPath}/`) &&
+        e.instancePath.startsWith(a.instancePath),
+    );
     if (owner) {
       // Inside an anyOf: keep the error only if it is deeper than the anyOf (the branch whose type matched).
       if (e.instancePath === owner.instancePath) continue;
     }
     if (e.keyword === 'anyOf') {
-      const deeper = errors.some((c) => c !== e && c.schemaPath.startsWith(`${e.schemaPath}/`) && c.instancePath.length > e.instancePath.length);
-      if (!deeper) problems.push({ path, at: 'value', message: `got ${show(e.data)} (${jsonType(e.data)}), expected ${describe(parent)}` });
+      const deeper = errors.some(
+        (c) =>
+          c !== e &&
+          c.schemaPath.startsWith(`${e.schemaPath}/`) &&
+          c.instancePath.length > e.instancePath.length,
+      );
+      if (!deeper)
+        problems.push({
+          path,
+          at: 'value',
+          message: `got ${show(e.data)} (${jsonType(e.data)}), expected ${describe(parent)}`,
+        });
       continue;
     }
-    if (badNames.some((b) => b !== e && b.instancePath === e.instancePath && e.data === (b.params as { propertyName: string }).propertyName)) continue;
+    if (
+      badNames.some(
+        (b) =>
+          b !== e &&
+          b.instancePath === e.instancePath &&
+          e.data === (b.params as { propertyName: string }).propertyName,
+      )
+    )
+      continue;
     switch (e.keyword) {
       case 'additionalProperties': {
         const key = (e.params as { additionalProperty: string }).additionalProperty;
         const allowed = Object.keys((parent.properties ?? {}) as Schema);
-        problems.push({ path: [...path, key], at: 'key', message: unknownKeyMessage('key', key, allowed) });
+        problems.push({
+          path: [...path, key],
+          at: 'key',
+          message: unknownKeyMessage('key', key, allowed),
+        });
         break;
       }
       case 'required': {
         const key = (e.params as { missingProperty: string }).missingProperty;
         const field = resolveRef(((parent.properties ?? {}) as Record<string, Schema>)[key] ?? {});
-        const what = typeof field.description === 'string' ? ` (${field.description.replace(/\.$/, '')})` : '';
-        problems.push({ path, at: path.length === 0 ? 'value' : 'key', message: `missing required key ${JSON.stringify(key)}${what}` });
+        const what =
+          typeof field.description === 'string' ? ` (${field.description.replace(/\.$/, '')})` : '';
+        problems.push({
+          path,
+          at: path.length === 0 ? 'value' : 'key',
+          message: `missing required key ${JSON.stringify(key)}${what}`,
+        });
         break;
       }
       case 'propertyNames': {
         const key = (e.params as { propertyName: string }).propertyName;
-        problems.push({ path: [...path, key], at: 'key', message: `got key ${JSON.stringify(key)}, expected ${describe((parent.propertyNames ?? {}) as Schema)}` });
+        problems.push({
+          path: [...path, key],
+          at: 'key',
+          message: `got key ${JSON.stringify(key)}, expected ${describe((parent.propertyNames ?? {}) as Schema)}`,
+        });
         break;
       }
       case 'enum': {
         const allowed = (e.params as { allowedValues: unknown[] }).allowedValues.map(String);
         const guess = typeof e.data === 'string' ? suggestValue(e.data, allowed) : '';
-        problems.push({ path, at: 'value', message: `got ${show(e.data)}, expected one of ${allowed.join(', ')}${guess}` });
+        problems.push({
+          path,
+          at: 'value',
+          message: `got ${show(e.data)}, expected one of ${allowed.join(', ')}${guess}`,
+        });
         break;
       }
       case 'items':
       case 'minItems':
       case 'maxItems':
-        problems.push({ path, at: 'value', message: `got ${show(e.data)} (${Array.isArray(e.data) ? e.data.length : 0} items), expected ${describe(parent)}` });
+        problems.push({
+          path,
+          at: 'value',
+          message: `got ${show(e.data)} (${Array.isArray(e.data) ? e.data.length : 0} items), expected ${describe(parent)}`,
+        });
         break;
       case 'uniqueItems': {
         const { i, j } = e.params as { i: number; j: number };
-        problems.push({ path, at: 'value', message: `got ${show(e.data)} (items ${j} and ${i} are equal), expected ${describe(parent)}` });
+        problems.push({
+          path,
+          at: 'value',
+          message: `got ${show(e.data)} (items ${j} and ${i} are equal), expected ${describe(parent)}`,
+        });
         break;
       }
       case 'minProperties':
-        problems.push({ path, at: 'value', message: 'got an empty map, expected at least one entry' });
+        problems.push({
+          path,
+          at: 'value',
+          message: 'got an empty map, expected at least one entry',
+        });
         break;
       default:
-        problems.push({ path, at: 'value', message: `got ${show(e.data)}${e.keyword === 'type' ? ` (${jsonType(e.data)})` : ''}, expected ${describe(parent)}` });
+        problems.push({
+          path,
+          at: 'value',
+          message: `got ${show(e.data)}${e.keyword === 'type' ? ` (${jsonType(e.data)})` : ''}, expected ${describe(parent)}`,
+        });
     }
   }
   return problems;
@@ -191,8 +253,7 @@ function suggestValue(value: string, allowed: string[]): string {
 
 /** Result of looking up the schema of a dotted trial-config path. */
 export type FieldLookup =
-  | { ok: true; pointer: string; schema: Schema }
-  | { ok: false; index: number; allowed: string[] };
+  { ok: true; pointer: string; schema: Schema } | { ok: false; index: number; allowed: string[] };
 
 /**
  * The schema of a trial-config field: model fields at the root (`heads`), the sections as
@@ -200,10 +261,12 @@ export type FieldLookup =
  */
 export function fieldSchema(path: readonly string[], modelDef = 'vcpClipConfig'): FieldLookup {
   const rootProps: Record<string, string> = {};
-  for (const k of Object.keys(defProperties(modelDef))) rootProps[k] = `/$defs/${modelDef}/properties/${k}`;
+  for (const k of Object.keys(defProperties(modelDef)))
+    rootProps[k] = `/$defs/${modelDef}/properties/${k}`;
   rootProps.train = '/$defs/train';
   rootProps.eval = '/$defs/eval';
-  if (path.length === 0 || !(path[0] in rootProps)) return { ok: false, index: 0, allowed: Object.keys(rootProps) };
+  if (path.length === 0 || !(path[0] in rootProps))
+    return { ok: false, index: 0, allowed: Object.keys(rootProps) };
   let pointer = rootProps[path[0]];
   for (let i = 1; i < path.length; i++) {
     const s = resolveRef(pointerGet(experimentSchema, pointer) as Schema);
@@ -226,7 +289,10 @@ function refPointer(pointer: string): string {
 }
 
 export function defProperties(def: string): Record<string, Schema> {
-  return ((pointerGet(experimentSchema, `/$defs/${def}`) as Schema).properties ?? {}) as Record<string, Schema>;
+  return ((pointerGet(experimentSchema, `/$defs/${def}`) as Schema).properties ?? {}) as Record<
+    string,
+    Schema
+  >;
 }
 
 /** Whether a value at this field is itself a map of fields (so nested partial configs recurse). */

@@ -14,7 +14,11 @@ export function readSeeds(spec: Record<string, unknown>, sink: IssueSink): numbe
   const seeds = spec.seeds;
   if (Array.isArray(seeds)) {
     if (baseSeed !== undefined) {
-      sink.error(['base', 'seed'], 'key', `got base.seed ${baseSeed} and a list of seeds, expected one of them: with \`seeds: [...]\` each trial's seed comes from the list`);
+      sink.error(
+        ['base', 'seed'],
+        'key',
+        `got base.seed ${baseSeed} and a list of seeds, expected one of them: with \`seeds: [...]\` each trial's seed comes from the list`,
+      );
     }
     return seeds.filter((s): s is number => Number.isInteger(s) && s >= 0);
   }
@@ -34,7 +38,12 @@ export function checkEval(spec: Record<string, unknown>, sink: IssueSink): strin
   if (Array.isArray(ev.datasets)) {
     ev.datasets.forEach((d, i) => {
       if (!isPlainObject(d) || typeof d.name !== 'string') return;
-      if (names.includes(d.name)) sink.error(['eval', 'datasets', i, 'name'], 'value', `got duplicate dataset name ${show(d.name)}, expected unique names (they prefix the metric names)`);
+      if (names.includes(d.name))
+        sink.error(
+          ['eval', 'datasets', i, 'name'],
+          'value',
+          `got duplicate dataset name ${show(d.name)}, expected unique names (they prefix the metric names)`,
+        );
       names.push(d.name);
     });
   }
@@ -45,7 +54,11 @@ export function checkEval(spec: Record<string, unknown>, sink: IssueSink): strin
         const text = p[side];
         if (typeof text !== 'string') continue;
         if (countSlot(text, '{cls}') !== 1 || text.includes('{state}')) {
-          sink.error(['eval', 'prompts', i, side], 'value', `got ${show(text)}, expected a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a damaged {cls}"`);
+          sink.error(
+            ['eval', 'prompts', i, side],
+            'value',
+            `got ${show(text)}, expected a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a damaged {cls}"`,
+          );
         }
       }
     });
@@ -54,7 +67,12 @@ export function checkEval(spec: Record<string, unknown>, sink: IssueSink): strin
 }
 
 /** Report axes must be swept; datasets must be evaluated; reference rows must have one value per metric. */
-export function checkReport(spec: Record<string, unknown>, axes: string[], datasets: string[], sink: IssueSink): void {
+export function checkReport(
+  spec: Record<string, unknown>,
+  axes: string[],
+  datasets: string[],
+  sink: IssueSink,
+): void {
   const report = isPlainObject(spec.report) ? spec.report : {};
   const seen = new Map<string, string>();
   for (const kind of ['tables', 'figures'] as const) {
@@ -64,12 +82,25 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
       if (!isPlainObject(item)) return;
       const at = ['report', kind, i];
       if (typeof item.name === 'string') {
-        if (seen.has(item.name)) sink.error([...at, 'name'], 'value', `got duplicate report name ${show(item.name)}, expected unique names (they are file names)`);
+        if (seen.has(item.name))
+          sink.error(
+            [...at, 'name'],
+            'value',
+            `got duplicate report name ${show(item.name)}, expected unique names (they are file names)`,
+          );
         seen.set(item.name, kind);
       }
-      if (kind === 'figures' && ['line', 'bar', 'gain', undefined].includes(item.kind as string | undefined)) {
+      if (
+        kind === 'figures' &&
+        ['line', 'bar', 'gain', undefined].includes(item.kind as string | undefined)
+      ) {
         for (const field of ['x', 'metrics']) {
-          if (item[field] === undefined) sink.error(at, 'key', `got no \`${field}\`, expected one: a ${String(item.kind ?? 'line')} figure plots metrics against an axis`);
+          if (item[field] === undefined)
+            sink.error(
+              at,
+              'key',
+              `got no \`${field}\`, expected one: a ${String(item.kind ?? 'line')} figure plots metrics against an axis`,
+            );
         }
       }
       for (const field of kind === 'tables' ? ['rows'] : ['x', 'series']) {
@@ -77,9 +108,10 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
         // `dataset` is the pseudo-axis of the eval datasets (one row or x value per dataset).
         if (typeof axis === 'string' && axis !== 'dataset' && !axes.includes(axis)) {
           const guess = suggest(axis, axes);
-          const message = axes.length === 0
-            ? `got axis ${show(axis)}, expected a swept axis, but the spec sweeps nothing`
-            : `got axis ${show(axis)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected a swept axis: ${axes.join(', ')}`;
+          const message =
+            axes.length === 0
+              ? `got axis ${show(axis)}, expected a swept axis, but the spec sweeps nothing`
+              : `got axis ${show(axis)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected a swept axis: ${axes.join(', ')}`;
           sink.error([...at, field], 'value', message);
         }
       }
@@ -87,7 +119,11 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
         item.datasets.forEach((d, j) => {
           if (typeof d !== 'string' || datasets.includes(d)) return;
           const guess = suggest(d, datasets);
-          sink.error([...at, 'datasets', j], 'value', `got dataset ${show(d)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected one of eval.datasets: ${datasets.join(', ')}`);
+          sink.error(
+            [...at, 'datasets', j],
+            'value',
+            `got dataset ${show(d)}${guess ? `; did you mean ${show(guess)}?` : ''}, expected one of eval.datasets: ${datasets.join(', ')}`,
+          );
         });
       }
       const metrics = Array.isArray(item.metrics) ? item.metrics.length : 0;
@@ -95,23 +131,40 @@ export function checkReport(spec: Record<string, unknown>, axes: string[], datas
       if (ref && isPlainObject(ref.values)) {
         for (const [row, values] of Object.entries(ref.values)) {
           if (Array.isArray(values) && values.length !== metrics) {
-            sink.error([...at, 'reference', 'values', row], 'value', `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`);
+            sink.error(
+              [...at, 'reference', 'values', row],
+              'value',
+              `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`,
+            );
           }
         }
       }
       if (ref && isPlainObject(ref.products)) {
         for (const [dataset, products] of Object.entries(ref.products)) {
-          if (!datasets.includes(dataset)) sink.error([...at, 'reference', 'products', dataset], 'key', `got dataset ${show(dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`);
+          if (!datasets.includes(dataset))
+            sink.error(
+              [...at, 'reference', 'products', dataset],
+              'key',
+              `got dataset ${show(dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`,
+            );
           if (!isPlainObject(products)) continue;
           for (const [product, values] of Object.entries(products)) {
             if (Array.isArray(values) && values.length !== metrics) {
-              sink.error([...at, 'reference', 'products', dataset, product], 'value', `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`);
+              sink.error(
+                [...at, 'reference', 'products', dataset, product],
+                'value',
+                `got ${values.length} values, expected ${metrics}: one per metric (${(item.metrics as string[]).join(', ')})`,
+              );
             }
           }
         }
       }
       if (ref && typeof ref.dataset === 'string' && !datasets.includes(ref.dataset)) {
-        sink.error([...at, 'reference', 'dataset'], 'value', `got dataset ${show(ref.dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`);
+        sink.error(
+          [...at, 'reference', 'dataset'],
+          'value',
+          `got dataset ${show(ref.dataset)}, expected one of eval.datasets: ${datasets.join(', ')}`,
+        );
       }
     });
   }

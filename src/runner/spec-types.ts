@@ -9,7 +9,15 @@ import type { AugmentSwitches } from '../model/augment.js';
 
 export type DatasetFormat = 'mvtec' | 'visa' | 'meta' | 'folder';
 export type Products = 'all' | string[];
-export type Metric = 'pixel_auroc' | 'pro' | 'pixel_ap' | 'pixel_f1_max' | 'image_auroc' | 'image_ap' | 'image_f1_max' | 'ms_per_image';
+export type Metric =
+  | 'pixel_auroc'
+  | 'pro'
+  | 'pixel_ap'
+  | 'pixel_f1_max'
+  | 'image_auroc'
+  | 'image_ap'
+  | 'image_f1_max'
+  | 'ms_per_image';
 
 export interface TrainDataset {
   format: DatasetFormat;
@@ -98,7 +106,14 @@ export interface Execution {
   workers: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  slurm?: { partition?: string; time?: string; cpus_per_task?: number; mem_gb?: number; gpus?: number; extra_args?: string[] };
+  slurm?: {
+    partition?: string;
+    time?: string;
+    cpus_per_task?: number;
+    mem_gb?: number;
+    gpus?: number;
+    extra_args?: string[];
+  };
 }
 
 export interface Tracking {
@@ -122,7 +137,10 @@ export interface SpecInput {
   base?: VcpClipConfigInput;
   sweep?: SweepInput;
   seeds?: number | number[];
-  train: Partial<Omit<TrainSection, 'dataset' | 'augment'>> & { dataset: Partial<TrainDataset>; augment?: Partial<Augment> };
+  train: Partial<Omit<TrainSection, 'dataset' | 'augment'>> & {
+    dataset: Partial<TrainDataset>;
+    augment?: Partial<Augment>;
+  };
   eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
   report?: { tables?: TableSpec[]; figures?: FigureSpec[] };
   execution?: Partial<Execution>;
@@ -187,13 +205,29 @@ export interface Spec {
 export const TRAIN_DEFAULTS = Object.freeze({
   epochs: 10,
   batch_size: 32,
-  augment: Object.freeze({ rotate: true, rot90: true, brightness_contrast: true, noise: true, blur_jitter: true, mosaic: 0.2 }),
+  augment: Object.freeze({
+    rotate: true,
+    rot90: true,
+    brightness_contrast: true,
+    noise: true,
+    blur_jitter: true,
+    mosaic: 0.2,
+  }),
   dataset: Object.freeze({ products: 'all', split: 'test' }),
 });
 
-export const EVAL_DEFAULTS = Object.freeze({ prompts: null, pro: 'paper', dataset: Object.freeze({ products: 'all' }) });
+export const EVAL_DEFAULTS = Object.freeze({
+  prompts: null,
+  pro: 'paper',
+  dataset: Object.freeze({ products: 'all' }),
+});
 
-export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({ executor: 'local', workers: 1, devices: ['cpu'], backend: 'auto' });
+export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({
+  executor: 'local',
+  workers: 1,
+  devices: ['cpu'],
+  backend: 'auto',
+});
 
 /** The seed used when a spec gives neither `seeds` nor `base.seed` (the paper's). */
 export const DEFAULT_SEED = 333;

@@ -18,7 +18,13 @@ import { IssueSink } from './issues.js';
 import { validateAt } from './schema.js';
 import { checkEval, checkReport, readSeeds } from './spec-checks.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
-import { EXECUTION_DEFAULTS, type Execution, type FigureSpec, type Spec, type TableSpec } from './spec-types.js';
+import {
+  EXECUTION_DEFAULTS,
+  type Execution,
+  type FigureSpec,
+  type Spec,
+  type TableSpec,
+} from './spec-types.js';
 import { readSweep } from './sweep-input.js';
 import { checkTrials } from './trial-checks.js';
 
@@ -31,9 +37,14 @@ export async function loadSpec(file: string): Promise<Spec> {
   const sink = new IssueSink(merged.locate, rootFile);
   sink.issues.push(...merged.issues);
   const raw = merged.value;
-  if (raw === undefined || merged.issues.some((i) => i.severity === 'error')) throw new SpecError(sink.issues);
+  if (raw === undefined || merged.issues.some((i) => i.severity === 'error'))
+    throw new SpecError(sink.issues);
   if (!isPlainObject(raw)) {
-    sink.error([], 'value', `got ${raw === null ? 'an empty document' : typeof raw}, expected a map of spec sections (name, base, sweep, train, eval, …)`);
+    sink.error(
+      [],
+      'value',
+      `got ${raw === null ? 'an empty document' : typeof raw}, expected a map of spec sections (name, base, sweep, train, eval, …)`,
+    );
     throw new SpecError(sink.issues);
   }
 
@@ -44,7 +55,10 @@ export async function loadSpec(file: string): Promise<Spec> {
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
 
-  const blocked = sink.issues.some((i) => i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))));
+  const blocked = sink.issues.some(
+    (i) =>
+      i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))),
+  );
   const method = (raw.method ?? 'vcp-clip') as Spec['method'];
   let trials: Spec['trials'] = [];
   if (!blocked) {
@@ -55,14 +69,26 @@ export async function loadSpec(file: string): Promise<Spec> {
       eval: raw.eval as Record<string, unknown>,
       axes,
       seeds,
-      seedOrigin: (i) => (Array.isArray(raw.seeds) ? ['seeds', i] : raw.seeds !== undefined ? ['seeds'] : isPlainObject(raw.base) && raw.base.seed !== undefined ? ['base', 'seed'] : []),
+      seedOrigin: (i) =>
+        Array.isArray(raw.seeds)
+          ? ['seeds', i]
+          : raw.seeds !== undefined
+            ? ['seeds']
+            : isPlainObject(raw.base) && raw.base.seed !== undefined
+              ? ['base', 'seed']
+              : [],
       fileOf: (origin) => sink.position(origin, 'value').file,
     });
     const backbones = checkTrials(drafts, sink, rootFile);
     if (sink.errorCount === 0) {
       const identities = new Map<BackboneInfo, string>();
-      for (const info of new Set(backbones)) if (info) identities.set(info, await weightsIdentity(info));
-      trials = assignKeys(drafts, (d) => identities.get(backbones[d.index]!)!, dirname(resolve(rootFile)));
+      for (const info of new Set(backbones))
+        if (info) identities.set(info, await weightsIdentity(info));
+      trials = assignKeys(
+        drafts,
+        (d) => identities.get(backbones[d.index]!)!,
+        dirname(resolve(rootFile)),
+      );
       warnMissingRoots(trials, sink);
     }
   }
@@ -94,10 +120,16 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
   const warn = (root: string, origin: JsonPath | undefined, what: string) => {
     if (warned.has(root) || existsSync(root)) return;
     warned.add(root);
-    sink.warning(origin ?? [], 'value', `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`);
+    sink.warning(
+      origin ?? [],
+      'value',
+      `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
+    );
   };
   for (const t of trials) {
     warn(t.config.train.dataset.root, originOf(t.origins, 'train.dataset.root'), 'train dataset');
-    t.config.eval.datasets.forEach((d, i) => warn(d.root, originOf(t.origins, `eval.datasets.${i}.root`), `eval dataset ${d.name}`));
+    t.config.eval.datasets.forEach((d, i) =>
+      warn(d.root, originOf(t.origins, `eval.datasets.${i}.root`), `eval dataset ${d.name}`),
+    );
   }
 }

@@ -36,7 +36,11 @@ const RESERVED: Record<string, string> = {
 };
 
 /** Checks an axis path; reports an unknown one at `where` and returns undefined. */
-function lookupAxis(axis: string, where: JsonPath, sink: IssueSink): { pointer: string; schema: Record<string, unknown> } | undefined {
+function lookupAxis(
+  axis: string,
+  where: JsonPath,
+  sink: IssueSink,
+): { pointer: string; schema: Record<string, unknown> } | undefined {
   if (axis in RESERVED) {
     sink.error(where, 'key', `got axis ${JSON.stringify(axis)}: ${RESERVED[axis]}`);
     return undefined;
@@ -63,7 +67,12 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
   const sweptAt = new Map<string, JsonPath>();
   const claim = (axis: string, where: JsonPath): void => {
     const first = sweptAt.get(axis);
-    if (first) sink.error(where, 'key', `got axis ${JSON.stringify(axis)} a second time, expected each field swept once (already swept at ${sink.where(first)})`);
+    if (first)
+      sink.error(
+        where,
+        'key',
+        `got axis ${JSON.stringify(axis)} a second time, expected each field swept once (already swept at ${sink.where(first)})`,
+      );
     else sweptAt.set(axis, where);
   };
 
@@ -82,7 +91,10 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
       const list = axisValues(values, where, found?.pointer);
       gridAxes.push({
         names: [axis],
-        points: list.map((value, i) => ({ patches: [{ path: axis.split('.'), value, origin: [...where, i] }], labels: { [axis]: value } })),
+        points: list.map((value, i) => ({
+          patches: [{ path: axis.split('.'), value, origin: [...where, i] }],
+          labels: { [axis]: value },
+        })),
       });
     }
   }
@@ -91,7 +103,10 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
   if (Array.isArray(sweep.zip)) {
     sweep.zip.forEach((group, g) => {
       if (!isPlainObject(group)) return;
-      const entries = Object.entries(group).filter(([, v]) => Array.isArray(v)) as [string, unknown[]][];
+      const entries = Object.entries(group).filter(([, v]) => Array.isArray(v)) as [
+        string,
+        unknown[],
+      ][];
       if (entries.length === 0) return;
       const [firstAxis, firstValues] = entries[0];
       for (const [axis, values] of Object.entries(group)) {
@@ -100,14 +115,22 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
         claim(axis, where);
         axisValues(values, where, found?.pointer);
         if (Array.isArray(values) && values.length !== firstValues.length) {
-          sink.error(where, 'key', `got ${values.length} values, expected ${firstValues.length} like ${JSON.stringify(firstAxis)}: the axes of a zip group vary together`);
+          sink.error(
+            where,
+            'key',
+            `got ${values.length} values, expected ${firstValues.length} like ${JSON.stringify(firstAxis)}: the axes of a zip group vary together`,
+          );
         }
       }
       const n = Math.min(...entries.map(([, v]) => v.length));
       zipAxes.push({
         names: entries.map(([a]) => a),
         points: Array.from({ length: n }, (_, i) => ({
-          patches: entries.map(([axis, values]) => ({ path: axis.split('.'), value: values[i], origin: ['sweep', 'zip', g, axis, i] })),
+          patches: entries.map(([axis, values]) => ({
+            path: axis.split('.'),
+            value: values[i],
+            origin: ['sweep', 'zip', g, axis, i],
+          })),
           labels: Object.fromEntries(entries.map(([axis, values]) => [axis, values[i]])),
         })),
       });
@@ -122,15 +145,26 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
       const name = variant.name;
       if (typeof name === 'string') {
         const first = names.get(name);
-        if (first) sink.error(['sweep', 'variants', v, 'name'], 'value', `got duplicate variant name ${JSON.stringify(name)}, expected unique names (first at ${sink.where(first)})`);
+        if (first)
+          sink.error(
+            ['sweep', 'variants', v, 'name'],
+            'value',
+            `got duplicate variant name ${JSON.stringify(name)}, expected unique names (first at ${sink.where(first)})`,
+          );
         else names.set(name, ['sweep', 'variants', v, 'name']);
       }
       const patches: Patch[] = [];
-      if (isPlainObject(variant.set)) flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink);
+      if (isPlainObject(variant.set))
+        flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink);
       for (const p of patches) {
         const axis = p.path.join('.');
         const clash = sweptAt.get(axis);
-        if (clash) sink.error(p.origin, 'key', `got ${JSON.stringify(axis)} set by variant ${show(name)} and swept at ${sink.where(clash)}, expected each field to vary in one place`);
+        if (clash)
+          sink.error(
+            p.origin,
+            'key',
+            `got ${JSON.stringify(axis)} set by variant ${show(name)} and swept at ${sink.where(clash)}, expected each field to vary in one place`,
+          );
       }
       points.push({ patches, labels: { variant: name } });
     });
@@ -140,7 +174,13 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
 }
 
 /** A variant's `set`: dotted keys and nested maps down to the leaf fields of the trial config. */
-function flattenSet(set: Record<string, unknown>, prefix: string[], where: JsonPath, out: Patch[], sink: IssueSink): void {
+function flattenSet(
+  set: Record<string, unknown>,
+  prefix: string[],
+  where: JsonPath,
+  out: Patch[],
+  sink: IssueSink,
+): void {
   for (const [key, value] of Object.entries(set)) {
     const segs = [...prefix, ...key.split('.')];
     const origin = [...where, key];
@@ -154,4 +194,3 @@ function flattenSet(set: Record<string, unknown>, prefix: string[], where: JsonP
     }
   }
 }
-

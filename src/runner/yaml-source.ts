@@ -35,8 +35,18 @@ export function loadYamlFile(file: string): YamlSource {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message;
-    const issue: SpecIssue = { file, line: 0, col: 0, path: [], message: `cannot read spec: ${reason}`, severity: 'error' };
+    const reason =
+      (error as NodeJS.ErrnoException).code === 'ENOENT'
+        ? 'file not found'
+        : (error as Error).message;
+    const issue: SpecIssue = {
+      file,
+      line: 0,
+      col: 0,
+      path: [],
+      message: `cannot read spec: ${reason}`,
+      severity: 'error',
+    };
     return { file, value: undefined, issues: [issue], locate: () => undefined };
   }
   return parseYamlText(text, file);
@@ -44,16 +54,31 @@ export function loadYamlFile(file: string): YamlSource {
 
 export function parseYamlText(text: string, file: string): YamlSource {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
+  const doc = parseDocument(text, {
+    lineCounter,
+    prettyErrors: false,
+    uniqueKeys: true,
+    keepSourceTokens: false,
+  });
   const at = (offset: number): Position => {
     const { line, col } = lineCounter.linePos(offset);
     return { file, line, col };
   };
   const issues: SpecIssue[] = [];
-  for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {
+  for (const [severity, list] of [
+    ['error', doc.errors],
+    ['warning', doc.warnings],
+  ] as const) {
     for (const e of list) {
       const { line, col } = at(e.pos[0]);
-      issues.push({ file, line, col, path: [], message: `YAML ${e.code}: ${firstLine(e.message)}`, severity });
+      issues.push({
+        file,
+        line,
+        col,
+        path: [],
+        message: `YAML ${e.code}: ${firstLine(e.message)}`,
+        severity,
+      });
     }
   }
   const positions = new Map<string, Located>();
@@ -63,7 +88,14 @@ export function parseYamlText(text: string, file: string): YamlSource {
     try {
       value = doc.toJS({ maxAliasCount: 1000 });
     } catch (error) {
-      issues.push({ file, line: 1, col: 1, path: [], message: `YAML: ${(error as Error).message}`, severity: 'error' });
+      issues.push({
+        file,
+        line: 1,
+        col: 1,
+        path: [],
+        message: `YAML: ${(error as Error).message}`,
+        severity: 'error',
+      });
     }
   }
   return { file, value, issues, locate: (path) => positions.get(pathKey(path)) };

@@ -56,17 +56,28 @@ function png16(values: Uint16Array, height: number, width: number): Buffer {
   ihdr[8] = 16; // bit depth
   ihdr[9] = 0; // greyscale
   const raw = Buffer.alloc(height * (1 + 2 * width));
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) raw.writeUInt16BE(values[y * width + x], y * (1 + 2 * width) + 1 + 2 * x);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++)
+      raw.writeUInt16BE(values[y * width + x], y * (1 + 2 * width) + 1 + 2 * x);
   const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([signature, chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw)), chunk('IEND', Buffer.alloc(0))]);
+  return Buffer.concat([
+    signature,
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 async function maskPng(mask: Uint8Array, height: number, width: number): Promise<Buffer> {
-  return sharp(Buffer.from(mask.map((v) => v * 255)), { raw: { width, height, channels: 1 } }).png().toBuffer();
+  return sharp(Buffer.from(mask.map((v) => v * 255)), { raw: { width, height, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 function run(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/vcp-exp.js', 'metrics', ...args], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['bin/vcp-exp.js', 'metrics', ...args], {
+    encoding: 'utf8',
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -90,19 +101,35 @@ test('setup: write maps (.npy, 16-bit PNG) and MVTec-style masks', async () => {
 });
 
 test('mask keys: _mask suffix dropped, ground_truth read as test', () => {
-  assert.equal(maskKey('bottle/ground_truth/broken_large/000_mask.png'), 'bottle/test/broken_large/000');
+  assert.equal(
+    maskKey('bottle/ground_truth/broken_large/000_mask.png'),
+    'bottle/test/broken_large/000',
+  );
   assert.equal(maskKey('pcb1/test/bad/001.png'), 'pcb1/test/bad/001');
 });
 
 test('--json: .npy product equals the Python reference; 16-bit PNG product equals the same maps quantised', () => {
   const r = run(join(root, 'maps'), join(root, 'masks'), '--json');
   assert.equal(r.status, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { products: Record<string, unknown>[]; mean: Record<string, number | null>; skipped: Record<string, number> };
-  assert.deepEqual(out.products.map((p) => p.product), ['bottle', 'cable']);
+  const out = JSON.parse(r.stdout) as {
+    products: Record<string, unknown>[];
+    mean: Record<string, number | null>;
+    skipped: Record<string, number>;
+  };
+  assert.deepEqual(
+    out.products.map((p) => p.product),
+    ['bottle', 'cable'],
+  );
   const [bottle, cable] = out.products;
   assert.equal(bottle.images, 6);
   assert.equal(bottle.anomalousImages, 4);
-  for (const name of METRICS) near(bottle[name] as number, golden.expected[name === 'pro' ? 'proPaper' : name] as number, 1e-12, `bottle ${name}`);
+  for (const name of METRICS)
+    near(
+      bottle[name] as number,
+      golden.expected[name === 'pro' ? 'proPaper' : name] as number,
+      1e-12,
+      `bottle ${name}`,
+    );
   const quantised = pngMaps.map((m) => Float32Array.from(m, (v) => v / 65535));
   const expected = evaluateProduct({
     product: 'cable',
@@ -111,7 +138,12 @@ test('--json: .npy product equals the Python reference; 16-bit PNG product equal
     imageLabels: masks.map((m) => (m.some((v) => v !== 0) ? 1 : 0)),
   });
   for (const name of METRICS) assert.equal(cable[name], expected[name], `cable ${name}`);
-  near(out.mean.pixelAuroc, ((bottle.pixelAuroc as number) + (cable.pixelAuroc as number)) / 2, 1e-15, 'mean');
+  near(
+    out.mean.pixelAuroc,
+    ((bottle.pixelAuroc as number) + (cable.pixelAuroc as number)) / 2,
+    1e-15,
+    'mean',
+  );
 });
 
 test('table output and --pro exact', () => {
@@ -120,17 +152,29 @@ test('table output and --pro exact', () => {
   assert.match(r.stdout, /PRO variant: exact/);
   assert.match(r.stdout, /^bottle\s+6\s+/m);
   assert.match(r.stdout, /^mean\s+12\s+/m);
-  assert.match(r.stdout, new RegExp(`^bottle\\s+6\\s+${(100 * (golden.expected.pixelAuroc as number)).toFixed(2)}\\s+${(100 * (golden.expected.proExact as number)).toFixed(2)}\\s`, 'm'));
+  assert.match(
+    r.stdout,
+    new RegExp(
+      `^bottle\\s+6\\s+${(100 * (golden.expected.pixelAuroc as number)).toFixed(2)}\\s+${(100 * (golden.expected.proExact as number)).toFixed(2)}\\s`,
+      'm',
+    ),
+  );
 });
 
 test('errors name the file and exit non-zero', () => {
   const missing = run(join(root, 'nope'), join(root, 'masks'));
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /maps directory .*nope does not exist/);
-  assert.match(run(join(root, 'maps'), join(root, 'masks'), '--pro', 'fast').stderr, /--pro: got "fast", expected one of paper, exact/);
+  assert.match(
+    run(join(root, 'maps'), join(root, 'masks'), '--pro', 'fast').stderr,
+    /--pro: got "fast", expected one of paper, exact/,
+  );
 
   write(join(root, 'bad/maps/p/test/x/000.npy'), encodeNpy(new Float32Array(6), [2, 3]));
-  write(join(root, 'bad/masks/p/ground_truth/x/000_mask.npy'), encodeNpy(new Uint8Array(4), [2, 2]));
+  write(
+    join(root, 'bad/masks/p/ground_truth/x/000_mask.npy'),
+    encodeNpy(new Uint8Array(4), [2, 2]),
+  );
   const mismatch = run(join(root, 'bad/maps'), join(root, 'bad/masks'));
   assert.notEqual(mismatch.status, 0);
   assert.match(mismatch.stderr, /000_mask\.npy: mask is 2×2 but map .*000\.npy is 2×3/);

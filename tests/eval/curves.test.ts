@@ -19,9 +19,14 @@ interface Case {
 const TOL = 1e-12;
 const { cases } = fixture<{ cases: Case[] }>('curves.json');
 
-function closeArrays(actual: ArrayLike<number>, expected: readonly (number | null)[], what: string): void {
+function closeArrays(
+  actual: ArrayLike<number>,
+  expected: readonly (number | null)[],
+  what: string,
+): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
-  for (let k = 0; k < expected.length; k++) near(actual[k], expected[k] ?? Number.POSITIVE_INFINITY, TOL, `${what}[${k}]`);
+  for (let k = 0; k < expected.length; k++)
+    near(actual[k], expected[k] ?? Number.POSITIVE_INFINITY, TOL, `${what}[${k}]`);
 }
 
 for (const c of cases) {

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { evaluateProduct, meanOverProducts, METRICS, type ProductMetrics } from '../../src/eval/evaluate.js';
+import {
+  evaluateProduct,
+  meanOverProducts,
+  METRICS,
+  type ProductMetrics,
+} from '../../src/eval/evaluate.js';
 import { mapMaximum } from '../../src/eval/image.js';
 import { collectPixels } from '../../src/eval/pixels.js';
 import { fixture, near, unstack, type StoredArray } from './golden.js';
@@ -43,13 +48,18 @@ for (const c of cases) {
         near(got[name], expected, 1e-12, name);
       }
     }
-    if (c.expected.pixelF1Threshold !== undefined) assert.equal(got.pixelF1Threshold, c.expected.pixelF1Threshold);
-    if (c.expected.proExact !== undefined) near(exact.pro, c.expected.proExact as number, 1e-12, 'exact pro');
+    if (c.expected.pixelF1Threshold !== undefined)
+      assert.equal(got.pixelF1Threshold, c.expected.pixelF1Threshold);
+    if (c.expected.proExact !== undefined)
+      near(exact.pro, c.expected.proExact as number, 1e-12, 'exact pro');
   });
 }
 
 test('all-normal product: pixel metrics null with a reason; mean skips and counts it', () => {
-  const normal = evaluateCase(cases.find((c) => c.name === 'all-normal product') as ProductCase, 'paper');
+  const normal = evaluateCase(
+    cases.find((c) => c.name === 'all-normal product') as ProductCase,
+    'paper',
+  );
   assert.equal(normal.pixelAuroc, null);
   assert.equal(normal.reasons.pro, 'no anomalous pixels (all-normal product)');
   assert.equal(normal.imageAuroc, null);
@@ -76,5 +86,8 @@ test('a product where every pixel is anomalous has AP 1 and no AUROC/PRO', () =>
   assert.equal(got.pixelAp, 1);
   assert.equal(got.pixelAuroc, null);
   assert.match(got.reasons.pro ?? '', /no normal pixels/);
-  assert.throws(() => evaluateProduct({ product: 'x', pixels, imageScores: [], imageLabels: [] }), /1 images but 0 image scores/);
+  assert.throws(
+    () => evaluateProduct({ product: 'x', pixels, imageScores: [], imageLabels: [] }),
+    /1 images but 0 image scores/,
+  );
 });

@@ -20,11 +20,18 @@ export function decode(stored: StoredArray): Float32Array | Float64Array | Uint8
 }
 
 export function fixture<T>(name: string): T {
-  return JSON.parse(readFileSync(new URL(`../fixtures/eval/${name}`, import.meta.url), 'utf8')) as T;
+  return JSON.parse(
+    readFileSync(new URL(`../fixtures/eval/${name}`, import.meta.url), 'utf8'),
+  ) as T;
 }
 
 /** |actual − expected| <= tol, with a message naming what is compared. */
-export function near(actual: number | null | undefined, expected: number, tol: number, what: string): void {
+export function near(
+  actual: number | null | undefined,
+  expected: number,
+  tol: number,
+  what: string,
+): void {
   if (actual === expected) return;
   if (actual === null || actual === undefined || !(Math.abs(actual - expected) <= tol)) {
     throw new Error(`${what}: got ${actual}, expected ${expected} (tolerance ${tol})`);
@@ -32,8 +39,16 @@ export function near(actual: number | null | undefined, expected: number, tol: n
 }
 
 /** Splits a stored [n, H, W] stack into per-image arrays. */
-export function unstack(stored: StoredArray): { images: (Float32Array | Uint8Array)[]; h: number; w: number } {
+export function unstack(stored: StoredArray): {
+  images: (Float32Array | Uint8Array)[];
+  h: number;
+  w: number;
+} {
   const all = decode(stored) as Float32Array | Uint8Array;
   const [n, h, w] = stored.shape;
-  return { images: Array.from({ length: n }, (_, i) => all.slice(i * h * w, (i + 1) * h * w)), h, w };
+  return {
+    images: Array.from({ length: n }, (_, i) => all.slice(i * h * w, (i + 1) * h * w)),
+    h,
+    w,
+  };
 }

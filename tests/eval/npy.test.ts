@@ -10,7 +10,12 @@ import { decodeNpy, encodeNpy, readNpy } from '../../src/eval/npy.js';
 const PYTHON = process.env.VCP_EXP_PYTHON ?? '/work/venv-golden/bin/python';
 
 test('encode → decode round-trips every supported dtype', () => {
-  for (const data of [new Float32Array([1.5, -2, 3e-8, 4, 5, 6]), new Float64Array([Math.PI, 2, 3, 4, 5, 6]), new Uint8Array([0, 1, 255, 3, 4, 5]), new Uint16Array([0, 65535, 2, 3, 4, 5])]) {
+  for (const data of [
+    new Float32Array([1.5, -2, 3e-8, 4, 5, 6]),
+    new Float64Array([Math.PI, 2, 3, 4, 5, 6]),
+    new Uint8Array([0, 1, 255, 3, 4, 5]),
+    new Uint16Array([0, 65535, 2, 3, 4, 5]),
+  ]) {
     const bytes = encodeNpy(data, [2, 3]);
     assert.equal((bytes.readUInt16LE(8) + 10) % 64, 0);
     const back = decodeNpy(bytes, 'x.npy');
@@ -32,10 +37,18 @@ np.save('${dir}/py_f4.npy', np.arange(6, dtype='<f4').reshape(2, 3) / 7)
 np.save('${dir}/py_u2.npy', np.array([[1, 65535]], dtype='<u2'))
 np.save('${dir}/py_f8.npy', np.array([[0.1]], dtype='<f8'))`;
     const r = spawnSync(PYTHON, ['-c', script], { encoding: 'utf8' });
-    if (r.status !== 0 && /No module named/.test(r.stderr)) return t.skip(`numpy unavailable: ${r.stderr.trim()}`);
+    if (r.status !== 0 && /No module named/.test(r.stderr))
+      return t.skip(`numpy unavailable: ${r.stderr.trim()}`);
     assert.equal(r.status, 0, r.stderr);
-    const [f4, u2, f8] = await Promise.all([readNpy(join(dir, 'py_f4.npy')), readNpy(join(dir, 'py_u2.npy')), readNpy(join(dir, 'py_f8.npy'))]);
-    assert.deepEqual(Array.from(f4.data), Array.from(new Float32Array([0, 1, 2, 3, 4, 5].map((v) => v / 7))));
+    const [f4, u2, f8] = await Promise.all([
+      readNpy(join(dir, 'py_f4.npy')),
+      readNpy(join(dir, 'py_u2.npy')),
+      readNpy(join(dir, 'py_f8.npy')),
+    ]);
+    assert.deepEqual(
+      Array.from(f4.data),
+      Array.from(new Float32Array([0, 1, 2, 3, 4, 5].map((v) => v / 7))),
+    );
     assert.deepEqual([u2.dtype, Array.from(u2.data)], ['<u2', [1, 65535]]);
     assert.deepEqual([f8.dtype, f8.shape, f8.data[0]], ['<f8', [1, 1], 0.1]);
   } finally {
@@ -44,9 +57,19 @@ np.save('${dir}/py_f8.npy', np.array([[0.1]], dtype='<f8'))`;
 });
 
 test('bad files are user errors naming the file', () => {
-  assert.throws(() => decodeNpy(Buffer.from('hello world'), 'a.npy'), (e: unknown) => e instanceof UserError && /a\.npy: not a readable \.npy file: missing/.test(e.message));
+  assert.throws(
+    () => decodeNpy(Buffer.from('hello world'), 'a.npy'),
+    (e: unknown) =>
+      e instanceof UserError && /a\.npy: not a readable \.npy file: missing/.test(e.message),
+  );
   const good = encodeNpy(new Float32Array(4), [2, 2]);
-  assert.throws(() => decodeNpy(good.subarray(0, good.length - 3), 'b.npy'), /b\.npy: .*needs 16 data bytes, the file has 13/);
+  assert.throws(
+    () => decodeNpy(good.subarray(0, good.length - 3), 'b.npy'),
+    /b\.npy: .*needs 16 data bytes, the file has 13/,
+  );
   const i8 = Buffer.from(good.toString('latin1').replace("'<f4'", "'<i8'"), 'latin1');
-  assert.throws(() => decodeNpy(i8, 'c.npy'), /c\.npy: .*dtype '<i8' is not supported; supported: <f4, <f8, \|u1, <u2/);
+  assert.throws(
+    () => decodeNpy(i8, 'c.npy'),
+    /c\.npy: .*dtype '<i8' is not supported; supported: <f4, <f8, \|u1, <u2/,
+  );
 });

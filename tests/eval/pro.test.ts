@@ -13,7 +13,9 @@ interface ProductCase {
 }
 
 const { cases } = fixture<{ cases: ProductCase[] }>('products.json');
-const { arange } = fixture<{ arange: { lo: number; hi: number; thresholds: StoredArray }[] }>('smoothing.json');
+const { arange } = fixture<{ arange: { lo: number; hi: number; thresholds: StoredArray }[] }>(
+  'smoothing.json',
+);
 
 test('paper thresholds equal np.arange on float32 min/max (200 or 201 of them)', () => {
   let seen201 = false;
@@ -31,7 +33,12 @@ for (const c of cases) {
   test(`PRO matches the public cal_pro_score and exact AUPRO: ${c.name}`, () => {
     const maps = unstack(c.maps);
     const masks = unstack(c.masks);
-    const pixels = collectPixels(maps.images as Float32Array[], masks.images as Uint8Array[], maps.h, maps.w);
+    const pixels = collectPixels(
+      maps.images as Float32Array[],
+      masks.images as Uint8Array[],
+      maps.h,
+      maps.w,
+    );
     if (c.expected.proExact === undefined) {
       assert.throws(() => proPaper(pixels), /without anomalous regions/);
       assert.throws(() => auproExact(pixels), /without anomalous regions/);
@@ -54,7 +61,10 @@ test('hand-computed exact AUPRO: constant maps give fprLimit/2, a perfect map gi
   const mask = new Uint8Array([1, 1, 0, 0, 0, 0, 0, 0, 1]);
   const constant = collectPixels([new Float32Array(9).fill(0.4)], [mask], 3, 3);
   near(auproExact(constant).value, 0.15, 1e-12, 'constant');
-  assert.deepEqual(proPaper(constant), { value: 0, note: 'constant anomaly maps: no thresholds between min and max' });
+  assert.deepEqual(proPaper(constant), {
+    value: 0,
+    note: 'constant anomaly maps: no thresholds between min and max',
+  });
   const perfect = collectPixels([Float32Array.from(mask, (m, k) => m + k / 100)], [mask], 3, 3);
   near(auproExact(perfect).value, 1, 1e-12, 'perfect');
 });

@@ -18,7 +18,8 @@ for (const c of golden.gaussian) {
     const got = gaussianFilter(input, h, w, c.sigma);
     assert.equal(got.constructor, input.constructor);
     let maxError = 0;
-    for (let k = 0; k < got.length; k++) maxError = Math.max(maxError, Math.abs(got[k] - expected[k]));
+    for (let k = 0; k < got.length; k++)
+      maxError = Math.max(maxError, Math.abs(got[k] - expected[k]));
     // float32: one rounding step apart at most; float64: summation-order noise
     assert.ok(maxError <= (c.input.dtype === 'f4' ? 1e-7 : 1e-15), `max |Δ| = ${maxError}`);
   });
@@ -49,5 +50,11 @@ test('minMaxNormalise equals the public float32 normalize over the stacked maps'
 
 test('minMaxNormalise of constant maps is all zeros (numpy gives NaN)', () => {
   const got = minMaxNormalise([new Float32Array(4).fill(3), new Float32Array(2).fill(3)]);
-  assert.deepEqual(got.map((m) => Array.from(m)), [[0, 0, 0, 0], [0, 0]]);
+  assert.deepEqual(
+    got.map((m) => Array.from(m)),
+    [
+      [0, 0, 0, 0],
+      [0, 0],
+    ],
+  );
 });

@@ -21,12 +21,21 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 const env = { ...process.env, VCP_EXP_CACHE: join(work, 'cache') };
 const run = (...args: string[]) =>
-  execFileSync(process.execPath, [CLI, '--backend', 'tensorflow', ...args], { cwd: work, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  execFileSync(process.execPath, [CLI, '--backend', 'tensorflow', ...args], {
+    cwd: work,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 interface Metrics {
   losses: number[];
   evalPrompts: { normal: string; abnormal: string }[] | null;
-  evaluations: { products: Record<string, unknown>[]; mean: { mean: Record<string, number | null> }; msPerImage?: number }[];
+  evaluations: {
+    products: Record<string, unknown>[];
+    mean: { mean: Record<string, number | null> };
+    msPerImage?: number;
+  }[];
 }
 
 function spec(prompts: string): string {
@@ -54,7 +63,10 @@ ${prompts}`;
 }
 
 /** Trains and evaluates one spec; returns its metrics.json and checkpoint weights. */
-function trainWith(name: string, prompts: string): { metrics: Metrics; weights: Buffer; printed: string } {
+function trainWith(
+  name: string,
+  prompts: string,
+): { metrics: Metrics; weights: Buffer; printed: string } {
   writeFileSync(join(work, `${name}.yaml`), spec(prompts));
   const out = join(work, name);
   const printed = run('train', `${name}.yaml`, '--out', out);
@@ -67,27 +79,46 @@ function trainWith(name: string, prompts: string): { metrics: Metrics; weights: 
 
 test('vcp-exp train evaluates with eval.prompts', async () => {
   await generateSynthDataset(join(work, 'data'), {
-    size: 64, trainGood: 0, testGood: 2, testDefect: 2, seed: 11, products: ['carpet', 'bottle', 'grid', 'pill'],
+    size: 64,
+    trainGood: 0,
+    testGood: 2,
+    testDefect: 2,
+    seed: 11,
+    products: ['carpet', 'bottle', 'grid', 'pill'],
   });
   const trained = trainWith('training-prompts', '');
-  const same = trainWith('same-wording', `  prompts:
+  const same = trainWith(
+    'same-wording',
+    `  prompts:
     - { normal: 'a photo of a good {cls}', abnormal: 'a photo of a damaged {cls}' }
-`);
-  const other = trainWith('other-wording', `  prompts:
+`,
+  );
+  const other = trainWith(
+    'other-wording',
+    `  prompts:
     - { normal: 'There is not a damaged {cls} in the photo', abnormal: 'There is a damaged {cls} in the photo' }
     - { normal: 'It is a photo of a {cls} without damage', abnormal: 'It is a photo of a {cls} with damage' }
-`);
+`,
+  );
   assert.equal(trained.metrics.evalPrompts, null);
   assert.equal(other.metrics.evalPrompts?.length, 2);
   assert.match(other.printed, /2 test-time prompt pair\(s\) from eval\.prompts/);
   // One training: the runs differ only in their evaluation.
   assert.ok(same.weights.equals(trained.weights), 'same-wording: another checkpoint');
   assert.ok(other.weights.equals(trained.weights), 'other-wording: another checkpoint');
-  assert.deepEqual(withoutTimes(same.metrics.evaluations), withoutTimes(trained.metrics.evaluations), 'the training wording spelled out must evaluate identically');
+  assert.deepEqual(
+    withoutTimes(same.metrics.evaluations),
+    withoutTimes(trained.metrics.evaluations),
+    'the training wording spelled out must evaluate identically',
+  );
   const a = trained.metrics.evaluations[0].products;
   const b = other.metrics.evaluations[0].products;
-  const changed = ['pixelAuroc', 'pixelAp', 'imageAuroc', 'imageAp'].some((k) => a.some((p, i) => p[k] !== b[i][k]));
-  console.log(`pixel AUROC: training prompts ${fmt(trained)}, same wording ${fmt(same)}, other wording ${fmt(other)}`);
+  const changed = ['pixelAuroc', 'pixelAp', 'imageAuroc', 'imageAp'].some((k) =>
+    a.some((p, i) => p[k] !== b[i][k]),
+  );
+  console.log(
+    `pixel AUROC: training prompts ${fmt(trained)}, same wording ${fmt(same)}, other wording ${fmt(other)}`,
+  );
   assert.ok(changed, 'other prompts gave the same metrics for every product');
 });
 

@@ -19,11 +19,30 @@ const work = mkdtempSync(join(tmpdir(), 'vcp-train-tiny-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 const env = { ...process.env, VCP_EXP_CACHE: join(work, 'cache') };
-const run = (...args: string[]) => execFileSync(process.execPath, [CLI, '--backend', 'tensorflow', ...args], { cwd: work, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+const run = (...args: string[]) =>
+  execFileSync(process.execPath, [CLI, '--backend', 'tensorflow', ...args], {
+    cwd: work,
+    env,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 
 test('train on seen products, evaluate zero-shot on unseen ones, predict', async () => {
-  await generateSynthDataset(join(work, 'data'), { size: 64, trainGood: 0, testGood: 3, testDefect: 3, seed: 7 });
-  await generateSynthDataset(join(work, 'data2'), { size: 64, trainGood: 0, testGood: 3, testDefect: 3, seed: 8, products: ['carpet', 'wood', 'bottle', 'screw'] });
+  await generateSynthDataset(join(work, 'data'), {
+    size: 64,
+    trainGood: 0,
+    testGood: 3,
+    testDefect: 3,
+    seed: 7,
+  });
+  await generateSynthDataset(join(work, 'data2'), {
+    size: 64,
+    trainGood: 0,
+    testGood: 3,
+    testDefect: 3,
+    seed: 8,
+    products: ['carpet', 'wood', 'bottle', 'screw'],
+  });
   writeFileSync(
     join(work, 'spec.yaml'),
     `name: tiny-train
@@ -58,14 +77,44 @@ eval:
     evaluations: { products: { product: string }[]; mean: { mean: { pixelAuroc: number } } }[];
   };
   const losses = metrics.epochLosses;
-  console.log(`epoch losses ${losses.map((l) => l.toFixed(3)).join(' ')}; held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc.toFixed(4)}; same kinds, new seed ${metrics.evaluations[1].mean.mean.pixelAuroc.toFixed(4)}`);
+  console.log(
+    `epoch losses ${losses.map((l) => l.toFixed(3)).join(' ')}; held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc.toFixed(4)}; same kinds, new seed ${metrics.evaluations[1].mean.mean.pixelAuroc.toFixed(4)}`,
+  );
   assert.ok(losses.at(-1)! < losses[0], `loss did not fall: ${losses.join(', ')}`);
-  assert.deepEqual(metrics.evaluations[0].products.map((p) => p.product), ['grid', 'pill']);
-  assert.ok(metrics.evaluations[0].mean.mean.pixelAuroc > 0.6, `held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc}`);
+  assert.deepEqual(
+    metrics.evaluations[0].products.map((p) => p.product),
+    ['grid', 'pill'],
+  );
+  assert.ok(
+    metrics.evaluations[0].mean.mean.pixelAuroc > 0.6,
+    `held-out pixel AUROC ${metrics.evaluations[0].mean.mean.pixelAuroc}`,
+  );
 
-  const images = [join(work, 'data/grid/test/hole/000.png'), join(work, 'data/pill/test/good/000.png')];
-  const predicted = run('predict', '--checkpoint', join(out, 'checkpoint'), '--out', join(work, 'pred'), '--dump', join(work, 'dump'), '--raw', 'png16', ...images);
+  const images = [
+    join(work, 'data/grid/test/hole/000.png'),
+    join(work, 'data/pill/test/good/000.png'),
+  ];
+  const predicted = run(
+    'predict',
+    '--checkpoint',
+    join(out, 'checkpoint'),
+    '--out',
+    join(work, 'pred'),
+    '--dump',
+    join(work, 'dump'),
+    '--raw',
+    'png16',
+    ...images,
+  );
   assert.match(predicted, /000\.png\s+score \d/);
-  for (const f of ['000_overlay.png', '000_map.png', '000_1_overlay.png']) assert.ok(existsSync(join(work, 'pred', f)), f);
-  for (const f of ['text.npy', 'layer_map.base.0.npy', 'layer_map.vcp.2.npy', 'fused_map.npy', 'map.vcp.npy']) assert.ok(existsSync(join(work, 'dump/000', f)), f);
+  for (const f of ['000_overlay.png', '000_map.png', '000_1_overlay.png'])
+    assert.ok(existsSync(join(work, 'pred', f)), f);
+  for (const f of [
+    'text.npy',
+    'layer_map.base.0.npy',
+    'layer_map.vcp.2.npy',
+    'fused_map.npy',
+    'map.vcp.npy',
+  ])
+    assert.ok(existsSync(join(work, 'dump/000', f)), f);
 });

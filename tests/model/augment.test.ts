@@ -1,7 +1,14 @@
 /** Augmentations: off = identity, determinism by seed, masks follow the geometry, masks stay 0/1. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { augmentSample, mosaic, NO_AUGMENT, rot90, rotate, type AugSample } from '../../src/model/augment.js';
+import {
+  augmentSample,
+  mosaic,
+  NO_AUGMENT,
+  rot90,
+  rotate,
+  type AugSample,
+} from '../../src/model/augment.js';
 import { Rng } from '../../src/datasets/prng.js';
 
 const S = 32;
@@ -14,16 +21,27 @@ function sample(seed = 1): AugSample {
     for (let x = 0; x < S; x++) {
       const inside = (x - 10) ** 2 + (y - 12) ** 2 < 36;
       mask[y * S + x] = inside ? 1 : 0;
-      data.fill(inside ? 255 : 20 + Math.floor(rng.next() * 40), (y * S + x) * 3, (y * S + x) * 3 + 3);
+      data.fill(
+        inside ? 255 : 20 + Math.floor(rng.next() * 40),
+        (y * S + x) * 3,
+        (y * S + x) * 3 + 3,
+      );
     }
   return { image: { width: S, height: S, data }, mask };
 }
-const ALL = { rotate: true, rot90: true, brightness_contrast: true, noise: true, blur_jitter: true, mosaic: 0 };
+const ALL = {
+  rotate: true,
+  rot90: true,
+  brightness_contrast: true,
+  noise: true,
+  blur_jitter: true,
+  mosaic: 0,
+};
 const ALWAYS = { rotate: 1, rot90: 1, brightness_contrast: 1, noise: 1, blur_jitter: 1 };
 
 function agreement(s: AugSample): number {
   let same = 0;
-  for (let p = 0; p < S * S; p++) if ((s.image.data[p * 3] > 137) === (s.mask[p] === 1)) same++;
+  for (let p = 0; p < S * S; p++) if (s.image.data[p * 3] > 137 === (s.mask[p] === 1)) same++;
   return same / (S * S);
 }
 
@@ -38,10 +56,13 @@ test('everything off is the identity', () => {
 test('each switch alone changes the image only through its own op', () => {
   for (const key of ['rotate', 'rot90', 'brightness_contrast', 'noise', 'blur_jitter'] as const) {
     for (let seed = 0; seed < 4; seed++) {
-      const out = augmentSample(sample(), { ...NO_AUGMENT, [key]: true }, new Rng(seed), { probabilities: ALWAYS });
+      const out = augmentSample(sample(), { ...NO_AUGMENT, [key]: true }, new Rng(seed), {
+        probabilities: ALWAYS,
+      });
       assert.equal(out.applied.length, 1, `${key}: ${out.applied.join(',')}`);
       assert.ok(out.applied[0].startsWith(key === 'blur_jitter' ? '' : key.split('_')[0]));
-      if (!['rotate', 'rot90'].includes(key)) assert.deepEqual(out.mask, sample().mask, `${key} must not move the mask`);
+      if (!['rotate', 'rot90'].includes(key))
+        assert.deepEqual(out.mask, sample().mask, `${key} must not move the mask`);
     }
   }
 });
@@ -50,7 +71,11 @@ test('same seed → same result; another seed differs', () => {
   const a = augmentSample(sample(), ALL, new Rng(42));
   const b = augmentSample(sample(), ALL, new Rng(42));
   assert.deepEqual(a, b);
-  const differs = [43, 44, 45].some((seed) => JSON.stringify(augmentSample(sample(), ALL, new Rng(seed)).image.data) !== JSON.stringify(a.image.data));
+  const differs = [43, 44, 45].some(
+    (seed) =>
+      JSON.stringify(augmentSample(sample(), ALL, new Rng(seed)).image.data) !==
+      JSON.stringify(a.image.data),
+  );
   assert.ok(differs);
 });
 

@@ -5,7 +5,15 @@ import { tf } from '../../src/model/tf.js';
 
 /** The product of two small matrices, checked on whichever backend is active. */
 function checkMatMul(): void {
-  const product = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])));
+  const product = tf.tidy(() =>
+    tf.matMul(
+      tf.tensor2d([
+        [1, 2],
+        [3, 4],
+      ]),
+      tf.tensor2d([[5], [6]]),
+    ),
+  );
   assert.deepEqual(Array.from(product.dataSync()), [17, 39]);
   product.dispose();
 }
@@ -13,7 +21,8 @@ function checkMatMul(): void {
 test('auto picks the native TensorFlow backend when it is built', async (t) => {
   const info = await initBackend('auto');
   if (info.name !== 'tensorflow') {
-    if (process.env.CI) assert.fail(`CI must run on the native backend; got ${describeBackend(info)}: ${info.hint}`);
+    if (process.env.CI)
+      assert.fail(`CI must run on the native backend; got ${describeBackend(info)}: ${info.hint}`);
     t.skip(`native backend not built here (${info.hint}); run npm run setup:native`);
     return;
   }
@@ -37,7 +46,10 @@ for (const name of ['wasm', 'cpu'] as const) {
 test('an unknown backend is a user error listing the accepted names', async () => {
   await assert.rejects(initBackend('cuda' as never), (error: unknown) => {
     assert.ok(error instanceof BackendError);
-    assert.match((error as Error).message, /unknown backend "cuda"; accepted: auto, tensorflow, wasm, cpu/);
+    assert.match(
+      (error as Error).message,
+      /unknown backend "cuda"; accepted: auto, tensorflow, wasm, cpu/,
+    );
     return true;
   });
 });

@@ -19,7 +19,16 @@ import { createMethod } from '../../src/model/methods/index.js';
 import type { ZeroShotMethod } from '../../src/model/methods/method.js';
 import { tf } from '../../src/model/tf.js';
 import type { Tensor2D, Tensor3D } from '../../src/model/tf.js';
-import { buildClip, buildMethod, contextOf, DIR, type Fixture, fixtureMissing, loadFixture, tensorOf } from './methods/vcp-clip/fixture.js';
+import {
+  buildClip,
+  buildMethod,
+  contextOf,
+  DIR,
+  type Fixture,
+  fixtureMissing,
+  loadFixture,
+  tensorOf,
+} from './methods/vcp-clip/fixture.js';
 
 const missing = fixtureMissing();
 const fx: Fixture | null = missing ? null : await loadFixture();
@@ -27,24 +36,45 @@ const work = mkdtempSync(join(tmpdir(), 'vcp-ckpt-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 function forwardMap(method: ZeroShotMethod): Float32Array {
-  return tf.tidy(() => {
-    const batch = {
-      patchTokens: fx!.meta.layers.map((_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D),
-      global: tensorOf(fx!.inputs.get('global')!) as Tensor2D,
-    };
-    return method.forward(batch, { training: false }).anomalyMap!;
-  }).dataSync() as Float32Array;
+  return tf
+    .tidy(() => {
+      const batch = {
+        patchTokens: fx!.meta.layers.map(
+          (_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D,
+        ),
+        global: tensorOf(fx!.inputs.get('global')!) as Tensor2D,
+      };
+      return method.forward(batch, { training: false }).anomalyMap!;
+    })
+    .dataSync() as Float32Array;
 }
 
 /** A Python with numpy (all the converter needs); with `torch`, one that also has torch and safetensors. */
 function python(need: 'numpy' | 'torch'): string | null {
-  const candidates = [process.env.VCP_EXP_PYTHON, '.venv/bin/python', '/work/venv-golden/bin/python'].filter((p): p is string => !!p && existsSync(p));
+  const candidates = [
+    process.env.VCP_EXP_PYTHON,
+    '.venv/bin/python',
+    '/work/venv-golden/bin/python',
+  ].filter((p): p is string => !!p && existsSync(p));
   const probe = need === 'numpy' ? 'import numpy' : 'import numpy, torch, safetensors';
-  return candidates.find((p) => spawnSync(p, ['-c', probe], { stdio: 'ignore' }).status === 0) ?? null;
+  return (
+    candidates.find((p) => spawnSync(p, ['-c', probe], { stdio: 'ignore' }).status === 0) ?? null
+  );
 }
 
 const FIXTURE_PTH = join(DIR, 'tiny-public.pth');
-const CONVERT = ['python/convert/vcp_clip_pth.py', '--clip-dir', join(DIR, 'tiny-clip'), '--layers', '1', '2', '--image-size', '24', '--backbone', 'tiny'];
+const CONVERT = [
+  'python/convert/vcp_clip_pth.py',
+  '--clip-dir',
+  join(DIR, 'tiny-clip'),
+  '--layers',
+  '1',
+  '2',
+  '--image-size',
+  '24',
+  '--backbone',
+  'tiny',
+];
 
 function runConverter(py: string, pth: string, out: string, extra: string[] = []): void {
   const [script, ...options] = CONVERT;
@@ -88,20 +118,34 @@ describe('checkpoints', { skip: missing ?? false }, () => {
     assert.deepEqual(forwardMap(fresh), forwardMap(trained));
     assert.notDeepEqual(before, forwardMap(trained));
 
-    assert.throws(() => applyCheckpoint(fresh, ckpt, 'f'.repeat(64)), (e: Error) => e.message.includes('clip.sha256') && e.message.includes(hash) && e.message.includes('f'.repeat(64)));
+    assert.throws(
+      () => applyCheckpoint(fresh, ckpt, 'f'.repeat(64)),
+      (e: Error) =>
+        e.message.includes('clip.sha256') &&
+        e.message.includes(hash) &&
+        e.message.includes('f'.repeat(64)),
+    );
     const other = buildMethod(fx!, clip, { heads: 2 }, { load: false });
-    assert.throws(() => applyCheckpoint(other, ckpt, hash), /config\.heads: the checkpoint has \d+, the model config has 2/);
+    assert.throws(
+      () => applyCheckpoint(other, ckpt, hash),
+      /config\.heads: the checkpoint has \d+, the model config has 2/,
+    );
     const evalOnly = buildMethod(fx!, clip, { alpha: 0.3, sigma: 1 }, { load: false });
     applyCheckpoint(evalOnly, ckpt, hash); // evaluation-only fields may differ
-    await assert.rejects(loadCheckpoint(join(work, 'nothing')), /not a vcp-exp checkpoint \(missing config\.json\)/);
+    await assert.rejects(
+      loadCheckpoint(join(work, 'nothing')),
+      /not a vcp-exp checkpoint \(missing config\.json\)/,
+    );
     for (const m of [trained, fresh, other, evalOnly]) m.dispose();
   });
 
   test('committed public .pth → converter without torch → the tensors torch reads, same forward as the values set directly', async (t) => {
     const py = python('numpy');
     if (!py) {
-      const reason = 'no Python with numpy (tried $VCP_EXP_PYTHON, .venv/bin/python from `npm run setup`, /work/venv-golden/bin/python)';
-      if (process.env.CI && process.env.CI !== 'false') assert.fail(`${reason}: the converter test cannot run in CI without one`);
+      const reason =
+        'no Python with numpy (tried $VCP_EXP_PYTHON, .venv/bin/python from `npm run setup`, /work/venv-golden/bin/python)';
+      if (process.env.CI && process.env.CI !== 'false')
+        assert.fail(`${reason}: the converter test cannot run in CI without one`);
       t.skip(reason);
       return;
     }
@@ -109,7 +153,10 @@ describe('checkpoints', { skip: missing ?? false }, () => {
     const out = join(work, 'converted');
     runConverter(py, FIXTURE_PTH, out);
     // Written by make_test_pth.py --expected: torch.load(weights_only) + safetensors.torch.
-    await assertSameTensors(join(out, 'model.safetensors'), join(DIR, 'tiny-public-expected.safetensors'));
+    await assertSameTensors(
+      join(out, 'model.safetensors'),
+      join(DIR, 'tiny-public-expected.safetensors'),
+    );
 
     const ckpt = await loadCheckpoint(out);
     const context = contextOf(fx!, clip);
@@ -130,7 +177,12 @@ describe('checkpoints', { skip: missing ?? false }, () => {
     set('pre_vcp.mininet.bias', raw('New_Lan_Embed.prompt_linear1.fc.bias'));
     set('maps.base.logit_scale', raw('New_Lan_Embed.prompt_temp'));
     set('maps.vcp.logit_scale', raw('Zero_try.prompt_temp_l1'));
-    for (const [ours, theirs] of [['q', 'q_proj_pre'], ['k', 'k_proj_pre_1'], ['v', 'v_proj_pre_1'], ['o', 'proj_post_t']]) {
+    for (const [ours, theirs] of [
+      ['q', 'q_proj_pre'],
+      ['k', 'k_proj_pre_1'],
+      ['v', 'v_proj_pre_1'],
+      ['o', 'proj_post_t'],
+    ]) {
       set(`post_vcp.${ours}_proj.weight`, raw(`Zero_try.${theirs}.weight`));
       set(`post_vcp.${ours}_proj.bias`, raw(`Zero_try.${theirs}.bias`));
     }
@@ -139,7 +191,13 @@ describe('checkpoints', { skip: missing ?? false }, () => {
       set(`maps.base.linear.${i}.bias`, raw(`trainable_linearlayer.fc.${i}.bias`));
     }
     set('dtp.prompts', tf.concat([raw('prompt_embeddings'), raw('deep_prompt_embeddings')], 0));
-    for (const k of ['prompt_proj.weight', 'prompt_proj.bias', 'prompt_norm.weight', 'prompt_norm.bias']) set(`dtp.${k}`, raw(k));
+    for (const k of [
+      'prompt_proj.weight',
+      'prompt_proj.bias',
+      'prompt_norm.weight',
+      'prompt_norm.bias',
+    ])
+      set(`dtp.${k}`, raw(k));
 
     assert.equal(ckpt.config.config.activation, 'gelu');
     assert.deepEqual(forwardMap(converted), forwardMap(direct));
@@ -157,7 +215,31 @@ describe('checkpoints', { skip: missing ?? false }, () => {
     const { text, vision, projectionDim } = clip.config;
     const pth = join(work, 'fresh.pth');
     const expected = join(work, 'fresh-expected.safetensors');
-    const make = spawnSync(py, ['python/convert/make_test_pth.py', pth, join(work, 'fresh-reference.safetensors'), '--expected', expected, '--r', '2', '--n', '1', '--width', `${text.width}`, '--vision', `${vision.width}`, '--embed', `${projectionDim}`, '--text-layers', `${text.layers}`, '--layers', '2'], { encoding: 'utf8' });
+    const make = spawnSync(
+      py,
+      [
+        'python/convert/make_test_pth.py',
+        pth,
+        join(work, 'fresh-reference.safetensors'),
+        '--expected',
+        expected,
+        '--r',
+        '2',
+        '--n',
+        '1',
+        '--width',
+        `${text.width}`,
+        '--vision',
+        `${vision.width}`,
+        '--embed',
+        `${projectionDim}`,
+        '--text-layers',
+        `${text.layers}`,
+        '--layers',
+        '2',
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(make.status, 0, make.stderr);
     runConverter(py, pth, join(work, 'fresh'), ['--loader', 'pure']);
     await assertSameTensors(join(work, 'fresh/model.safetensors'), expected);

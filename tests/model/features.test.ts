@@ -14,27 +14,42 @@ const missing = fixtureMissing();
 const dir = mkdtempSync(join(tmpdir(), 'vcp-features-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('cache hits give the encoder features; counts per image', { skip: missing ?? false }, async () => {
-  await initBackend('tensorflow');
-  const clip = buildClip(await loadFixture());
-  const request = { layers: [1, 2], imageSize: 24 };
-  const image = (seed: number) => ({ pixels: tf.tidy(() => tf.randomNormal([3 * 24 * 24], 0, 1, 'float32', seed).dataSync() as Float32Array), cacheable: true });
-  const images = [image(1), image(2), { ...image(3), cacheable: false }];
-  const plain = new FeatureExtractor({ clip, weightsHash: 'h', request, chunkSize: 2 });
-  const cached = new FeatureExtractor({ clip, weightsHash: 'h', request, cache: new FeatureCache({ dir }), chunkSize: 2 });
-  const reference = await plain.extract(images);
-  const first = await cached.extract(images);
-  const second = await cached.extract(images);
-  assert.deepEqual(cached.stats, { hits: 2, misses: 2, encoded: 4 });
-  assert.deepEqual(plain.stats, { hits: 0, misses: 0, encoded: 3 });
-  for (const f of [first, second]) {
-    assert.deepEqual(f.global.shape, [3, clip.config.projectionDim]);
-    f.patchTokens.forEach((t, i) => {
-      assert.deepEqual(t.shape, [3, 9, clip.config.vision.width]);
-      assert.deepEqual(t.dataSync(), reference.patchTokens[i].dataSync());
+test(
+  'cache hits give the encoder features; counts per image',
+  { skip: missing ?? false },
+  async () => {
+    await initBackend('tensorflow');
+    const clip = buildClip(await loadFixture());
+    const request = { layers: [1, 2], imageSize: 24 };
+    const image = (seed: number) => ({
+      pixels: tf.tidy(
+        () => tf.randomNormal([3 * 24 * 24], 0, 1, 'float32', seed).dataSync() as Float32Array,
+      ),
+      cacheable: true,
     });
-    assert.deepEqual(f.global.dataSync(), reference.global.dataSync());
-  }
-  [reference, first, second].forEach(disposeFeatures);
-  clip.dispose();
-});
+    const images = [image(1), image(2), { ...image(3), cacheable: false }];
+    const plain = new FeatureExtractor({ clip, weightsHash: 'h', request, chunkSize: 2 });
+    const cached = new FeatureExtractor({
+      clip,
+      weightsHash: 'h',
+      request,
+      cache: new FeatureCache({ dir }),
+      chunkSize: 2,
+    });
+    const reference = await plain.extract(images);
+    const first = await cached.extract(images);
+    const second = await cached.extract(images);
+    assert.deepEqual(cached.stats, { hits: 2, misses: 2, encoded: 4 });
+    assert.deepEqual(plain.stats, { hits: 0, misses: 0, encoded: 3 });
+    for (const f of [first, second]) {
+      assert.deepEqual(f.global.shape, [3, clip.config.projectionDim]);
+      f.patchTokens.forEach((t, i) => {
+        assert.deepEqual(t.shape, [3, 9, clip.config.vision.width]);
+        assert.deepEqual(t.dataSync(), reference.patchTokens[i].dataSync());
+      });
+      assert.deepEqual(f.global.dataSync(), reference.global.dataSync());
+    }
+    [reference, first, second].forEach(disposeFeatures);
+    clip.dispose();
+  },
+);

@@ -16,7 +16,13 @@ import { trainMethod, type TrainSchedule } from '../../src/model/train.js';
 import type { Sample } from '../../src/datasets/types.js';
 import { Rng } from '../../src/datasets/prng.js';
 import type { VcpClipMethod } from '../../src/model/methods/vcp-clip/model.js';
-import { buildClip, buildMethod, type Fixture, fixtureMissing, loadFixture } from './methods/vcp-clip/fixture.js';
+import {
+  buildClip,
+  buildMethod,
+  type Fixture,
+  fixtureMissing,
+  loadFixture,
+} from './methods/vcp-clip/fixture.js';
 
 const missing = fixtureMissing();
 const fx: Fixture | null = missing ? null : await loadFixture();
@@ -47,15 +53,25 @@ const samples: Sample[] = Array.from({ length: 6 }, (_, i) => ({
   defect: i % 2 ? 'square' : 'good',
   label: (i % 2) as 0 | 1,
 }));
-const load = async (sample: Sample): Promise<AugSample> => toySample(Number(/(\d+)\.png$/.exec(sample.imagePath)![1]));
+const load = async (sample: Sample): Promise<AugSample> =>
+  toySample(Number(/(\d+)\.png$/.exec(sample.imagePath)![1]));
 
-function setup(clip: ClipModel, overrides = {}): { method: VcpClipMethod; extractor: FeatureExtractor } {
+function setup(
+  clip: ClipModel,
+  overrides = {},
+): { method: VcpClipMethod; extractor: FeatureExtractor } {
   const method = buildMethod(fx!, clip, { image_size: S, lr: 1e-3, ...overrides }, { load: false });
   const extractor = new FeatureExtractor({ clip, weightsHash: 'test', request: method.features });
   return { method, extractor };
 }
 
-const schedule = (over: Partial<TrainSchedule> = {}): TrainSchedule => ({ epochs: 1, batch_size: 4, micro_batch: 4, augment: { ...NO_AUGMENT }, ...over });
+const schedule = (over: Partial<TrainSchedule> = {}): TrainSchedule => ({
+  epochs: 1,
+  batch_size: 4,
+  micro_batch: 4,
+  augment: { ...NO_AUGMENT },
+  ...over,
+});
 
 function snapshot(method: VcpClipMethod): Map<string, Float32Array> {
   return new Map([...method.parameters()].map(([n, v]) => [n, v.dataSync() as Float32Array]));
@@ -64,7 +80,11 @@ function snapshot(method: VcpClipMethod): Map<string, Float32Array> {
 /** Zero gradient by construction (see the VCP-CLIP README): Adam's first step turns their rounding noise into ±lr. */
 const SHIFT_ONLY = ['post_vcp.k_proj.bias', 'pre_vcp.mininet.bias'];
 
-function maxDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>, skip: string[] = []): number {
+function maxDiff(
+  a: Map<string, Float32Array>,
+  b: Map<string, Float32Array>,
+  skip: string[] = [],
+): number {
   let m = 0;
   for (const [name, x] of a) {
     if (skip.includes(name)) continue;
@@ -88,13 +108,23 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
       const losses: number[] = [];
       for (const micro of [4, 2, 3]) {
         const { method, extractor } = setup(clip, { dtp_dropout: 0.3 });
-        const out = await trainMethod({ method, extractor, samples: samples.slice(0, 4), schedule: schedule({ micro_batch: micro }), seed: 5, load });
+        const out = await trainMethod({
+          method,
+          extractor,
+          samples: samples.slice(0, 4),
+          schedule: schedule({ micro_batch: micro }),
+          seed: 5,
+          load,
+        });
         results.push(snapshot(method));
         losses.push(out.losses[0]);
         method.dispose();
       }
       for (let k = 1; k < 3; k++) {
-        assert.ok(Math.abs(losses[k] - losses[0]) < 1e-4 * Math.abs(losses[0]), `loss ${losses[k]} vs ${losses[0]}`);
+        assert.ok(
+          Math.abs(losses[k] - losses[0]) < 1e-4 * Math.abs(losses[0]),
+          `loss ${losses[k]} vs ${losses[0]}`,
+        );
         const d = maxDiff(results[k], results[0], SHIFT_ONLY);
         assert.ok(d < 2e-5, `max |Δparam| after one step = ${d}`);
       }
@@ -116,17 +146,44 @@ describe('training loop', { skip: missing ?? false }, () => {
     const opt = createOptimizer(method);
     const s2 = method.features.imageSize;
     const feats = (n: number, off: number) => ({
-      patchTokens: method.features.layers.map(() => tf.randomNormal([n, 9, clip.config.vision.width], 0, 1, 'float32', 7 + off) as tf.Tensor3D),
-      global: tf.randomNormal([n, clip.config.projectionDim], 0, 1, 'float32', 11 + off) as tf.Tensor2D,
+      patchTokens: method.features.layers.map(
+        () =>
+          tf.randomNormal(
+            [n, 9, clip.config.vision.width],
+            0,
+            1,
+            'float32',
+            7 + off,
+          ) as tf.Tensor3D,
+      ),
+      global: tf.randomNormal(
+        [n, clip.config.projectionDim],
+        0,
+        1,
+        'float32',
+        11 + off,
+      ) as tf.Tensor2D,
     });
     const full = feats(4, 0);
-    const masks = tf.tidy(() => tf.randomUniform([4, s2, s2], 0, 1, 'float32', 3).greater(0.7).toFloat() as tf.Tensor3D);
+    const masks = tf.tidy(
+      () => tf.randomUniform([4, s2, s2], 0, 1, 'float32', 3).greater(0.7).toFloat() as tf.Tensor3D,
+    );
     const labels = tf.ones([4]) as tf.Tensor1D;
-    const whole = opt.gradients(() => method.loss(method.forward(full, { training: true }), masks, labels));
+    const whole = opt.gradients(() =>
+      method.loss(method.forward(full, { training: true }), masks, labels),
+    );
     const part = (a: number, b: number) => {
-      const f = { patchTokens: full.patchTokens.map((t) => t.slice([a, 0, 0], [b - a, -1, -1])), global: full.global.slice([a, 0], [b - a, -1]) };
+      const f = {
+        patchTokens: full.patchTokens.map((t) => t.slice([a, 0, 0], [b - a, -1, -1])),
+        global: full.global.slice([a, 0], [b - a, -1]),
+      };
       const m = masks.slice([a, 0, 0], [b - a, -1, -1]);
-      const r = opt.gradients(() => method.loss(method.forward(f, { training: true }), m, labels.slice(a, b - a)).mul((b - a) / 4) as tf.Scalar);
+      const r = opt.gradients(
+        () =>
+          method
+            .loss(method.forward(f, { training: true }), m, labels.slice(a, b - a))
+            .mul((b - a) / 4) as tf.Scalar,
+      );
       tf.dispose([...f.patchTokens, f.global, m]);
       return r;
     };
@@ -148,8 +205,22 @@ describe('training loop', { skip: missing ?? false }, () => {
   test('same seed → identical losses and parameters; another seed differs', async () => {
     const run = async (seed: number) => {
       const { method, extractor } = setup(clip);
-      const augment = { rotate: true, rot90: true, brightness_contrast: true, noise: true, blur_jitter: true, mosaic: 0.5 };
-      const out = await trainMethod({ method, extractor, samples, schedule: schedule({ epochs: 2, augment, micro_batch: 2 }), seed, load });
+      const augment = {
+        rotate: true,
+        rot90: true,
+        brightness_contrast: true,
+        noise: true,
+        blur_jitter: true,
+        mosaic: 0.5,
+      };
+      const out = await trainMethod({
+        method,
+        extractor,
+        samples,
+        schedule: schedule({ epochs: 2, augment, micro_batch: 2 }),
+        seed,
+        load,
+      });
       const params = snapshot(method);
       method.dispose();
       return { losses: out.losses, params };
@@ -167,14 +238,22 @@ describe('training loop', { skip: missing ?? false }, () => {
     const counts: number[] = [];
     const epochs: number[] = [];
     await trainMethod({
-      method, extractor, samples, schedule: schedule({ epochs: 2, batch_size: 2, micro_batch: 1 }), seed: 3, load,
+      method,
+      extractor,
+      samples,
+      schedule: schedule({ epochs: 2, batch_size: 2, micro_batch: 1 }),
+      seed: 3,
+      load,
       onStep: () => counts.push(tf.memory().numTensors),
       onEpoch: (e) => epochs.push(e.epoch),
     });
     assert.equal(counts.length, 6);
     assert.deepEqual(epochs, [0, 1]);
     // The first step creates Adam's moment variables; afterwards nothing may accumulate.
-    assert.ok(counts.slice(1).every((c) => c === counts[1]), `numTensors per step: ${counts.join(', ')}`);
+    assert.ok(
+      counts.slice(1).every((c) => c === counts[1]),
+      `numTensors per step: ${counts.join(', ')}`,
+    );
     method.dispose();
   });
 
@@ -183,7 +262,14 @@ describe('training loop', { skip: missing ?? false }, () => {
     // NaN through the temperatures: exp(τ) overflows to Inf → Inf − Inf in the softmax.
     method.parameters().get('maps.base.logit_scale')!.assign(tf.scalar(1e6));
     await assert.rejects(
-      trainMethod({ method, extractor, samples, schedule: schedule({ batch_size: 2 }), seed: 1, load }),
+      trainMethod({
+        method,
+        extractor,
+        samples,
+        schedule: schedule({ batch_size: 2 }),
+        seed: 1,
+        load,
+      }),
       /training diverged: the loss is NaN at epoch 1, step 1 of 3/,
     );
     method.dispose();
@@ -193,7 +279,13 @@ describe('training loop', { skip: missing ?? false }, () => {
     const { method, extractor } = setup(clip);
     const controller = new AbortController();
     const out = await trainMethod({
-      method, extractor, samples, schedule: schedule({ epochs: 3, batch_size: 2 }), seed: 1, load, signal: controller.signal,
+      method,
+      extractor,
+      samples,
+      schedule: schedule({ epochs: 3, batch_size: 2 }),
+      seed: 1,
+      load,
+      signal: controller.signal,
       onStep: (e) => e.step === 1 && controller.abort(),
     });
     assert.equal(out.aborted, true);
@@ -203,8 +295,18 @@ describe('training loop', { skip: missing ?? false }, () => {
 
   test('the loss falls on the toy task', async () => {
     const { method, extractor } = setup(clip, { lr: 1e-2 });
-    const out = await trainMethod({ method, extractor, samples, schedule: schedule({ epochs: 8, batch_size: 6, micro_batch: 3 }), seed: 1, load });
-    assert.ok(out.losses.at(-1)! < out.losses[0] * 0.95, `losses ${out.losses.map((l) => l.toFixed(3)).join(' ')}`);
+    const out = await trainMethod({
+      method,
+      extractor,
+      samples,
+      schedule: schedule({ epochs: 8, batch_size: 6, micro_batch: 3 }),
+      seed: 1,
+      load,
+    });
+    assert.ok(
+      out.losses.at(-1)! < out.losses[0] * 0.95,
+      `losses ${out.losses.map((l) => l.toFixed(3)).join(' ')}`,
+    );
     method.dispose();
   });
 });

@@ -10,7 +10,11 @@ test('grid 3 × 2 with 2 seeds gives 12 trials, seeds innermost, fully resolved'
   assert.deepEqual(spec.axes, ['n_ctx', 'train.batch_size']);
   assert.deepEqual(
     spec.trials.slice(0, 3).map((t) => [t.point.n_ctx, t.point['train.batch_size'], t.seed]),
-    [[1, 8, 1], [1, 8, 2], [1, 16, 1]],
+    [
+      [1, 8, 1],
+      [1, 8, 2],
+      [1, 16, 1],
+    ],
   );
   const t = spec.trials[7]; // n_ctx 2, batch 16, seed 2
   assert.equal(t.config.model.n_ctx, 2);
@@ -27,7 +31,10 @@ test('grid 3 × 2 with 2 seeds gives 12 trials, seeds innermost, fully resolved'
 });
 
 test('trial ids do not depend on key order or YAML style', async () => {
-  const [a, b] = await Promise.all([loadSpec(`${OK}/grid-block.yaml`), loadSpec(`${OK}/grid-flow.yaml`)]);
+  const [a, b] = await Promise.all([
+    loadSpec(`${OK}/grid-block.yaml`),
+    loadSpec(`${OK}/grid-flow.yaml`),
+  ]);
   assert.deepEqual(
     a.trials.map((t) => t.id),
     b.trials.map((t) => t.id),
@@ -39,11 +46,15 @@ test('trial ids do not depend on key order or YAML style', async () => {
 });
 
 test('a spec that extends another keeps the ids of the trials it shares', async () => {
-  const [base, child] = await Promise.all([loadSpec(`${OK}/grid-block.yaml`), loadSpec(`${OK}/child.yaml`)]);
+  const [base, child] = await Promise.all([
+    loadSpec(`${OK}/grid-block.yaml`),
+    loadSpec(`${OK}/child.yaml`),
+  ]);
   assert.equal(child.trials.length, 18);
   assert.deepEqual(child.chain, [`${OK}/child.yaml`, `${OK}/grid-block.yaml`]);
   const childIds = new Set(child.trials.map((t) => t.id));
-  for (const t of base.trials) assert.ok(childIds.has(t.id), `seed ${t.seed} trial ${t.id} missing`);
+  for (const t of base.trials)
+    assert.ok(childIds.has(t.id), `seed ${t.seed} trial ${t.id} missing`);
 });
 
 test('evaluation-only axes share one training: alpha × pro → 8 trials, 1 training key', async () => {
@@ -67,7 +78,13 @@ test('variants × zip groups × seeds; keys follow what each field affects', asy
   const b16 = spec.trials.find((t) => t.point.backbone === 'ViT-B-16')!;
   assert.equal(b16.config.model.image_size, 224);
   assert.deepEqual(b16.config.model.layers, [3, 6, 9, 12]);
-  assert.deepEqual(b16.featureKey, { ...b16.featureKey, weights: 'openai/ViT-B-16', activation: 'gelu', image_size: 224, layers: [3, 6, 9, 12] });
+  assert.deepEqual(b16.featureKey, {
+    ...b16.featureKey,
+    weights: 'openai/ViT-B-16',
+    activation: 'gelu',
+    image_size: 224,
+    layers: [3, 6, 9, 12],
+  });
   // Feature keys depend on backbone/size/layers only: 3 of them, shared across variants and seeds.
   assert.equal(new Set(spec.trials.map((t) => t.featureKey.id)).size, 3);
   assert.equal(new Set(spec.trials.map((t) => t.trainingKey)).size, 18);

@@ -5,13 +5,17 @@ import { readFileSync } from 'node:fs';
 import { planSpec } from '../../src/runner/plan.js';
 import { loadSpec } from '../../src/runner/spec.js';
 
-const cli = (...args: string[]) => spawnSync(process.execPath, ['bin/vcp-exp.js', ...args], { encoding: 'utf8' });
+const cli = (...args: string[]) =>
+  spawnSync(process.execPath, ['bin/vcp-exp.js', ...args], { encoding: 'utf8' });
 
 test('vcp-exp plan prints the trial table and trainings vs evaluations', () => {
   const r = cli('plan', 'experiments/quickstart.yaml');
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.split('\n');
-  assert.match(lines.find((l) => l.startsWith('#'))!, /^#\s+trial\s+heads\s+alpha\s+seed\s+training\s+done$/);
+  assert.match(
+    lines.find((l) => l.startsWith('#'))!,
+    /^#\s+trial\s+heads\s+alpha\s+seed\s+training\s+done$/,
+  );
   assert.equal(lines.filter((l) => /^\d+\s+[0-9a-f]{12}\s/.test(l)).length, 12);
   assert.match(r.stdout, /12 trials: 6 trainings, 12 evaluations/);
 });
@@ -39,27 +43,48 @@ test('planSpec: finished trials come from the lookup; their trainings are not co
 
 test('the quickstart spec validates against the JSON Schema with ajv', async () => {
   const { createRequire } = await import('node:module');
-  const Ajv = (createRequire(import.meta.url)('ajv/dist/2020') as { default: new (o: object) => { compile(s: object): (d: unknown) => boolean } }).default;
+  const Ajv = (
+    createRequire(import.meta.url)('ajv/dist/2020') as {
+      default: new (o: object) => { compile(s: object): (d: unknown) => boolean };
+    }
+  ).default;
   const { parse } = await import('yaml');
-  const validate = new Ajv({ strict: true }).compile(JSON.parse(readFileSync('schemas/experiment.schema.json', 'utf8')));
+  const validate = new Ajv({ strict: true }).compile(
+    JSON.parse(readFileSync('schemas/experiment.schema.json', 'utf8')),
+  );
   assert.equal(validate(parse(readFileSync('experiments/quickstart.yaml', 'utf8'))), true);
-  assert.equal(validate({ name: 'x', train: { dataset: { format: 'mvtec', root: 'a' } }, eval: { datasets: [] } }), false);
+  assert.equal(
+    validate({
+      name: 'x',
+      train: { dataset: { format: 'mvtec', root: 'a' } },
+      eval: { datasets: [] },
+    }),
+    false,
+  );
 });
 
 test('every schema object forbids unknown keys and every field has a description', () => {
-  const schema = JSON.parse(readFileSync('schemas/experiment.schema.json', 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(readFileSync('schemas/experiment.schema.json', 'utf8')) as Record<
+    string,
+    unknown
+  >;
   const problems: string[] = [];
   const walk = (node: unknown, at: string): void => {
     if (Array.isArray(node)) return node.forEach((n, i) => walk(n, `${at}/${i}`));
     if (typeof node !== 'object' || node === null) return;
     const s = node as Record<string, unknown>;
     if (s.properties) {
-      if (s.additionalProperties !== false) problems.push(`${at}: additionalProperties is not false`);
-      for (const [k, v] of Object.entries(s.properties as Record<string, Record<string, unknown>>)) {
-        if (typeof v.description !== 'string' && typeof v.$ref !== 'string') problems.push(`${at}/properties/${k}: no description`);
+      if (s.additionalProperties !== false)
+        problems.push(`${at}: additionalProperties is not false`);
+      for (const [k, v] of Object.entries(
+        s.properties as Record<string, Record<string, unknown>>,
+      )) {
+        if (typeof v.description !== 'string' && typeof v.$ref !== 'string')
+          problems.push(`${at}/properties/${k}: no description`);
       }
     }
-    for (const [k, v] of Object.entries(s)) if (k !== 'enum' && k !== 'const') walk(v, `${at}/${k}`);
+    for (const [k, v] of Object.entries(s))
+      if (k !== 'enum' && k !== 'const') walk(v, `${at}/${k}`);
   };
   walk(schema, '#');
   assert.deepEqual(problems, []);

@@ -24,7 +24,12 @@ async function specErrors(file: string): Promise<SpecIssue[]> {
 const cases = readdirSync(BROKEN)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
-  .map((f) => ({ file: join(BROKEN, f), expected: readFileSync(join(BROKEN, f), 'utf8').split('\n').filter((l) => EXPECT.test(l)) }))
+  .map((f) => ({
+    file: join(BROKEN, f),
+    expected: readFileSync(join(BROKEN, f), 'utf8')
+      .split('\n')
+      .filter((l) => EXPECT.test(l)),
+  }))
   .filter((c) => c.expected.length > 0);
 
 test('the broken-spec corpus has at least 30 kinds', () => {
@@ -36,9 +41,21 @@ for (const { file, expected } of cases) {
     const issues = await specErrors(file);
     const want = expected.map((line) => {
       const [, other, l, c, path, message] = EXPECT.exec(line)!;
-      return { file: other ? join(BROKEN, other) : file, line: Number(l), col: Number(c), path, message: message.replaceAll('<repo>/', `${process.cwd()}/`) };
+      return {
+        file: other ? join(BROKEN, other) : file,
+        line: Number(l),
+        col: Number(c),
+        path,
+        message: message.replaceAll('<repo>/', `${process.cwd()}/`),
+      };
     });
-    const got = issues.map((i) => ({ file: i.file, line: i.line, col: i.col, path: formatPath(i.path), message: i.message }));
+    const got = issues.map((i) => ({
+      file: i.file,
+      line: i.line,
+      col: i.col,
+      path: formatPath(i.path),
+      message: i.message,
+    }));
     assert.deepEqual(got, want);
   });
 }
@@ -60,5 +77,8 @@ test('every error of a spec is reported at once, rendered file:line:col path mes
 test('a missing dataset root is a warning at load, not an error', async () => {
   const spec = await loadSpec('tests/fixtures/specs/ok/alpha-only.yaml');
   assert.equal(spec.warnings.length, 1);
-  assert.match(spec.warnings[0], /^tests\/fixtures\/specs\/ok\/alpha-only\.yaml:2:\d+ train\.dataset\.root warning: train dataset root .*data does not exist here/);
+  assert.match(
+    spec.warnings[0],
+    /^tests\/fixtures\/specs\/ok\/alpha-only\.yaml:2:\d+ train\.dataset\.root warning: train dataset root .*data does not exist here/,
+  );
 });

@@ -26,7 +26,14 @@ interface Kernels {
 }
 
 /** Multi-head self-attention. x [B·T, W] → [B·T, W] */
-function attention(x: Tensor2D, batch: number, heads: number, w: BlockWeights, k: Kernels, mask?: Tensor2D): Tensor2D {
+function attention(
+  x: Tensor2D,
+  batch: number,
+  heads: number,
+  w: BlockWeights,
+  k: Kernels,
+  mask?: Tensor2D,
+): Tensor2D {
   const [n, width] = x.shape;
   const t = n / batch;
   const d = width / heads;
@@ -46,7 +53,10 @@ function attention(x: Tensor2D, batch: number, heads: number, w: BlockWeights, k
 /** Builds a block for the current backend. */
 export function createBlock(w: BlockWeights, heads: number, act: ActivationFn): Block {
   const backend = tf.getBackend();
-  const kernels: Kernels = { linear: linearFor(backend), transposeBInMatMul: backend === 'tensorflow' };
+  const kernels: Kernels = {
+    linear: linearFor(backend),
+    transposeBInMatMul: backend === 'tensorflow',
+  };
   const { linear } = kernels;
   const mlp = (x: Tensor2D) => linear(act(linear(x, w.fc1)) as Tensor2D, w.fc2); // [N, W] → [N, 4W] → [N, W]
   return (x, batch, mask) =>

@@ -18,14 +18,19 @@ const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 /** Throws unless `id` looks like a Hugging Face model id ("name" or "owner/name"). */
 export function checkHubId(id: string): void {
   if (!HUB_ID.test(id) || id.includes('..')) {
-    throw new UserError(`"${id}" is not a Hugging Face model id`, { hint: 'write it as owner/name, e.g. openai/clip-vit-large-patch14-336' });
+    throw new UserError(`"${id}" is not a Hugging Face model id`, {
+      hint: 'write it as owner/name, e.g. openai/clip-vit-large-patch14-336',
+    });
   }
 }
 
 /** The directory a pulled checkpoint is stored in (a revision like refs/pr/1 becomes refs--pr--1). */
 export function checkpointCacheDir(id: string, revision: string, root = cacheRoot()): string {
   checkHubId(id);
-  if (revision === '' || revision.includes('..')) throw new UserError(`revision "${revision}" is not valid`, { hint: 'use a branch, tag or commit, e.g. main' });
+  if (revision === '' || revision.includes('..'))
+    throw new UserError(`revision "${revision}" is not valid`, {
+      hint: 'use a branch, tag or commit, e.g. main',
+    });
   return join(root, 'models', ...id.split('/'), revision.replaceAll('/', '--'));
 }
 
@@ -33,15 +38,21 @@ export function checkpointCacheDir(id: string, revision: string, root = cacheRoo
  * A weights reference as users write it: an existing directory, or a hub id already pulled into
  * the cache (at `revision`, default main).
  */
-export function resolveWeightsDir(ref: string, options: { revision?: string; root?: string } = {}): string {
+export function resolveWeightsDir(
+  ref: string,
+  options: { revision?: string; root?: string } = {},
+): string {
   if (existsSync(ref) && statSync(ref).isDirectory()) return resolve(ref);
   const revision = options.revision ?? 'main';
   if (HUB_ID.test(ref) && !ref.includes('..')) {
     const dir = checkpointCacheDir(ref, revision, options.root);
     if (existsSync(dir)) return dir;
-    throw new UserError(`weights "${ref}" (${revision}) are not downloaded: ${dir} does not exist`, {
-      hint: `run: vcp-exp weights pull ${ref}${revision === 'main' ? '' : ` --revision ${revision}`}`,
-    });
+    throw new UserError(
+      `weights "${ref}" (${revision}) are not downloaded: ${dir} does not exist`,
+      {
+        hint: `run: vcp-exp weights pull ${ref}${revision === 'main' ? '' : ` --revision ${revision}`}`,
+      },
+    );
   }
   throw new UserError(`weights "${ref}": no such directory, and not a Hugging Face model id`, {
     hint: 'give a checkpoint directory (config.json, model.safetensors, tokenizer.json) or a hub id pulled with vcp-exp weights pull',

@@ -65,10 +65,20 @@ export interface ClipOptions {
 }
 
 /** Fills option defaults; an unknown value is a UserError listing the accepted ones. */
-export function resolveClipOptions(input: ClipOptionsInput, config: ClipConfig, source = 'CLIP options'): Readonly<ClipOptions> {
-  const pick = <T extends string>(field: string, value: T | undefined, accepted: readonly T[], fallback: T): T => {
+export function resolveClipOptions(
+  input: ClipOptionsInput,
+  config: ClipConfig,
+  source = 'CLIP options',
+): Readonly<ClipOptions> {
+  const pick = <T extends string>(
+    field: string,
+    value: T | undefined,
+    accepted: readonly T[],
+    fallback: T,
+  ): T => {
     if (value === undefined) return fallback;
-    if (!accepted.includes(value)) throw new UserError(`${source}: ${field}: got "${value}", accepted: ${accepted.join(', ')}`);
+    if (!accepted.includes(value))
+      throw new UserError(`${source}: ${field}: got "${value}", accepted: ${accepted.join(', ')}`);
     return value;
   };
   return Object.freeze({
@@ -81,8 +91,27 @@ export function resolveClipOptions(input: ClipOptionsInput, config: ClipConfig, 
 type Json = Record<string, unknown>;
 
 /** transformers' defaults, used as transformers does when an older config.json omits a field. */
-const HF_TEXT_DEFAULTS = { vocab_size: 49408, hidden_size: 512, intermediate_size: 2048, num_hidden_layers: 12, num_attention_heads: 8, max_position_embeddings: 77, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5 };
-const HF_VISION_DEFAULTS = { hidden_size: 768, intermediate_size: 3072, num_hidden_layers: 12, num_attention_heads: 12, image_size: 224, patch_size: 32, hidden_act: 'quick_gelu', layer_norm_eps: 1e-5, num_channels: 3 };
+const HF_TEXT_DEFAULTS = {
+  vocab_size: 49408,
+  hidden_size: 512,
+  intermediate_size: 2048,
+  num_hidden_layers: 12,
+  num_attention_heads: 8,
+  max_position_embeddings: 77,
+  hidden_act: 'quick_gelu',
+  layer_norm_eps: 1e-5,
+};
+const HF_VISION_DEFAULTS = {
+  hidden_size: 768,
+  intermediate_size: 3072,
+  num_hidden_layers: 12,
+  num_attention_heads: 12,
+  image_size: 224,
+  patch_size: 32,
+  hidden_act: 'quick_gelu',
+  layer_norm_eps: 1e-5,
+  num_channels: 3,
+};
 
 class FieldReader {
   constructor(
@@ -94,14 +123,18 @@ class FieldReader {
 
   private fail(field: string, got: unknown, expected: string): never {
     const path = this.section ? `${this.section}.${field}` : field;
-    throw new UserError(`${this.source}: ${path}: got ${JSON.stringify(got)}, expected ${expected}`, {
-      hint: 'the file should be the config.json of a Hugging Face CLIPModel checkpoint (e.g. openai/clip-vit-large-patch14-336)',
-    });
+    throw new UserError(
+      `${this.source}: ${path}: got ${JSON.stringify(got)}, expected ${expected}`,
+      {
+        hint: 'the file should be the config.json of a Hugging Face CLIPModel checkpoint (e.g. openai/clip-vit-large-patch14-336)',
+      },
+    );
   }
 
   int(field: string): number {
     const value = this.json[field] ?? this.defaults[field];
-    if (!Number.isInteger(value) || (value as number) <= 0) this.fail(field, value, 'a positive integer');
+    if (!Number.isInteger(value) || (value as number) <= 0)
+      this.fail(field, value, 'a positive integer');
     return value as number;
   }
 
@@ -113,7 +146,8 @@ class FieldReader {
 
   activation(field: string): Activation {
     const value = this.json[field] ?? this.defaults[field];
-    if (!(ACTIVATIONS as readonly unknown[]).includes(value)) this.fail(field, value, `one of ${ACTIVATIONS.join(', ')}`);
+    if (!(ACTIVATIONS as readonly unknown[]).includes(value))
+      this.fail(field, value, `one of ${ACTIVATIONS.join(', ')}`);
     return value as Activation;
   }
 
@@ -139,10 +173,21 @@ function section(source: string, json: Json, name: string): Json {
 
 /** Reads a Hugging Face CLIP config.json (already parsed); `source` names the file in errors. */
 export function parseClipConfig(json: unknown, source = 'config.json'): Readonly<ClipConfig> {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new UserError(`${source}: expected a JSON object`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new UserError(`${source}: expected a JSON object`);
   const root = json as Json;
-  const v = new FieldReader(source, 'vision_config', section(source, root, 'vision_config'), HF_VISION_DEFAULTS);
-  const t = new FieldReader(source, 'text_config', section(source, root, 'text_config'), HF_TEXT_DEFAULTS);
+  const v = new FieldReader(
+    source,
+    'vision_config',
+    section(source, root, 'vision_config'),
+    HF_VISION_DEFAULTS,
+  );
+  const t = new FieldReader(
+    source,
+    'text_config',
+    section(source, root, 'text_config'),
+    HF_TEXT_DEFAULTS,
+  );
   const vision: VisionConfig = {
     imageSize: v.int('image_size'),
     patchSize: v.int('patch_size'),
@@ -167,14 +212,22 @@ export function parseClipConfig(json: unknown, source = 'config.json'): Readonly
     layerNormEps: t.positive('layer_norm_eps'),
   };
   t.divides('hidden_size', 'text_config.num_attention_heads', text.width, text.heads);
-  const projectionDim = new FieldReader(source, '', root, { projection_dim: 512 }).int('projection_dim');
+  const projectionDim = new FieldReader(source, '', root, { projection_dim: 512 }).int(
+    'projection_dim',
+  );
   return Object.freeze({ vision: Object.freeze(vision), text: Object.freeze(text), projectionDim });
 }
 
 /** Patch-grid side for an input of size S: S / patch. */
-export function gridSize(config: Pick<VisionConfig, 'patchSize'>, imageSize: number, source = 'image size'): number {
+export function gridSize(
+  config: Pick<VisionConfig, 'patchSize'>,
+  imageSize: number,
+  source = 'image size',
+): number {
   if (!Number.isInteger(imageSize) || imageSize <= 0 || imageSize % config.patchSize !== 0) {
-    throw new UserError(`${source}: got ${imageSize}, expected a positive multiple of the patch size ${config.patchSize}`);
+    throw new UserError(
+      `${source}: got ${imageSize}, expected a positive multiple of the patch size ${config.patchSize}`,
+    );
   }
   return imageSize / config.patchSize;
 }

@@ -63,7 +63,12 @@ function sizeFrom(header: string | null): number | undefined {
   return header !== null && /^\d+$/.test(header.trim()) ? Number(header) : undefined;
 }
 
-async function withRetries<T>(label: string, options: HttpOptions, run: () => Promise<T>, onRetry?: () => Promise<boolean>): Promise<T> {
+async function withRetries<T>(
+  label: string,
+  options: HttpOptions,
+  run: () => Promise<T>,
+  onRetry?: () => Promise<boolean>,
+): Promise<T> {
   const retries = options.retries ?? 5;
   const progress = options.progress ?? silentProgress;
   for (let attempt = 0; ; attempt++) {
@@ -74,13 +79,18 @@ async function withRetries<T>(label: string, options: HttpOptions, run: () => Pr
       // A retry that made progress (bytes landed in the .part file) does not use up an attempt.
       if (onRetry && (await onRetry())) attempt = 0;
       if (attempt >= retries) {
-        throw new UserError(`${label}: download failed after ${retries + 1} attempts: ${describeError(error)}`, {
-          hint: 'check the network and the endpoint, then run the command again: finished files are kept and a partial one resumes',
-          cause: error,
-        });
+        throw new UserError(
+          `${label}: download failed after ${retries + 1} attempts: ${describeError(error)}`,
+          {
+            hint: 'check the network and the endpoint, then run the command again: finished files are kept and a partial one resumes',
+            cause: error,
+          },
+        );
       }
       const delay = Math.min((options.retryDelayMs ?? 1000) * 2 ** attempt, 30_000);
-      progress.note(`${label}: ${describeError(error)}; retrying in ${(delay / 1000).toFixed(1)} s`);
+      progress.note(
+        `${label}: ${describeError(error)}; retrying in ${(delay / 1000).toFixed(1)} s`,
+      );
       await sleep(delay);
     }
   }
@@ -94,14 +104,22 @@ function describeError(error: unknown): string {
 }
 
 /** HEADs `url`, following the server's own relative redirects, and returns undefined on 404. */
-export async function remoteMetadata(url: string, label: string, options: HttpOptions = {}): Promise<RemoteFile | undefined> {
+export async function remoteMetadata(
+  url: string,
+  label: string,
+  options: HttpOptions = {},
+): Promise<RemoteFile | undefined> {
   return withRetries(label, options, async () => {
     let current = url;
     let linkedSize: number | undefined;
     let linkedSha: string | undefined;
     let commit: string | undefined;
     for (let hop = 0; hop < 10; hop++) {
-      const response = await fetch(current, { method: 'HEAD', redirect: 'manual', headers: { ...options.headers, 'accept-encoding': 'identity' } });
+      const response = await fetch(current, {
+        method: 'HEAD',
+        redirect: 'manual',
+        headers: { ...options.headers, 'accept-encoding': 'identity' },
+      });
       linkedSize ??= sizeFrom(response.headers.get('x-linked-size'));
       linkedSha ??= sha256FromEtag(response.headers.get('x-linked-etag'));
       commit ??= response.headers.get('x-repo-commit') ?? undefined;
@@ -109,7 +127,11 @@ export async function remoteMetadata(url: string, label: string, options: HttpOp
       if (response.status >= 300 && response.status < 400 && location) {
         const next = new URL(location, current).href;
         // An LFS redirect to a CDN: the hub already said what the file is; the CDN URL is signed.
-        if (linkedSize !== undefined || linkedSha !== undefined || new URL(next).origin !== new URL(current).origin) {
+        if (
+          linkedSize !== undefined ||
+          linkedSha !== undefined ||
+          new URL(next).origin !== new URL(current).origin
+        ) {
           return { url, location: next, size: linkedSize, sha256: linkedSha, commit };
         }
         current = next;
@@ -137,7 +159,12 @@ async function sizeOf(file: string): Promise<number> {
 }
 
 /** Streams one GET into `part`, resuming from its current size; resolves once the body has been written. */
-async function fetchInto(remote: RemoteFile, part: string, label: string, options: HttpOptions): Promise<void> {
+async function fetchInto(
+  remote: RemoteFile,
+  part: string,
+  label: string,
+  options: HttpOptions,
+): Promise<void> {
   const progress = options.progress ?? silentProgress;
   let have = await sizeOf(part);
   if (remote.size !== undefined && have > remote.size) {
@@ -149,23 +176,31 @@ async function fetchInto(remote: RemoteFile, part: string, label: string, option
   let idle: NodeJS.Timeout | undefined;
   const arm = () => {
     clearTimeout(idle);
-    idle = setTimeout(() => controller.abort(new Error(`no data for ${(options.idleTimeoutMs ?? 60_000) / 1000} s`)), options.idleTimeoutMs ?? 60_000);
+    idle = setTimeout(
+      () =>
+        controller.abort(new Error(`no data for ${(options.idleTimeoutMs ?? 60_000) / 1000} s`)),
+      options.idleTimeoutMs ?? 60_000,
+    );
   };
   arm();
   try {
     const headers: Record<string, string> = { ...options.headers, 'accept-encoding': 'identity' };
     // The token is for the hub only, never for the CDN a large file redirects to.
-    if (new URL(remote.location).origin !== new URL(remote.url).origin) delete headers.authorization;
+    if (new URL(remote.location).origin !== new URL(remote.url).origin)
+      delete headers.authorization;
     if (have > 0) headers.range = `bytes=${have}-`;
     const response = await fetch(remote.location, { headers, signal: controller.signal });
     if (response.status === 416 && have > 0) {
       await truncate(part, 0); // the .part is not a prefix of this file: start over
       throw new TransientError(`the server refused to resume at byte ${have}`);
     }
-    if (response.status !== 200 && response.status !== 206) throw classify(label, remote.location, response.status);
+    if (response.status !== 200 && response.status !== 206)
+      throw classify(label, remote.location, response.status);
     let flags = 'a';
     if (have > 0 && response.status === 200) {
-      progress.note(`${label}: the server ignored the Range request; restarting from the beginning`);
+      progress.note(
+        `${label}: the server ignored the Range request; restarting from the beginning`,
+      );
       flags = 'w';
       have = 0;
     } else if (response.status === 206) {
@@ -190,12 +225,16 @@ async function fetchInto(remote: RemoteFile, part: string, label: string, option
     }
   } catch (error) {
     if (error instanceof UserError || error instanceof TransientError) throw error;
-    throw new TransientError(controller.signal.aborted ? String(controller.signal.reason) : describeError(error), { cause: error });
+    throw new TransientError(
+      controller.signal.aborted ? String(controller.signal.reason) : describeError(error),
+      { cause: error },
+    );
   } finally {
     clearTimeout(idle);
   }
   const got = await sizeOf(part);
-  if (remote.size !== undefined && got < remote.size) throw new TransientError(`the connection closed after ${got} of ${remote.size} bytes`);
+  if (remote.size !== undefined && got < remote.size)
+    throw new TransientError(`the connection closed after ${got} of ${remote.size} bytes`);
 }
 
 /**
@@ -203,36 +242,57 @@ async function fetchInto(remote: RemoteFile, part: string, label: string, option
  * sha256, then renames it into place. A file that fails verification is deleted.
  * Returns the sha256 of the file in place.
  */
-export async function downloadFile(remote: RemoteFile, dest: string, label: string, options: HttpOptions = {}): Promise<string> {
+export async function downloadFile(
+  remote: RemoteFile,
+  dest: string,
+  label: string,
+  options: HttpOptions = {},
+): Promise<string> {
   const progress = options.progress ?? silentProgress;
   const part = `${dest}.part`;
   const started = performance.now();
   const initial = await sizeOf(part);
   let landed = initial;
-  await withRetries(label, options, () => fetchInto(remote, part, label, options), async () => {
-    const now = await sizeOf(part);
-    const advanced = now > landed;
-    landed = now;
-    return advanced;
-  });
+  await withRetries(
+    label,
+    options,
+    () => fetchInto(remote, part, label, options),
+    async () => {
+      const now = await sizeOf(part);
+      const advanced = now > landed;
+      landed = now;
+      return advanced;
+    },
+  );
   const size = await sizeOf(part);
   if (remote.size !== undefined && size !== remote.size) {
     await unlink(part).catch(() => undefined);
-    throw new UserError(`${label}: received ${size} bytes, the server announced ${remote.size}; the partial file was deleted`, { hint: 'run the command again' });
+    throw new UserError(
+      `${label}: received ${size} bytes, the server announced ${remote.size}; the partial file was deleted`,
+      { hint: 'run the command again' },
+    );
   }
   const actual = await sha256File(part);
   if (remote.sha256 !== undefined && actual !== remote.sha256) {
     await unlink(part).catch(() => undefined);
     // A .part left by an earlier run may belong to an older version of the file: one clean retry.
     if (initial > 0) {
-      progress.note(`${label}: the resumed earlier partial download does not match; downloading it again from the start`);
+      progress.note(
+        `${label}: the resumed earlier partial download does not match; downloading it again from the start`,
+      );
       return downloadFile(remote, dest, label, options);
     }
-    throw new UserError(`${label}: sha256 mismatch: expected ${remote.sha256}, got ${actual}; the corrupt download was deleted`, {
-      hint: `run the command again; if it fails the same way, the server at ${new URL(remote.location).origin} serves a file that differs from what it announces`,
-    });
+    throw new UserError(
+      `${label}: sha256 mismatch: expected ${remote.sha256}, got ${actual}; the corrupt download was deleted`,
+      {
+        hint: `run the command again; if it fails the same way, the server at ${new URL(remote.location).origin} serves a file that differs from what it announces`,
+      },
+    );
   }
   await rename(part, dest);
-  progress.done(label, `${describeDownload(size, performance.now() - started)}${remote.sha256 ? ', sha256 verified' : ''}`);
+  progress.done(
+    label,
+    `${describeDownload(size, performance.now() - started)}${remote.sha256 ? ', sha256 verified' : ''}`,
+  );
   return actual;
 }

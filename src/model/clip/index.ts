@@ -1,5 +1,21 @@
-export { ACTIVATIONS, POS_EMBED_RESIZES, TOKEN_OUTPUTS, gridSize, parseClipConfig, resolveClipOptions } from './config.js';
-export type { Activation, ClipConfig, ClipOptions, ClipOptionsInput, PosEmbedResize, TextConfig, TokenOutput, VisionConfig } from './config.js';
+export {
+  ACTIVATIONS,
+  POS_EMBED_RESIZES,
+  TOKEN_OUTPUTS,
+  gridSize,
+  parseClipConfig,
+  resolveClipOptions,
+} from './config.js';
+export type {
+  Activation,
+  ClipConfig,
+  ClipOptions,
+  ClipOptionsInput,
+  PosEmbedResize,
+  TextConfig,
+  TokenOutput,
+  VisionConfig,
+} from './config.js';
 export { CLIP_PRESETS, CLIP_PRESET_NAMES, clipPreset } from './presets.js';
 export type { ClipPresetName } from './presets.js';
 export { ClipModel, createClipModel } from './model.js';

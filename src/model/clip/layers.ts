@@ -26,7 +26,8 @@ export type LinearFn = (x: Tensor2D, layer: Linear) => Tensor2D;
 
 // wasm has a real fused matMul+bias kernel; tfjs-node emulates it by reshaping to 3-D
 // BatchMatMul + add, measured slower than a 2-D matMul followed by the add.
-const fusedLinear: LinearFn = (x, layer) => tf.fused.matMul({ a: x, b: layer.weight, bias: layer.bias }) as Tensor2D;
+const fusedLinear: LinearFn = (x, layer) =>
+  tf.fused.matMul({ a: x, b: layer.weight, bias: layer.bias }) as Tensor2D;
 const plainLinear: LinearFn = (x, layer) => {
   const y = tf.matMul(x, layer.weight);
   return (layer.bias ? y.add(layer.bias) : y) as Tensor2D;
@@ -64,5 +65,6 @@ export type ActivationFn = (typeof ACTIVATION_FNS)[Activation];
 export function disposeAll(weights: unknown): void {
   if (weights instanceof tf.Tensor) weights.dispose();
   else if (Array.isArray(weights)) weights.forEach(disposeAll);
-  else if (typeof weights === 'object' && weights !== null) Object.values(weights).forEach(disposeAll);
+  else if (typeof weights === 'object' && weights !== null)
+    Object.values(weights).forEach(disposeAll);
 }

@@ -34,11 +34,23 @@ export class ClipModel {
  * Checks every expected tensor (present, right shape; a UserError names the first problem) and
  * converts them once to the forward's layouts. The raw map can be dropped afterwards.
  */
-export function createClipModel(config: Readonly<ClipConfig>, tensors: ReadonlyMap<string, RawTensor>, options: CreateClipModelOptions = {}): ClipModel {
+export function createClipModel(
+  config: Readonly<ClipConfig>,
+  tensors: ReadonlyMap<string, RawTensor>,
+  options: CreateClipModelOptions = {},
+): ClipModel {
   const source = options.source ?? 'model.safetensors';
   checkClipTensors(tensors, config, source);
   const resolved = resolveClipOptions(options, config);
-  const vision = new ClipVisionTower(config.vision, visionWeights(tensors, config.vision), resolved);
-  const text = new ClipTextTower(config.text, textWeights(tensors, config.text), resolved.activation);
+  const vision = new ClipVisionTower(
+    config.vision,
+    visionWeights(tensors, config.vision),
+    resolved,
+  );
+  const text = new ClipTextTower(
+    config.text,
+    textWeights(tensors, config.text),
+    resolved.activation,
+  );
   return new ClipModel(config, resolved, vision, text, tensors.get('logit_scale')!.data[0]);
 }

@@ -17,7 +17,11 @@ const cubic2 = (x: number): number => ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
  * Source index = (dst + 0.5)·in/out − 0.5; bilinear clamps it at 0 and bicubic does not, and
  * bicubic clamps its four taps to the border (both as PyTorch's CPU kernels do).
  */
-export function interpolationMatrix(inSize: number, outSize: number, mode: PosEmbedResize): Float64Array {
+export function interpolationMatrix(
+  inSize: number,
+  outSize: number,
+  mode: PosEmbedResize,
+): Float64Array {
   const weights = new Float64Array(outSize * inSize);
   const scale = inSize / outSize;
   const clamp = (i: number): number => Math.min(Math.max(i, 0), inSize - 1);
@@ -45,8 +49,15 @@ export function interpolationMatrix(inSize: number, outSize: number, mode: PosEm
  * Resizes a square grid of tokens [g·g, C] (row-major, as ViT lays out patches) to [n·n, C].
  * @param grid [g·g, C]
  */
-export function resizeGrid(grid: Float32Array, g: number, n: number, channels: number, mode: PosEmbedResize): Float32Array {
-  if (grid.length !== g * g * channels) throw new Error(`resizeGrid: expected ${g}×${g}×${channels} values, got ${grid.length}`);
+export function resizeGrid(
+  grid: Float32Array,
+  g: number,
+  n: number,
+  channels: number,
+  mode: PosEmbedResize,
+): Float32Array {
+  if (grid.length !== g * g * channels)
+    throw new Error(`resizeGrid: expected ${g}×${g}×${channels} values, got ${grid.length}`);
   const r = interpolationMatrix(g, n, mode); // [n, g]
   const rows = new Float64Array(n * g * channels); // [n, g, C]: resized along y
   for (let oy = 0; oy < n; oy++) {
@@ -80,7 +91,13 @@ export function resizeGrid(grid: Float32Array, g: number, n: number, channels: n
  * @param positions [1 + g·g, W]
  * @returns [1 + n·n, W]
  */
-export function resizePosEmbed(positions: Float32Array, width: number, g: number, n: number, mode: PosEmbedResize): Float32Array {
+export function resizePosEmbed(
+  positions: Float32Array,
+  width: number,
+  g: number,
+  n: number,
+  mode: PosEmbedResize,
+): Float32Array {
   if (g === n) return positions.slice();
   const out = new Float32Array((1 + n * n) * width);
   out.set(positions.subarray(0, width), 0);

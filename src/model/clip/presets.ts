@@ -9,13 +9,39 @@ import type { ClipConfig, TextConfig } from './config.js';
 export const CLIP_PRESET_NAMES = ['ViT-B-16', 'ViT-L-14', 'ViT-L-14-336'] as const;
 export type ClipPresetName = (typeof CLIP_PRESET_NAMES)[number];
 
-const TEXT_B: TextConfig = { vocabSize: 49408, contextLength: 77, width: 512, layers: 12, heads: 8, mlpDim: 2048, activation: 'quick_gelu', layerNormEps: 1e-5 };
+const TEXT_B: TextConfig = {
+  vocabSize: 49408,
+  contextLength: 77,
+  width: 512,
+  layers: 12,
+  heads: 8,
+  mlpDim: 2048,
+  activation: 'quick_gelu',
+  layerNormEps: 1e-5,
+};
 const TEXT_L: TextConfig = { ...TEXT_B, width: 768, heads: 12, mlpDim: 3072 };
-const VISION_L = { patchSize: 14, width: 1024, layers: 24, heads: 16, mlpDim: 4096, activation: 'quick_gelu', layerNormEps: 1e-5 } as const;
+const VISION_L = {
+  patchSize: 14,
+  width: 1024,
+  layers: 24,
+  heads: 16,
+  mlpDim: 4096,
+  activation: 'quick_gelu',
+  layerNormEps: 1e-5,
+} as const;
 
 export const CLIP_PRESETS = {
   'ViT-B-16': {
-    vision: { imageSize: 224, patchSize: 16, width: 768, layers: 12, heads: 12, mlpDim: 3072, activation: 'quick_gelu', layerNormEps: 1e-5 },
+    vision: {
+      imageSize: 224,
+      patchSize: 16,
+      width: 768,
+      layers: 12,
+      heads: 12,
+      mlpDim: 3072,
+      activation: 'quick_gelu',
+      layerNormEps: 1e-5,
+    },
     text: TEXT_B,
     projectionDim: 512,
   },
@@ -26,7 +52,9 @@ export const CLIP_PRESETS = {
 /** The config of a named architecture; an unknown name is a UserError listing the known ones. */
 export function clipPreset(name: string): Readonly<ClipConfig> {
   if (!(CLIP_PRESET_NAMES as readonly string[]).includes(name)) {
-    throw new UserError(`unknown CLIP architecture "${name}"; known: ${CLIP_PRESET_NAMES.join(', ')}`);
+    throw new UserError(
+      `unknown CLIP architecture "${name}"; known: ${CLIP_PRESET_NAMES.join(', ')}`,
+    );
   }
   return CLIP_PRESETS[name as ClipPresetName];
 }

@@ -43,7 +43,9 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Dow
   const draw = () => {
     const width = 24;
     const fraction = total ? Math.min(received / total, 1) : 0;
-    const bar = total ? `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${(fraction * 100).toFixed(0).padStart(3)}%` : '';
+    const bar = total
+      ? `[${'#'.repeat(Math.round(fraction * width)).padEnd(width, '.')}] ${(fraction * 100).toFixed(0).padStart(3)}%`
+      : '';
     const size = total ? `${humanBytes(received)}/${humanBytes(total)}` : humanBytes(received);
     stream.write(`\r\x1b[2K${file} ${bar} ${size} ${speed()}`);
     drawn = true;

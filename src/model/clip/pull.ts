@@ -9,7 +9,14 @@ import { UserError } from '../../errors.js';
 import { cacheRoot, checkHubId, checkpointCacheDir } from './cache.js';
 import { downloadFile, remoteMetadata, type HttpOptions, type RemoteFile } from './download.js';
 import { silentProgress } from './progress.js';
-import { inspectClipCheckpoint, rememberHash, sha256File, weightsHash, WEIGHTS_FILE, type CheckpointSummary } from './weights.js';
+import {
+  inspectClipCheckpoint,
+  rememberHash,
+  sha256File,
+  weightsHash,
+  WEIGHTS_FILE,
+  type CheckpointSummary,
+} from './weights.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -47,15 +54,21 @@ export interface PullResult {
 }
 
 /** The endpoint to use: the flag, else $HF_ENDPOINT, else huggingface.co; no trailing slash. */
-export function resolveEndpoint(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveEndpoint(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): string {
   const endpoint = (flag ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
   let parsed: URL;
   try {
     parsed = new URL(endpoint);
   } catch {
-    throw new UserError(`endpoint "${endpoint}" is not a URL`, { hint: 'use e.g. --endpoint https://huggingface.co' });
+    throw new UserError(`endpoint "${endpoint}" is not a URL`, {
+      hint: 'use e.g. --endpoint https://huggingface.co',
+    });
   }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new UserError(`endpoint "${endpoint}": only http and https are supported`);
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+    throw new UserError(`endpoint "${endpoint}": only http and https are supported`);
   return endpoint;
 }
 
@@ -77,8 +90,13 @@ export async function pullClipCheckpoint(options: PullOptions): Promise<PullResu
   const dir = checkpointCacheDir(options.id, revision, options.cacheDir ?? cacheRoot());
   const progress = options.progress ?? silentProgress;
   const token = options.token ?? process.env.HF_TOKEN;
-  const http: HttpOptions = { ...options, progress, headers: { ...options.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } };
-  const urlOf = (name: string) => `${endpoint}/${options.id}/resolve/${encodeURIComponent(revision)}/${name}`;
+  const http: HttpOptions = {
+    ...options,
+    progress,
+    headers: { ...options.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
+  };
+  const urlOf = (name: string) =>
+    `${endpoint}/${options.id}/resolve/${encodeURIComponent(revision)}/${name}`;
   await mkdir(dir, { recursive: true });
 
   const files: PullResult['files'] = [];
@@ -106,11 +124,23 @@ export async function pullClipCheckpoint(options: PullOptions): Promise<PullResu
   return { dir, commit, files, checkpoint };
 }
 
-async function missingRequired(name: string, urlOf: (name: string) => string, id: string, revision: string, http: HttpOptions): Promise<UserError> {
-  if (name === WEIGHTS_FILE && (await remoteMetadata(urlOf('pytorch_model.bin'), 'pytorch_model.bin', http))) {
-    return new UserError(`${id} (${revision}) has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`, {
-      hint: `look for a revision with ${WEIGHTS_FILE} (e.g. a refs/pr/N conversion), or convert in Python: CLIPModel.from_pretrained(id).save_pretrained(dir, safe_serialization=True)`,
-    });
+async function missingRequired(
+  name: string,
+  urlOf: (name: string) => string,
+  id: string,
+  revision: string,
+  http: HttpOptions,
+): Promise<UserError> {
+  if (
+    name === WEIGHTS_FILE &&
+    (await remoteMetadata(urlOf('pytorch_model.bin'), 'pytorch_model.bin', http))
+  ) {
+    return new UserError(
+      `${id} (${revision}) has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`,
+      {
+        hint: `look for a revision with ${WEIGHTS_FILE} (e.g. a refs/pr/N conversion), or convert in Python: CLIPModel.from_pretrained(id).save_pretrained(dir, safe_serialization=True)`,
+      },
+    );
   }
   return new UserError(`${id} (${revision}): ${name} not found at ${urlOf(name)} (404)`, {
     hint: 'check the model id and the revision; a CLIP checkpoint in Hugging Face format has config.json, model.safetensors and tokenizer.json',

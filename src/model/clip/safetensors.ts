@@ -30,7 +30,11 @@ function corrupt(file: string, what: string): UserError {
 }
 
 /** Reads only the header (names, dtypes, shapes) of a safetensors file. */
-export async function readSafetensorsHeader(file: string): Promise<{ entries: Record<string, HeaderEntry>; metadata: Record<string, string>; dataStart: number; }> {
+export async function readSafetensorsHeader(file: string): Promise<{
+  entries: Record<string, HeaderEntry>;
+  metadata: Record<string, string>;
+  dataStart: number;
+}> {
   const handle = await open(file, 'r').catch((error: NodeJS.ErrnoException) => {
     throw new UserError(`${file}: cannot open (${error.code ?? error.message})`);
   });
@@ -40,7 +44,8 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Re
     const lengthBytes = Buffer.alloc(8);
     await handle.read(lengthBytes, 0, 8, 0);
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
-    if (headerLength <= 0 || 8 + headerLength > size) throw corrupt(file, `header length ${headerLength} exceeds file size ${size}`);
+    if (headerLength <= 0 || 8 + headerLength > size)
+      throw corrupt(file, `header length ${headerLength} exceeds file size ${size}`);
     const headerBytes = Buffer.alloc(headerLength);
     await handle.read(headerBytes, 0, headerLength, 8);
     let parsed: Record<string, unknown>;
@@ -49,19 +54,39 @@ export async function readSafetensorsHeader(file: string): Promise<{ entries: Re
     } catch {
       throw corrupt(file, 'header is not JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw corrupt(file, 'header is not a JSON object');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw corrupt(file, 'header is not a JSON object');
     const { __metadata__: metadata = {}, ...entries } = parsed;
     const dataStart = 8 + headerLength;
     for (const [name, entry] of Object.entries(entries as Record<string, HeaderEntry>)) {
-      if (!isHeaderEntry(entry)) throw corrupt(file, `tensor "${name}" needs {dtype, shape: [int...], data_offsets: [begin, end]}, got ${JSON.stringify(entry).slice(0, 120)}`);
+      if (!isHeaderEntry(entry))
+        throw corrupt(
+          file,
+          `tensor "${name}" needs {dtype, shape: [int...], data_offsets: [begin, end]}, got ${JSON.stringify(entry).slice(0, 120)}`,
+        );
       const [begin, end] = entry.data_offsets;
       const bytes = BYTES[entry.dtype as SafetensorsDtype];
       const count = entry.shape.reduce((a, b) => a * b, 1);
-      if (bytes === undefined) throw new UserError(`${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`);
-      if (end - begin !== count * bytes) throw corrupt(file, `tensor "${name}" spans ${end - begin} bytes, shape [${entry.shape}] ${entry.dtype} needs ${count * bytes}`);
-      if (dataStart + end > size) throw corrupt(file, `tensor "${name}" ends at byte ${dataStart + end}, past the end of the file (${size} bytes)`);
+      if (bytes === undefined)
+        throw new UserError(
+          `${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`,
+        );
+      if (end - begin !== count * bytes)
+        throw corrupt(
+          file,
+          `tensor "${name}" spans ${end - begin} bytes, shape [${entry.shape}] ${entry.dtype} needs ${count * bytes}`,
+        );
+      if (dataStart + end > size)
+        throw corrupt(
+          file,
+          `tensor "${name}" ends at byte ${dataStart + end}, past the end of the file (${size} bytes)`,
+        );
     }
-    return { entries: entries as Record<string, HeaderEntry>, metadata: metadata as Record<string, string>, dataStart };
+    return {
+      entries: entries as Record<string, HeaderEntry>,
+      metadata: metadata as Record<string, string>,
+      dataStart,
+    };
   } finally {
     await handle.close();
   }
@@ -71,9 +96,15 @@ function isHeaderEntry(entry: unknown): entry is HeaderEntry {
   const e = entry as Partial<HeaderEntry> | null;
   const isIndex = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   return (
-    typeof e === 'object' && e !== null && typeof e.dtype === 'string' &&
-    Array.isArray(e.shape) && e.shape.every(isIndex) &&
-    Array.isArray(e.data_offsets) && e.data_offsets.length === 2 && e.data_offsets.every(isIndex) && e.data_offsets[0] <= e.data_offsets[1]
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.dtype === 'string' &&
+    Array.isArray(e.shape) &&
+    e.shape.every(isIndex) &&
+    Array.isArray(e.data_offsets) &&
+    e.data_offsets.length === 2 &&
+    e.data_offsets.every(isIndex) &&
+    e.data_offsets[0] <= e.data_offsets[1]
   );
 }
 
@@ -87,7 +118,11 @@ function halfToFloat(h: number): number {
 }
 
 /** Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are aligned). */
-function decode(dtype: SafetensorsDtype, aligned: Uint8Array, what: string): Float32Array | Int32Array {
+function decode(
+  dtype: SafetensorsDtype,
+  aligned: Uint8Array,
+  what: string,
+): Float32Array | Int32Array {
   const count = aligned.length / BYTES[dtype];
   switch (dtype) {
     case 'F32':
@@ -111,7 +146,8 @@ function decode(dtype: SafetensorsDtype, aligned: Uint8Array, what: string): Flo
       const out = new Int32Array(count);
       for (let i = 0; i < count; i++) {
         out[i] = Number(longs[i]);
-        if (BigInt(out[i]) !== longs[i]) throw new UserError(`${what}: I64 value ${longs[i]} at index ${i} does not fit in int32`);
+        if (BigInt(out[i]) !== longs[i])
+          throw new UserError(`${what}: I64 value ${longs[i]} at index ${i} does not fit in int32`);
       }
       return out;
     }
@@ -122,7 +158,9 @@ function decode(dtype: SafetensorsDtype, aligned: Uint8Array, what: string): Flo
  * Reads every tensor of a safetensors file, one tensor at a time straight into its own buffer:
  * no whole-file copy (peak memory ≈ the decoded tensors) and no 2 GiB readFile limit.
  */
-export async function readSafetensors(file: string): Promise<{ tensors: Map<string, RawTensor>; metadata: Record<string, string> }> {
+export async function readSafetensors(
+  file: string,
+): Promise<{ tensors: Map<string, RawTensor>; metadata: Record<string, string> }> {
   const { entries, metadata, dataStart } = await readSafetensorsHeader(file);
   const handle = await open(file, 'r');
   try {
@@ -131,12 +169,22 @@ export async function readSafetensors(file: string): Promise<{ tensors: Map<stri
       const dtype = entry.dtype as SafetensorsDtype;
       const [begin, end] = entry.data_offsets;
       const bytes = new Uint8Array(end - begin);
-      for (let done = 0; done < bytes.length; ) {
-        const { bytesRead } = await handle.read(bytes, done, bytes.length - done, dataStart + begin + done);
-        if (bytesRead === 0) throw corrupt(file, `tensor "${name}" is cut short (the file shrank while being read)`);
+      for (let done = 0; done < bytes.length;) {
+        const { bytesRead } = await handle.read(
+          bytes,
+          done,
+          bytes.length - done,
+          dataStart + begin + done,
+        );
+        if (bytesRead === 0)
+          throw corrupt(file, `tensor "${name}" is cut short (the file shrank while being read)`);
         done += bytesRead;
       }
-      tensors.set(name, { dtype, shape: entry.shape, data: decode(dtype, bytes, `${file}: tensor "${name}"`) });
+      tensors.set(name, {
+        dtype,
+        shape: entry.shape,
+        data: decode(dtype, bytes, `${file}: tensor "${name}"`),
+      });
     }
     return { tensors, metadata };
   } finally {
@@ -192,7 +240,10 @@ export function encodeSafetensors(
   for (const name of names) {
     const { shape, data } = tensors.get(name)!;
     const count = shape.reduce((a, b) => a * b, 1);
-    if (count !== data.length) throw new Error(`tensor "${name}": shape [${shape}] holds ${count} values, got ${data.length}`);
+    if (count !== data.length)
+      throw new Error(
+        `tensor "${name}": shape [${shape}] holds ${count} values, got ${data.length}`,
+      );
     header[name] = { dtype, shape, data_offsets: [offset, offset + count * BYTES[dtype]] };
     offset += count * BYTES[dtype];
   }
@@ -209,7 +260,8 @@ export function encodeSafetensors(
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).copy(out, position);
       position += data.byteLength;
     } else {
-      for (let i = 0; i < data.length; i++, position += 2) out.writeUInt16LE(floatToHalf(data[i]), position);
+      for (let i = 0; i < data.length; i++, position += 2)
+        out.writeUInt16LE(floatToHalf(data[i]), position);
     }
   }
   return out;

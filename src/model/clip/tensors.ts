@@ -16,9 +16,13 @@ import type { VisionWeights } from './vision.js';
 function blockShapes(prefix: string, width: number, mlpDim: number): [string, number[]][] {
   const shapes: [string, number[]][] = [];
   for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) {
-    shapes.push([`${prefix}.self_attn.${proj}.weight`, [width, width]], [`${prefix}.self_attn.${proj}.bias`, [width]]);
+    shapes.push(
+      [`${prefix}.self_attn.${proj}.weight`, [width, width]],
+      [`${prefix}.self_attn.${proj}.bias`, [width]],
+    );
   }
-  for (const norm of ['layer_norm1', 'layer_norm2']) shapes.push([`${prefix}.${norm}.weight`, [width]], [`${prefix}.${norm}.bias`, [width]]);
+  for (const norm of ['layer_norm1', 'layer_norm2'])
+    shapes.push([`${prefix}.${norm}.weight`, [width]], [`${prefix}.${norm}.bias`, [width]]);
   shapes.push([`${prefix}.mlp.fc1.weight`, [mlpDim, width]], [`${prefix}.mlp.fc1.bias`, [mlpDim]]);
   shapes.push([`${prefix}.mlp.fc2.weight`, [width, mlpDim]], [`${prefix}.mlp.fc2.bias`, [width]]);
   return shapes;
@@ -34,13 +38,17 @@ export function expectedClipTensors(config: ClipConfig): Map<string, number[]> {
     ['vision_model.embeddings.position_embedding.weight', [1 + grid * grid, v.width]],
     ['vision_model.pre_layrnorm.weight', [v.width]],
     ['vision_model.pre_layrnorm.bias', [v.width]],
-    ...Array.from({ length: v.layers }, (_, i) => blockShapes(`vision_model.encoder.layers.${i}`, v.width, v.mlpDim)).flat(),
+    ...Array.from({ length: v.layers }, (_, i) =>
+      blockShapes(`vision_model.encoder.layers.${i}`, v.width, v.mlpDim),
+    ).flat(),
     ['vision_model.post_layernorm.weight', [v.width]],
     ['vision_model.post_layernorm.bias', [v.width]],
     ['visual_projection.weight', [projectionDim, v.width]],
     ['text_model.embeddings.token_embedding.weight', [t.vocabSize, t.width]],
     ['text_model.embeddings.position_embedding.weight', [t.contextLength, t.width]],
-    ...Array.from({ length: t.layers }, (_, i) => blockShapes(`text_model.encoder.layers.${i}`, t.width, t.mlpDim)).flat(),
+    ...Array.from({ length: t.layers }, (_, i) =>
+      blockShapes(`text_model.encoder.layers.${i}`, t.width, t.mlpDim),
+    ).flat(),
     ['text_model.final_layer_norm.weight', [t.width]],
     ['text_model.final_layer_norm.bias', [t.width]],
     ['text_projection.weight', [projectionDim, t.width]],
@@ -50,17 +58,25 @@ export function expectedClipTensors(config: ClipConfig): Map<string, number[]> {
 }
 
 /** Throws a UserError naming the first missing or mis-shaped tensor (and how many others are). */
-export function checkClipTensors(tensors: ReadonlyMap<string, RawTensor>, config: ClipConfig, source: string): void {
+export function checkClipTensors(
+  tensors: ReadonlyMap<string, RawTensor>,
+  config: ClipConfig,
+  source: string,
+): void {
   const problems: string[] = [];
   for (const [name, shape] of expectedClipTensors(config)) {
     const found = tensors.get(name);
     if (!found) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
     else if (found.shape.length !== shape.length || found.shape.some((s, i) => s !== shape[i])) {
       problems.push(`tensor "${name}" has shape [${found.shape}], expected [${shape}]`);
-    } else if (!(found.data instanceof Float32Array)) problems.push(`tensor "${name}" has integer dtype ${found.dtype}, expected a float`);
+    } else if (!(found.data instanceof Float32Array))
+      problems.push(`tensor "${name}" has integer dtype ${found.dtype}, expected a float`);
   }
   if (problems.length === 0) return;
-  const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})` : '';
+  const more =
+    problems.length > 1
+      ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})`
+      : '';
   throw new UserError(`${source}: ${problems[0]}${more}`, {
     hint: 'the weights do not match config.json: use the model.safetensors and config.json of the same Hugging Face CLIP checkpoint',
   });
@@ -69,7 +85,8 @@ export function checkClipTensors(tensors: ReadonlyMap<string, RawTensor>, config
 /** [rows, cols] row-major → [cols, rows]. */
 function transposed(data: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(data.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
+  for (let r = 0; r < rows; r++)
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[r * cols + c];
   return out;
 }
 
@@ -111,7 +128,8 @@ class Converter {
       const w = this.data(`${prefix}.self_attn.${proj}.weight`); // [out, in]
       const b = this.data(`${prefix}.self_attn.${proj}.bias`);
       for (let o = 0; o < width; o++) {
-        for (let i = 0; i < width; i++) weight[i * 3 * width + j * width + o] = w[o * width + i] * s;
+        for (let i = 0; i < width; i++)
+          weight[i * 3 * width + j * width + o] = w[o * width + i] * s;
         bias[j * width + o] = b[o] * s;
       }
     });
@@ -132,22 +150,32 @@ function patchMatrix(conv: Float32Array, width: number, p: number): Tensor2D {
   for (let o = 0; o < width; o++) {
     for (let c = 0; c < 3; c++) {
       for (let y = 0; y < p; y++) {
-        for (let x = 0; x < p; x++) out[((y * p + x) * 3 + c) * width + o] = conv[((o * 3 + c) * p + y) * p + x];
+        for (let x = 0; x < p; x++)
+          out[((y * p + x) * 3 + c) * width + o] = conv[((o * 3 + c) * p + y) * p + x];
       }
     }
   }
   return tf.tensor2d(out, [p * p * 3, width]);
 }
 
-export function visionWeights(tensors: ReadonlyMap<string, RawTensor>, v: VisionConfig): VisionWeights {
+export function visionWeights(
+  tensors: ReadonlyMap<string, RawTensor>,
+  v: VisionConfig,
+): VisionWeights {
   const cv = new Converter(tensors);
   const eps = v.layerNormEps;
   return {
-    patchEmbed: patchMatrix(cv.data('vision_model.embeddings.patch_embedding.weight'), v.width, v.patchSize),
+    patchEmbed: patchMatrix(
+      cv.data('vision_model.embeddings.patch_embedding.weight'),
+      v.width,
+      v.patchSize,
+    ),
     classEmbedding: cv.vector('vision_model.embeddings.class_embedding'),
     positions: cv.data('vision_model.embeddings.position_embedding.weight').slice(),
     lnPre: cv.norm('vision_model.pre_layrnorm', eps),
-    blocks: Array.from({ length: v.layers }, (_, i) => cv.block(`vision_model.encoder.layers.${i}`, v.width, v.heads, eps)),
+    blocks: Array.from({ length: v.layers }, (_, i) =>
+      cv.block(`vision_model.encoder.layers.${i}`, v.width, v.heads, eps),
+    ),
     lnPost: cv.norm('vision_model.post_layernorm', eps),
     projection: cv.linear('visual_projection', false).weight,
   };
@@ -159,7 +187,9 @@ export function textWeights(tensors: ReadonlyMap<string, RawTensor>, t: TextConf
   return {
     tokenEmbedding: cv.matrix('text_model.embeddings.token_embedding.weight'),
     positionEmbedding: cv.matrix('text_model.embeddings.position_embedding.weight'),
-    blocks: Array.from({ length: t.layers }, (_, i) => cv.block(`text_model.encoder.layers.${i}`, t.width, t.heads, eps)),
+    blocks: Array.from({ length: t.layers }, (_, i) =>
+      cv.block(`text_model.encoder.layers.${i}`, t.width, t.heads, eps),
+    ),
     lnFinal: cv.norm('text_model.final_layer_norm', eps),
     projection: cv.linear('text_projection', false).weight,
   };

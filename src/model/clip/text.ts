@@ -75,11 +75,21 @@ export class ClipTextTower {
     const { vocabSize } = this.config;
     rows.forEach((row, r) => {
       const bad = row.findIndex((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
-      if (bad >= 0) throw new UserError(`CLIP text input: sequence ${r}, position ${bad}: token id ${row[bad]} is outside the vocabulary 0..${vocabSize - 1}`);
+      if (bad >= 0)
+        throw new UserError(
+          `CLIP text input: sequence ${r}, position ${bad}: token id ${row[bad]} is outside the vocabulary 0..${vocabSize - 1}`,
+        );
     });
     const t = rows[0]?.length ?? 0;
-    if (rows.some((row) => row.length !== t)) throw new UserError('CLIP text input: every sequence must have the same length (pad them)');
-    return tf.tidy(() => tf.gather(this.weights.tokenEmbedding, tf.tensor2d(rows.flat(), [rows.length, t], 'int32')) as unknown as Tensor3D); // [B, T, W]
+    if (rows.some((row) => row.length !== t))
+      throw new UserError('CLIP text input: every sequence must have the same length (pad them)');
+    return tf.tidy(
+      () =>
+        tf.gather(
+          this.weights.tokenEmbedding,
+          tf.tensor2d(rows.flat(), [rows.length, t], 'int32'),
+        ) as unknown as Tensor3D,
+    ); // [B, T, W]
   }
 
   /** CLIP's frozen ln_final over every token. x [..., W] */
@@ -96,7 +106,9 @@ export class ClipTextTower {
   pool(x: Tensor3D, eosIndex: readonly number[]): Tensor2D {
     const [b, t, w] = x.shape;
     if (eosIndex.length !== b || eosIndex.some((e) => !Number.isInteger(e) || e < 0 || e >= t)) {
-      throw new UserError(`CLIP text pooling: got EOS positions [${eosIndex}], expected ${b} integers in 0..${t - 1}`);
+      throw new UserError(
+        `CLIP text pooling: got EOS positions [${eosIndex}], expected ${b} integers in 0..${t - 1}`,
+      );
     }
     // A one-hot product rather than a gather: gather's gradient (UnsortedSegmentSum) is missing on wasm.
     const select = new Float32Array(b * t);
@@ -124,11 +136,21 @@ export class ClipTextTower {
    * @param eosIndex per sequence, where EOS sits in `embeddings`
    * @returns [B, P]
    */
-  encodeTextEmbeddings(embeddings: Tensor3D, eosIndex: readonly number[], hooks: TextHooks = {}): Tensor2D {
+  encodeTextEmbeddings(
+    embeddings: Tensor3D,
+    eosIndex: readonly number[],
+    hooks: TextHooks = {},
+  ): Tensor2D {
     const [b, t, w] = embeddings.shape;
     const { contextLength } = this.config;
-    if (w !== this.config.width) throw new UserError(`CLIP text input: embeddings have width ${w}, the text tower ${this.config.width}`);
-    if (t > contextLength) throw new UserError(`CLIP text input: ${t} positions exceed the context length ${contextLength}`);
+    if (w !== this.config.width)
+      throw new UserError(
+        `CLIP text input: embeddings have width ${w}, the text tower ${this.config.width}`,
+      );
+    if (t > contextLength)
+      throw new UserError(
+        `CLIP text input: ${t} positions exceed the context length ${contextLength}`,
+      );
     return tf.tidy(() => {
       let x = embeddings.add(this.weights.positionEmbedding.slice([0, 0], [t, w])) as Tensor3D; // [B, T, W]
       this.blocks.forEach((block, i) => {
@@ -151,7 +173,12 @@ export class ClipTextTower {
   private rows(ids: TokenIds): number[][] {
     if (!(ids instanceof Int32Array)) return ids.map((row) => [...row]);
     const t = this.config.contextLength;
-    if (ids.length % t !== 0) throw new UserError(`CLIP text input: ${ids.length} ids are not rows of the context length ${t}`);
-    return Array.from({ length: ids.length / t }, (_, r) => Array.from(ids.subarray(r * t, (r + 1) * t)));
+    if (ids.length % t !== 0)
+      throw new UserError(
+        `CLIP text input: ${ids.length} ids are not rows of the context length ${t}`,
+      );
+    return Array.from({ length: ids.length / t }, (_, r) =>
+      Array.from(ids.subarray(r * t, (r + 1) * t)),
+    );
   }
 }

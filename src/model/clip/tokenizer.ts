@@ -42,7 +42,9 @@ export class ClipTokenizer {
     const sot = tokenizer.token_to_id(SOT);
     const eot = tokenizer.token_to_id(EOT);
     if (sot === undefined || eot === undefined) {
-      throw new UserError(`${source}: not a CLIP tokenizer: the vocabulary has no ${sot === undefined ? SOT : EOT} token`);
+      throw new UserError(
+        `${source}: not a CLIP tokenizer: the vocabulary has no ${sot === undefined ? SOT : EOT} token`,
+      );
     }
     this.sotId = sot;
     this.eotId = eot;
@@ -57,12 +59,18 @@ export class ClipTokenizer {
   }
 
   /** Builds a tokenizer from parsed tokenizer.json / tokenizer_config.json objects. */
-  static fromJson(tokenizerJson: object, tokenizerConfig: object, source = 'tokenizer.json'): ClipTokenizer {
+  static fromJson(
+    tokenizerJson: object,
+    tokenizerConfig: object,
+    source = 'tokenizer.json',
+  ): ClipTokenizer {
     let tokenizer: Tokenizer;
     try {
       tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
     } catch (error) {
-      throw new UserError(`${source}: cannot build a tokenizer (${(error as Error).message})`, { cause: error });
+      throw new UserError(`${source}: cannot build a tokenizer (${(error as Error).message})`, {
+        cause: error,
+      });
     }
     return new ClipTokenizer(tokenizer, source);
   }
@@ -100,7 +108,11 @@ export class ClipTokenizer {
    * punctuation boundaries, so this equals tokenising the whole template when the placeholder
    * stands as a word of its own.
    */
-  encodeTemplate(template: string, placeholder: string, options: { slots?: number; contextLength?: number } = {}): TemplateTokens {
+  encodeTemplate(
+    template: string,
+    placeholder: string,
+    options: { slots?: number; contextLength?: number } = {},
+  ): TemplateTokens {
     const slots = options.slots ?? 1;
     const contextLength = options.contextLength ?? CLIP_CONTEXT_LENGTH;
     const parts = template.split(placeholder);
@@ -112,7 +124,13 @@ export class ClipTokenizer {
     }
     const prefix = this.pieceIds(parts[0]);
     const suffix = this.pieceIds(parts[1]);
-    const tokens = [this.sotId, ...prefix, ...new Array<number>(slots).fill(0), ...suffix, this.eotId];
+    const tokens = [
+      this.sotId,
+      ...prefix,
+      ...new Array<number>(slots).fill(0),
+      ...suffix,
+      this.eotId,
+    ];
     if (tokens.length > contextLength) {
       throw new UserError(
         `prompt template "${template}" needs ${tokens.length} tokens with ${slots} placeholder slot(s); CLIP's context holds ${contextLength}`,
@@ -136,7 +154,10 @@ async function readJson(file: string, required: boolean): Promise<object | undef
     text = await readFile(file, 'utf8');
   } catch (error) {
     if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new UserError(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    throw new UserError(
+      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`,
+      { cause: error },
+    );
   }
   try {
     return JSON.parse(text) as object;

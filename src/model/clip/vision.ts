@@ -52,7 +52,10 @@ export class ClipVisionTower {
   constructor(
     readonly config: Readonly<VisionConfig>,
     readonly weights: VisionWeights,
-    private readonly options: Pick<ClipOptions, 'activation' | 'posEmbedResize' | 'intermediateTokens'>,
+    private readonly options: Pick<
+      ClipOptions,
+      'activation' | 'posEmbedResize' | 'intermediateTokens'
+    >,
   ) {
     const act = ACTIVATION_FNS[options.activation];
     this.blocks = weights.blocks.map((w) => createBlock(w, config.heads, act));
@@ -63,7 +66,13 @@ export class ClipVisionTower {
     let cached = this.positionCache.get(imageSize);
     if (!cached) {
       const { width, imageSize: native, patchSize } = this.config;
-      const data = resizePosEmbed(this.weights.positions, width, native / patchSize, gridSize(this.config, imageSize), this.options.posEmbedResize);
+      const data = resizePosEmbed(
+        this.weights.positions,
+        width,
+        native / patchSize,
+        gridSize(this.config, imageSize),
+        this.options.posEmbedResize,
+      );
       cached = tf.keep(tf.tensor2d(data, [data.length / width, width]));
       this.positionCache.set(imageSize, cached);
     }
@@ -73,7 +82,10 @@ export class ClipVisionTower {
   /** Patchify, class token, positions, ln_pre. pixels [B, S, S, 3] → [B·(1+L), W] */
   embed(pixels: Tensor4D): Tensor2D {
     const [b, h, w, c] = pixels.shape;
-    if (h !== w || c !== 3) throw new UserError(`CLIP vision input: got shape [${pixels.shape}], expected [B, S, S, 3] (square RGB, NHWC)`);
+    if (h !== w || c !== 3)
+      throw new UserError(
+        `CLIP vision input: got shape [${pixels.shape}], expected [B, S, S, 3] (square RGB, NHWC)`,
+      );
     const p = this.config.patchSize;
     const g = gridSize(this.config, h, 'CLIP vision input size');
     const { width } = this.config;
@@ -95,10 +107,16 @@ export class ClipVisionTower {
    * Runs every block, keeping the outputs of `layers` (1-based). Does not dispose `x`.
    * x [B·T, W] → { taps: one [B·T, W] per requested layer, last: [B·T, W] }
    */
-  runBlocks(x: Tensor2D, batch: number, layers: readonly number[] = []): { taps: Tensor2D[]; last: Tensor2D } {
+  runBlocks(
+    x: Tensor2D,
+    batch: number,
+    layers: readonly number[] = [],
+  ): { taps: Tensor2D[]; last: Tensor2D } {
     for (const index of layers) {
       if (!Number.isInteger(index) || index < 1 || index > this.blocks.length) {
-        throw new UserError(`CLIP vision layers: got ${index}, expected 1-based block indices in 1..${this.blocks.length}`);
+        throw new UserError(
+          `CLIP vision layers: got ${index}, expected 1-based block indices in 1..${this.blocks.length}`,
+        );
       }
     }
     const kept = new Map<number, Tensor2D>();
@@ -120,7 +138,9 @@ export class ClipVisionTower {
   /** Global feature from the last block's tokens. x [B·T, W] → [B, P] */
   pool(x: Tensor2D, batch: number): Tensor2D {
     return tf.tidy(() => {
-      const cls = x.reshape([batch, -1, this.config.width]).slice([0, 0, 0], [batch, 1, this.config.width]); // [B, 1, W]
+      const cls = x
+        .reshape([batch, -1, this.config.width])
+        .slice([0, 0, 0], [batch, 1, this.config.width]); // [B, 1, W]
       return this.projectTokens(cls.reshape([batch, this.config.width])); // [B, P]
     });
   }
@@ -138,8 +158,16 @@ export class ClipVisionTower {
         slice.dispose();
       }
       const joined: VisionOutput = {
-        layers: parts[0].layers.map((_, j) => tf.concat(parts.map((part) => part.layers[j]), 0)),
-        global: tf.concat(parts.map((part) => part.global), 0),
+        layers: parts[0].layers.map((_, j) =>
+          tf.concat(
+            parts.map((part) => part.layers[j]),
+            0,
+          ),
+        ),
+        global: tf.concat(
+          parts.map((part) => part.global),
+          0,
+        ),
       };
       parts.forEach(disposeAll);
       return joined;

@@ -50,8 +50,15 @@ async function exists(file: string): Promise<boolean> {
 
 /** Throws a UserError naming the first required file the directory lacks. */
 export async function checkCheckpointFiles(dir: string): Promise<void> {
-  if (!(await stat(dir).then((s) => s.isDirectory(), () => false))) {
-    throw new UserError(`${dir}: no such checkpoint directory`, { hint: `download a CLIP checkpoint first, e.g. ${PULL_EXAMPLE}` });
+  if (
+    !(await stat(dir).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  ) {
+    throw new UserError(`${dir}: no such checkpoint directory`, {
+      hint: `download a CLIP checkpoint first, e.g. ${PULL_EXAMPLE}`,
+    });
   }
   for (const name of REQUIRED_FILES) {
     if (await exists(join(dir, name))) continue;
@@ -69,7 +76,9 @@ export async function checkCheckpointFiles(dir: string): Promise<void> {
   }
 }
 
-async function readConfig(dir: string): Promise<{ raw: Record<string, unknown>; config: Readonly<ClipConfig> }> {
+async function readConfig(
+  dir: string,
+): Promise<{ raw: Record<string, unknown>; config: Readonly<ClipConfig> }> {
   const file = join(dir, CONFIG_FILE);
   let raw: unknown;
   try {
@@ -93,32 +102,55 @@ export async function inspectClipCheckpoint(dir: string): Promise<CheckpointSumm
   for (const [name, shape] of expectedClipTensors(config)) {
     const entry = entries[name];
     if (!entry) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
-    else if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i])) problems.push(`tensor "${name}" has shape [${entry.shape}], expected [${shape}]`);
-    else if (!['F32', 'F16', 'BF16'].includes(entry.dtype)) problems.push(`tensor "${name}" has dtype ${entry.dtype}, expected a float`);
+    else if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i]))
+      problems.push(`tensor "${name}" has shape [${entry.shape}], expected [${shape}]`);
+    else if (!['F32', 'F16', 'BF16'].includes(entry.dtype))
+      problems.push(`tensor "${name}" has dtype ${entry.dtype}, expected a float`);
   }
   if (problems.length > 0) {
-    const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})` : '';
+    const more =
+      problems.length > 1
+        ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})`
+        : '';
     throw new UserError(`${weightsFile}: ${problems[0]}${more}`, {
       hint: `the weights do not match ${join(dir, CONFIG_FILE)}: both files must come from the same Hugging Face CLIP checkpoint`,
     });
   }
   const tokenizer = await ClipTokenizer.fromDirectory(dir);
   const { size } = await stat(weightsFile);
-  return { dir, config, rawConfig: raw, tokenizer, tensorCount: Object.keys(entries).length, weightsBytes: size };
+  return {
+    dir,
+    config,
+    rawConfig: raw,
+    tokenizer,
+    tensorCount: Object.keys(entries).length,
+    weightsBytes: size,
+  };
 }
 
 /** Loads a checkpoint directory: validated config, every tensor, the tokenizer and the weights hash. */
 export async function loadClipCheckpoint(dir: string): Promise<ClipCheckpoint> {
   const summary = await inspectClipCheckpoint(dir);
   const weightsFile = join(dir, WEIGHTS_FILE);
-  const [{ tensors }, hash] = await Promise.all([readSafetensors(weightsFile), weightsHash(weightsFile)]);
-  return { dir, config: summary.config, rawConfig: summary.rawConfig, tensors, tokenizer: summary.tokenizer, hash };
+  const [{ tensors }, hash] = await Promise.all([
+    readSafetensors(weightsFile),
+    weightsHash(weightsFile),
+  ]);
+  return {
+    dir,
+    config: summary.config,
+    rawConfig: summary.rawConfig,
+    tensors,
+    tokenizer: summary.tokenizer,
+    hash,
+  };
 }
 
 /** Streams a file through sha256. */
 export async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -135,11 +167,19 @@ interface HashSidecar {
 export async function weightsHash(file: string): Promise<string> {
   const { size, mtimeMs } = await stat(file);
   const sidecar = `${file}.sha256`;
-  const cached = await readFile(sidecar, 'utf8').then(
-    (text) => JSON.parse(text) as Partial<HashSidecar>,
-    () => undefined,
-  ).catch(() => undefined);
-  if (cached && cached.size === size && cached.mtimeMs === mtimeMs && /^[0-9a-f]{64}$/.test(cached.sha256 ?? '')) return cached.sha256!;
+  const cached = await readFile(sidecar, 'utf8')
+    .then(
+      (text) => JSON.parse(text) as Partial<HashSidecar>,
+      () => undefined,
+    )
+    .catch(() => undefined);
+  if (
+    cached &&
+    cached.size === size &&
+    cached.mtimeMs === mtimeMs &&
+    /^[0-9a-f]{64}$/.test(cached.sha256 ?? '')
+  )
+    return cached.sha256!;
   const sha256 = await sha256File(file);
   await rememberHash(file, sha256);
   return sha256;

@@ -12,7 +12,11 @@ export const METHODS = {
 } satisfies Record<MethodName, MethodFactory>;
 
 /** Builds the named method; an unknown name is a UserError listing the known ones. */
-export function createMethod(name: string, config: unknown, context: MethodContext): ZeroShotMethod {
+export function createMethod(
+  name: string,
+  config: unknown,
+  context: MethodContext,
+): ZeroShotMethod {
   if (!(METHOD_NAMES as readonly string[]).includes(name)) {
     throw new UserError(`method: got "${name}", expected one of ${METHOD_NAMES.join(', ')}`);
   }

@@ -43,7 +43,14 @@ export function kaimingNormalFanOut(shape: [number, number], seeds: SeedSequence
 }
 
 /** PyTorch's default Linear / Conv1d init: weight and bias U(±1/√fan_in). */
-export function torchDefaultLinear(out: number, fanIn: number, seeds: SeedSequence): { weight: Tensor; bias: Tensor } {
+export function torchDefaultLinear(
+  out: number,
+  fanIn: number,
+  seeds: SeedSequence,
+): { weight: Tensor; bias: Tensor } {
   const bound = 1 / Math.sqrt(fanIn);
-  return { weight: uniform([out, fanIn], -bound, bound, seeds), bias: uniform([out], -bound, bound, seeds) };
+  return {
+    weight: uniform([out, fanIn], -bound, bound, seeds),
+    bias: uniform([out], -bound, bound, seeds),
+  };
 }

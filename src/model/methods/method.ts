@@ -126,4 +126,7 @@ export interface MethodContext {
   backbone?: string;
 }
 
-export type MethodFactory<Cfg = unknown> = (config: unknown, context: MethodContext) => ZeroShotMethod<Cfg>;
+export type MethodFactory<Cfg = unknown> = (
+  config: unknown,
+  context: MethodContext,
+) => ZeroShotMethod<Cfg>;

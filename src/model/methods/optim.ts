@@ -23,15 +23,20 @@ export function createOptimizer(method: ZeroShotMethod): MethodOptimizer {
   const groups = spec.groups.map((group) => {
     const vars = group.params.map((name) => {
       const v = params.get(name);
-      if (!v) throw new Error(`${method.name}: optimizer group ${group.name} names an unknown parameter ${name}`);
-      if (seen.has(name)) throw new Error(`${method.name}: parameter ${name} is in two optimizer groups`);
+      if (!v)
+        throw new Error(
+          `${method.name}: optimizer group ${group.name} names an unknown parameter ${name}`,
+        );
+      if (seen.has(name))
+        throw new Error(`${method.name}: parameter ${name} is in two optimizer groups`);
       seen.add(name);
       return v;
     });
     return { vars, adam: tf.train.adam(group.lr, spec.beta1, spec.beta2, spec.epsilon) };
   });
   const missing = [...params.keys()].filter((n) => !seen.has(n));
-  if (missing.length > 0) throw new Error(`${method.name}: parameters in no optimizer group: ${missing.join(', ')}`);
+  if (missing.length > 0)
+    throw new Error(`${method.name}: parameters in no optimizer group: ${missing.join(', ')}`);
   const all: Variable[] = groups.flatMap((g) => g.vars);
 
   const gradients = (loss: () => tf.Scalar) => {
@@ -43,7 +48,9 @@ export function createOptimizer(method: ZeroShotMethod): MethodOptimizer {
   const apply = (grads: tf.NamedTensorMap) => {
     for (const { vars, adam } of groups) {
       // A parameter the loss does not depend on has no gradient and is left as it is.
-      const named = vars.filter((v) => grads[v.name] !== undefined).map((v) => ({ name: v.name, tensor: grads[v.name] }));
+      const named = vars
+        .filter((v) => grads[v.name] !== undefined)
+        .map((v) => ({ name: v.name, tensor: grads[v.name] }));
       if (named.length > 0) adam.applyGradients(named);
     }
   };

@@ -13,20 +13,33 @@ test('cache root: $VCP_EXP_CACHE, then $XDG_CACHE_HOME/vcp-exp, then ~/.cache/vc
 });
 
 test('checkpoint directories: models/<id>/<revision>, refusing ids that escape the cache', () => {
-  assert.equal(checkpointCacheDir('openai/clip-vit-base-patch16', 'main', '/c'), '/c/models/openai/clip-vit-base-patch16/main');
+  assert.equal(
+    checkpointCacheDir('openai/clip-vit-base-patch16', 'main', '/c'),
+    '/c/models/openai/clip-vit-base-patch16/main',
+  );
   assert.equal(checkpointCacheDir('org/m', 'refs/pr/3', '/c'), '/c/models/org/m/refs--pr--3');
-  for (const id of ['../x', 'a/b/c', '/abs', 'a/..', '']) assert.throws(() => checkpointCacheDir(id, 'main', '/c'), /is not a Hugging Face model id/, id);
-  assert.throws(() => checkpointCacheDir('a/b', '../main', '/c'), /revision "..\/main" is not valid/);
+  for (const id of ['../x', 'a/b/c', '/abs', 'a/..', ''])
+    assert.throws(() => checkpointCacheDir(id, 'main', '/c'), /is not a Hugging Face model id/, id);
+  assert.throws(
+    () => checkpointCacheDir('a/b', '../main', '/c'),
+    /revision "..\/main" is not valid/,
+  );
 });
 
 test('weights references: a directory, or a pulled hub id; otherwise how to pull it', async () => {
   const root = await mkdtemp(join(tmpdir(), 'vcp-cache-'));
   try {
     assert.equal(resolveWeightsDir(root), resolve(root));
-    await assert.throws(() => resolveWeightsDir('org/model', { root }), /weights "org\/model" \(main\) are not downloaded/);
+    await assert.throws(
+      () => resolveWeightsDir('org/model', { root }),
+      /weights "org\/model" \(main\) are not downloaded/,
+    );
     await mkdir(join(root, 'models/org/model/main'), { recursive: true });
     assert.equal(resolveWeightsDir('org/model', { root }), join(root, 'models/org/model/main'));
-    assert.throws(() => resolveWeightsDir('./no/such/dir/', { root }), /no such directory, and not a Hugging Face model id/);
+    assert.throws(
+      () => resolveWeightsDir('./no/such/dir/', { root }),
+      /no such directory, and not a Hugging Face model id/,
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -34,8 +47,14 @@ test('weights references: a directory, or a pulled hub id; otherwise how to pull
 
 test('endpoint: flag, then $HF_ENDPOINT, then huggingface.co; must be http(s)', () => {
   assert.equal(resolveEndpoint(undefined, {}), 'https://huggingface.co');
-  assert.equal(resolveEndpoint(undefined, { HF_ENDPOINT: 'https://hf-mirror.example/' }), 'https://hf-mirror.example');
-  assert.equal(resolveEndpoint('http://127.0.0.1:8080', { HF_ENDPOINT: 'https://x' }), 'http://127.0.0.1:8080');
+  assert.equal(
+    resolveEndpoint(undefined, { HF_ENDPOINT: 'https://hf-mirror.example/' }),
+    'https://hf-mirror.example',
+  );
+  assert.equal(
+    resolveEndpoint('http://127.0.0.1:8080', { HF_ENDPOINT: 'https://x' }),
+    'http://127.0.0.1:8080',
+  );
   assert.throws(() => resolveEndpoint('nope', {}), /endpoint "nope" is not a URL/);
   assert.throws(() => resolveEndpoint('ftp://x', {}), /only http and https/);
 });

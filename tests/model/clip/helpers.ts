@@ -12,10 +12,15 @@ const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** The real openai/clip-vit tokenizer files, or undefined (tests then skip with this reason). */
 export function realTokenizerDir(): string | undefined {
-  const candidates = [process.env.VCP_EXP_CLIP_TOKENIZER, join(REPO, '../shared/assets/clip-tokenizer'), '/work/shared/assets/clip-tokenizer'];
+  const candidates = [
+    process.env.VCP_EXP_CLIP_TOKENIZER,
+    join(REPO, '../shared/assets/clip-tokenizer'),
+    '/work/shared/assets/clip-tokenizer',
+  ];
   return candidates.find((dir): dir is string => !!dir && existsSync(join(dir, 'tokenizer.json')));
 }
-export const NO_TOKENIZER = 'the real CLIP tokenizer is absent (set VCP_EXP_CLIP_TOKENIZER or provide shared/assets/clip-tokenizer)';
+export const NO_TOKENIZER =
+  'the real CLIP tokenizer is absent (set VCP_EXP_CLIP_TOKENIZER or provide shared/assets/clip-tokenizer)';
 
 export const TINY_FIXTURE = join(REPO, 'tests/fixtures/clip/tiny-clip');
 
@@ -24,7 +29,8 @@ function bytesToUnicode(): string[] {
   const keep = [...range(33, 126), ...range(161, 172), ...range(174, 255)];
   const table: string[] = [];
   let extra = 0;
-  for (let b = 0; b < 256; b++) table[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
+  for (let b = 0; b < 256; b++)
+    table[b] = String.fromCodePoint(keep.includes(b) ? b : 256 + extra++);
   return table;
 }
 function range(a: number, b: number): number[] {
@@ -37,28 +43,78 @@ export function tinyTokenizerJson(): object {
   const vocab: Record<string, number> = {};
   for (const ch of bytes) vocab[ch] = Object.keys(vocab).length;
   for (const ch of bytes) vocab[`${ch}</w>`] = Object.keys(vocab).length;
-  const merges = ['p h', 'ph o', 'pho t', 'phot o</w>', 'g o', 'go o', 'goo d</w>', 'o f</w>', 'o t'];
+  const merges = [
+    'p h',
+    'ph o',
+    'pho t',
+    'phot o</w>',
+    'g o',
+    'go o',
+    'goo d</w>',
+    'o f</w>',
+    'o t',
+  ];
   for (const merge of merges) vocab[merge.replace(' ', '')] = Object.keys(vocab).length;
   const sot = Object.keys(vocab).length;
   vocab['<|startoftext|>'] = sot;
   vocab['<|endoftext|>'] = sot + 1;
-  const special = (id: number, content: string) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: content.includes('start'), special: true });
+  const special = (id: number, content: string) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: content.includes('start'),
+    special: true,
+  });
   return {
     version: '1.0',
     truncation: null,
     padding: null,
     added_tokens: [special(sot, '<|startoftext|>'), special(sot + 1, '<|endoftext|>')],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'NFC' }, { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }, { type: 'Lowercase' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'NFC' },
+        { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' },
+        { type: 'Lowercase' },
+      ],
+    },
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" }, behavior: 'Removed', invert: true },
+        {
+          type: 'Split',
+          pattern: {
+            Regex:
+              "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
+          },
+          behavior: 'Removed',
+          invert: true,
+        },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
-    post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', sot + 1], cls: ['<|startoftext|>', sot], trim_offsets: false, add_prefix_space: false },
+    post_processor: {
+      type: 'RobertaProcessing',
+      sep: ['<|endoftext|>', sot + 1],
+      cls: ['<|startoftext|>', sot],
+      trim_offsets: false,
+      add_prefix_space: false,
+    },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: '<|endoftext|>', continuing_subword_prefix: '', end_of_word_suffix: '</w>', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<|endoftext|>',
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '</w>',
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges,
+    },
   };
 }
 
@@ -68,8 +124,22 @@ export function tinyConfig(): Record<string, unknown> {
     architectures: ['CLIPModel'],
     model_type: 'clip',
     projection_dim: 8,
-    text_config: { hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1, max_position_embeddings: 77, vocab_size: 523 },
-    vision_config: { hidden_size: 8, intermediate_size: 16, num_attention_heads: 2, num_hidden_layers: 1, image_size: 28, patch_size: 14 },
+    text_config: {
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_attention_heads: 2,
+      num_hidden_layers: 1,
+      max_position_embeddings: 77,
+      vocab_size: 523,
+    },
+    vision_config: {
+      hidden_size: 8,
+      intermediate_size: 16,
+      num_attention_heads: 2,
+      num_hidden_layers: 1,
+      image_size: 28,
+      patch_size: 14,
+    },
   };
 }
 
@@ -120,11 +190,20 @@ export function tinyTensors(seed = 1): Map<string, { shape: number[]; data: Floa
  * Writes a checkpoint directory: the committed tiny-clip fixture's files when present, else a
  * generated one (random tensors, tiny byte-level tokenizer).
  */
-export async function makeCheckpointDir(dir: string, options: { seed?: number; generated?: boolean } = {}): Promise<void> {
+export async function makeCheckpointDir(
+  dir: string,
+  options: { seed?: number; generated?: boolean } = {},
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   const files = ['config.json', 'model.safetensors', 'tokenizer.json'];
   if (!options.generated && files.every((f) => existsSync(join(TINY_FIXTURE, f)))) {
-    for (const f of [...files, 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'special_tokens_map.json']) {
+    for (const f of [
+      ...files,
+      'tokenizer_config.json',
+      'vocab.json',
+      'merges.txt',
+      'special_tokens_map.json',
+    ]) {
       if (existsSync(join(TINY_FIXTURE, f))) await copyFile(join(TINY_FIXTURE, f), join(dir, f));
     }
     return;
@@ -132,5 +211,8 @@ export async function makeCheckpointDir(dir: string, options: { seed?: number; g
   await writeFile(join(dir, 'config.json'), JSON.stringify(tinyConfig(), null, 2));
   await writeSafetensors(join(dir, 'model.safetensors'), tinyTensors(options.seed ?? 1));
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tinyTokenizerJson()));
-  await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ model_max_length: 77, tokenizer_class: 'CLIPTokenizer' }));
+  await writeFile(
+    join(dir, 'tokenizer_config.json'),
+    JSON.stringify({ model_max_length: 77, tokenizer_class: 'CLIPTokenizer' }),
+  );
 }

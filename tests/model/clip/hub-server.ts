@@ -39,7 +39,14 @@ export async function startHubServer(repos: Map<string, Map<string, Buffer>>): P
   let dropped = false;
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
-    const log = (status: number) => requests.push({ method: req.method ?? '', path: url.pathname, range: req.headers.range, status, auth: req.headers.authorization });
+    const log = (status: number) =>
+      requests.push({
+        method: req.method ?? '',
+        path: url.pathname,
+        range: req.headers.range,
+        status,
+        auth: req.headers.authorization,
+      });
     if (faults.unavailable && faults.unavailable > 0) {
       faults.unavailable--;
       log(503);
@@ -78,13 +85,22 @@ export async function startHubServer(repos: Map<string, Map<string, Buffer>>): P
     serveBytes(req, res, body, log);
   };
 
-  function serveBytes(req: IncomingMessage, res: ServerResponse, body: Buffer, log: (status: number) => void) {
+  function serveBytes(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    log: (status: number) => void,
+  ) {
     const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
     let start = 0;
     if (range && !faults.ignoreRange) {
       start = Number(range[1]);
-      if (start >= body.length) return (log(416), res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end());
-      res.writeHead(206, { 'content-length': body.length - start, 'content-range': `bytes ${start}-${body.length - 1}/${body.length}` });
+      if (start >= body.length)
+        return (log(416), res.writeHead(416, { 'content-range': `bytes */${body.length}` }).end());
+      res.writeHead(206, {
+        'content-length': body.length - start,
+        'content-range': `bytes ${start}-${body.length - 1}/${body.length}`,
+      });
       log(206);
     } else {
       res.writeHead(200, { 'content-length': body.length, 'accept-ranges': 'bytes' });
@@ -94,7 +110,9 @@ export async function startHubServer(repos: Map<string, Map<string, Buffer>>): P
     const rest = body.subarray(start);
     if (faults.dropAfter !== undefined && !dropped && rest.length > faults.dropAfter) {
       dropped = true;
-      res.write(rest.subarray(0, faults.dropAfter), () => setTimeout(() => res.socket?.destroy(), 20));
+      res.write(rest.subarray(0, faults.dropAfter), () =>
+        setTimeout(() => res.socket?.destroy(), 20),
+      );
       return;
     }
     res.end(rest);

@@ -27,7 +27,10 @@ const meta = JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8')) as {
   splice_position: number;
   large_image_size: number;
 };
-const config = parseClipConfig(JSON.parse(readFileSync(`${DIR}/tiny-clip/config.json`, 'utf8')), `${DIR}/tiny-clip/config.json`);
+const config = parseClipConfig(
+  JSON.parse(readFileSync(`${DIR}/tiny-clip/config.json`, 'utf8')),
+  `${DIR}/tiny-clip/config.json`,
+);
 const [{ tensors: weights }, { tensors: golden }] = await Promise.all([
   readSafetensors(`${DIR}/tiny-clip/model.safetensors`),
   readSafetensors(`${DIR}/golden.safetensors`),
@@ -42,7 +45,11 @@ function raw(name: string): RawTensor {
 /** NCHW golden images → NHWC tensor. */
 function images(name: string): Tensor4D {
   const { data, shape } = raw(name);
-  return tf.tidy(() => tf.tensor4d(data as Float32Array, shape as [number, number, number, number]).transpose([0, 2, 3, 1]));
+  return tf.tidy(() =>
+    tf
+      .tensor4d(data as Float32Array, shape as [number, number, number, number])
+      .transpose([0, 2, 3, 1]),
+  );
 }
 
 function maxAbsDiff(actual: Tensor, name: string): number {
@@ -70,7 +77,10 @@ function padded(ids: number[][]): number[][] {
 }
 
 after(() => {
-  for (const [backend, err] of worstByBackend) console.log(`CLIP parity on ${backend}: max abs error ${err.toExponential(2)} (tolerance ${TOLERANCE})`);
+  for (const [backend, err] of worstByBackend)
+    console.log(
+      `CLIP parity on ${backend}: max abs error ${err.toExponential(2)} (tolerance ${TOLERANCE})`,
+    );
 });
 
 for (const backend of BACKENDS) {
@@ -89,7 +99,11 @@ for (const backend of BACKENDS) {
       describe(`activation ${activation}`, () => {
         let model: ClipModel;
         before(() => {
-          if (ready) model = createClipModel(config, weights, { activation, source: 'tiny-clip/model.safetensors' });
+          if (ready)
+            model = createClipModel(config, weights, {
+              activation,
+              source: 'tiny-clip/model.safetensors',
+            });
         });
         after(() => model?.dispose());
 
@@ -97,7 +111,9 @@ for (const backend of BACKENDS) {
           if (!ready) return t.skip(`${backend} backend not available`);
           const pixels = images('input.images');
           const out = model.vision.forward(pixels, { layers: [1, 2, 3], tokens: 'raw' });
-          out.layers.forEach((layer, i) => assertClose(layer, `vision.${activation}.hidden.${i + 1}`));
+          out.layers.forEach((layer, i) =>
+            assertClose(layer, `vision.${activation}.hidden.${i + 1}`),
+          );
           assertClose(out.global, `vision.${activation}.image_embeds`);
           tf.dispose([pixels, out.layers, out.global]);
         });
@@ -117,9 +133,15 @@ for (const backend of BACKENDS) {
           if (!ready) return t.skip(`${backend} backend not available`);
           const pixels = images('input.images');
           const whole = model.vision.forward(pixels, { layers: [3], tokens: 'projected' });
-          const chunked = model.vision.forward(pixels, { layers: [3], tokens: 'projected', chunkSize: 1 });
+          const chunked = model.vision.forward(pixels, {
+            layers: [3],
+            tokens: 'projected',
+            chunkSize: 1,
+          });
           assert.deepEqual(whole.layers[0].shape, [2, 17, config.projectionDim]);
-          assert.ok(tf.tidy(() => whole.layers[0].sub(chunked.layers[0]).abs().max().dataSync()[0]) < 1e-6);
+          assert.ok(
+            tf.tidy(() => whole.layers[0].sub(chunked.layers[0]).abs().max().dataSync()[0]) < 1e-6,
+          );
           // The projected class token of the last block is exactly g.
           const cls = tf.tidy(() => whole.layers[0].slice([0, 0, 0], [2, 1, -1]).reshape([2, -1]));
           assert.ok(tf.tidy(() => cls.sub(whole.global).abs().max().dataSync()[0]) < 1e-6);
@@ -142,24 +164,35 @@ for (const backend of BACKENDS) {
           const ids = padded(meta.ids.slice(0, 2));
           const eos = meta.eos_index.slice(0, 2);
           const splice = raw('input.splice');
-          const deep = tf.tensor2d(raw('input.deep').data as Float32Array, raw('input.deep').shape as [number, number]); // [layers, W]
+          const deep = tf.tensor2d(
+            raw('input.deep').data as Float32Array,
+            raw('input.deep').shape as [number, number],
+          ); // [layers, W]
           const features = tf.tidy(() => {
             const tokens = model.text.embedTokens(ids); // [2, 77, W]
             const p = meta.splice_position;
-            const spliced = tf.concat([
-              tokens.slice([0, 0, 0], [2, p, -1]),
-              tf.tensor3d(splice.data as Float32Array, [2, 1, splice.shape[1]]),
-              tokens.slice([0, p + 1, 0], [2, -1, -1]),
-            ], 1) as Tensor3D;
-            const prompt = (i: number) => deep.slice([i, 0], [1, -1]).reshape([1, 1, -1]).tile([2, 1, 1]); // [2, 1, W]
+            const spliced = tf.concat(
+              [
+                tokens.slice([0, 0, 0], [2, p, -1]),
+                tf.tensor3d(splice.data as Float32Array, [2, 1, splice.shape[1]]),
+                tokens.slice([0, p + 1, 0], [2, -1, -1]),
+              ],
+              1,
+            ) as Tensor3D;
+            const prompt = (i: number) =>
+              deep.slice([i, 0], [1, -1]).reshape([1, 1, -1]).tile([2, 1, 1]); // [2, 1, W]
             return model.text.encodeTextEmbeddings(spliced, eos, {
               beforeBlock: (i, x) => {
                 const t = x.shape[1];
-                const rest = i === 0 ? x.slice([0, 1, 0], [2, t - 2, -1]) : x.slice([0, 2, 0], [2, t - 2, -1]);
+                const rest =
+                  i === 0 ? x.slice([0, 1, 0], [2, t - 2, -1]) : x.slice([0, 2, 0], [2, t - 2, -1]);
                 return tf.concat([x.slice([0, 0, 0], [2, 1, -1]), prompt(i), rest], 1) as Tensor3D;
               },
               beforeFinalNorm: (x, eosIndex) => ({
-                x: tf.concat([x.slice([0, 0, 0], [2, 1, -1]), x.slice([0, 2, 0], [2, -1, -1])], 1) as Tensor3D,
+                x: tf.concat(
+                  [x.slice([0, 0, 0], [2, 1, -1]), x.slice([0, 2, 0], [2, -1, -1])],
+                  1,
+                ) as Tensor3D,
                 eosIndex,
               }),
             });
@@ -171,7 +204,12 @@ for (const backend of BACKENDS) {
         test('text: gradients reach the input embeddings (finite, nonzero)', (t) => {
           if (!ready) return t.skip(`${backend} backend not available`);
           const embeddings = model.text.embedTokens(padded(meta.ids)) as Tensor3D;
-          const grad = tf.grad((x: Tensor) => model.text.encodeTextEmbeddings(x as Tensor3D, meta.eos_index).square().sum())(embeddings);
+          const grad = tf.grad((x: Tensor) =>
+            model.text
+              .encodeTextEmbeddings(x as Tensor3D, meta.eos_index)
+              .square()
+              .sum(),
+          )(embeddings);
           const values = grad.dataSync();
           assert.ok(values.every(Number.isFinite), 'gradient has non-finite values');
           // Causal mask: positions up to EOS get gradient, positions after it none.
@@ -182,7 +220,10 @@ for (const backend of BACKENDS) {
             return s;
           };
           meta.eos_index.forEach((eos, b) => {
-            assert.ok(norm(b, 0) > 0 && norm(b, eos) > 0, `sequence ${b}: zero gradient before EOS`);
+            assert.ok(
+              norm(b, 0) > 0 && norm(b, eos) > 0,
+              `sequence ${b}: zero gradient before EOS`,
+            );
             assert.equal(norm(b, eos + 1), 0, `sequence ${b}: gradient after EOS`);
           });
           tf.dispose([embeddings, grad]);

@@ -3,7 +3,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { interpolationMatrix, resizeGrid, resizePosEmbed } from '../../../src/model/clip/pos-embed.js';
+import {
+  interpolationMatrix,
+  resizeGrid,
+  resizePosEmbed,
+} from '../../../src/model/clip/pos-embed.js';
 import { readSafetensors } from '../../../src/model/clip/safetensors.js';
 
 const DIR = 'tests/fixtures/clip';
@@ -32,7 +36,11 @@ for (const { name, channels, from, to } of meta.resize_cases) {
 
 test('interpolation rows sum to one and the identity size is the identity', () => {
   for (const mode of ['bicubic', 'bilinear'] as const) {
-    for (const [n, m] of [[24, 37], [7, 5], [14, 20]]) {
+    for (const [n, m] of [
+      [24, 37],
+      [7, 5],
+      [14, 20],
+    ]) {
       const r = interpolationMatrix(n, m, mode);
       for (let i = 0; i < m; i++) {
         const sum = r.subarray(i * n, (i + 1) * n).reduce((a, b) => a + b, 0);
@@ -40,7 +48,8 @@ test('interpolation rows sum to one and the identity size is the identity', () =
       }
     }
     const id = interpolationMatrix(5, 5, mode);
-    for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) assert.equal(id[i * 5 + j], i === j ? 1 : 0);
+    for (let i = 0; i < 5; i++)
+      for (let j = 0; j < 5; j++) assert.equal(id[i * 5 + j], i === j ? 1 : 0);
   }
 });
 
@@ -50,6 +59,9 @@ test('resizePosEmbed keeps the class token and resizes the grid', () => {
   const out = resizePosEmbed(positions, width, 4, 6, 'bicubic');
   assert.equal(out.length, (1 + 36) * width);
   assert.deepEqual(Array.from(out.subarray(0, width)), Array.from(positions.subarray(0, width)));
-  assert.deepEqual(Array.from(out.subarray(width)), Array.from(resizeGrid(positions.subarray(width), 4, 6, width, 'bicubic')));
+  assert.deepEqual(
+    Array.from(out.subarray(width)),
+    Array.from(resizeGrid(positions.subarray(width), 4, 6, width, 'bicubic')),
+  );
   assert.deepEqual(resizePosEmbed(positions, width, 4, 4, 'bilinear'), positions);
 });

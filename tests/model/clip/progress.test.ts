@@ -4,7 +4,10 @@ import { createProgress, describeDownload, humanBytes } from '../../../src/model
 
 function fakeStream(isTTY: boolean) {
   const writes: string[] = [];
-  return { writes, stream: { isTTY, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream };
+  return {
+    writes,
+    stream: { isTTY, write: (s: string) => writes.push(s) > 0 } as unknown as NodeJS.WriteStream,
+  };
 }
 
 test('human-readable sizes', () => {

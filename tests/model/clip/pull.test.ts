@@ -26,7 +26,14 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 const repos = new Map([
   [ID, files],
-  ['test-org/torch-only', new Map([...files].filter(([n]) => n !== 'model.safetensors').concat([['pytorch_model.bin', Buffer.from('pickle')]]))],
+  [
+    'test-org/torch-only',
+    new Map(
+      [...files]
+        .filter(([n]) => n !== 'model.safetensors')
+        .concat([['pytorch_model.bin', Buffer.from('pickle')]]),
+    ),
+  ],
 ]);
 let server: HubServer;
 let cacheCounter = 0;
@@ -41,18 +48,32 @@ beforeEach(() => server.reset());
 
 function recorder(): DownloadProgress & { lines: string[] } {
   const lines: string[] = [];
-  return { lines, start() {}, advance() {}, done: (file, note) => lines.push(`${file}: ${note}`), note: (line) => lines.push(line) };
+  return {
+    lines,
+    start() {},
+    advance() {},
+    done: (file, note) => lines.push(`${file}: ${note}`),
+    note: (line) => lines.push(line),
+  };
 }
 
 function pull(extra: Partial<PullOptions> = {}) {
   const cacheDir = join(tmp, `cache-${cacheCounter++}`);
   const progress = recorder();
-  const run = pullClipCheckpoint({ id: ID, endpoint: server.endpoint, cacheDir, retryDelayMs: 5, progress, ...extra });
+  const run = pullClipCheckpoint({
+    id: ID,
+    endpoint: server.endpoint,
+    cacheDir,
+    retryDelayMs: 5,
+    progress,
+    ...extra,
+  });
   return { cacheDir, progress, run, dir: checkpointCacheDir(ID, 'main', cacheDir) };
 }
 
 async function assertSameFiles(dir: string): Promise<void> {
-  for (const [name, bytes] of files) assert.ok((await readFile(join(dir, name))).equals(bytes), name);
+  for (const [name, bytes] of files)
+    assert.ok((await readFile(join(dir, name))).equals(bytes), name);
   const leftovers = (await readdir(dir)).filter((f) => f.endsWith('.part'));
   assert.deepEqual(leftovers, []);
 }
@@ -65,15 +86,30 @@ test('downloads every file, verifies it, validates the checkpoint; a second pull
   await assertSameFiles(dir);
   assert.equal(result.files.find((f) => f.name === 'model.safetensors')!.status, 'downloaded');
   assert.ok(result.checkpoint.tensorCount > 10);
-  assert.ok(progress.lines.some((l) => /^model\.safetensors: [\d.]+ [kM]?B downloaded.*sha256 verified/.test(l)), progress.lines.join('\n'));
+  assert.ok(
+    progress.lines.some((l) =>
+      /^model\.safetensors: [\d.]+ [kM]?B downloaded.*sha256 verified/.test(l),
+    ),
+    progress.lines.join('\n'),
+  );
   // The verified hash is recorded for loadClipCheckpoint.
-  const sidecar = JSON.parse(await readFile(join(dir, 'model.safetensors.sha256'), 'utf8')) as { sha256: string };
+  const sidecar = JSON.parse(await readFile(join(dir, 'model.safetensors.sha256'), 'utf8')) as {
+    sha256: string;
+  };
   assert.equal(sidecar.sha256, sha(weights));
 
   server.requests.length = 0;
-  const again = await pullClipCheckpoint({ id: ID, endpoint: server.endpoint, cacheDir, progress: recorder() });
+  const again = await pullClipCheckpoint({
+    id: ID,
+    endpoint: server.endpoint,
+    cacheDir,
+    progress: recorder(),
+  });
   assert.ok(again.files.every((f) => f.status !== 'downloaded'));
-  assert.deepEqual(server.requests.filter((r) => r.method === 'GET'), []);
+  assert.deepEqual(
+    server.requests.filter((r) => r.method === 'GET'),
+    [],
+  );
 });
 
 test('resumes with a Range request after the server drops the connection mid-file', async () => {
@@ -87,7 +123,10 @@ test('resumes with a Range request after the server drops the connection mid-fil
   assert.match(gets[1].range ?? '', /^bytes=\d+-$/);
   assert.ok(Number(/\d+/.exec(gets[1].range!)![0]) > 0);
   assert.equal(gets[1].status, 206);
-  assert.ok(progress.lines.some((l) => l.includes('retrying')), progress.lines.join('\n'));
+  assert.ok(
+    progress.lines.some((l) => l.includes('retrying')),
+    progress.lines.join('\n'),
+  );
 });
 
 test('a server that ignores Range (200) makes the download restart from the beginning', async () => {
@@ -97,9 +136,15 @@ test('a server that ignores Range (200) makes the download restart from the begi
   await run;
   await assertSameFiles(dir);
   const gets = server.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
-  assert.deepEqual(gets.map((g) => g.status), [200, 200]);
+  assert.deepEqual(
+    gets.map((g) => g.status),
+    [200, 200],
+  );
   assert.ok(gets[1].range);
-  assert.ok(progress.lines.some((l) => l.includes('ignored the Range request')), progress.lines.join('\n'));
+  assert.ok(
+    progress.lines.some((l) => l.includes('ignored the Range request')),
+    progress.lines.join('\n'),
+  );
 });
 
 test('a .part left by an earlier run is resumed', async () => {
@@ -109,7 +154,10 @@ test('a .part left by an earlier run is resumed', async () => {
   await run;
   await assertSameFiles(dir);
   const gets = server.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/cdn/'));
-  assert.deepEqual(gets.map((g) => g.range), ['bytes=1000-']);
+  assert.deepEqual(
+    gets.map((g) => g.range),
+    ['bytes=1000-'],
+  );
 });
 
 test('a stale .part that is not a prefix of the file is detected and downloaded again from the start', async () => {
@@ -118,7 +166,10 @@ test('a stale .part that is not a prefix of the file is detected and downloaded 
   await writeFile(join(dir, 'model.safetensors.part'), Buffer.alloc(1000, 7));
   await run;
   await assertSameFiles(dir);
-  assert.ok(progress.lines.some((l) => l.includes('does not match; downloading it again')), progress.lines.join('\n'));
+  assert.ok(
+    progress.lines.some((l) => l.includes('does not match; downloading it again')),
+    progress.lines.join('\n'),
+  );
 });
 
 test('corrupted bytes are rejected naming the file and both hashes, and nothing is left in place', async () => {
@@ -142,25 +193,50 @@ test('transient 503s are retried; 401 and 404 give clear errors', async () => {
   const ok = pull();
   await ok.run;
   await assertSameFiles(ok.dir);
-  assert.ok(ok.progress.lines.some((l) => /answered 503; retrying/.test(l)), ok.progress.lines.join('\n'));
+  assert.ok(
+    ok.progress.lines.some((l) => /answered 503; retrying/.test(l)),
+    ok.progress.lines.join('\n'),
+  );
 
   server.faults.unauthorized = true;
-  await assert.rejects(pull().run, (e: Error) => e instanceof UserError && /config\.json: .* answered 401/.test(e.message) && /HF_TOKEN/.test((e as UserError).hint ?? ''));
+  await assert.rejects(
+    pull().run,
+    (e: Error) =>
+      e instanceof UserError &&
+      /config\.json: .* answered 401/.test(e.message) &&
+      /HF_TOKEN/.test((e as UserError).hint ?? ''),
+  );
   server.faults.unauthorized = false;
   server.requests.length = 0;
   await pull({ token: 'hf_secret' }).run;
   const hub = server.requests.filter((r) => r.path.includes('/resolve/'));
   assert.ok(hub.length > 0 && hub.every((r) => r.auth === 'Bearer hf_secret'));
 
-  await assert.rejects(pull({ id: 'test-org/nothing-here' }).run, (e: Error) => e instanceof UserError && /test-org\/nothing-here \(main\): config\.json not found at http:\/\/127\.0\.0\.1:\d+\/test-org\/nothing-here\/resolve\/main\/config\.json \(404\)/.test(e.message));
-  await assert.rejects(pull({ id: 'test-org/torch-only' }).run, /has pytorch_model\.bin but no model\.safetensors; only safetensors/);
+  await assert.rejects(
+    pull({ id: 'test-org/nothing-here' }).run,
+    (e: Error) =>
+      e instanceof UserError &&
+      /test-org\/nothing-here \(main\): config\.json not found at http:\/\/127\.0\.0\.1:\d+\/test-org\/nothing-here\/resolve\/main\/config\.json \(404\)/.test(
+        e.message,
+      ),
+  );
+  await assert.rejects(
+    pull({ id: 'test-org/torch-only' }).run,
+    /has pytorch_model\.bin but no model\.safetensors; only safetensors/,
+  );
   await assert.rejects(pull({ id: '../etc' }).run, /"\.\.\/etc" is not a Hugging Face model id/);
-  await assert.rejects(pull({ retries: 1, endpoint: 'http://127.0.0.1:9' }).run, /config\.json: download failed after 2 attempts/);
+  await assert.rejects(
+    pull({ retries: 1, endpoint: 'http://127.0.0.1:9' }).run,
+    /config\.json: download failed after 2 attempts/,
+  );
 });
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/vcp-exp.js'), ...args], { cwd: REPO_ROOT, env: { ...process.env, HF_TOKEN: '' } });
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/vcp-exp.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, HF_TOKEN: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -172,7 +248,15 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 
 test('vcp-exp weights pull end to end: exit 0 and a usable directory; exit 1 with the message on corruption', async () => {
   const cacheDir = join(tmp, 'cli-cache');
-  const ok = await cli(['weights', 'pull', ID, '--endpoint', server.endpoint, '--cache-dir', cacheDir]);
+  const ok = await cli([
+    'weights',
+    'pull',
+    ID,
+    '--endpoint',
+    server.endpoint,
+    '--cache-dir',
+    cacheDir,
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   const dir = checkpointCacheDir(ID, 'main', cacheDir);
   assert.ok(ok.stdout.includes(dir), ok.stdout);
@@ -181,8 +265,19 @@ test('vcp-exp weights pull end to end: exit 0 and a usable directory; exit 1 wit
   await assertSameFiles(dir);
 
   server.faults.corrupt = true;
-  const bad = await cli(['weights', 'pull', ID, '--endpoint', server.endpoint, '--cache-dir', join(tmp, 'cli-cache-2')]);
+  const bad = await cli([
+    'weights',
+    'pull',
+    ID,
+    '--endpoint',
+    server.endpoint,
+    '--cache-dir',
+    join(tmp, 'cli-cache-2'),
+  ]);
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /vcp-exp: model\.safetensors: sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/);
+  assert.match(
+    bad.stderr,
+    /vcp-exp: model\.safetensors: sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}/,
+  );
   assert.doesNotMatch(bad.stderr, /at .*\.ts:\d+/); // a user error, not a stack trace
 });

@@ -15,7 +15,9 @@ interface Golden {
   cases: { text: string; ids: number[]; padded: number[]; eosIndex: number }[];
   pieces: Record<string, number[]>;
 }
-const golden = JSON.parse(readFileSync(new URL('../../fixtures/clip/tokenizer-golden.json', import.meta.url), 'utf8')) as Golden;
+const golden = JSON.parse(
+  readFileSync(new URL('../../fixtures/clip/tokenizer-golden.json', import.meta.url), 'utf8'),
+) as Golden;
 const realDir = realTokenizerDir();
 
 test('real CLIP tokenizer: ids equal transformers and OpenAI BPE on every golden prompt', async (t) => {
@@ -24,8 +26,10 @@ test('real CLIP tokenizer: ids equal transformers and OpenAI BPE on every golden
   assert.equal(tokenizer.sotId, golden.sot);
   assert.equal(tokenizer.eotId, golden.eot);
   assert.ok(golden.cases.length >= 35);
-  for (const { text, ids } of golden.cases) assert.deepEqual(tokenizer.encode(text), ids, JSON.stringify(text));
-  for (const [piece, ids] of Object.entries(golden.pieces)) assert.deepEqual(tokenizer.pieceIds(piece), ids, piece);
+  for (const { text, ids } of golden.cases)
+    assert.deepEqual(tokenizer.encode(text), ids, JSON.stringify(text));
+  for (const [piece, ids] of Object.entries(golden.pieces))
+    assert.deepEqual(tokenizer.pieceIds(piece), ids, piece);
 });
 
 test('real CLIP tokenizer: batches are zero-padded and truncated like open_clip', async (t) => {
@@ -47,7 +51,11 @@ test('real CLIP tokenizer: batches are zero-padded and truncated like open_clip'
 test('real CLIP tokenizer: a template with a placeholder matches the whole prompt around it', async (t) => {
   if (!realDir) return t.skip(NO_TOKENIZER);
   const tokenizer = await ClipTokenizer.fromDirectory(realDir);
-  for (const [template, filler] of [['a photo of a good [cls].', 'pcb1'], ['a cropped photo of the damaged X', 'metal nut'], ["[cls]'s close-up, flawless", 'pcb3']]) {
+  for (const [template, filler] of [
+    ['a photo of a good [cls].', 'pcb1'],
+    ['a cropped photo of the damaged X', 'metal nut'],
+    ["[cls]'s close-up, flawless", 'pcb3'],
+  ]) {
     const placeholder = template.includes('[cls]') ? '[cls]' : 'X';
     const encoded = tokenizer.encodeTemplate(template, placeholder, { slots: 2 });
     const whole = tokenizer.encode(template.replace(placeholder, filler));
@@ -69,30 +77,50 @@ test('tiny tokenizer: SOS/EOS, merges, padding and truncation', () => {
   assert.equal(ids.length, 2 + 4); // "a" "photo" "of" "good"
   assert.equal(tokenizer.decode(ids), 'a photo of good');
   const { ids: batch, eosIndex } = tokenizer.encodeBatch(['good', 'xyz '.repeat(10)], 8);
-  assert.deepEqual([...batch.subarray(0, 8)], [521, ...tokenizer.pieceIds('good'), 522, 0, 0, 0, 0, 0]);
+  assert.deepEqual(
+    [...batch.subarray(0, 8)],
+    [521, ...tokenizer.pieceIds('good'), 522, 0, 0, 0, 0, 0],
+  );
   assert.deepEqual(eosIndex, [2, 7]);
   assert.equal(batch[15], 522);
 });
 
 test('template errors name the template and the placeholder', () => {
   const tokenizer = ClipTokenizer.fromJson(tinyTokenizerJson(), {});
-  assert.throws(() => tokenizer.encodeTemplate('a photo of a good thing', '[cls]'), (e: Error) => e instanceof UserError && /"\[cls\]" exactly once, found it 0 times/.test(e.message));
+  assert.throws(
+    () => tokenizer.encodeTemplate('a photo of a good thing', '[cls]'),
+    (e: Error) =>
+      e instanceof UserError && /"\[cls\]" exactly once, found it 0 times/.test(e.message),
+  );
   assert.throws(() => tokenizer.encodeTemplate('[cls] and [cls]', '[cls]'), /found it 2 times/);
-  assert.throws(() => tokenizer.encodeTemplate('good [cls]', '[cls]', { slots: 10, contextLength: 8 }), /needs 13 tokens .* holds 8/);
+  assert.throws(
+    () => tokenizer.encodeTemplate('good [cls]', '[cls]', { slots: 10, contextLength: 8 }),
+    /needs 13 tokens .* holds 8/,
+  );
 });
 
 test('fromDirectory: missing or broken tokenizer.json is a UserError naming the file', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'vcp-tok-'));
   try {
-    await assert.rejects(ClipTokenizer.fromDirectory(dir), (e: Error) => e instanceof UserError && e.message.includes(join(dir, 'tokenizer.json')));
+    await assert.rejects(
+      ClipTokenizer.fromDirectory(dir),
+      (e: Error) => e instanceof UserError && e.message.includes(join(dir, 'tokenizer.json')),
+    );
     await writeFile(join(dir, 'tokenizer.json'), '{"model": ');
     await assert.rejects(ClipTokenizer.fromDirectory(dir), /tokenizer\.json: not valid JSON/);
-    const noSpecial = tinyTokenizerJson() as { added_tokens: unknown[]; post_processor: unknown; model: { vocab: Record<string, number> } };
+    const noSpecial = tinyTokenizerJson() as {
+      added_tokens: unknown[];
+      post_processor: unknown;
+      model: { vocab: Record<string, number> };
+    };
     delete noSpecial.model.vocab['<|startoftext|>'];
     noSpecial.added_tokens = [];
     noSpecial.post_processor = null;
     await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(noSpecial));
-    await assert.rejects(ClipTokenizer.fromDirectory(dir), /not a CLIP tokenizer: the vocabulary has no <\|startoftext\|>/);
+    await assert.rejects(
+      ClipTokenizer.fromDirectory(dir),
+      /not a CLIP tokenizer: the vocabulary has no <\|startoftext\|>/,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

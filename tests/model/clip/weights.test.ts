@@ -5,7 +5,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { UserError } from '../../../src/errors.js';
 import { encodeSafetensors, readSafetensors } from '../../../src/model/clip/safetensors.js';
-import { inspectClipCheckpoint, loadClipCheckpoint, sha256File, weightsHash } from '../../../src/model/clip/weights.js';
+import {
+  inspectClipCheckpoint,
+  loadClipCheckpoint,
+  sha256File,
+  weightsHash,
+} from '../../../src/model/clip/weights.js';
 import { makeCheckpointDir } from './helpers.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'vcp-weights-'));
@@ -48,7 +53,10 @@ test('the hash sidecar is reused while size and mtime are unchanged, and recompu
   const dir = await checkpoint();
   const file = join(dir, 'model.safetensors');
   const real = await weightsHash(file);
-  const sidecar = JSON.parse(await readFile(`${file}.sha256`, 'utf8')) as { sha256: string; size: number };
+  const sidecar = JSON.parse(await readFile(`${file}.sha256`, 'utf8')) as {
+    sha256: string;
+    size: number;
+  };
   assert.equal(sidecar.sha256, real);
   assert.equal(sidecar.size, (await stat(file)).size);
   // A planted value proves the sidecar is read instead of hashing again.
@@ -63,29 +71,54 @@ test('a missing file is a UserError naming it and the directory, and suggesting 
   for (const name of ['config.json', 'model.safetensors', 'tokenizer.json']) {
     const dir = await checkpoint();
     await unlink(join(dir, name));
-    await assert.rejects(loadClipCheckpoint(dir), isUserError(dir, `missing ${name}`, 'vcp-exp weights pull'));
+    await assert.rejects(
+      loadClipCheckpoint(dir),
+      isUserError(dir, `missing ${name}`, 'vcp-exp weights pull'),
+    );
   }
-  await assert.rejects(loadClipCheckpoint(join(tmp, 'nowhere')), isUserError(join(tmp, 'nowhere'), 'no such checkpoint directory', 'weights pull'));
+  await assert.rejects(
+    loadClipCheckpoint(join(tmp, 'nowhere')),
+    isUserError(join(tmp, 'nowhere'), 'no such checkpoint directory', 'weights pull'),
+  );
 });
 
 test('pytorch_model.bin alone is refused with how to convert it', async () => {
   const dir = await checkpoint();
   await rename(join(dir, 'model.safetensors'), join(dir, 'pytorch_model.bin'));
-  await assert.rejects(loadClipCheckpoint(dir), isUserError('pytorch_model.bin', 'only safetensors', 'safe_serialization=True'));
+  await assert.rejects(
+    loadClipCheckpoint(dir),
+    isUserError('pytorch_model.bin', 'only safetensors', 'safe_serialization=True'),
+  );
 });
 
 test('missing or mis-shaped tensors name the weights file and the tensor', async () => {
   const dir = await checkpoint();
   const file = join(dir, 'model.safetensors');
   const { tensors } = await readSafetensors(file);
-  const floats = new Map([...tensors].map(([n, t]) => [n, { shape: t.shape, data: Float32Array.from(t.data) }]));
+  const floats = new Map(
+    [...tensors].map(([n, t]) => [n, { shape: t.shape, data: Float32Array.from(t.data) }]),
+  );
   floats.delete('text_projection.weight');
   await writeFile(file, encodeSafetensors(floats));
-  await assert.rejects(inspectClipCheckpoint(dir), isUserError(file, 'tensor "text_projection.weight" is missing', 'config.json'));
+  await assert.rejects(
+    inspectClipCheckpoint(dir),
+    isUserError(file, 'tensor "text_projection.weight" is missing', 'config.json'),
+  );
   const embed = floats.get('vision_model.embeddings.class_embedding')!;
-  floats.set('vision_model.embeddings.class_embedding', { shape: [1, embed.data.length], data: embed.data });
+  floats.set('vision_model.embeddings.class_embedding', {
+    shape: [1, embed.data.length],
+    data: embed.data,
+  });
   await writeFile(file, encodeSafetensors(floats));
-  await assert.rejects(inspectClipCheckpoint(dir), isUserError(file, 'is missing', '1 more', '"vision_model.embeddings.class_embedding" has shape [1,'));
+  await assert.rejects(
+    inspectClipCheckpoint(dir),
+    isUserError(
+      file,
+      'is missing',
+      '1 more',
+      '"vision_model.embeddings.class_embedding" has shape [1,',
+    ),
+  );
 });
 
 test('a corrupt or truncated model.safetensors and a broken config.json are errors naming the file', async () => {
@@ -96,7 +129,16 @@ test('a corrupt or truncated model.safetensors and a broken config.json are erro
   await assert.rejects(loadClipCheckpoint(dir), isUserError(file, 'not a valid safetensors file'));
   await writeFile(file, bytes);
   await writeFile(join(dir, 'config.json'), '{"vision_config": {');
-  await assert.rejects(loadClipCheckpoint(dir), isUserError(join(dir, 'config.json'), 'not valid JSON'));
-  await writeFile(join(dir, 'config.json'), '{"vision_config": {"patch_size": 0}, "text_config": {}}');
-  await assert.rejects(loadClipCheckpoint(dir), isUserError(join(dir, 'config.json'), 'patch_size'));
+  await assert.rejects(
+    loadClipCheckpoint(dir),
+    isUserError(join(dir, 'config.json'), 'not valid JSON'),
+  );
+  await writeFile(
+    join(dir, 'config.json'),
+    '{"vision_config": {"patch_size": 0}, "text_config": {}}',
+  );
+  await assert.rejects(
+    loadClipCheckpoint(dir),
+    isUserError(join(dir, 'config.json'), 'patch_size'),
+  );
 });

@@ -23,7 +23,13 @@ export interface BackboneShape {
 export const KNOWN_BACKBONES: Readonly<Record<string, BackboneShape>> = Object.fromEntries(
   Object.entries(CLIP_PRESETS).map(([name, c]) => [
     name,
-    { visionLayers: c.vision.layers, visionWidth: c.vision.width, patchSize: c.vision.patchSize, textWidth: c.text.width, embedDim: c.projectionDim },
+    {
+      visionLayers: c.vision.layers,
+      visionWidth: c.vision.width,
+      patchSize: c.vision.patchSize,
+      textWidth: c.text.width,
+      embedDim: c.projectionDim,
+    },
   ]),
 );
 
@@ -76,7 +82,9 @@ export interface VcpClipConfigInput {
   seed?: number;
 }
 
-export type VcpClipConfig = Readonly<Required<Omit<VcpClipConfigInput, 'layers' | 'templates' | 'state_words' | 'betas'>>> & {
+export type VcpClipConfig = Readonly<
+  Required<Omit<VcpClipConfigInput, 'layers' | 'templates' | 'state_words' | 'betas'>>
+> & {
   readonly layers: readonly number[];
   readonly templates: readonly string[];
   readonly state_words: readonly (readonly [string, string])[];
@@ -147,56 +155,142 @@ export function resolveVcpClipConfig(
   }
   const known = new Set(Object.keys(VCP_CLIP_DEFAULTS));
   for (const key of Object.keys(input)) {
-    check(known.has(key), key, (input as Record<string, unknown>)[key], `a known field (${[...known].join(', ')})`, source);
+    check(
+      known.has(key),
+      key,
+      (input as Record<string, unknown>)[key],
+      `a known field (${[...known].join(', ')})`,
+      source,
+    );
   }
   const c = { ...VCP_CLIP_DEFAULTS, ...stripUndefined(input) } as Record<string, unknown>;
   const oneOf = (field: string, options: readonly string[]) =>
-    check(options.includes(c[field] as string), field, c[field], `one of ${options.join(', ')}`, source);
+    check(
+      options.includes(c[field] as string),
+      field,
+      c[field],
+      `one of ${options.join(', ')}`,
+      source,
+    );
   const intAtLeast = (field: string, min: number) =>
-    check(isInt(c[field]) && (c[field] as number) >= min, field, c[field], `an integer ≥ ${min}`, source);
-  const bool = (field: string) => check(typeof c[field] === 'boolean', field, c[field], 'true or false', source);
+    check(
+      isInt(c[field]) && (c[field] as number) >= min,
+      field,
+      c[field],
+      `an integer ≥ ${min}`,
+      source,
+    );
+  const bool = (field: string) =>
+    check(typeof c[field] === 'boolean', field, c[field], 'true or false', source);
   const inRange = (field: string, lo: number, hi: number, what: string) =>
-    check(isNum(c[field]) && (c[field] as number) >= lo && (c[field] as number) <= hi, field, c[field], what, source);
+    check(
+      isNum(c[field]) && (c[field] as number) >= lo && (c[field] as number) <= hi,
+      field,
+      c[field],
+      what,
+      source,
+    );
 
   oneOf('activation', ACTIVATIONS);
-  check(typeof c.backbone === 'string' && c.backbone.length > 0, 'backbone', c.backbone, 'a backbone name', source);
+  check(
+    typeof c.backbone === 'string' && c.backbone.length > 0,
+    'backbone',
+    c.backbone,
+    'a backbone name',
+    source,
+  );
   const shape: BackboneShape | undefined =
     options.backbone ?? KNOWN_BACKBONES[c.backbone as string];
-  check(shape !== undefined, 'backbone', c.backbone, `one of ${Object.keys(KNOWN_BACKBONES).join(', ')}`, source);
+  check(
+    shape !== undefined,
+    'backbone',
+    c.backbone,
+    `one of ${Object.keys(KNOWN_BACKBONES).join(', ')}`,
+    source,
+  );
   intAtLeast('image_size', 1);
-  check((c.image_size as number) % shape!.patchSize === 0, 'image_size', c.image_size, `a multiple of the patch size ${shape!.patchSize}`, source);
+  check(
+    (c.image_size as number) % shape!.patchSize === 0,
+    'image_size',
+    c.image_size,
+    `a multiple of the patch size ${shape!.patchSize}`,
+    source,
+  );
   const layers = c.layers as unknown;
   const depth = shape!.visionLayers;
   check(
-    Array.isArray(layers) && layers.length > 0 && layers.every((l) => isInt(l) && l >= 1 && l <= depth),
-    'layers', layers, `a non-empty list of 1-based block indices in 1..${depth} (${c.backbone as string} has ${depth} vision blocks)`, source,
+    Array.isArray(layers) &&
+      layers.length > 0 &&
+      layers.every((l) => isInt(l) && l >= 1 && l <= depth),
+    'layers',
+    layers,
+    `a non-empty list of 1-based block indices in 1..${depth} (${c.backbone as string} has ${depth} vision blocks)`,
+    source,
   );
-  check(new Set(layers as number[]).size === (layers as number[]).length, 'layers', layers, 'distinct block indices', source);
+  check(
+    new Set(layers as number[]).size === (layers as number[]).length,
+    'layers',
+    layers,
+    'distinct block indices',
+    source,
+  );
   const templates = c.templates as unknown;
-  check(Array.isArray(templates) && templates.length > 0, 'templates', templates, 'a non-empty list of strings', source);
+  check(
+    Array.isArray(templates) && templates.length > 0,
+    'templates',
+    templates,
+    'a non-empty list of strings',
+    source,
+  );
   (templates as unknown[]).forEach((t, i) =>
     check(
       typeof t === 'string' && count(t, '{cls}') === 1 && count(t, '{state}') === 1,
-      `templates[${i}]`, t, 'a string with exactly one {state} and one {cls} slot, e.g. "a photo of a {state} {cls}"', source,
+      `templates[${i}]`,
+      t,
+      'a string with exactly one {state} and one {cls} slot, e.g. "a photo of a {state} {cls}"',
+      source,
     ),
   );
   const states = c.state_words as unknown;
-  check(Array.isArray(states) && states.length > 0, 'state_words', states, 'a non-empty list of [normal, abnormal] word pairs', source);
+  check(
+    Array.isArray(states) && states.length > 0,
+    'state_words',
+    states,
+    'a non-empty list of [normal, abnormal] word pairs',
+    source,
+  );
   (states as unknown[]).forEach((p, i) =>
     check(
-      Array.isArray(p) && p.length === 2 && p.every((w) => typeof w === 'string' && w.trim().length > 0),
-      `state_words[${i}]`, p, 'a pair of non-empty words [normal, abnormal], e.g. ["good", "damaged"]', source,
+      Array.isArray(p) &&
+        p.length === 2 &&
+        p.every((w) => typeof w === 'string' && w.trim().length > 0),
+      `state_words[${i}]`,
+      p,
+      'a pair of non-empty words [normal, abnormal], e.g. ["good", "damaged"]',
+      source,
     ),
   );
   intAtLeast('n_ctx', 1);
   intAtLeast('deep_prompt_len', 1);
   bool('dtp');
   oneOf('dtp_position', DTP_POSITIONS);
-  check(isNum(c.dtp_dropout) && (c.dtp_dropout as number) >= 0 && (c.dtp_dropout as number) < 1, 'dtp_dropout', c.dtp_dropout, 'a number in [0, 1)', source);
+  check(
+    isNum(c.dtp_dropout) && (c.dtp_dropout as number) >= 0 && (c.dtp_dropout as number) < 1,
+    'dtp_dropout',
+    c.dtp_dropout,
+    'a number in [0, 1)',
+    source,
+  );
   bool('pre_vcp');
   bool('post_vcp');
   intAtLeast('heads', 1);
-  check(shape!.visionWidth % (c.heads as number) === 0, 'heads', c.heads, `a divisor of the vision width ${shape!.visionWidth}`, source);
+  check(
+    shape!.visionWidth % (c.heads as number) === 0,
+    'heads',
+    c.heads,
+    `a divisor of the vision width ${shape!.visionWidth}`,
+    source,
+  );
   bool('attention_scaling');
   inRange('alpha', 0, 1, 'a number in [0, 1]');
   inRange('sigma', 0, Number.MAX_VALUE, 'a number ≥ 0 (pixels; 0 disables smoothing)');
@@ -207,19 +301,27 @@ export function resolveVcpClipConfig(
   const betas = c.betas as unknown;
   check(
     Array.isArray(betas) && betas.length === 2 && betas.every((b) => isNum(b) && b >= 0 && b < 1),
-    'betas', betas, 'two numbers in [0, 1), e.g. [0.5, 0.999]', source,
+    'betas',
+    betas,
+    'two numbers in [0, 1), e.g. [0.5, 0.999]',
+    source,
   );
   check(isInt(c.seed) && (c.seed as number) >= 0, 'seed', c.seed, 'an integer ≥ 0', source);
   check(
     !c.pre_vcp || shape!.textWidth === shape!.embedDim,
-    'pre_vcp', c.pre_vcp, `false for this backbone: Pre-VCP needs text width (${shape!.textWidth}) = embed dim (${shape!.embedDim})`, source,
+    'pre_vcp',
+    c.pre_vcp,
+    `false for this backbone: Pre-VCP needs text width (${shape!.textWidth}) = embed dim (${shape!.embedDim})`,
+    source,
   );
 
   return Object.freeze({
     ...(c as unknown as VcpClipConfig),
     layers: Object.freeze([...(layers as number[])]),
     templates: Object.freeze([...(templates as string[])]),
-    state_words: Object.freeze((states as [string, string][]).map((p) => Object.freeze([p[0], p[1]] as [string, string]))),
+    state_words: Object.freeze(
+      (states as [string, string][]).map((p) => Object.freeze([p[0], p[1]] as [string, string])),
+    ),
     betas: Object.freeze([...(betas as [number, number])] as [number, number]),
   });
 }

@@ -59,7 +59,9 @@ export class DeepPrompts {
   hooks(eosIndex: readonly number[], contextLength: number, training: boolean): TextHooks {
     const at = eosIndex.map((eos) => (this.position === 'pre' ? 1 : eos));
     const prompt = (i: number): Tensor2D => {
-      const p = this.prompts.slice([i, 0, 0], [1, this.n, this.width]).reshape([this.n, this.width]) as Tensor2D; // [n, W]
+      const p = this.prompts
+        .slice([i, 0, 0], [1, this.n, this.width])
+        .reshape([this.n, this.width]) as Tensor2D; // [n, W]
       const projected = tf.matMul(p, this.projWeight, false, true).add(this.projBias) as Tensor2D; // [n, W]
       if (!training || this.dropout <= 0) return projected;
       const seed = this.dropoutSeed === null ? undefined : this.dropoutSeed++;
@@ -70,7 +72,9 @@ export class DeepPrompts {
         if (i === 0) {
           const inserted = spliceRows(x, at, prompt(0), 'insert'); // [N, T+n, W]
           const keep = Math.min(inserted.shape[1], contextLength);
-          return keep === inserted.shape[1] ? inserted : (inserted.slice([0, 0, 0], [-1, keep, -1]) as Tensor3D);
+          return keep === inserted.shape[1]
+            ? inserted
+            : (inserted.slice([0, 0, 0], [-1, keep, -1]) as Tensor3D);
         }
         return spliceRows(x, at, prompt(i), 'overwrite'); // [N, T', W]
       },
@@ -95,7 +99,13 @@ export class DeepPrompts {
  * @param x [N, T, W]
  * @param rows [n, W] (null for 'remove', which removes `removeCount` rows)
  */
-export function spliceRows(x: Tensor3D, at: readonly number[], rows: Tensor2D | null, mode: 'insert' | 'overwrite' | 'remove', removeCount = 1): Tensor3D {
+export function spliceRows(
+  x: Tensor3D,
+  at: readonly number[],
+  rows: Tensor2D | null,
+  mode: 'insert' | 'overwrite' | 'remove',
+  removeCount = 1,
+): Tensor3D {
   return tf.tidy(() => {
     const [count, t] = x.shape;
     const n = rows ? rows.shape[0] : removeCount;
@@ -121,6 +131,10 @@ export function spliceRows(x: Tensor3D, at: readonly number[], rows: Tensor2D | 
 export function layerNorm(x: Tensor3D, weight: Variable, bias: Variable, eps: number): Tensor3D {
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
-    return x.sub(mean).div(tf.sqrt(variance.add(eps))).mul(weight).add(bias) as Tensor3D;
+    return x
+      .sub(mean)
+      .div(tf.sqrt(variance.add(eps)))
+      .mul(weight)
+      .add(bias) as Tensor3D;
   });
 }

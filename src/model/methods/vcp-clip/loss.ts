@@ -34,7 +34,10 @@ export function diceLoss(prob: Tensor3D, mask: Tensor3D): tf.Scalar {
     const p = prob.reshape([b, -1]); // [B, S·S]
     const g = mask.reshape([b, -1]); // [B, S·S]
     const inter = tf.sum(p.mul(g), 1); // [B]
-    const dice = inter.mul(2).add(1).div(tf.sum(p, 1).add(tf.sum(g, 1)).add(1)); // [B]
+    const dice = inter
+      .mul(2)
+      .add(1)
+      .div(tf.sum(p, 1).add(tf.sum(g, 1)).add(1)); // [B]
     return tf.sub(1, tf.mean(dice)) as tf.Scalar;
   });
 }

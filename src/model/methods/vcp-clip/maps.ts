@@ -16,7 +16,12 @@ const TAU_INIT = Math.log(1 / 0.07);
  * @param text L2-normalised text embeddings per image. [B, 2, C]
  * @returns [B, S, S, 2], softmax over the last axis
  */
-export function similarityMap(patches: Tensor3D, text: Tensor3D, logScale: Variable, imageSize: number): Tensor4D {
+export function similarityMap(
+  patches: Tensor3D,
+  text: Tensor3D,
+  logScale: Variable,
+  imageSize: number,
+): Tensor4D {
   return tf.tidy(() => {
     const [b, l] = patches.shape;
     const grid = Math.round(Math.sqrt(l));
@@ -36,7 +41,10 @@ export class BaseBranch {
   constructor(layers: number, visionWidth: number, embedDim: number, seeds: SeedSequence) {
     this.linears = Array.from({ length: layers }, (_, i) => {
       const init = torchDefaultLinear(embedDim, visionWidth, seeds);
-      return { weight: param(init.weight, `maps.base.${i}.weight`), bias: param(init.bias, `maps.base.${i}.bias`) };
+      return {
+        weight: param(init.weight, `maps.base.${i}.weight`),
+        bias: param(init.bias, `maps.base.${i}.bias`),
+      };
     });
     this.logScale = param(tf.scalar(TAU_INIT), 'maps.base.logit_scale');
   }

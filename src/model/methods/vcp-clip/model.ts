@@ -7,8 +7,21 @@ import { UserError } from '../../../errors.js';
 import { tf } from '../../tf.js';
 import type { Tensor, Tensor1D, Tensor3D, Tensor4D, Variable } from '../../tf.js';
 import { SeedSequence } from '../init.js';
-import type { FrozenFeatures, MethodContext, MethodOutput, OptimizerSpec, PostprocessSpec, PromptPair, ZeroShotMethod } from '../method.js';
-import { type BackboneShape, resolveVcpClipConfig, type VcpClipConfig, type VcpClipConfigInput } from './config.js';
+import type {
+  FrozenFeatures,
+  MethodContext,
+  MethodOutput,
+  OptimizerSpec,
+  PostprocessSpec,
+  PromptPair,
+  ZeroShotMethod,
+} from '../method.js';
+import {
+  type BackboneShape,
+  resolveVcpClipConfig,
+  type VcpClipConfig,
+  type VcpClipConfigInput,
+} from './config.js';
 import { DeepPrompts } from './dtp.js';
 import { segmentationLoss } from './loss.js';
 import { BaseBranch, VcpBranch } from './maps.js';
@@ -73,19 +86,37 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       contextLength: text.contextLength,
       reserve: config.dtp ? config.deep_prompt_len : 0,
       truncate: this.truncate,
-      field: options.prompts ? `vcp-clip test-time prompts: ${options.promptsField ?? 'prompts'}` : undefined,
+      field: options.prompts
+        ? `vcp-clip test-time prompts: ${options.promptsField ?? 'prompts'}`
+        : undefined,
     });
     if (this.owner) {
-      ({ preVcp: this.preVcp, deep: this.deep, postVcp: this.postVcp, base: this.base, vcp: this.vcp, params: this.params } = this.owner);
+      ({
+        preVcp: this.preVcp,
+        deep: this.deep,
+        postVcp: this.postVcp,
+        base: this.base,
+        vcp: this.vcp,
+        params: this.params,
+      } = this.owner);
       this.owner.views.add(this);
     } else {
       // Creation order fixes the seeds each parameter is drawn with.
       const seeds = new SeedSequence(config.seed);
       this.preVcp = new PreVcp(config.n_ctx, text.width, config.pre_vcp, seeds);
       this.deep = config.dtp
-        ? new DeepPrompts(text.layers, config.deep_prompt_len, text.width, config.dtp_position, config.dtp_dropout, seeds)
+        ? new DeepPrompts(
+            text.layers,
+            config.deep_prompt_len,
+            text.width,
+            config.dtp_position,
+            config.dtp_dropout,
+            seeds,
+          )
         : null;
-      this.postVcp = config.post_vcp ? new PostVcp(embedDim, vision.width, config.heads, config.attention_scaling, seeds) : null;
+      this.postVcp = config.post_vcp
+        ? new PostVcp(embedDim, vision.width, config.heads, config.attention_scaling, seeds)
+        : null;
       this.base = new BaseBranch(config.layers.length, vision.width, embedDim, seeds);
       this.vcp = config.post_vcp ? new VcpBranch() : null;
       this.params = new Map([
@@ -106,7 +137,12 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
    * @param field the name of `pairs` in validation errors, e.g. 'eval.prompts'
    */
   withPrompts(pairs: readonly PromptPair[], field = 'prompts'): VcpClipMethod {
-    return new VcpClipMethod(this.config, this.context, { truncate: this.truncate, prompts: pairs, promptsField: field }, this);
+    return new VcpClipMethod(
+      this.config,
+      this.context,
+      { truncate: this.truncate, prompts: pairs, promptsField: field },
+      this,
+    );
   }
 
   parameters(): Map<string, Variable> {
@@ -122,8 +158,16 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       beta2,
       epsilon: 1e-8,
       groups: [
-        { name: 'prompts', lr: this.config.lr, params: names.filter((n) => !TEMPERATURES.includes(n)) },
-        { name: 'temperatures', lr: this.config.lr_tau, params: names.filter((n) => TEMPERATURES.includes(n)) },
+        {
+          name: 'prompts',
+          lr: this.config.lr,
+          params: names.filter((n) => !TEMPERATURES.includes(n)),
+        },
+        {
+          name: 'temperatures',
+          lr: this.config.lr_tau,
+          params: names.filter((n) => TEMPERATURES.includes(n)),
+        },
       ],
     };
   }
@@ -136,7 +180,9 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   forward(batch: FrozenFeatures, { training }: { training: boolean }): MethodOutput {
     const { layers, image_size: size } = this.config;
     if (batch.patchTokens.length !== layers.length) {
-      throw new UserError(`vcp-clip: got patch tokens of ${batch.patchTokens.length} layers, expected ${layers.length} (layers ${layers.join(', ')})`);
+      throw new UserError(
+        `vcp-clip: got patch tokens of ${batch.patchTokens.length} layers, expected ${layers.length} (layers ${layers.join(', ')})`,
+      );
     }
     const run = (): MethodOutput => {
       const text = this.textEmbeddings(batch.global, training); // [B|1, 2, D]
@@ -161,7 +207,10 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       if (vcpMap) extras['map.vcp'] = vcpMap;
       const output: MethodOutput = { layerMaps, anomalyMap: anomalyMap as Tensor3D, extras };
       if (this.config.image_score === 'topk-mean') {
-        output.score = [baseMap, vcpMap].filter((m) => m !== null).map((m) => topkMean(m, this.config.topk)).reduce((a, b) => a.add(b)) as Tensor1D;
+        output.score = [baseMap, vcpMap]
+          .filter((m) => m !== null)
+          .map((m) => topkMean(m, this.config.topk))
+          .reduce((a, b) => a.add(b)) as Tensor1D;
       }
       return output;
     };
@@ -214,20 +263,33 @@ function topkMean(map: Tensor3D, k: number): Tensor1D {
 /** The method's backbone shape from the CLIP model it runs on. */
 export function backboneShapeOf(context: MethodContext): BackboneShape {
   const { vision, text, projectionDim } = context.clip.config;
-  return { visionLayers: vision.layers, visionWidth: vision.width, patchSize: vision.patchSize, textWidth: text.width, embedDim: projectionDim };
+  return {
+    visionLayers: vision.layers,
+    visionWidth: vision.width,
+    patchSize: vision.patchSize,
+    textWidth: text.width,
+    embedDim: projectionDim,
+  };
 }
 
 /** Factory for the registry: validates the raw config against the CLIP model in `context`. */
 export function createVcpClip(input: unknown, context: MethodContext): VcpClipMethod {
-  const config = resolveVcpClipConfig((input ?? {}) as VcpClipConfigInput, { backbone: backboneShapeOf(context) });
+  const config = resolveVcpClipConfig((input ?? {}) as VcpClipConfigInput, {
+    backbone: backboneShapeOf(context),
+  });
   const built = context.clip.options.activation;
   if (built !== config.activation) {
-    throw new UserError(`vcp-clip config: activation: got "${config.activation}", but the CLIP model was built with "${built}"`, {
-      hint: 'build CLIP with the activation of the method config (gelu reproduces the paper and the released checkpoints)',
-    });
+    throw new UserError(
+      `vcp-clip config: activation: got "${config.activation}", but the CLIP model was built with "${built}"`,
+      {
+        hint: 'build CLIP with the activation of the method config (gelu reproduces the paper and the released checkpoints)',
+      },
+    );
   }
   if (context.backbone !== undefined && context.backbone !== config.backbone) {
-    throw new UserError(`vcp-clip config: backbone: got "${config.backbone}", but the CLIP model loaded is "${context.backbone}"`);
+    throw new UserError(
+      `vcp-clip config: backbone: got "${config.backbone}", but the CLIP model loaded is "${context.backbone}"`,
+    );
   }
   return new VcpClipMethod(config, context);
 }

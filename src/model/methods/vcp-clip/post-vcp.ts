@@ -16,7 +16,10 @@ import { param, type SeedSequence, torchDefaultLinear } from '../init.js';
 const PROJECTIONS = ['q', 'k', 'v', 'o'] as const;
 
 export class PostVcp {
-  private readonly weights: Record<(typeof PROJECTIONS)[number], { weight: Variable; bias: Variable }>;
+  private readonly weights: Record<
+    (typeof PROJECTIONS)[number],
+    { weight: Variable; bias: Variable }
+  >;
   private readonly headDim: number;
 
   constructor(
@@ -29,9 +32,17 @@ export class PostVcp {
     this.headDim = visionWidth / heads;
     const make = (name: string, fanIn: number) => {
       const init = torchDefaultLinear(visionWidth, fanIn, seeds); // Conv1d k=1 default init
-      return { weight: param(init.weight, `post_vcp.${name}.weight`), bias: param(init.bias, `post_vcp.${name}.bias`) };
+      return {
+        weight: param(init.weight, `post_vcp.${name}.weight`),
+        bias: param(init.bias, `post_vcp.${name}.bias`),
+      };
     };
-    this.weights = { q: make('q', textDim), k: make('k', visionWidth), v: make('v', visionWidth), o: make('o', visionWidth) };
+    this.weights = {
+      q: make('q', textDim),
+      k: make('k', visionWidth),
+      v: make('v', visionWidth),
+      o: make('o', visionWidth),
+    };
   }
 
   parameters(): [string, Variable][] {
@@ -52,20 +63,31 @@ export class PostVcp {
       const t = text.shape[0];
       const { heads: h, headDim: dh } = this;
       const { q, k, v, o } = this.weights;
-      const query = tf.matMul(text.reshape([t * 2, this.textDim]), q.weight, false, true).add(q.bias); // [t·2, Dv]
+      const query = tf
+        .matMul(text.reshape([t * 2, this.textDim]), q.weight, false, true)
+        .add(q.bias); // [t·2, Dv]
       const qHeads = query.reshape([t * 2, h, dh]).transpose([1, 0, 2]); // [H, t·2, dh]
       const wk = k.weight.reshape([h, dh, dv]); // [H, dh, Dv]
       let qk = tf.matMul(qHeads, wk); // [H, t·2, Dv]
       if (this.scaled) qk = qk.mul(1 / Math.sqrt(dh));
-      qk = qk.reshape([h, t, 2, dv]).transpose([1, 0, 2, 3]).reshape([t, h * 2, dv]); // [t, H·2, Dv]
+      qk = qk
+        .reshape([h, t, 2, dv])
+        .transpose([1, 0, 2, 3])
+        .reshape([t, h * 2, dv]); // [t, H·2, Dv]
       if (t !== b) qk = tf.tile(qk, [b, 1, 1]); // [B, H·2, Dv]
       const logits = tf.matMul(qk, patches, false, true); // [B, H·2, L]
       const attention = tf.softmax(logits, -1); // [B, H·2, L]
       const pooled = tf.matMul(attention, patches); // [B, H·2, Dv]
-      const perHead = pooled.reshape([b, h, 2, dv]).transpose([1, 0, 2, 3]).reshape([h, b * 2, dv]); // [H, B·2, Dv]
+      const perHead = pooled
+        .reshape([b, h, 2, dv])
+        .transpose([1, 0, 2, 3])
+        .reshape([h, b * 2, dv]); // [H, B·2, Dv]
       const wv = v.weight.reshape([h, dh, dv]); // [H, dh, Dv]
       const values = tf.matMul(perHead, wv, false, true); // [H, B·2, dh]
-      const concat = values.transpose([1, 0, 2]).reshape([b * 2, dv]).add(v.bias); // [B·2, Dv]
+      const concat = values
+        .transpose([1, 0, 2])
+        .reshape([b * 2, dv])
+        .add(v.bias); // [B·2, Dv]
       const out = tf.matMul(concat, o.weight, false, true).add(o.bias); // [B·2, Dv]
       const embeddings = l2Normalize(out).reshape([b, 2, dv]) as Tensor3D; // [B, 2, Dv]
       return { embeddings, attention: attention.reshape([b, h, 2, l]) as Tensor4D };

@@ -5,7 +5,7 @@
  */
 import { tf } from '../../tf.js';
 import type { Tensor2D, Tensor3D, Variable } from '../../tf.js';
-import type { SeedSequence} from '../init.js';
+import type { SeedSequence } from '../init.js';
 import { param, truncatedNormal, uniform } from '../init.js';
 
 export class PreVcp {
@@ -36,7 +36,8 @@ export class PreVcp {
 
   parameters(): [string, Variable][] {
     const list: [string, Variable][] = [['pre_vcp.q', this.q]];
-    if (this.weight && this.bias) list.push(['pre_vcp.mininet.weight', this.weight], ['pre_vcp.mininet.bias', this.bias]);
+    if (this.weight && this.bias)
+      list.push(['pre_vcp.mininet.weight', this.weight], ['pre_vcp.mininet.bias', this.bias]);
     return list;
   }
 
@@ -50,9 +51,20 @@ export class PreVcp {
       if (!this.weight || !this.bias) return this.q.expandDims(0) as Tensor3D; // [1, r, W]
       const d = global.shape[1];
       // Conv1d(1 → r, k=3, zero padding 1) as windows × kernel: differentiable on every backend.
-      const padded = tf.pad(global, [[0, 0], [1, 1]]); // [B, D+2]
-      const windows = tf.stack([0, 1, 2].map((k) => padded.slice([0, k], [-1, d])), -1); // [B, D, 3]
-      const conv = tf.matMul(windows, tf.tile(this.weight.expandDims(0), [global.shape[0], 1, 1]), false, true); // [B, D, r]
+      const padded = tf.pad(global, [
+        [0, 0],
+        [1, 1],
+      ]); // [B, D+2]
+      const windows = tf.stack(
+        [0, 1, 2].map((k) => padded.slice([0, k], [-1, d])),
+        -1,
+      ); // [B, D, 3]
+      const conv = tf.matMul(
+        windows,
+        tf.tile(this.weight.expandDims(0), [global.shape[0], 1, 1]),
+        false,
+        true,
+      ); // [B, D, r]
       const mini = conv.add(this.bias).transpose([0, 2, 1]); // [B, r, D]
       return mini.add(this.q) as Tensor3D; // [B, r, W]
     });

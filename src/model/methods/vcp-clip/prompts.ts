@@ -22,9 +22,15 @@ import { l2Normalize } from './post-vcp.js';
 export type { PromptPair } from '../method.js';
 
 /** The training ensemble as explicit pairs, ordered (template, state pair). */
-export function templatePairs(templates: readonly string[], stateWords: readonly (readonly [string, string])[]): PromptPair[] {
+export function templatePairs(
+  templates: readonly string[],
+  stateWords: readonly (readonly [string, string])[],
+): PromptPair[] {
   return templates.flatMap((template) =>
-    stateWords.map(([normal, abnormal]) => ({ normal: template.replace('{state}', normal), abnormal: template.replace('{state}', abnormal) })),
+    stateWords.map(([normal, abnormal]) => ({
+      normal: template.replace('{state}', normal),
+      abnormal: template.replace('{state}', abnormal),
+    })),
   );
 }
 
@@ -33,23 +39,43 @@ export function templatePairs(templates: readonly string[], stateWords: readonly
  * `{normal, abnormal}` sentences, each with exactly one {cls} slot and no {state} slot.
  * @param field the name errors give the list, e.g. 'eval.prompts'
  */
-export function resolvePromptPairs(input: unknown, field = 'prompts', source = 'vcp-clip test-time prompts'): readonly PromptPair[] {
+export function resolvePromptPairs(
+  input: unknown,
+  field = 'prompts',
+  source = 'vcp-clip test-time prompts',
+): readonly PromptPair[] {
   if (!Array.isArray(input) || input.length === 0) {
-    throw new ConfigError(field, input, 'a non-empty list of {normal, abnormal} prompt pairs, e.g. [{normal: "a photo of a good {cls}", abnormal: "a photo of a damaged {cls}"}]', source);
+    throw new ConfigError(
+      field,
+      input,
+      'a non-empty list of {normal, abnormal} prompt pairs, e.g. [{normal: "a photo of a good {cls}", abnormal: "a photo of a damaged {cls}"}]',
+      source,
+    );
   }
   return Object.freeze(
     input.map((pair: unknown, i) => {
       const isObject = typeof pair === 'object' && pair !== null && !Array.isArray(pair);
       if (!isObject || Object.keys(pair).some((k) => k !== 'normal' && k !== 'abnormal')) {
-        throw new ConfigError(`${field}[${i}]`, pair, 'an object with the keys normal and abnormal', source);
+        throw new ConfigError(
+          `${field}[${i}]`,
+          pair,
+          'an object with the keys normal and abnormal',
+          source,
+        );
       }
       const p = pair as Record<string, unknown>;
       for (const side of ['normal', 'abnormal'] as const) {
         const text = p[side];
-        if (typeof text !== 'string' || text.split('{cls}').length !== 2 || text.includes('{state}')) {
+        if (
+          typeof text !== 'string' ||
+          text.split('{cls}').length !== 2 ||
+          text.includes('{state}')
+        ) {
           throw new ConfigError(
-            `${field}[${i}].${side}`, text,
-            `a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a ${side === 'normal' ? 'good' : 'damaged'} {cls}"`, source,
+            `${field}[${i}].${side}`,
+            text,
+            `a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a ${side === 'normal' ? 'good' : 'damaged'} {cls}"`,
+            source,
           );
         }
       }
@@ -100,16 +126,32 @@ export function buildPromptLayout(
   const length = options.truncate ? Math.max(...eosIndex) + 1 : options.contextLength;
   const ids = new Int32Array(encoded.length * length);
   encoded.forEach((e, p) => ids.set(e.ids.subarray(0, length), p * length));
-  return { texts, ensemble: pairs.length, length, ids, clsIndex: encoded.map((e) => e.placeholderIndex), eosIndex };
+  return {
+    texts,
+    ensemble: pairs.length,
+    length,
+    ids,
+    clsIndex: encoded.map((e) => e.placeholderIndex),
+    eosIndex,
+  };
 }
 
 /** The tokenizer's encoding, its errors prefixed with the field the prompt comes from. */
-function encode(tokenizer: PromptTokenizer, text: string, r: number, contextLength: number, field: string): TemplateTokens {
+function encode(
+  tokenizer: PromptTokenizer,
+  text: string,
+  r: number,
+  contextLength: number,
+  field: string,
+): TemplateTokens {
   try {
     return tokenizer.encodeTemplate(text, '{cls}', { slots: r, contextLength });
   } catch (error) {
     if (!(error instanceof UserError)) throw error;
-    throw new UserError(`${field}: "${text}": ${error.message.replace(/^prompt template "[^]*?" /, '')}`, { hint: error.hint, cause: error });
+    throw new UserError(
+      `${field}: "${text}": ${error.message.replace(/^prompt template "[^]*?" /, '')}`,
+      { hint: error.hint, cause: error },
+    );
   }
 }
 
@@ -139,7 +181,9 @@ export class PromptEncoder {
     this.slots = tf.tensor2d(slotData, [prompts * t, r]);
     this.fixed = tf.tidy(() => {
       const width = tower.config.width;
-      const tokens = tf.gather(tower.weights.tokenEmbedding, tf.tensor1d(layout.ids, 'int32')).reshape([prompts, t, width]); // [P, T, W]
+      const tokens = tf
+        .gather(tower.weights.tokenEmbedding, tf.tensor1d(layout.ids, 'int32'))
+        .reshape([prompts, t, width]); // [P, T, W]
       return tokens.mul(tf.tensor3d(keepData, [prompts, t, 1])) as Tensor3D; // [P, T, W]
     });
   }

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ConfigError, resolveVcpClipConfig, VCP_CLIP_DEFAULTS } from '../../../../src/model/methods/vcp-clip/config.js';
+import {
+  ConfigError,
+  resolveVcpClipConfig,
+  VCP_CLIP_DEFAULTS,
+} from '../../../../src/model/methods/vcp-clip/config.js';
 import type { VcpClipConfigInput } from '../../../../src/model/methods/vcp-clip/config.js';
 
 test('defaults are the paper defaults and the result is frozen', () => {
@@ -22,7 +26,14 @@ test('defaults are the paper defaults and the result is frozen', () => {
 });
 
 test('overrides are kept; undefined fields take the default', () => {
-  const c = resolveVcpClipConfig({ alpha: 0.8, backbone: 'ViT-B-16', image_size: 224, layers: [3, 6, 9, 12], dtp_position: 'post', n_ctx: undefined });
+  const c = resolveVcpClipConfig({
+    alpha: 0.8,
+    backbone: 'ViT-B-16',
+    image_size: 224,
+    layers: [3, 6, 9, 12],
+    dtp_position: 'post',
+    n_ctx: undefined,
+  });
   assert.equal(c.alpha, 0.8);
   assert.deepEqual(c.layers, [3, 6, 9, 12]);
   assert.equal(c.dtp_position, 'post');
@@ -32,43 +43,100 @@ test('overrides are kept; undefined fields take the default', () => {
 const cases: [string, VcpClipConfigInput, RegExp][] = [
   ['n_ctx 0', { n_ctx: 0 }, /n_ctx: got 0, expected an integer ≥ 1/],
   ['n_ctx 1.5', { n_ctx: 1.5 }, /n_ctx: got 1\.5, expected an integer ≥ 1/],
-  ['layer beyond the backbone', { layers: [6, 25] }, /layers: got \[6,25\], expected .*1\.\.24 \(ViT-L-14-336 has 24 vision blocks\)/],
-  ['ViT-B-16 has 12 blocks', { backbone: 'ViT-B-16', image_size: 224 }, /layers: got \[6,12,18,24\], expected .*1\.\.12/],
+  [
+    'layer beyond the backbone',
+    { layers: [6, 25] },
+    /layers: got \[6,25\], expected .*1\.\.24 \(ViT-L-14-336 has 24 vision blocks\)/,
+  ],
+  [
+    'ViT-B-16 has 12 blocks',
+    { backbone: 'ViT-B-16', image_size: 224 },
+    /layers: got \[6,12,18,24\], expected .*1\.\.12/,
+  ],
   ['0-based layer', { layers: [0, 6] }, /layers: got \[0,6\]/],
   ['duplicate layers', { layers: [6, 6] }, /layers: got \[6,6\], expected distinct block indices/],
-  ['heads must divide the width', { heads: 7 }, /heads: got 7, expected a divisor of the vision width 1024/],
-  ['unknown activation', { activation: 'relu' as never }, /activation: got "relu", expected one of gelu, quick_gelu/],
-  ['unknown backbone', { backbone: 'RN50' }, /backbone: got "RN50", expected one of ViT-B-16, ViT-L-14, ViT-L-14-336/],
-  ['template without {cls}', { templates: ['a photo of a {state} object'] }, /templates\[0\]: got "a photo of a \{state\} object", expected a string with exactly one \{state\} and one \{cls\}/],
+  [
+    'heads must divide the width',
+    { heads: 7 },
+    /heads: got 7, expected a divisor of the vision width 1024/,
+  ],
+  [
+    'unknown activation',
+    { activation: 'relu' as never },
+    /activation: got "relu", expected one of gelu, quick_gelu/,
+  ],
+  [
+    'unknown backbone',
+    { backbone: 'RN50' },
+    /backbone: got "RN50", expected one of ViT-B-16, ViT-L-14, ViT-L-14-336/,
+  ],
+  [
+    'template without {cls}',
+    { templates: ['a photo of a {state} object'] },
+    /templates\[0\]: got "a photo of a \{state\} object", expected a string with exactly one \{state\} and one \{cls\}/,
+  ],
   ['empty templates', { templates: [] }, /templates: got \[\], expected a non-empty list/],
-  ['state pair of one word', { state_words: [['good']] as never }, /state_words\[0\]: got \["good"\], expected a pair/],
+  [
+    'state pair of one word',
+    { state_words: [['good']] as never },
+    /state_words\[0\]: got \["good"\], expected a pair/,
+  ],
   ['alpha above 1', { alpha: 1.5 }, /alpha: got 1\.5, expected a number in \[0, 1\]/],
-  ['image size not a patch multiple', { image_size: 500 }, /image_size: got 500, expected a multiple of the patch size 14/],
-  ['image score rule', { image_score: 'mean' as never }, /image_score: got "mean", expected one of topk-mean, max/],
+  [
+    'image size not a patch multiple',
+    { image_size: 500 },
+    /image_size: got 500, expected a multiple of the patch size 14/,
+  ],
+  [
+    'image score rule',
+    { image_score: 'mean' as never },
+    /image_score: got "mean", expected one of topk-mean, max/,
+  ],
   ['negative lr', { lr: -1 }, /lr: got -1, expected a number > 0/],
   ['betas', { betas: [0.5, 1] }, /betas: got \[0\.5,1\], expected two numbers in \[0, 1\)/],
   ['dropout 1', { dtp_dropout: 1 }, /dtp_dropout: got 1, expected a number in \[0, 1\)/],
   ['boolean switch', { pre_vcp: 'yes' as never }, /pre_vcp: got "yes", expected true or false/],
-  ['unknown field', { n_ctxx: 3 } as never, /n_ctxx: got 3, expected a known field \(activation, backbone/],
+  [
+    'unknown field',
+    { n_ctxx: 3 } as never,
+    /n_ctxx: got 3, expected a known field \(activation, backbone/,
+  ],
 ];
 for (const [name, input, message] of cases) {
   test(`rejects ${name}`, () => {
-    assert.throws(() => resolveVcpClipConfig(input, { source: 'spec.yaml' }), (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.match(error.message, /^spec\.yaml: /);
-      assert.match(error.message, message);
-      return true;
-    });
+    assert.throws(
+      () => resolveVcpClipConfig(input, { source: 'spec.yaml' }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^spec\.yaml: /);
+        assert.match(error.message, message);
+        return true;
+      },
+    );
   });
 }
 
 test('a given backbone shape overrides the table (e.g. a test model)', () => {
   const backbone = { visionLayers: 2, visionWidth: 16, patchSize: 8, textWidth: 32, embedDim: 32 };
-  const c = resolveVcpClipConfig({ backbone: 'tiny', layers: [1, 2], image_size: 24, heads: 4 }, { backbone });
+  const c = resolveVcpClipConfig(
+    { backbone: 'tiny', layers: [1, 2], image_size: 24, heads: 4 },
+    { backbone },
+  );
   assert.deepEqual(c.layers, [1, 2]);
-  assert.throws(() => resolveVcpClipConfig({ backbone: 'tiny', layers: [3], image_size: 24, heads: 4 }, { backbone }), /layers: got \[3\]/);
   assert.throws(
-    () => resolveVcpClipConfig({ backbone: 'tiny', layers: [1], image_size: 24, heads: 4 }, { backbone: { ...backbone, embedDim: 24 } }),
+    () =>
+      resolveVcpClipConfig(
+        { backbone: 'tiny', layers: [3], image_size: 24, heads: 4 },
+        { backbone },
+      ),
+    /layers: got \[3\]/,
+  );
+  assert.throws(
+    () =>
+      resolveVcpClipConfig(
+        { backbone: 'tiny', layers: [1], image_size: 24, heads: 4 },
+        { backbone: { ...backbone, embedDim: 24 } },
+      ),
     /pre_vcp: got true, expected false for this backbone: Pre-VCP needs text width \(32\) = embed dim \(24\)/,
   );
 });

@@ -8,14 +8,23 @@ import { readSafetensors, type RawTensor } from '../../../../src/model/clip/safe
 import { ClipTokenizer } from '../../../../src/model/clip/tokenizer.js';
 import type { MethodContext } from '../../../../src/model/methods/method.js';
 import type { VcpClipConfigInput } from '../../../../src/model/methods/vcp-clip/config.js';
-import { createVcpClip, VcpClipMethod, backboneShapeOf } from '../../../../src/model/methods/vcp-clip/model.js';
+import {
+  createVcpClip,
+  VcpClipMethod,
+  backboneShapeOf,
+} from '../../../../src/model/methods/vcp-clip/model.js';
 import { resolveVcpClipConfig } from '../../../../src/model/methods/vcp-clip/config.js';
 
 export const DIR = 'tests/fixtures/vcp-clip';
 export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
 
 export interface Fixture {
-  meta: { config: VcpClipConfigInput; losses: Record<string, number>; loss_total: number; layers: number[] };
+  meta: {
+    config: VcpClipConfigInput;
+    losses: Record<string, number>;
+    loss_total: number;
+    layers: number[];
+  };
   params: Map<string, RawTensor>;
   inputs: Map<string, RawTensor>;
   golden: Map<string, RawTensor>;
@@ -25,8 +34,13 @@ export interface Fixture {
 }
 
 export function fixtureMissing(): string | null {
-  for (const f of [`${DIR}/golden.safetensors`, `${DIR}/tiny-clip/model.safetensors`, `${TOKENIZER_DIR}/tokenizer.json`]) {
-    if (!existsSync(f)) return `fixture ${f} is missing: run /work/venv-golden/bin/python python/golden/make_vcp_golden.py`;
+  for (const f of [
+    `${DIR}/golden.safetensors`,
+    `${DIR}/tiny-clip/model.safetensors`,
+    `${TOKENIZER_DIR}/tokenizer.json`,
+  ]) {
+    if (!existsSync(f))
+      return `fixture ${f} is missing: run /work/venv-golden/bin/python python/golden/make_vcp_golden.py`;
   }
   return null;
 }
@@ -45,11 +59,17 @@ export async function loadFixture(): Promise<Fixture> {
 }
 
 export function tensorOf(raw: RawTensor): Tensor {
-  return tf.tensor(raw.data, raw.shape, raw.dtype === 'I32' || raw.dtype === 'I64' ? 'int32' : 'float32');
+  return tf.tensor(
+    raw.data,
+    raw.shape,
+    raw.dtype === 'I32' || raw.dtype === 'I64' ? 'int32' : 'float32',
+  );
 }
 
 export function buildClip(fx: Fixture): ClipModel {
-  return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, { activation: 'gelu' });
+  return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, {
+    activation: 'gelu',
+  });
 }
 
 export function contextOf(fx: Fixture, clip: ClipModel): MethodContext {
@@ -57,13 +77,22 @@ export function contextOf(fx: Fixture, clip: ClipModel): MethodContext {
 }
 
 /** The method with the fixture's config (overridable) and, when the shapes allow, its parameters. */
-export function buildMethod(fx: Fixture, clip: ClipModel, overrides: VcpClipConfigInput = {}, options: { truncate?: boolean; load?: boolean } = {}): VcpClipMethod {
+export function buildMethod(
+  fx: Fixture,
+  clip: ClipModel,
+  overrides: VcpClipConfigInput = {},
+  options: { truncate?: boolean; load?: boolean } = {},
+): VcpClipMethod {
   const context = contextOf(fx, clip);
   const input = { ...fx.meta.config, ...overrides };
   const method =
     options.truncate === undefined
       ? createVcpClip(input, context)
-      : new VcpClipMethod(resolveVcpClipConfig(input, { backbone: backboneShapeOf(context) }), context, { truncate: options.truncate });
+      : new VcpClipMethod(
+          resolveVcpClipConfig(input, { backbone: backboneShapeOf(context) }),
+          context,
+          { truncate: options.truncate },
+        );
   if (options.load ?? true) {
     for (const [name, v] of method.parameters()) {
       const raw = fx.params.get(name);
@@ -79,7 +108,8 @@ export function buildMethod(fx: Fixture, clip: ClipModel, overrides: VcpClipConf
 /** Max |a − b| after checking shapes. */
 export function maxAbsDiff(actual: Tensor, expected: RawTensor | Tensor): number {
   const e = expected instanceof tf.Tensor ? expected : tensorOf(expected);
-  if (actual.shape.join() !== e.shape.join()) throw new Error(`shape [${actual.shape}] vs expected [${e.shape}]`);
+  if (actual.shape.join() !== e.shape.join())
+    throw new Error(`shape [${actual.shape}] vs expected [${e.shape}]`);
   const a = actual.dataSync();
   const b = e.dataSync();
   let m = 0;

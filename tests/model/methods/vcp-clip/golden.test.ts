@@ -13,7 +13,15 @@ import { l2Normalize } from '../../../../src/model/methods/vcp-clip/post-vcp.js'
 import type { VcpClipMethod } from '../../../../src/model/methods/vcp-clip/model.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '../../../../src/model/tf.js';
-import { buildClip, buildMethod, type Fixture, fixtureMissing, loadFixture, maxAbsDiff, tensorOf } from './fixture.js';
+import {
+  buildClip,
+  buildMethod,
+  type Fixture,
+  fixtureMissing,
+  loadFixture,
+  maxAbsDiff,
+  tensorOf,
+} from './fixture.js';
 
 const TOL = 1e-4;
 const missing = fixtureMissing();
@@ -57,11 +65,14 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
     test('checkpoint names and shapes are those of the reference', () => {
       const names = [...method.parameters().keys()].sort();
       assert.deepEqual(names, [...fx!.params.keys()].sort());
-      for (const [name, v] of method.parameters()) assert.deepEqual(v.shape, fx!.params.get(name)!.shape, name);
+      for (const [name, v] of method.parameters())
+        assert.deepEqual(v.shape, fx!.params.get(name)!.shape, name);
     });
 
     test('Pre-VCP category vectors', () => {
-      tf.tidy(() => close(method.preVcp.categoryVectors(input('global') as Tensor2D), 'pre_vcp.category'));
+      tf.tidy(() =>
+        close(method.preVcp.categoryVectors(input('global') as Tensor2D), 'pre_vcp.category'),
+      );
     });
 
     test('UTP + DTP text embeddings (truncated sequences vs the full-length reference)', () => {
@@ -73,7 +84,12 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
 
     test("DTP 'post': deep prompts before EOS", () => {
       const post = buildMethod(fx!, clip, { dtp_position: 'post' });
-      tf.tidy(() => close(post.prompts.encode(gold('pre_vcp.category') as Tensor3D, false), 'text.embeddings_post'));
+      tf.tidy(() =>
+        close(
+          post.prompts.encode(gold('pre_vcp.category') as Tensor3D, false),
+          'text.embeddings_post',
+        ),
+      );
       post.dispose();
     });
 
@@ -81,7 +97,10 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
       tf.tidy(() => {
         const text = gold('text.embeddings') as Tensor3D;
         fx!.meta.layers.forEach((layer, i) => {
-          const { embeddings, attention } = method.postVcp!.apply(text, l2Normalize(input(`patch_tokens.${i}`) as Tensor3D));
+          const { embeddings, attention } = method.postVcp!.apply(
+            text,
+            l2Normalize(input(`patch_tokens.${i}`) as Tensor3D),
+          );
           close(embeddings, `post_vcp.${layer}.embeddings`);
           close(attention, `post_vcp.${layer}.attention`);
         });
@@ -109,9 +128,18 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
             const probs = gold(`maps.${branch}.${layer}`) as Tensor4D;
             const [b, s] = probs.shape;
             const focal = focalLoss(probs, masks).dataSync()[0];
-            const dice = diceLoss(probs.slice([0, 0, 0, 1], [b, s, s, 1]).reshape([b, s, s]) as Tensor3D, masks).dataSync()[0];
-            assert.ok(Math.abs(focal - fx!.meta.losses[`focal.${branch}.${layer}`]) < TOL, `focal.${branch}.${layer}: ${focal}`);
-            assert.ok(Math.abs(dice - fx!.meta.losses[`dice.${branch}.${layer}`]) < TOL, `dice.${branch}.${layer}: ${dice}`);
+            const dice = diceLoss(
+              probs.slice([0, 0, 0, 1], [b, s, s, 1]).reshape([b, s, s]) as Tensor3D,
+              masks,
+            ).dataSync()[0];
+            assert.ok(
+              Math.abs(focal - fx!.meta.losses[`focal.${branch}.${layer}`]) < TOL,
+              `focal.${branch}.${layer}: ${focal}`,
+            );
+            assert.ok(
+              Math.abs(dice - fx!.meta.losses[`dice.${branch}.${layer}`]) < TOL,
+              `dice.${branch}.${layer}: ${dice}`,
+            );
           }
         }
       });
@@ -122,12 +150,19 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
         const batch = features();
         const train = method.forward(batch, { training: true });
         assert.equal(train.anomalyMap, undefined);
-        const loss = method.loss(train, input('masks') as Tensor3D, tf.tensor1d([1, 1]) as Tensor1D).dataSync()[0];
-        assert.ok(Math.abs(loss - fx!.meta.loss_total) < TOL, `loss ${loss} vs ${fx!.meta.loss_total}`);
+        const loss = method
+          .loss(train, input('masks') as Tensor3D, tf.tensor1d([1, 1]) as Tensor1D)
+          .dataSync()[0];
+        assert.ok(
+          Math.abs(loss - fx!.meta.loss_total) < TOL,
+          `loss ${loss} vs ${fx!.meta.loss_total}`,
+        );
         const test = method.forward(batch, { training: false });
         close(test.anomalyMap!, 'eval.anomaly_map');
         close(test.score!, 'eval.score');
-        fx!.meta.layers.forEach((layer) => close(test.extras[`attention.${layer}`], `post_vcp.${layer}.attention`));
+        fx!.meta.layers.forEach((layer) =>
+          close(test.extras[`attention.${layer}`], `post_vcp.${layer}.attention`),
+        );
       });
     });
 

@@ -9,7 +9,16 @@ import type { ClipModel } from '../../../../src/model/clip/model.js';
 import { createMethod, METHODS } from '../../../../src/model/methods/index.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor2D, Tensor3D } from '../../../../src/model/tf.js';
-import { buildClip, buildMethod, contextOf, type Fixture, fixtureMissing, loadFixture, maxAbsDiff, tensorOf } from './fixture.js';
+import {
+  buildClip,
+  buildMethod,
+  contextOf,
+  type Fixture,
+  fixtureMissing,
+  loadFixture,
+  maxAbsDiff,
+  tensorOf,
+} from './fixture.js';
 
 const missing = fixtureMissing();
 const fx: Fixture | null = missing ? null : await loadFixture();
@@ -18,36 +27,50 @@ const fx: Fixture | null = missing ? null : await loadFixture();
 const SHIFT_ONLY = ['post_vcp.k_proj.bias', 'pre_vcp.mininet.bias'];
 
 const features = () => ({
-  patchTokens: fx!.meta.layers.map((_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D),
+  patchTokens: fx!.meta.layers.map(
+    (_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D,
+  ),
   global: tensorOf(fx!.inputs.get('global')!) as Tensor2D,
 });
 
 for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
-  describe(`truncated text sequences equal full-length ones on ${backend}`, { skip: missing ?? false }, () => {
-    let clip: ClipModel;
-    before(async () => {
-      await initBackend(backend);
-      clip = buildClip(fx!);
-    });
-    after(() => clip.dispose());
-
-    for (const variant of [{ dtp_position: 'pre' }, { dtp_position: 'post' }, { dtp: false }, { deep_prompt_len: 3, n_ctx: 4 }] as const) {
-      test(JSON.stringify(variant), () => {
-        const short = buildMethod(fx!, clip, variant, { truncate: true });
-        const full = buildMethod(fx!, clip, variant, { truncate: false });
-        for (const [name, v] of short.parameters()) full.parameters().get(name)!.assign(v); // same values, loaded or not
-        assert.ok(short.prompts.layout.length < full.prompts.layout.length);
-        assert.equal(full.prompts.layout.length, 77);
-        tf.tidy(() => {
-          const global = tensorOf(fx!.inputs.get('global')!) as Tensor2D;
-          const err = maxAbsDiff(short.textEmbeddings(global, false), full.textEmbeddings(global, false));
-          assert.ok(err < 1e-5, `max |Δ| = ${err}`);
-        });
-        short.dispose();
-        full.dispose();
+  describe(
+    `truncated text sequences equal full-length ones on ${backend}`,
+    { skip: missing ?? false },
+    () => {
+      let clip: ClipModel;
+      before(async () => {
+        await initBackend(backend);
+        clip = buildClip(fx!);
       });
-    }
-  });
+      after(() => clip.dispose());
+
+      for (const variant of [
+        { dtp_position: 'pre' },
+        { dtp_position: 'post' },
+        { dtp: false },
+        { deep_prompt_len: 3, n_ctx: 4 },
+      ] as const) {
+        test(JSON.stringify(variant), () => {
+          const short = buildMethod(fx!, clip, variant, { truncate: true });
+          const full = buildMethod(fx!, clip, variant, { truncate: false });
+          for (const [name, v] of short.parameters()) full.parameters().get(name)!.assign(v); // same values, loaded or not
+          assert.ok(short.prompts.layout.length < full.prompts.layout.length);
+          assert.equal(full.prompts.layout.length, 77);
+          tf.tidy(() => {
+            const global = tensorOf(fx!.inputs.get('global')!) as Tensor2D;
+            const err = maxAbsDiff(
+              short.textEmbeddings(global, false),
+              full.textEmbeddings(global, false),
+            );
+            assert.ok(err < 1e-5, `max |Δ| = ${err}`);
+          });
+          short.dispose();
+          full.dispose();
+        });
+      }
+    },
+  );
 }
 
 describe('VCP-CLIP model', { skip: missing ?? false }, () => {
@@ -63,19 +86,33 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     const batch = features();
     const masks = tensorOf(fx!.inputs.get('masks')!) as Tensor3D;
     // No variable list: tfjs differentiates w.r.t. every trainable variable in existence.
-    const { value, grads } = tf.variableGrads(() => method.loss(method.forward(batch, { training: true }), masks, tf.tensor1d([1, 1])));
+    const { value, grads } = tf.variableGrads(() =>
+      method.loss(method.forward(batch, { training: true }), masks, tf.tensor1d([1, 1])),
+    );
     const byName = new Map([...method.parameters()].map(([name, v]) => [v.name, name]));
-    const reached = Object.keys(grads).map((key) => byName.get(key) ?? `not a VCP-CLIP parameter: ${key}`);
+    const reached = Object.keys(grads).map(
+      (key) => byName.get(key) ?? `not a VCP-CLIP parameter: ${key}`,
+    );
     const learnable = [...method.parameters().keys()];
-    assert.deepEqual(reached.filter((n) => !learnable.includes(n)), [], 'only VCP-CLIP parameters get gradients');
+    assert.deepEqual(
+      reached.filter((n) => !learnable.includes(n)),
+      [],
+      'only VCP-CLIP parameters get gradients',
+    );
     for (const name of learnable) {
       const g = grads[method.parameters().get(name)!.name];
       const norm = g ? tf.norm(g).dataSync()[0] : 0;
-      if (SHIFT_ONLY.includes(name)) assert.ok(norm < 1e-6, `${name}: ‖grad‖ = ${norm}, expected 0 (shift invariance)`);
+      if (SHIFT_ONLY.includes(name))
+        assert.ok(norm < 1e-6, `${name}: ‖grad‖ = ${norm}, expected 0 (shift invariance)`);
       else assert.ok(Number.isFinite(norm) && norm > 1e-9, `${name}: ‖grad‖ = ${norm}`);
     }
-    const clipTensors = [clip.text.weights.tokenEmbedding, clip.text.weights.projection, clip.text.weights.positionEmbedding];
-    for (const t of clipTensors) assert.ok(!(t instanceof tf.Variable), 'CLIP weights must be plain tensors');
+    const clipTensors = [
+      clip.text.weights.tokenEmbedding,
+      clip.text.weights.projection,
+      clip.text.weights.positionEmbedding,
+    ];
+    for (const t of clipTensors)
+      assert.ok(!(t instanceof tf.Variable), 'CLIP weights must be plain tensors');
     const ids = new Set([...method.parameters().values()].map((v) => v.id));
     for (const t of clipTensors) assert.ok(!ids.has(t.id));
     tf.dispose([value, grads, masks, batch.global, ...batch.patchTokens]);
@@ -87,7 +124,11 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     const spec = method.optimizer();
     assert.deepEqual([spec.kind, spec.beta1, spec.beta2, spec.epsilon], ['adam', 0.5, 0.999, 1e-8]);
     const [prompts, temps] = spec.groups;
-    assert.deepEqual(temps, { name: 'temperatures', lr: 0.01, params: ['maps.base.logit_scale', 'maps.vcp.logit_scale'] });
+    assert.deepEqual(temps, {
+      name: 'temperatures',
+      lr: 0.01,
+      params: ['maps.base.logit_scale', 'maps.vcp.logit_scale'],
+    });
     assert.equal(prompts.lr, 4e-5);
     assert.equal(prompts.params.length + temps.params.length, method.parameters().size);
     method.dispose();
@@ -117,8 +158,15 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     assert.deepEqual(full.score, [2]);
 
     const noPre = run({ pre_vcp: false });
-    assert.deepEqual(noPre.text, [1, 2, 32], 'without Pre-VCP the text is encoded once for all images');
-    assert.ok(!noPre.names.some((n) => n.startsWith('pre_vcp.mininet')) && noPre.names.includes('pre_vcp.q'));
+    assert.deepEqual(
+      noPre.text,
+      [1, 2, 32],
+      'without Pre-VCP the text is encoded once for all images',
+    );
+    assert.ok(
+      !noPre.names.some((n) => n.startsWith('pre_vcp.mininet')) &&
+        noPre.names.includes('pre_vcp.q'),
+    );
 
     const noPost = run({ post_vcp: false });
     assert.deepEqual(noPost.branches, ['base']);
@@ -126,7 +174,11 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
 
     const noDtp = run({ dtp: false });
     assert.ok(!noDtp.names.some((n) => n.startsWith('dtp.')));
-    assert.equal(run({ image_score: 'max' }).score, undefined, "the 'max' rule leaves the score to the evaluator's smoothed map");
+    assert.equal(
+      run({ image_score: 'max' }).score,
+      undefined,
+      "the 'max' rule leaves the score to the evaluator's smoothed map",
+    );
   });
 
   test('Pre-VCP makes the text depend on the image; without it all images share it', () => {
@@ -144,11 +196,24 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     const method = createMethod('vcp-clip', fx!.meta.config, contextOf(fx!, clip));
     assert.equal(method.name, 'vcp-clip');
     assert.deepEqual(method.features, { layers: [1, 2], imageSize: 24 });
-    assert.deepEqual(method.postprocess, { smoothingSigma: 8, normalizeMaps: true, normalizeScores: true, score: 'method' });
+    assert.deepEqual(method.postprocess, {
+      smoothingSigma: 8,
+      normalizeMaps: true,
+      normalizeScores: true,
+      score: 'method',
+    });
     method.dispose();
-    assert.throws(() => createMethod('vcp', {}, contextOf(fx!, clip)), /method: got "vcp", expected one of vcp-clip/);
     assert.throws(
-      () => createMethod('vcp-clip', { ...fx!.meta.config, activation: 'quick_gelu' }, contextOf(fx!, clip)),
+      () => createMethod('vcp', {}, contextOf(fx!, clip)),
+      /method: got "vcp", expected one of vcp-clip/,
+    );
+    assert.throws(
+      () =>
+        createMethod(
+          'vcp-clip',
+          { ...fx!.meta.config, activation: 'quick_gelu' },
+          contextOf(fx!, clip),
+        ),
       /activation: got "quick_gelu", but the CLIP model was built with "gelu"/,
     );
   });

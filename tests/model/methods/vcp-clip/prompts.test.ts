@@ -12,20 +12,42 @@ import type { ClipModel } from '../../../../src/model/clip/model.js';
 import { withEvalPrompts } from '../../../../src/model/infer.js';
 import type { PromptPair, ZeroShotMethod } from '../../../../src/model/methods/method.js';
 import type { VcpClipMethod } from '../../../../src/model/methods/vcp-clip/model.js';
-import { resolvePromptPairs, templatePairs } from '../../../../src/model/methods/vcp-clip/prompts.js';
+import {
+  resolvePromptPairs,
+  templatePairs,
+} from '../../../../src/model/methods/vcp-clip/prompts.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor, Tensor2D, Tensor3D } from '../../../../src/model/tf.js';
-import { buildClip, buildMethod, type Fixture, fixtureMissing, loadFixture, maxAbsDiff, tensorOf } from './fixture.js';
+import {
+  buildClip,
+  buildMethod,
+  type Fixture,
+  fixtureMissing,
+  loadFixture,
+  maxAbsDiff,
+  tensorOf,
+} from './fixture.js';
 
 const missing = fixtureMissing();
 const fx: Fixture | null = missing ? null : await loadFixture();
 
-const GOOD_DAMAGED: PromptPair = { normal: 'a photo of a good {cls}', abnormal: 'a photo of a damaged {cls}' };
-const OTHER: PromptPair = { normal: 'There is not a damaged {cls} in the photo', abnormal: 'There is a damaged {cls} in the photo' };
-const SINGLE_TEMPLATE = { templates: ['a photo of a {state} {cls}'], state_words: [['good', 'damaged']] as [string, string][] };
+const GOOD_DAMAGED: PromptPair = {
+  normal: 'a photo of a good {cls}',
+  abnormal: 'a photo of a damaged {cls}',
+};
+const OTHER: PromptPair = {
+  normal: 'There is not a damaged {cls} in the photo',
+  abnormal: 'There is a damaged {cls} in the photo',
+};
+const SINGLE_TEMPLATE = {
+  templates: ['a photo of a {state} {cls}'],
+  state_words: [['good', 'damaged']] as [string, string][],
+};
 
 const features = () => ({
-  patchTokens: fx!.meta.layers.map((_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D),
+  patchTokens: fx!.meta.layers.map(
+    (_, i) => tensorOf(fx!.inputs.get(`patch_tokens.${i}`)!) as Tensor3D,
+  ),
   global: tensorOf(fx!.inputs.get('global')!) as Tensor2D,
 });
 
@@ -38,7 +60,9 @@ function outputs(method: VcpClipMethod): { text: Tensor3D; map: Tensor3D } {
 }
 
 function snapshot(method: ZeroShotMethod): Map<string, Float32Array> {
-  return new Map([...method.parameters()].map(([name, v]) => [name, Float32Array.from(v.dataSync())]));
+  return new Map(
+    [...method.parameters()].map(([name, v]) => [name, Float32Array.from(v.dataSync())]),
+  );
 }
 
 function dispose(...tensors: Record<string, Tensor>[]): void {
@@ -68,7 +92,10 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
     test('the fixture ensemble (2 templates × 2 state pairs) as explicit pairs is the training ensemble', () => {
       const method = buildMethod(fx!, clip);
       const pairs = templatePairs(fx!.meta.config.templates!, fx!.meta.config.state_words!);
-      assert.deepEqual(pairs[1], { normal: 'a photo of a flawless {cls}', abnormal: 'a photo of a broken {cls}' });
+      assert.deepEqual(pairs[1], {
+        normal: 'a photo of a flawless {cls}',
+        abnormal: 'a photo of a broken {cls}',
+      });
       const view = method.withPrompts(pairs);
       const trained = outputs(method);
       const viewed = outputs(view);
@@ -82,7 +109,8 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
       const before = snapshot(method);
       const view = method.withPrompts([OTHER]);
       assert.deepEqual(view.promptPairs, [OTHER]);
-      for (const [name, v] of view.parameters()) assert.equal(v, method.parameters().get(name), `${name}: the view must share the Variable`);
+      for (const [name, v] of view.parameters())
+        assert.equal(v, method.parameters().get(name), `${name}: the view must share the Variable`);
       const trained = outputs(method);
       const viewed = outputs(view);
       assert.ok(maxAbsDiff(viewed.text, trained.text) > 1e-3, 'text embeddings unchanged');
@@ -101,7 +129,9 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
 
     test('an ensemble of two pairs is the normalised mean of the two normalised single-pair embeddings', () => {
       const method = buildMethod(fx!, clip, SINGLE_TEMPLATE);
-      const [both, first, second] = [[GOOD_DAMAGED, OTHER], [GOOD_DAMAGED], [OTHER]].map((pairs) => method.withPrompts(pairs));
+      const [both, first, second] = [[GOOD_DAMAGED, OTHER], [GOOD_DAMAGED], [OTHER]].map((pairs) =>
+        method.withPrompts(pairs),
+      );
       const global = tensorOf(fx!.inputs.get('global')!) as Tensor2D;
       tf.tidy(() => {
         const e1 = first.textEmbeddings(global, false); // [B, 2, D], unit rows
@@ -127,30 +157,61 @@ describe('test-time prompt validation and lifetime', { skip: missing ?? false },
   after(() => clip.dispose());
 
   const rejects = (input: unknown, pattern: RegExp) =>
-    assert.throws(() => resolvePromptPairs(input, 'eval.prompts'), (e: unknown) => e instanceof UserError && pattern.test(e.message), `${JSON.stringify(input)}`);
+    assert.throws(
+      () => resolvePromptPairs(input, 'eval.prompts'),
+      (e: unknown) => e instanceof UserError && pattern.test(e.message),
+      `${JSON.stringify(input)}`,
+    );
 
   test('bad pairs name the field and the prompt', () => {
     rejects([], /eval\.prompts: got \[\], expected a non-empty list/);
     rejects('a photo of a {cls}', /eval\.prompts: got "a photo of a \{cls\}"/);
-    rejects([GOOD_DAMAGED, { normal: 'a {cls}', abnormal: 'a damaged {cls} or {cls}' }], /eval\.prompts\[1\]\.abnormal: got "a damaged \{cls\} or \{cls\}", expected a sentence with exactly one \{cls\} slot/);
-    rejects([{ normal: 'a good photo', abnormal: 'a damaged {cls}' }], /eval\.prompts\[0\]\.normal: got "a good photo"/);
-    rejects([{ normal: 'a {state} {cls}', abnormal: 'a damaged {cls}' }], /eval\.prompts\[0\]\.normal: .*no \{state\} slot/);
+    rejects(
+      [GOOD_DAMAGED, { normal: 'a {cls}', abnormal: 'a damaged {cls} or {cls}' }],
+      /eval\.prompts\[1\]\.abnormal: got "a damaged \{cls\} or \{cls\}", expected a sentence with exactly one \{cls\} slot/,
+    );
+    rejects(
+      [{ normal: 'a good photo', abnormal: 'a damaged {cls}' }],
+      /eval\.prompts\[0\]\.normal: got "a good photo"/,
+    );
+    rejects(
+      [{ normal: 'a {state} {cls}', abnormal: 'a damaged {cls}' }],
+      /eval\.prompts\[0\]\.normal: .*no \{state\} slot/,
+    );
     rejects([{ normal: 'a {cls}' }], /eval\.prompts\[0\]\.abnormal: got nothing/);
-    rejects([{ normal: 'a {cls}', abnormal: 'a {cls}', state: 'x' }], /eval\.prompts\[0\]: got .*expected an object with the keys normal and abnormal/);
-    rejects([['a {cls}', 'a damaged {cls}']], /eval\.prompts\[0\]: got \["a \{cls\}","a damaged \{cls\}"\]/);
+    rejects(
+      [{ normal: 'a {cls}', abnormal: 'a {cls}', state: 'x' }],
+      /eval\.prompts\[0\]: got .*expected an object with the keys normal and abnormal/,
+    );
+    rejects(
+      [['a {cls}', 'a damaged {cls}']],
+      /eval\.prompts\[0\]: got \["a \{cls\}","a damaged \{cls\}"\]/,
+    );
     assert.deepEqual(resolvePromptPairs([GOOD_DAMAGED]), [GOOD_DAMAGED]);
   });
 
   test('withPrompts and withEvalPrompts reject bad pairs before building anything; a prompt too long for the context names it', () => {
     const method = buildMethod(fx!, clip, SINGLE_TEMPLATE);
     const tensors = tf.memory().numTensors;
-    assert.throws(() => withEvalPrompts(method, [{ normal: 'good', abnormal: 'a damaged {cls}' }]), /eval\.prompts\[0\]\.normal: got "good"/);
+    assert.throws(
+      () => withEvalPrompts(method, [{ normal: 'good', abnormal: 'a damaged {cls}' }]),
+      /eval\.prompts\[0\]\.normal: got "good"/,
+    );
     // 9 + n tokens: n = 80 overflows the context; n = 68 fills it exactly, leaving no room for the deep prompt
-    for (const [repeat, what] of [[80, /needs 89 tokens/], [68, /needs 78 positions/]] as const) {
+    for (const [repeat, what] of [
+      [80, /needs 89 tokens/],
+      [68, /needs 78 positions/],
+    ] as const) {
       const long = `a photo of a damaged {cls} with ${'a '.repeat(repeat - 1)}`;
       assert.throws(
-        () => method.withPrompts([GOOD_DAMAGED, { normal: 'a {cls}', abnormal: long }], 'eval.prompts'),
-        (e: unknown) => e instanceof UserError && e.message.startsWith('vcp-clip test-time prompts: eval.prompts: "a photo of a damaged {cls} with') && what.test(e.message),
+        () =>
+          method.withPrompts([GOOD_DAMAGED, { normal: 'a {cls}', abnormal: long }], 'eval.prompts'),
+        (e: unknown) =>
+          e instanceof UserError &&
+          e.message.startsWith(
+            'vcp-clip test-time prompts: eval.prompts: "a photo of a damaged {cls} with',
+          ) &&
+          what.test(e.message),
       );
     }
     assert.equal(tf.memory().numTensors, tensors, 'a rejected view leaks no tensors');
@@ -163,8 +224,17 @@ describe('test-time prompt validation and lifetime', { skip: missing ?? false },
     const view = withEvalPrompts(method, [OTHER]) as VcpClipMethod;
     assert.notEqual(view, method);
     assert.deepEqual(view.promptPairs, [OTHER]);
-    const promptless: ZeroShotMethod = { ...method, name: method.name, withPrompts: undefined } as unknown as ZeroShotMethod;
-    assert.throws(() => withEvalPrompts(promptless, [OTHER]), (e: unknown) => e instanceof UserError && /eval\.prompts: method vcp-clip has no text prompts/.test(e.message));
+    const promptless: ZeroShotMethod = {
+      ...method,
+      name: method.name,
+      withPrompts: undefined,
+    } as unknown as ZeroShotMethod;
+    assert.throws(
+      () => withEvalPrompts(promptless, [OTHER]),
+      (e: unknown) =>
+        e instanceof UserError &&
+        /eval\.prompts: method vcp-clip has no text prompts/.test(e.message),
+    );
     method.dispose();
   });
 
@@ -173,9 +243,14 @@ describe('test-time prompt validation and lifetime', { skip: missing ?? false },
     const method = buildMethod(fx!, clip, SINGLE_TEMPLATE, { load: false }); // loading leaves the fixture's source tensors
     const view = method.withPrompts([OTHER]);
     const nested = view.withPrompts([GOOD_DAMAGED, OTHER]);
-    for (const [name, v] of nested.parameters()) assert.equal(v, method.parameters().get(name), name);
+    for (const [name, v] of nested.parameters())
+      assert.equal(v, method.parameters().get(name), name);
     method.dispose();
     view.dispose(); // after the owner: a no-op, not an error
-    assert.equal(tf.memory().numTensors, tensors, 'every tensor of the method and its views is freed');
+    assert.equal(
+      tf.memory().numTensors,
+      tensors,
+      'every tensor of the method and its views is freed',
+    );
   });
 });
