@@ -5,7 +5,6 @@ import { tf } from '../model/tf.js';
 export async function backendCommand(options: { backend: string }): Promise<void> {
   const info = await initBackend(options.backend as BackendChoice);
   console.log(`backend: ${describeBackend(info)}`);
-  if (info.hint) console.log(`hint: ${info.hint}`);
   const n = 1024;
   const [a, b] = [tf.randomNormal([n, n]), tf.randomNormal([n, n])];
   // Never return a TypedArray from tf.tidy: tfjs walks it element by element looking for tensors.

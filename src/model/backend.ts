@@ -132,7 +132,12 @@ export async function initBackend(choice: BackendChoice = 'auto'): Promise<Backe
   return { name: 'cpu', package: '@tensorflow/tfjs-backend-cpu', device: 'cpu', threads: 1, hint };
 }
 
-/** One line for logs and MLflow tags, e.g. "tensorflow (cpu, 2 threads, @tensorflow/tfjs-node)". */
+/**
+ * One line for logs, e.g. "tensorflow (cpu, 2 threads, @tensorflow/tfjs-node)"; when a faster
+ * backend was skipped, the hint saying how to get it follows on the same line.
+ */
 export function describeBackend(info: BackendInfo): string {
-  return `${info.name} (${info.device}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.package})`;
+  const threads = `${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  const line = `${info.name} (${info.device}, ${threads}, ${info.package})`;
+  return info.hint ? `${line}; ${info.hint}` : line;
 }

@@ -53,3 +53,17 @@ test('an unknown backend is a user error listing the accepted names', async () =
     return true;
   });
 });
+
+test('the description carries the hint when a faster backend was skipped', () => {
+  const info = {
+    name: 'wasm',
+    package: '@tensorflow/tfjs-backend-wasm',
+    device: 'cpu',
+    threads: 1,
+  } as const;
+  assert.equal(describeBackend(info), 'wasm (cpu, 1 thread, @tensorflow/tfjs-backend-wasm)');
+  assert.equal(
+    describeBackend({ ...info, hint: 'run `npm run setup:native`' }),
+    'wasm (cpu, 1 thread, @tensorflow/tfjs-backend-wasm); run `npm run setup:native`',
+  );
+});
