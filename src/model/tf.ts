@@ -9,10 +9,11 @@ import type * as tfjs from '@tensorflow/tfjs';
 // packages it re-exports for their export names, ~0.3 s of every process's start-up.
 // Source maps (on under tsx) off meanwhile: tfjs's bundles point to 16 MB of maps that Node
 // would read and parse on load (~0.15 s), only to map stack frames inside tfjs itself.
-const sourceMaps = process.sourceMapsEnabled;
-process.setSourceMapsEnabled(false);
+// (process.sourceMapsEnabled exists from Node 20.7; older Nodes keep their setting.)
+const sourceMaps = process.sourceMapsEnabled as boolean | undefined;
+if (sourceMaps !== undefined) process.setSourceMapsEnabled(false);
 const tf = createRequire(import.meta.url)('@tensorflow/tfjs') as typeof tfjs;
-process.setSourceMapsEnabled(sourceMaps);
+if (sourceMaps !== undefined) process.setSourceMapsEnabled(sourceMaps);
 
 // The cpu backend greets Node users with a banner on first use; backend.ts prints its own hint.
 // PROD silences it; IS_TEST would too, but it also turns on tfjs's per-kernel leak check, which
