@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../datasets/feature-cache.js';
-import type { Sample } from '../datasets/types.js';
+import { samplesOfSplit } from '../datasets/open.js';
 import { initBackend, describeBackend, type BackendChoice } from '../model/backend.js';
 import { saveCheckpoint } from '../model/checkpoint.js';
 import { cacheRoot } from '../model/clip/cache.js';
@@ -61,12 +61,8 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     });
 
     const ds = train.dataset;
-    const dataset = await openCheckedDataset({
-      root: ds.root,
-      format: ds.format,
-      products: ds.products === 'all' ? undefined : ds.products,
-    });
-    const samples: Sample[] = dataset.products().flatMap((p) => dataset.samples(p, ds.split));
+    const dataset = await openCheckedDataset(ds);
+    const samples = samplesOfSplit(dataset, ds.split);
     log(
       `train: ${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
     );
@@ -76,12 +72,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       extractor,
       samples,
       seed: trial.seed,
-      schedule: {
-        epochs: train.epochs,
-        batch_size: train.batch_size,
-        micro_batch: train.micro_batch,
-        augment: train.augment,
-      },
+      schedule: train,
       onEpoch: (e) =>
         log(
           `epoch ${e.epoch + 1}/${train.epochs}: loss ${e.loss.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
@@ -101,12 +92,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       log(`eval: ${evaluation.prompts.length} test-time prompt pair(s) from eval.prompts`);
     const evaluations: DatasetEvaluation[] = [];
     for (const d of evaluation.datasets) {
-      const evalSet = await openCheckedDataset({
-        root: d.root,
-        format: d.format,
-        products: d.products === 'all' ? undefined : d.products,
-        name: d.name,
-      });
+      const evalSet = await openCheckedDataset(d);
       const res = await evaluateDataset({
         method: evalMethod,
         extractor,

@@ -5,7 +5,7 @@
  */
 import { UserError } from '../errors.js';
 import { readImageRgb, readImageSize } from './image-io.js';
-import { openDataset, unknownProducts, type OpenDatasetInput } from './open.js';
+import { openDataset, productFilter, unknownProducts, type OpenDatasetInput } from './open.js';
 import type { Dataset, Sample, Split } from './types.js';
 
 export interface DatasetProblem {
@@ -64,16 +64,15 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
   const decode = options.decode ?? true;
   const all = await openDataset({ ...options, products: undefined });
   const problems: DatasetProblem[] = [];
-  const unknown = unknownProducts(all.products(), options.products);
+  const filter = productFilter(options.products);
+  const unknown = unknownProducts(all.products(), filter);
   for (const product of unknown) {
     problems.push({
       path: options.root,
       problem: `unknown product "${product}" (available: ${all.products().join(', ') || 'none'})`,
     });
   }
-  const wanted = options.products
-    ? options.products.filter((p) => !unknown.includes(p))
-    : undefined;
+  const wanted = filter ? filter.filter((p) => !unknown.includes(p)) : undefined;
   const dataset = wanted
     ? await openDataset({ ...options, format: all.format, products: wanted })
     : all;

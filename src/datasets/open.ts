@@ -14,8 +14,8 @@ export interface OpenDatasetInput {
   root: string;
   /** Layout; detected from the files under root when omitted. */
   format?: DatasetFormat;
-  /** Only these products; an unknown one is an error listing the available ones. */
-  products?: readonly string[];
+  /** Only these products ('all' or absent: every one); an unknown one is an error listing the available ones. */
+  products?: readonly string[] | 'all';
   /** Display name (default: the root's base name). */
   name?: string;
 }
@@ -51,6 +51,13 @@ export async function detectFormat(root: string): Promise<DatasetFormat> {
   throw new UserError(`${root}: cannot tell the dataset format`, {
     hint: `expected ${VISA_CSV} (visa), meta.json (meta), <product>/test/<defect>/ (mvtec) or <product>/images/ (folder); or pass --format`,
   });
+}
+
+/** A product filter as a list, or undefined for every product (specs write 'all'). */
+export function productFilter(
+  products: readonly string[] | 'all' | undefined,
+): readonly string[] | undefined {
+  return products === 'all' ? undefined : products;
 }
 
 /** The products a filter names that the dataset lacks (for error messages and the check). */
@@ -95,7 +102,8 @@ export async function openDataset(input: OpenDatasetInput): Promise<Dataset> {
   }
   const index = await INDEXERS[format](input.root);
   const available = [...index.keys()].sort();
-  const unknown = unknownProducts(available, input.products);
+  const wanted = productFilter(input.products);
+  const unknown = unknownProducts(available, wanted);
   if (unknown.length > 0) {
     throw new UserError(
       `${input.root}: unknown product${unknown.length > 1 ? 's' : ''} ${unknown.map((p) => `"${p}"`).join(', ')}`,
@@ -104,8 +112,12 @@ export async function openDataset(input: OpenDatasetInput): Promise<Dataset> {
       },
     );
   }
-  if (input.products)
-    for (const product of available) if (!input.products.includes(product)) index.delete(product);
+  if (wanted) for (const product of available) if (!wanted.includes(product)) index.delete(product);
   const name = input.name ?? basename(input.root.replace(/[/\\]+$/, '').replace(/\.json$/, ''));
   return new IndexedDataset(name, format, input.root, index);
+}
+
+/** Every sample of one split, product by product. */
+export function samplesOfSplit(dataset: Dataset, split: Split): Sample[] {
+  return dataset.products().flatMap((product) => dataset.samples(product, split));
 }

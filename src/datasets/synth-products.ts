@@ -119,6 +119,16 @@ function grid(size: number, rng: Rng): Rendering {
   return { size, rgb };
 }
 
+/** Coordinates along and across a direction `angle` (radians) around the centre (cx, cy). */
+function rotation(
+  cx: number,
+  cy: number,
+  angle: number,
+): (x: number, y: number) => [number, number] {
+  const [ca, sa] = [Math.cos(angle), Math.sin(angle)];
+  return (x, y) => [(x - cx) * ca + (y - cy) * sa, -(x - cx) * sa + (y - cy) * ca];
+}
+
 /** Objects: render the background, then the object over it where inside(x, y). */
 function object(
   size: number,
@@ -168,7 +178,6 @@ function bottle(size: number, rng: Rng): Rendering {
 
 function screw(size: number, rng: Rng): Rendering {
   const angle = rng.uniform(0, 2 * Math.PI);
-  const [ca, sa] = [Math.cos(angle), Math.sin(angle)];
   const cx = size * (0.5 + rng.uniform(-0.05, 0.05));
   const cy = size * (0.5 + rng.uniform(-0.05, 0.05));
   const half = size * rng.uniform(0.28, 0.31);
@@ -176,10 +185,7 @@ function screw(size: number, rng: Rng): Rendering {
   const head = size * 0.09;
   const pitch = size * 0.035;
   const metal = rng.uniform(95, 115);
-  const local = (x: number, y: number): [number, number] => [
-    (x - cx) * ca + (y - cy) * sa,
-    -(x - cx) * sa + (y - cy) * ca,
-  ];
+  const local = rotation(cx, cy, angle);
   return object(
     size,
     rng,
@@ -205,17 +211,13 @@ function pill(size: number, rng: Rng): Rendering {
   const cy = size * (0.5 + rng.uniform(-0.02, 0.02));
   const angle = rng.uniform(-0.06, 0.06);
   const [a, b] = [size * rng.uniform(0.36, 0.38), size * rng.uniform(0.17, 0.19)];
-  const [ca, sa] = [Math.cos(angle), Math.sin(angle)];
   const specks = Array.from({ length: rng.int(10, 18) }, () => {
     const t = rng.uniform(0, 2 * Math.PI);
     const s = Math.sqrt(rng.next()) * 0.8;
     return [s * a * Math.cos(t), s * b * Math.sin(t), rng.uniform(1.2, 2.4) * (size / 256)];
   });
   const white = jitterColour(rng, [225, 222, 210], 5);
-  const local = (x: number, y: number): [number, number] => [
-    (x - cx) * ca + (y - cy) * sa,
-    -(x - cx) * sa + (y - cy) * ca,
-  ];
+  const local = rotation(cx, cy, angle);
   return object(
     size,
     rng,

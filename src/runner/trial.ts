@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../datasets/feature-cache.js';
-import type { Sample } from '../datasets/types.js';
+import { samplesOfSplit } from '../datasets/open.js';
 import { METRICS } from '../eval/evaluate.js';
 import { initBackend, type BackendInfo } from '../model/backend.js';
 import {
@@ -125,13 +125,8 @@ export async function runTrial({
       });
     } else {
       const ds = train.dataset;
-      const dataset = await openCheckedDataset({
-        root: ds.root,
-        format: ds.format,
-        products: ds.products === 'all' ? undefined : ds.products,
-        decode: false,
-      });
-      const samples: Sample[] = dataset.products().flatMap((p) => dataset.samples(p, ds.split));
+      const dataset = await openCheckedDataset({ ...ds, decode: false });
+      const samples = samplesOfSplit(dataset, ds.split);
       emit({
         type: 'phase',
         phase: 'train',
@@ -143,12 +138,7 @@ export async function runTrial({
         extractor,
         samples,
         seed: trial.seed,
-        schedule: {
-          epochs: train.epochs,
-          batch_size: train.batch_size,
-          micro_batch: train.micro_batch,
-          augment: train.augment,
-        },
+        schedule: train,
         signal,
         onStep: (e) => {
           logger.logMetric('train.loss', e.loss, e.step);
@@ -194,13 +184,7 @@ export async function runTrial({
     const evalStart = performance.now();
     for (const d of evaluation.datasets) {
       signal?.throwIfAborted();
-      const dataset = await openCheckedDataset({
-        root: d.root,
-        format: d.format,
-        products: d.products === 'all' ? undefined : d.products,
-        name: d.name,
-        decode: false,
-      });
+      const dataset = await openCheckedDataset({ ...d, decode: false });
       const products = dataset.products();
       emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
       let done = 0;
