@@ -58,6 +58,8 @@ export interface TrainOptions {
   load?: (sample: Sample, size: number) => Promise<AugSample>;
   /** Overrides the augmentation probabilities (tests). */
   probabilities?: Partial<AugmentProbabilities>;
+  /** Bytes of decoded S×S samples kept between epochs (default 1 GiB; 0 re-decodes every time). */
+  sampleCacheBytes?: number;
   onStep?: (event: StepEvent) => void;
   onEpoch?: (event: EpochEvent) => void;
   signal?: AbortSignal;
@@ -81,6 +83,44 @@ export async function loadSample(sample: Sample, size: number): Promise<AugSampl
   return { image: resizeRgb(image, size, size, 'bicubic'), mask };
 }
 
+type Loader = (sample: Sample, size: number) => Promise<AugSample>;
+
+/**
+ * Keeps decoded S×S samples (least recently used first out, up to `maxBytes`): decoding and
+ * resizing a 1024² PNG costs ~0.16 s, and every epoch (and every mosaic) needs the same images
+ * again. Samples are never modified (augmentations return new arrays), so sharing is safe.
+ */
+function keepLoaded(load: Loader, maxBytes: number): Loader {
+  if (maxBytes <= 0) return load;
+  const entries = new Map<string, { loaded: Promise<AugSample>; bytes: number }>();
+  let total = 0;
+  return async (sample, size) => {
+    const key = sample.imagePath; // S is fixed for a run
+    const hit = entries.get(key);
+    if (hit) {
+      entries.delete(key); // re-insert: Map order is the recency order
+      entries.set(key, hit);
+      return hit.loaded;
+    }
+    const entry = { loaded: load(sample, size), bytes: 0 };
+    entries.set(key, entry);
+    const loaded = await entry.loaded.catch((error: unknown) => {
+      entries.delete(key);
+      throw error;
+    });
+    if (entries.get(key) === entry) {
+      entry.bytes = loaded.image.data.byteLength + loaded.mask.byteLength;
+      total += entry.bytes;
+      for (const [oldest, old] of entries) {
+        if (total <= maxBytes || oldest === key) break;
+        entries.delete(oldest);
+        total -= old.bytes;
+      }
+    }
+    return loaded;
+  };
+}
+
 /** Deterministic Fisher–Yates permutation of 0..n-1. */
 export function permutation(n: number, rng: Rng): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
@@ -100,7 +140,7 @@ interface Prepared {
 export async function trainMethod(options: TrainOptions): Promise<TrainResult> {
   const { method, extractor, samples, schedule, seed, signal } = options;
   const size = method.features.imageSize;
-  const load = options.load ?? loadSample;
+  const load = keepLoaded(options.load ?? loadSample, options.sampleCacheBytes ?? 2 ** 30);
   if (samples.length === 0)
     throw new UserError('training: the training set has no samples', {
       hint: 'check train.dataset (root, products, split)',

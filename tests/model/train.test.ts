@@ -257,6 +257,30 @@ describe('training loop', { skip: missing ?? false }, () => {
     method.dispose();
   });
 
+  test('decoded samples are kept across epochs within the byte budget', async () => {
+    const loadsWith = async (sampleCacheBytes: number | undefined): Promise<number> => {
+      const { method, extractor } = setup(clip);
+      let loads = 0;
+      await trainMethod({
+        method,
+        extractor,
+        samples,
+        schedule: schedule({ epochs: 3 }),
+        seed: 3,
+        load: (sample) => (loads++, load(sample)),
+        sampleCacheBytes,
+      });
+      method.dispose();
+      return loads;
+    };
+    const sampleBytes = S * S * 4; // RGB + mask
+    assert.equal(await loadsWith(undefined), samples.length); // default budget: each image once
+    assert.equal(await loadsWith(0), 3 * samples.length); // off: every epoch decodes again
+    // Room for two samples only: epoch order is shuffled, so most epochs decode again.
+    const tight = await loadsWith(2 * sampleBytes);
+    assert.ok(tight > samples.length && tight <= 3 * samples.length, `loads: ${tight}`);
+  });
+
   test('a NaN loss stops the run naming epoch and step', async () => {
     const { method, extractor } = setup(clip);
     // NaN through the temperatures: exp(τ) overflows to Inf → Inf − Inf in the softmax.
