@@ -10,7 +10,7 @@ import type { BackendName } from '../src/model/backend.js';
 import { resolveClipOptions } from '../src/model/clip/config.js';
 import type { ClipConfig, VisionConfig } from '../src/model/clip/config.js';
 import { clipPreset } from '../src/model/clip/presets.js';
-import type { RawTensor } from '../src/model/clip/safetensors.js';
+import type { RawTensor } from '../src/io/safetensors.js';
 import { expectedClipTensors, textWeights, visionWeights } from '../src/model/clip/tensors.js';
 import { ClipTextTower } from '../src/model/clip/text.js';
 import { ClipVisionTower } from '../src/model/clip/vision.js';

@@ -8,9 +8,9 @@ import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { FeatureCache, type CachedTensors } from '../src/datasets/feature-cache.js';
+import { FeatureCache, type CachedTensors } from '../src/model/feature-cache.js';
 import { normalizeClip, readImageRgb, resizeRgb, writePngRgb } from '../src/datasets/image-io.js';
-import { Rng } from '../src/datasets/prng.js';
+import { Rng } from '../src/io/prng.js';
 import { renderSynthSample } from '../src/datasets/synth.js';
 
 const S = 518;

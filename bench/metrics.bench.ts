@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateProduct } from '../src/eval/evaluate.js';
 import { mapMaximum } from '../src/eval/image.js';
-import { npyHeader } from '../src/eval/npy.js';
+import { npyHeader } from '../src/io/npy.js';
 import { PixelAccumulator } from '../src/eval/pixels.js';
 import { auproExact } from '../src/eval/pro.js';
 

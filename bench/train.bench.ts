@@ -6,14 +6,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FeatureCache } from '../src/datasets/feature-cache.js';
-import { Rng } from '../src/datasets/prng.js';
+import { FeatureCache } from '../src/model/feature-cache.js';
+import { Rng } from '../src/io/prng.js';
 import type { Sample } from '../src/datasets/types.js';
 import { initBackend, describeBackend } from '../src/model/backend.js';
 import { NO_AUGMENT } from '../src/model/augment.js';
 import { createClipModel } from '../src/model/clip/model.js';
 import { clipPreset } from '../src/model/clip/presets.js';
-import type { RawTensor } from '../src/model/clip/safetensors.js';
+import type { RawTensor } from '../src/io/safetensors.js';
 import { expectedClipTensors } from '../src/model/clip/tensors.js';
 import { ClipTokenizer } from '../src/model/clip/tokenizer.js';
 import { FeatureExtractor } from '../src/model/features.js';

@@ -1,4 +1,4 @@
-"""Golden files for src/model/clip/safetensors.ts, written by the reference `safetensors` library.
+"""Golden files for src/io/safetensors.ts, written by the reference `safetensors` library.
 
 tests/fixtures/clip/safetensors-golden.safetensors holds F32, F16, BF16, I64 and I32 tensors
 with awkward values (subnormals, rounding ties, ±inf, NaN, -0, int64 sign); the JSON beside it

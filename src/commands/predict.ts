@@ -16,7 +16,7 @@ import {
   writePngGray16,
   writePngRgb,
 } from '../datasets/image-io.js';
-import { writeNpy } from '../eval/npy.js';
+import { writeNpy } from '../io/npy.js';
 import { initBackend, describeBackend, type BackendChoice } from '../model/backend.js';
 import { applyCheckpoint, loadCheckpoint } from '../model/checkpoint.js';
 import { FeatureExtractor } from '../model/features.js';

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { openCheckedDataset } from '../datasets/check.js';
-import { FeatureCache } from '../datasets/feature-cache.js';
+import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
 import { initBackend, describeBackend, type BackendChoice } from '../model/backend.js';
 import { saveCheckpoint } from '../model/checkpoint.js';

@@ -3,7 +3,7 @@
  * ground-truth mask is derived afterwards from the quantised before/after images, so it is
  * exactly the set of changed pixels (synth.ts).
  */
-import type { Rng } from './prng.js';
+import type { Rng } from '../io/prng.js';
 import type { Rendering } from './synth-products.js';
 
 export const DEFECT_KINDS = ['scratch', 'hole', 'stain', 'crack', 'missing'] as const;

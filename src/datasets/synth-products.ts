@@ -3,7 +3,7 @@
  * objects, each with natural variation (pose, lighting, colour, sensor noise) drawn from a
  * seeded Rng. Pixels are float RGB in [0, 255], [S, S, 3].
  */
-import type { Rng } from './prng.js';
+import type { Rng } from '../io/prng.js';
 
 export const TEXTURE_PRODUCTS = ['carpet', 'wood', 'grid'] as const;
 export const OBJECT_PRODUCTS = ['bottle', 'screw', 'pill'] as const;

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writePngGray8, writePngRgb, type GrayImage, type RgbImage } from './image-io.js';
-import { hashString, Rng } from './prng.js';
+import { hashString, Rng } from '../io/prng.js';
 import { applyDefect, defectsFor, type DefectKind } from './synth-defects.js';
 import {
   OBJECT_PRODUCTS,

@@ -18,7 +18,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import sharp from 'sharp';
 import { UserError } from '../errors.js';
-import { readNpy } from './npy.js';
+import { readNpy } from '../io/npy.js';
 
 export interface Image2D<T> {
   data: T;

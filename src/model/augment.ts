@@ -7,7 +7,7 @@
  * border reflect-101; RandomBrightnessContrast 0.2/0.2; GaussNoise var 10..50; Blur / GaussianBlur
  * kernel 3..7; ColorJitter 0.2).
  */
-import type { Rng } from '../datasets/prng.js';
+import type { Rng } from '../io/prng.js';
 import { resizeRgb, type RgbImage } from '../datasets/image-io.js';
 
 export interface AugmentSwitches {

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
-import { readSafetensors, writeSafetensors, type RawTensor } from './clip/safetensors.js';
+import { readSafetensors, writeSafetensors, type RawTensor } from '../io/safetensors.js';
 import type { ZeroShotMethod } from './methods/method.js';
 import { tf } from './tf.js';
 

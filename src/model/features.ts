@@ -5,7 +5,7 @@
  * FeatureCache when present, and the encoder runs only for the misses and augmented images,
  * in chunks of `chunkSize` images to bound memory.
  */
-import { contentHash, type CachedTensors, type FeatureCache } from '../datasets/feature-cache.js';
+import { contentHash, type CachedTensors, type FeatureCache } from './feature-cache.js';
 import type { ClipModel } from './clip/model.js';
 import type { FeatureRequest, FrozenFeatures } from './methods/method.js';
 import { tf } from './tf.js';

@@ -4,7 +4,7 @@
  * cache) with the method's activation, its tokenizer and weights hash, then the method itself.
  */
 import { existsSync, statSync } from 'node:fs';
-import { BACKBONE_ALIASES } from '../runner/backbones.js';
+import { BACKBONE_ALIASES } from './clip/presets.js';
 import type { Activation } from './clip/config.js';
 import { resolveWeightsDir } from './clip/cache.js';
 import { createClipModel, type ClipModel } from './clip/model.js';

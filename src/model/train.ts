@@ -7,7 +7,7 @@
  */
 import { UserError } from '../errors.js';
 import { normalizeClip, readImageRgb, resizeRgb, loadMaskData } from '../datasets/image-io.js';
-import { hashString, Rng } from '../datasets/prng.js';
+import { hashString, Rng } from '../io/prng.js';
 import type { Sample } from '../datasets/types.js';
 import {
   augmentSample,

@@ -45,7 +45,10 @@ export function summarize(values: readonly number[]): Stat | null {
 }
 
 /** Groups of the spec's trials (expansion order) holding the results found for them. */
-export function groupTrials(spec: Pick<Spec, 'axes' | 'trials'>, results: ReadonlyMap<string, TrialResult>): Group[] {
+export function groupTrials(
+  spec: Pick<Spec, 'axes' | 'trials'>,
+  results: ReadonlyMap<string, TrialResult>,
+): Group[] {
   const groups = new Map<string, Group>();
   for (const trial of spec.trials) {
     const key = canonicalJson(trial.point);
@@ -58,7 +61,8 @@ export function groupTrials(spec: Pick<Spec, 'axes' | 'trials'>, results: Readon
     const result = results.get(trial.id);
     if (result) group.results.push(result);
   }
-  for (const g of groups.values()) g.results.sort((a, b) => a.seed - b.seed || a.runId.localeCompare(b.runId));
+  for (const g of groups.values())
+    g.results.sort((a, b) => a.seed - b.seed || a.runId.localeCompare(b.runId));
   return [...groups.values()].sort((a, b) => a.index - b.index);
 }
 
@@ -73,6 +77,12 @@ export function groupLabel(group: Group, axes: readonly string[]): string {
 }
 
 /** The statistic of one MLflow metric key over a group's seeds. */
-export function metricStat(group: Group, key: string, transform: (v: number) => number = (v) => v): Stat | null {
-  return summarize(group.results.filter((r) => key in r.metrics).map((r) => transform(r.metrics[key])));
+export function metricStat(
+  group: Group,
+  key: string,
+  transform: (v: number) => number = (v) => v,
+): Stat | null {
+  return summarize(
+    group.results.filter((r) => key in r.metrics).map((r) => transform(r.metrics[key])),
+  );
 }

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeNpy } from '../eval/npy.js';
+import { decodeNpy } from '../io/npy.js';
 import type { FigureSpec } from '../runner/spec-types.js';
 import {
   ARTIFACT_DIRS,
@@ -32,7 +32,11 @@ export interface ArtifactSource {
   rowLabel: string;
   dataset: string;
 }
-const PART_TITLES = { image: 'image', mask: 'ground truth', overlay: 'anomaly map overlay' } as const;
+const PART_TITLES = {
+  image: 'image',
+  mask: 'ground truth',
+  overlay: 'anomaly map overlay',
+} as const;
 /** Side of each picture in the samples grid (px). */
 const THUMB = 160;
 /** Attention maps larger than this per side are average-pooled to it. */
@@ -50,7 +54,12 @@ async function withTemp<T>(body: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-async function fetchBytes(store: ArtifactStore, runId: string, path: string, dir: string): Promise<Buffer> {
+async function fetchBytes(
+  store: ArtifactStore,
+  runId: string,
+  path: string,
+  dir: string,
+): Promise<Buffer> {
   const local = join(dir, path.replaceAll('/', '__'));
   await store.download(runId, path, local);
   return readFile(local);
@@ -62,7 +71,10 @@ function chooseProducts(found: string[], fig: FigureSpec, limit: number): string
 }
 
 /** Image / ground truth / overlay, one row per (product, image). */
-export async function samplesFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
+export async function samplesFigure(
+  fig: FigureSpec,
+  { store, runId, rowLabel, dataset }: ArtifactSource,
+): Promise<VlSpec> {
   const files = (await store.listFiles(runId, ARTIFACT_DIRS.samples)).map((f) => f.path).sort();
   const entries = new Map<string, Map<string, string>>(); // "<product>/<name>" → part → path
   for (const path of files) {
@@ -72,10 +84,19 @@ export async function samplesFigure(fig: FigureSpec, { store, runId, rowLabel, d
     if (!entries.has(key)) entries.set(key, new Map());
     entries.get(key)!.set(a.part, path);
   }
-  const products = chooseProducts([...new Set([...entries.keys()].map((k) => k.split('/')[0]))], fig, 4);
+  const products = chooseProducts(
+    [...new Set([...entries.keys()].map((k) => k.split('/')[0]))],
+    fig,
+    4,
+  );
   const perProduct = fig.max_items ?? 2;
-  const keys = products.flatMap((p) => [...entries.keys()].filter((k) => k.startsWith(`${p}/`)).slice(0, perProduct));
-  if (keys.length === 0) throw new MissingArtifacts(`run ${runId} has no samples/${dataset}/<product>/<name>_{image,mask,overlay}.png artifacts`);
+  const keys = products.flatMap((p) =>
+    [...entries.keys()].filter((k) => k.startsWith(`${p}/`)).slice(0, perProduct),
+  );
+  if (keys.length === 0)
+    throw new MissingArtifacts(
+      `run ${runId} has no samples/${dataset}/<product>/<name>_{image,mask,overlay}.png artifacts`,
+    );
   const values = await withTemp(async (dir) => {
     const out: { sample: string; part: string; url: string }[] = [];
     for (const key of keys) {
@@ -84,22 +105,48 @@ export async function samplesFigure(fig: FigureSpec, { store, runId, rowLabel, d
         if (!path) continue;
         const bytes = await fetchBytes(store, runId, path, dir);
         // A thin grey frame keeps white masks visible on the white page.
-        const framed = await sharp(bytes).resize(THUMB - 2, THUMB - 2, { fit: 'contain', background: '#ffffff' }).extend({ top: 1, bottom: 1, left: 1, right: 1, background: '#888888' }).png().toBuffer();
+        const framed = await sharp(bytes)
+          .resize(THUMB - 2, THUMB - 2, { fit: 'contain', background: '#ffffff' })
+          .extend({ top: 1, bottom: 1, left: 1, right: 1, background: '#888888' })
+          .png()
+          .toBuffer();
         const thumb = await sharp(framed).png({ compressionLevel: 9, palette: true }).toBuffer();
-        out.push({ sample: key, part: PART_TITLES[part], url: `data:image/png;base64,${thumb.toString('base64')}` });
+        out.push({
+          sample: key,
+          part: PART_TITLES[part],
+          url: `data:image/png;base64,${thumb.toString('base64')}`,
+        });
       }
     }
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`image, ground-truth mask and anomaly-map overlay (${dataset})`, `run ${runId} (${rowLabel})`] },
+    title: {
+      text: fig.title ?? fig.name,
+      subtitle: [
+        `image, ground-truth mask and anomaly-map overlay (${dataset})`,
+        `run ${runId} (${rowLabel})`,
+      ],
+    },
     width: 3 * (THUMB + 16),
     height: keys.length * (THUMB + 16),
     data: { values },
     mark: { type: 'image', width: THUMB, height: THUMB, aria: false },
     encoding: {
-      x: { field: 'part', type: 'nominal', sort: SAMPLE_PARTS.map((p) => PART_TITLES[p]), title: null, axis: { orient: 'top', labelAngle: 0, ticks: false, domain: false } },
-      y: { field: 'sample', type: 'nominal', sort: keys, title: 'product / image', axis: { ticks: false, domain: false } },
+      x: {
+        field: 'part',
+        type: 'nominal',
+        sort: SAMPLE_PARTS.map((p) => PART_TITLES[p]),
+        title: null,
+        axis: { orient: 'top', labelAngle: 0, ticks: false, domain: false },
+      },
+      y: {
+        field: 'sample',
+        type: 'nominal',
+        sort: keys,
+        title: 'product / image',
+        axis: { ticks: false, domain: false },
+      },
       url: { field: 'url', type: 'nominal' },
     },
     config: { view: { stroke: null }, axis: { grid: false } },
@@ -127,40 +174,80 @@ function pool(map: Float64Array, side: number): { side: number; values: Float64A
  * Post-VCP attention of the normal and abnormal text query over the patch grid, per head, at
  * the deepest layer the run logged (the one whose refined embeddings matter most to the map).
  */
-export async function attentionFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
+export async function attentionFigure(
+  fig: FigureSpec,
+  { store, runId, rowLabel, dataset }: ArtifactSource,
+): Promise<VlSpec> {
   const found = (await store.listFiles(runId, ARTIFACT_DIRS.attention))
     .map((f) => ({ path: f.path, a: parseAttentionPath(f.path) }))
     .filter((x) => x.a !== null && x.a.dataset === dataset)
     .map((x) => ({ path: x.path, ...x.a! }));
-  if (found.length === 0) throw new MissingArtifacts(`run ${runId} has no attention/${dataset}/<product>/<name>_layer<k>.npy artifacts`);
+  if (found.length === 0)
+    throw new MissingArtifacts(
+      `run ${runId} has no attention/${dataset}/<product>/<name>_layer<k>.npy artifacts`,
+    );
   const layer = Math.max(...found.map((f) => f.layer));
-  const files = found.filter((f) => f.layer === layer).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const files = found
+    .filter((f) => f.layer === layer)
+    .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const products = chooseProducts([...new Set(files.map((f) => f.product))], fig, 4);
-  const chosen = products.flatMap((p) => files.filter((f) => f.product === p).slice(0, fig.max_items ?? 1));
-  if (chosen.length === 0) throw new MissingArtifacts(`run ${runId} has no attention artifacts of products ${(fig.products ?? []).join(', ')} in ${dataset}`);
+  const chosen = products.flatMap((p) =>
+    files.filter((f) => f.product === p).slice(0, fig.max_items ?? 1),
+  );
+  if (chosen.length === 0)
+    throw new MissingArtifacts(
+      `run ${runId} has no attention artifacts of products ${(fig.products ?? []).join(', ')} in ${dataset}`,
+    );
   let pooledNote = '';
   const panels = await withTemp(async (dir) => {
     const out: VlSpec[] = [];
     for (const { path, product, name } of chosen) {
       const npy = decodeNpy(await fetchBytes(store, runId, path, dir), path);
-      if (npy.shape.length !== 3 || npy.shape[1] !== 2) throw new Error(`${path}: expected shape [H, 2, L], got [${npy.shape.join(', ')}]`);
+      if (npy.shape.length !== 3 || npy.shape[1] !== 2)
+        throw new Error(`${path}: expected shape [H, 2, L], got [${npy.shape.join(', ')}]`);
       const [heads, , l] = npy.shape;
       const side = Math.round(Math.sqrt(l));
       if (side * side !== l) throw new Error(`${path}: L = ${l} patches is not a square grid`);
-      const values: { head: string; state: string; col: number; row: number; weight: number }[] = [];
+      const values: { head: string; state: string; col: number; row: number; weight: number }[] =
+        [];
       for (let h = 0; h < heads; h++) {
         for (let s = 0; s < 2; s++) {
           // ×L: 1 is uniform attention, whatever the grid size.
-          const map = Float64Array.from({ length: l }, (_, i) => Number(npy.data[(h * 2 + s) * l + i]) * l);
+          const map = Float64Array.from(
+            { length: l },
+            (_, i) => Number(npy.data[(h * 2 + s) * l + i]) * l,
+          );
           const pooled = pool(map, side);
-          if (pooled.side !== side) pooledNote = `; maps average-pooled from ${side}×${side} to ${pooled.side}×${pooled.side}`;
-          pooled.values.forEach((w, i) => values.push({ head: `head ${h + 1}`, state: s === 0 ? 'normal prompt' : 'abnormal prompt', col: i % pooled.side, row: Math.floor(i / pooled.side), weight: w }));
+          if (pooled.side !== side)
+            pooledNote = `; maps average-pooled from ${side}×${side} to ${pooled.side}×${pooled.side}`;
+          pooled.values.forEach((w, i) =>
+            values.push({
+              head: `head ${h + 1}`,
+              state: s === 0 ? 'normal prompt' : 'abnormal prompt',
+              col: i % pooled.side,
+              row: Math.floor(i / pooled.side),
+              weight: w,
+            }),
+          );
         }
       }
       out.push({
         title: `${product} / ${name}`,
         data: { values },
-        facet: { row: { field: 'head', type: 'ordinal', title: null, sort: Array.from({ length: heads }, (_, h) => `head ${h + 1}`) }, column: { field: 'state', type: 'nominal', title: null, sort: ['normal prompt', 'abnormal prompt'] } },
+        facet: {
+          row: {
+            field: 'head',
+            type: 'ordinal',
+            title: null,
+            sort: Array.from({ length: heads }, (_, h) => `head ${h + 1}`),
+          },
+          column: {
+            field: 'state',
+            type: 'nominal',
+            title: null,
+            sort: ['normal prompt', 'abnormal prompt'],
+          },
+        },
         spec: {
           width: 110,
           height: 110,
@@ -168,7 +255,12 @@ export async function attentionFigure(fig: FigureSpec, { store, runId, rowLabel,
           encoding: {
             x: { field: 'col', type: 'ordinal', axis: null },
             y: { field: 'row', type: 'ordinal', axis: null },
-            color: { field: 'weight', type: 'quantitative', title: ['attention × L', '(1 = uniform)'], scale: { scheme: 'viridis' } },
+            color: {
+              field: 'weight',
+              type: 'quantitative',
+              title: ['attention × L', '(1 = uniform)'],
+              scale: { scheme: 'viridis' },
+            },
           },
         },
       });
@@ -176,17 +268,31 @@ export async function attentionFigure(fig: FigureSpec, { store, runId, rowLabel,
     return out;
   });
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`Post-VCP attention of each text query over the patch grid, layer ${layer} (${dataset})${pooledNote}`, `run ${runId} (${rowLabel})`] },
+    title: {
+      text: fig.title ?? fig.name,
+      subtitle: [
+        `Post-VCP attention of each text query over the patch grid, layer ${layer} (${dataset})${pooledNote}`,
+        `run ${runId} (${rowLabel})`,
+      ],
+    },
     hconcat: panels,
     resolve: { scale: { color: 'shared' } },
   };
 }
 
 /** t-SNE of the per-image normal / abnormal text embeddings, coloured by product. */
-export async function tsneFigure(fig: FigureSpec, { store, runId, rowLabel, dataset }: ArtifactSource): Promise<VlSpec> {
-  const found = (await store.listFiles(runId, ARTIFACT_DIRS.textEmbeddings)).map((f) => parseTextEmbeddingsPath(f.path)).filter((a) => a !== null && a.dataset === dataset);
+export async function tsneFigure(
+  fig: FigureSpec,
+  { store, runId, rowLabel, dataset }: ArtifactSource,
+): Promise<VlSpec> {
+  const found = (await store.listFiles(runId, ARTIFACT_DIRS.textEmbeddings))
+    .map((f) => parseTextEmbeddingsPath(f.path))
+    .filter((a) => a !== null && a.dataset === dataset);
   const products = chooseProducts(found.map((a) => a!.product).sort(), fig, Infinity);
-  if (products.length === 0) throw new MissingArtifacts(`run ${runId} has no text_embeddings/${dataset}/<product>.npy artifacts`);
+  if (products.length === 0)
+    throw new MissingArtifacts(
+      `run ${runId} has no text_embeddings/${dataset}/<product>.npy artifacts`,
+    );
   const budget = fig.max_items ?? 400;
   const perProduct = Math.max(1, Math.floor(budget / (2 * products.length)));
   const rows: number[][] = [];
@@ -195,7 +301,8 @@ export async function tsneFigure(fig: FigureSpec, { store, runId, rowLabel, data
     for (const product of products) {
       const path = textEmbeddingsPath(dataset, product);
       const npy = decodeNpy(await fetchBytes(store, runId, path, dir), path);
-      if (npy.shape.length !== 3 || npy.shape[1] !== 2) throw new Error(`${path}: expected shape [N, 2, D], got [${npy.shape.join(', ')}]`);
+      if (npy.shape.length !== 3 || npy.shape[1] !== 2)
+        throw new Error(`${path}: expected shape [N, 2, D], got [${npy.shape.join(', ')}]`);
       const [n, , d] = npy.shape;
       const take = Math.min(n, perProduct);
       for (let k = 0; k < take; k++) {
@@ -209,12 +316,25 @@ export async function tsneFigure(fig: FigureSpec, { store, runId, rowLabel, data
   });
   const distinct = new Set(rows.map((r) => r.join(','))).size;
   // Without Pre-VCP the prompts do not see the image: every image has the same two embeddings.
-  if (distinct <= 2) throw new MissingArtifacts(`the ${rows.length} text embeddings of run ${runId} are ${distinct} distinct vectors (the same for every image, as without Pre-VCP): nothing for a t-SNE to show`);
+  if (distinct <= 2)
+    throw new MissingArtifacts(
+      `the ${rows.length} text embeddings of run ${runId} are ${distinct} distinct vectors (the same for every image, as without Pre-VCP): nothing for a t-SNE to show`,
+    );
   const d = rows[0].length;
   const y = tsne(Float64Array.from(rows.flat()), rows.length, d, { seed: 0 });
-  const values = meta.map((m, i) => ({ ...m, x: Number(y[2 * i].toFixed(4)), y: Number(y[2 * i + 1].toFixed(4)) }));
+  const values = meta.map((m, i) => ({
+    ...m,
+    x: Number(y[2 * i].toFixed(4)),
+    y: Number(y[2 * i + 1].toFixed(4)),
+  }));
   return {
-    title: { text: fig.title ?? fig.name, subtitle: [`${rows.length} text embeddings of ${dataset} (normal and abnormal prompt per image); exact t-SNE, perplexity 30, seed 0`, `run ${runId} (${rowLabel})`] },
+    title: {
+      text: fig.title ?? fig.name,
+      subtitle: [
+        `${rows.length} text embeddings of ${dataset} (normal and abnormal prompt per image); exact t-SNE, perplexity 30, seed 0`,
+        `run ${runId} (${rowLabel})`,
+      ],
+    },
     width: 420,
     height: 360,
     data: { values },
@@ -222,8 +342,18 @@ export async function tsneFigure(fig: FigureSpec, { store, runId, rowLabel, data
     encoding: {
       x: { field: 'x', type: 'quantitative', title: 't-SNE dimension 1 (arbitrary units)' },
       y: { field: 'y', type: 'quantitative', title: 't-SNE dimension 2 (arbitrary units)' },
-      color: { field: 'product', type: 'nominal', title: 'product', scale: { scheme: products.length > 10 ? 'category20' : 'tableau10' } },
-      shape: { field: 'state', type: 'nominal', title: 'prompt', scale: { domain: ['normal', 'abnormal'], range: ['circle', 'triangle-up'] } },
+      color: {
+        field: 'product',
+        type: 'nominal',
+        title: 'product',
+        scale: { scheme: products.length > 10 ? 'category20' : 'tableau10' },
+      },
+      shape: {
+        field: 'state',
+        type: 'nominal',
+        title: 'prompt',
+        scale: { domain: ['normal', 'abnormal'], range: ['circle', 'triangle-up'] },
+      },
     },
   };
 }

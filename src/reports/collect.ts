@@ -18,15 +18,22 @@ export interface Collected {
   missing: string[];
 }
 
-export const tagOf = (run: Run, key: string): string | undefined => run.data.tags.find((t) => t.key === key)?.value;
+export const tagOf = (run: Run, key: string): string | undefined =>
+  run.data.tags.find((t) => t.key === key)?.value;
 
-export async function collectResults(client: MlflowClient, spec: Pick<Spec, 'tracking' | 'trials' | 'file'>): Promise<Collected> {
+export async function collectResults(
+  client: MlflowClient,
+  spec: Pick<Spec, 'tracking' | 'trials' | 'file'>,
+): Promise<Collected> {
   const name = spec.tracking.experiment;
   const experiment = await client.getExperimentByName(name);
   if (!experiment) {
-    throw new UserError(`MLflow at ${client.trackingUri} has no experiment "${name}" (from ${spec.file})`, {
-      hint: `run the experiment first (vcp-exp run ${spec.file}), or pass --tracking-uri of the server that holds it`,
-    });
+    throw new UserError(
+      `MLflow at ${client.trackingUri} has no experiment "${name}" (from ${spec.file})`,
+      {
+        hint: `run the experiment first (vcp-exp run ${spec.file}), or pass --tracking-uri of the server that holds it`,
+      },
+    );
   }
   const runs = await client.searchRuns({
     experimentIds: [experiment.experiment_id],
@@ -43,7 +50,9 @@ export async function collectResults(client: MlflowClient, spec: Pick<Spec, 'tra
       continue;
     }
     const prev = newest.get(id);
-    const later = (a: Run, b: Run) => (a.info.start_time ?? 0) - (b.info.start_time ?? 0) || a.info.run_id.localeCompare(b.info.run_id);
+    const later = (a: Run, b: Run) =>
+      (a.info.start_time ?? 0) - (b.info.start_time ?? 0) ||
+      a.info.run_id.localeCompare(b.info.run_id);
     if (!prev || later(run, prev) > 0) newest.set(id, run);
   }
   const results = new Map<string, TrialResult>();

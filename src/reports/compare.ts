@@ -59,14 +59,31 @@ export interface Comparison {
 export function compareRuns(a: Run, b: Run, trackingUri: string): Comparison {
   const pa = new Map(a.data.params.map((p) => [p.key, p.value]));
   const pb = new Map(b.data.params.map((p) => [p.key, p.value]));
-  const params = [...new Set([...pa.keys(), ...pb.keys()])].sort().map((key) => ({ key, a: pa.get(key), b: pb.get(key), differs: pa.get(key) !== pb.get(key) }));
+  const params = [...new Set([...pa.keys(), ...pb.keys()])]
+    .sort()
+    .map((key) => ({ key, a: pa.get(key), b: pb.get(key), differs: pa.get(key) !== pb.get(key) }));
   const ma = new Map(a.data.metrics.map((m) => [m.key, m.value]));
   const mb = new Map(b.data.metrics.map((m) => [m.key, m.value]));
   const metrics = [...new Set([...ma.keys(), ...mb.keys()])].sort().map((key) => {
     const [x, y] = [ma.get(key), mb.get(key)];
-    return { key, a: x?.toPrecision(6), b: y?.toPrecision(6), differs: x !== y, delta: x !== undefined && y !== undefined ? y - x : undefined };
+    return {
+      key,
+      a: x?.toPrecision(6),
+      b: y?.toPrecision(6),
+      differs: x !== y,
+      delta: x !== undefined && y !== undefined ? y - x : undefined,
+    };
   });
-  return { runs: [a, b], params, metrics, url: compareUrl(trackingUri, [a.info.run_id, b.info.run_id], [a.info.experiment_id, b.info.experiment_id]) };
+  return {
+    runs: [a, b],
+    params,
+    metrics,
+    url: compareUrl(
+      trackingUri,
+      [a.info.run_id, b.info.run_id],
+      [a.info.experiment_id, b.info.experiment_id],
+    ),
+  };
 }
 
 function label(run: Run): string {
@@ -75,13 +92,31 @@ function label(run: Run): string {
 }
 
 /** Plain-text rendering; `highlight` wraps differing rows (e.g. in ANSI bold yellow on a terminal). */
-export function formatComparison(c: Comparison, highlight: (s: string) => string = (s) => s): string {
+export function formatComparison(
+  c: Comparison,
+  highlight: (s: string) => string = (s) => s,
+): string {
   const table = (title: string, rows: (CompareRow & { delta?: number })[], withDelta: boolean) => {
     const head = [title, 'A', 'B', ...(withDelta ? ['B − A'] : []), ''];
-    const body = rows.map((r) => [r.key, r.a ?? '–', r.b ?? '–', ...(withDelta ? [r.delta === undefined ? '–' : (r.delta >= 0 ? '+' : '') + r.delta.toPrecision(4)] : []), r.differs ? '≠' : '']);
+    const body = rows.map((r) => [
+      r.key,
+      r.a ?? '–',
+      r.b ?? '–',
+      ...(withDelta
+        ? [r.delta === undefined ? '–' : (r.delta >= 0 ? '+' : '') + r.delta.toPrecision(4)]
+        : []),
+      r.differs ? '≠' : '',
+    ]);
     const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-    const line = (cells: string[]) => cells.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd();
-    return [line(head), ...body.map((r, i) => (rows[i].differs ? highlight(line(r)) : line(r)))].join('\n');
+    const line = (cells: string[]) =>
+      cells
+        .map((s, i) => s.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd();
+    return [
+      line(head),
+      ...body.map((r, i) => (rows[i].differs ? highlight(line(r)) : line(r))),
+    ].join('\n');
   };
   const nDiff = c.params.filter((p) => p.differs).length;
   return [

@@ -34,7 +34,13 @@ function yTitle(metric: Metric): string {
 }
 
 /** Ours (mean ± std per x and series) and the paper's values for one metric and dataset panel. */
-function panelData(fig: FigureSpec, groups: readonly Group[], metric: Metric, dataset: string | undefined, datasets: readonly string[]) {
+function panelData(
+  fig: FigureSpec,
+  groups: readonly Group[],
+  metric: Metric,
+  dataset: string | undefined,
+  datasets: readonly string[],
+) {
   const x = fig.x!;
   const points: Point[] = [];
   const panelDatasets = x === 'dataset' ? datasets : [dataset!];
@@ -47,7 +53,14 @@ function panelData(fig: FigureSpec, groups: readonly Group[], metric: Metric, da
       const sd = stat.std ?? 0;
       // "ours:" only tells ours from the paper's lines; without a reference it is noise.
       const label = fig.series ? (fig.reference ? `ours: ${series}` : series) : 'ours';
-      points.push({ x: xLabel, series: label, mean: stat.mean, lo: stat.mean - sd, hi: stat.mean + sd, n: stat.n });
+      points.push({
+        x: xLabel,
+        series: label,
+        mean: stat.mean,
+        lo: stat.mean - sd,
+        hi: stat.mean + sd,
+        n: stat.n,
+      });
     }
   }
   const paper: { x: string; series: string; value: number }[] = [];
@@ -57,14 +70,22 @@ function panelData(fig: FigureSpec, groups: readonly Group[], metric: Metric, da
     const i = fig.metrics!.indexOf(metric);
     for (const [key, values] of Object.entries(ref.values)) {
       const [xLabel, seriesLabel] = key.split(KEY_SEPARATOR);
-      paper.push({ x: xLabel, series: seriesLabel ? `${PAPER}: ${seriesLabel}` : PAPER, value: values[i] });
+      paper.push({
+        x: xLabel,
+        series: seriesLabel ? `${PAPER}: ${seriesLabel}` : PAPER,
+        value: values[i],
+      });
     }
   }
   return { points, paper };
 }
 
 /** A line (or bar) chart: one panel per metric × dataset. */
-export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[]): VlSpec {
+export function metricFigure(
+  fig: FigureSpec,
+  groups: readonly Group[],
+  datasets: readonly string[],
+): VlSpec {
   const x = fig.x!;
   const shown = fig.datasets ?? [...datasets];
   const order = xValues(groups, x, shown);
@@ -74,24 +95,67 @@ export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets
     for (const dataset of panelDatasets) {
       const { points, paper } = panelData(fig, groups, metric, dataset, shown);
       for (const p of paper) if (!order.includes(p.x)) order.push(p.x);
-      const xEnc = { field: 'x', type: 'ordinal', sort: order, title: axisTitle(x), axis: { labelAngle: order.some((o) => o.length > 6) ? -30 : 0 } };
+      const xEnc = {
+        field: 'x',
+        type: 'ordinal',
+        sort: order,
+        title: axisTitle(x),
+        axis: { labelAngle: order.some((o) => o.length > 6) ? -30 : 0 },
+      };
       const yEnc = { type: 'quantitative', title: yTitle(metric), scale: { zero: false } };
-      const legend = fig.series ? `${axisTitle(fig.series)}${fig.reference ? ' (ours, paper)' : ''}` : 'source';
-      const color = { field: 'series', type: 'nominal', title: legend, scale: { scheme: 'tableau10' } };
+      const legend = fig.series
+        ? `${axisTitle(fig.series)}${fig.reference ? ' (ours, paper)' : ''}`
+        : 'source';
+      const color = {
+        field: 'series',
+        type: 'nominal',
+        title: legend,
+        scale: { scheme: 'tableau10' },
+      };
       const layers: VlSpec[] =
         fig.kind === 'bar'
           ? [
-              { data: { values: points }, mark: { type: 'bar' }, encoding: { x: xEnc, xOffset: { field: 'series' }, y: { ...yEnc, field: 'mean', scale: { zero: true } }, color } },
-              { data: { values: points }, mark: { type: 'errorbar', ticks: true }, encoding: { x: xEnc, xOffset: { field: 'series' }, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' } } },
+              {
+                data: { values: points },
+                mark: { type: 'bar' },
+                encoding: {
+                  x: xEnc,
+                  xOffset: { field: 'series' },
+                  y: { ...yEnc, field: 'mean', scale: { zero: true } },
+                  color,
+                },
+              },
+              {
+                data: { values: points },
+                mark: { type: 'errorbar', ticks: true },
+                encoding: {
+                  x: xEnc,
+                  xOffset: { field: 'series' },
+                  y: { ...yEnc, field: 'lo' },
+                  y2: { field: 'hi' },
+                },
+              },
             ]
           : [
-              { data: { values: points }, mark: { type: 'errorbar', ticks: true }, encoding: { x: xEnc, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' }, color } },
-              { data: { values: points }, mark: { type: 'line', point: { size: 50 } }, encoding: { x: xEnc, y: { ...yEnc, field: 'mean' }, color } },
+              {
+                data: { values: points },
+                mark: { type: 'errorbar', ticks: true },
+                encoding: { x: xEnc, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' }, color },
+              },
+              {
+                data: { values: points },
+                mark: { type: 'line', point: { size: 50 } },
+                encoding: { x: xEnc, y: { ...yEnc, field: 'mean' }, color },
+              },
             ];
       if (paper.length > 0) {
         layers.push({
           data: { values: paper },
-          mark: { type: 'line', strokeDash: [5, 4], point: { shape: 'diamond', size: 80, filled: true } },
+          mark: {
+            type: 'line',
+            strokeDash: [5, 4],
+            point: { shape: 'diamond', size: 80, filled: true },
+          },
           encoding: { x: xEnc, y: { ...yEnc, field: 'value' }, color },
         });
       }
@@ -99,8 +163,16 @@ export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets
       panels.push({ width: Math.max(220, 46 * order.length), height: 200, title, layer: layers });
     }
   }
-  const subtitle = ['mean ± sample std over seeds (error bars)', ...(fig.reference ? [`dashed: ${fig.reference.source}`] : [])];
-  return { title: { text: fig.title ?? fig.name, subtitle }, concat: panels, columns: 3, resolve: { scale: { color: 'shared', y: 'independent' } } };
+  const subtitle = [
+    'mean ± sample std over seeds (error bars)',
+    ...(fig.reference ? [`dashed: ${fig.reference.source}`] : []),
+  ];
+  return {
+    title: { text: fig.title ?? fig.name, subtitle },
+    concat: panels,
+    columns: 3,
+    resolve: { scale: { color: 'shared', y: 'independent' } },
+  };
 }
 
 /**
@@ -108,7 +180,11 @@ export function metricFigure(fig: FigureSpec, groups: readonly Group[], datasets
  * the varying axes ("VCP-CLIP", or "2 | 0.75" with several axes) or by its value along x when
  * that is unique; by default the first and last points.
  */
-export function gainEnds(fig: FigureSpec, groups: readonly Group[], varying: readonly string[]): { baseline: Group; target: Group } {
+export function gainEnds(
+  fig: FigureSpec,
+  groups: readonly Group[],
+  varying: readonly string[],
+): { baseline: Group; target: Group } {
   const find = (label: string | undefined, fallback: Group | undefined, role: string): Group => {
     if (label === undefined && fallback) return fallback;
     const full = groups.filter((g) => groupLabel(g, varying) === label);
@@ -121,11 +197,19 @@ export function gainEnds(fig: FigureSpec, groups: readonly Group[], varying: rea
     }
     return hit;
   };
-  return { baseline: find(fig.baseline, groups[0], 'baseline'), target: find(fig.target, groups.at(-1), 'target') };
+  return {
+    baseline: find(fig.baseline, groups[0], 'baseline'),
+    target: find(fig.target, groups.at(-1), 'target'),
+  };
 }
 
 /** Per-product bars of target − baseline (means over seeds), one panel per metric × dataset. */
-export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: readonly string[], varying: readonly string[]): VlSpec {
+export function gainFigure(
+  fig: FigureSpec,
+  groups: readonly Group[],
+  datasets: readonly string[],
+  varying: readonly string[],
+): VlSpec {
   const ends = gainEnds(fig, groups, varying);
   const [baseline, target] = [groupLabel(ends.baseline, varying), groupLabel(ends.target, varying)];
   const [base, tgt] = [[ends.baseline], [ends.target]];
@@ -135,7 +219,10 @@ export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: 
       const products = productsOf([base[0], tgt[0]], dataset, [metric]);
       const values = [...products, 'mean'].flatMap((p) => {
         const key = p === 'mean' ? `${dataset}.${metric}` : `${dataset}.${p}.${metric}`;
-        const [b, t] = [metricStat(base[0], key, (v) => toDisplay(metric, v)), metricStat(tgt[0], key, (v) => toDisplay(metric, v))];
+        const [b, t] = [
+          metricStat(base[0], key, (v) => toDisplay(metric, v)),
+          metricStat(tgt[0], key, (v) => toDisplay(metric, v)),
+        ];
         if (!b || !t) return [];
         const gain = t.mean - b.mean;
         return [{ product: p, gain, sign: gain >= 0 ? 'gain' : 'loss' }];
@@ -147,15 +234,33 @@ export function gainFigure(fig: FigureSpec, groups: readonly Group[], datasets: 
         data: { values },
         mark: { type: 'bar' },
         encoding: {
-          x: { field: 'product', type: 'nominal', sort: values.map((v) => v.product), title: 'product', axis: { labelAngle: -45 } },
-          y: { field: 'gain', type: 'quantitative', title: `Δ ${METRIC_LABELS[metric]} (${metric === 'ms_per_image' ? 'ms' : 'percentage points'})` },
-          color: { field: 'sign', type: 'nominal', title: 'sign of Δ', scale: { domain: ['gain', 'loss'], range: ['#4c78a8', '#e45756'] } },
+          x: {
+            field: 'product',
+            type: 'nominal',
+            sort: values.map((v) => v.product),
+            title: 'product',
+            axis: { labelAngle: -45 },
+          },
+          y: {
+            field: 'gain',
+            type: 'quantitative',
+            title: `Δ ${METRIC_LABELS[metric]} (${metric === 'ms_per_image' ? 'ms' : 'percentage points'})`,
+          },
+          color: {
+            field: 'sign',
+            type: 'nominal',
+            title: 'sign of Δ',
+            scale: { domain: ['gain', 'loss'], range: ['#4c78a8', '#e45756'] },
+          },
         },
       });
     }
   }
   return {
-    title: { text: fig.title ?? fig.name, subtitle: `${target} − ${baseline}, per product (means over seeds)` },
+    title: {
+      text: fig.title ?? fig.name,
+      subtitle: `${target} − ${baseline}, per product (means over seeds)`,
+    },
     concat: panels,
     columns: 2,
   };

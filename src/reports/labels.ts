@@ -21,13 +21,16 @@ export function formatAxisValue(value: unknown): string {
   if (Array.isArray(value)) {
     if (value.every((v) => typeof v === 'number')) return value.join(',');
     // [normal, abnormal] word pairs and prompt pairs read as "a/b", a list of them as "x + y".
-    if (value.every((v) => Array.isArray(v))) return value.map((v) => (v as unknown[]).map(formatAxisValue).join('/')).join(' + ');
+    if (value.every((v) => Array.isArray(v)))
+      return value.map((v) => (v as unknown[]).map(formatAxisValue).join('/')).join(' + ');
     return value.map(formatAxisValue).join(' + ');
   }
   if (isRecord(value)) {
-    if (typeof value.normal === 'string' && typeof value.abnormal === 'string') return `${value.normal} / ${value.abnormal}`;
+    if (typeof value.normal === 'string' && typeof value.abnormal === 'string')
+      return `${value.normal} / ${value.abnormal}`;
     if (typeof value.name === 'string') return value.name;
-    if (typeof value.format === 'string' && typeof value.root === 'string') return `${value.format}:${basename(value.root)}`;
+    if (typeof value.format === 'string' && typeof value.root === 'string')
+      return `${value.format}:${basename(value.root)}`;
     return JSON.stringify(value);
   }
   return String(value);

@@ -9,7 +9,12 @@ import type { FigureSpec, Spec } from '../runner/spec-types.js';
 import { ArtifactStore } from '../tracking/artifacts.js';
 import type { MlflowClient } from '../tracking/client.js';
 import { groupLabel, groupTrials, varyingAxes, type Group } from './aggregate.js';
-import { attentionFigure, MissingArtifacts, samplesFigure, tsneFigure } from './artifact-figures.js';
+import {
+  attentionFigure,
+  MissingArtifacts,
+  samplesFigure,
+  tsneFigure,
+} from './artifact-figures.js';
 import { collectResults } from './collect.js';
 import { gainFigure, metricFigure } from './figures.js';
 import { toCsv, toLatex, toMarkdown } from './render-table.js';
@@ -32,11 +37,17 @@ export interface ReportResult {
 /** Eval dataset names of the trials, in spec order. */
 export function datasetNames(spec: Pick<Spec, 'trials'>): string[] {
   const names: string[] = [];
-  for (const t of spec.trials) for (const d of t.config.eval.datasets) if (!names.includes(d.name)) names.push(d.name);
+  for (const t of spec.trials)
+    for (const d of t.config.eval.datasets) if (!names.includes(d.name)) names.push(d.name);
   return names;
 }
 
-export async function writeReport({ spec, client, outDir, log = () => undefined }: ReportOptions): Promise<ReportResult> {
+export async function writeReport({
+  spec,
+  client,
+  outDir,
+  log = () => undefined,
+}: ReportOptions): Promise<ReportResult> {
   const collected = await collectResults(client, spec);
   const groups = groupTrials(spec, collected.results);
   const datasets = datasetNames(spec);
@@ -52,8 +63,14 @@ export async function writeReport({ spec, client, outDir, log = () => undefined 
       `${collected.results.size} of ${spec.trials.length} trials finished (${groups.length} sweep points × ${spec.seeds.length} seeds).`,
     '',
   );
-  if (collected.missing.length > 0) notes.push(`${collected.missing.length} trials have no FINISHED run yet: ${collected.missing.join(', ')}`);
-  if (collected.foreign > 0) notes.push(`${collected.foreign} FINISHED runs belong to trials no longer in the spec and were left out`);
+  if (collected.missing.length > 0)
+    notes.push(
+      `${collected.missing.length} trials have no FINISHED run yet: ${collected.missing.join(', ')}`,
+    );
+  if (collected.foreign > 0)
+    notes.push(
+      `${collected.foreign} FINISHED runs belong to trials no longer in the spec and were left out`,
+    );
 
   const write = async (name: string, data: string | Buffer) => {
     await writeFile(join(outDir, name), data);
@@ -82,7 +99,9 @@ export async function writeReport({ spec, client, outDir, log = () => undefined 
     const formats = table.formats ?? ['markdown', 'latex', 'csv'];
     const input = { table, axes: spec.axes, groups, datasets };
     await writeTable(buildTable(input), formats);
-    if (table.per_product) for (const d of table.datasets ?? datasets) await writeTable(buildProductTable(input, d), formats);
+    if (table.per_product)
+      for (const d of table.datasets ?? datasets)
+        await writeTable(buildProductTable(input, d), formats);
     log(`table ${table.name}`);
   }
 
@@ -94,7 +113,10 @@ export async function writeReport({ spec, client, outDir, log = () => undefined 
       const formats = fig.formats ?? ['svg', 'png'];
       if (formats.includes('svg')) await write(`${fig.name}.svg`, rendered.svg);
       if (formats.includes('png')) await write(`${fig.name}.png`, rendered.png);
-      readme.push(`![${fig.title ?? fig.name}](${fig.name}.${formats.includes('svg') ? 'svg' : 'png'})`, '');
+      readme.push(
+        `![${fig.title ?? fig.name}](${fig.name}.${formats.includes('svg') ? 'svg' : 'png'})`,
+        '',
+      );
       log(`figure ${fig.name}`);
     } catch (error) {
       if (!(error instanceof MissingArtifacts)) throw error;
@@ -108,20 +130,36 @@ export async function writeReport({ spec, client, outDir, log = () => undefined 
   return { files, groups, notes };
 }
 
-async function figureSpec(fig: FigureSpec, groups: Group[], axes: readonly string[], datasets: string[], store: ArtifactStore): Promise<Record<string, unknown>> {
+async function figureSpec(
+  fig: FigureSpec,
+  groups: Group[],
+  axes: readonly string[],
+  datasets: string[],
+  store: ArtifactStore,
+): Promise<Record<string, unknown>> {
   const kind = fig.kind ?? 'line';
   if (kind === 'line' || kind === 'bar') return metricFigure(fig, groups, datasets);
   const varying = varyingAxes(axes, groups);
   if (kind === 'gain') return gainFigure(fig, groups, datasets, varying);
-  const candidates = fig.select === undefined ? groups : groups.filter((g) => groupLabel(g, varying) === fig.select);
+  const candidates =
+    fig.select === undefined ? groups : groups.filter((g) => groupLabel(g, varying) === fig.select);
   const group = candidates.find((g) => g.results.length > 0);
   if (!group) {
     const labels = groups.map((g) => groupLabel(g, varying) || '(the only point)').join('; ');
-    throw new MissingArtifacts(fig.select === undefined ? 'no finished run' : `no finished run for "${fig.select}" (sweep points: ${labels})`);
+    throw new MissingArtifacts(
+      fig.select === undefined
+        ? 'no finished run'
+        : `no finished run for "${fig.select}" (sweep points: ${labels})`,
+    );
   }
   const run = group.results[0];
   const label = groupLabel(group, varying) || 'the only sweep point';
-  const source = { store, runId: run.runId, rowLabel: `${label}, seed ${run.seed}`, dataset: fig.datasets?.[0] ?? datasets[0] };
+  const source = {
+    store,
+    runId: run.runId,
+    rowLabel: `${label}, seed ${run.seed}`,
+    dataset: fig.datasets?.[0] ?? datasets[0],
+  };
   if (kind === 'samples') return samplesFigure(fig, source);
   if (kind === 'attention') return attentionFigure(fig, source);
   return tsneFigure(fig, source);

@@ -47,7 +47,12 @@ export const DECIMALS = 2;
 
 const rounded = (v: number) => Number(v.toFixed(DECIMALS));
 
-function cellOf(group: Group, key: string, metric: Metric, paper: number | undefined): Omit<Cell, 'best'> {
+function cellOf(
+  group: Group,
+  key: string,
+  metric: Metric,
+  paper: number | undefined,
+): Omit<Cell, 'best'> {
   const stat = metricStat(group, key, (v) => toDisplay(metric, v));
   return { stat, paper, delta: stat && paper !== undefined ? stat.mean - paper : undefined };
 }
@@ -55,7 +60,10 @@ function cellOf(group: Group, key: string, metric: Metric, paper: number | undef
 /** Bold the best mean of each column (ties at the shown precision all bold). */
 function markBest(rows: Row[], columns: Column[]): void {
   columns.forEach((col, c) => {
-    const means = rows.map((r) => r.cells[c].stat).filter((s): s is Stat => s !== null).map((s) => rounded(s.mean));
+    const means = rows
+      .map((r) => r.cells[c].stat)
+      .filter((s): s is Stat => s !== null)
+      .map((s) => rounded(s.mean));
     if (means.length < 2) return;
     const best = higherIsBetter(col.metric) ? Math.max(...means) : Math.min(...means);
     for (const r of rows) {
@@ -91,43 +99,76 @@ export function buildTable({ table, axes, groups, datasets }: TableInput): Table
   let columns: Column[];
 
   if (byDataset) {
-    columns = table.metrics.map((metric) => ({ metric, showDataset: false, hasReference: Boolean(ref) }));
+    columns = table.metrics.map((metric) => ({
+      metric,
+      showDataset: false,
+      hasReference: Boolean(ref),
+    }));
     for (const dataset of shown) {
       for (const g of groups) {
         const keys = [dataset, ...others.map((a) => g.labels[a])];
         const paperRow = ref?.values[keys.join(KEY_SEPARATOR)];
-        const cells = table.metrics.map((m, i) => ({ ...cellOf(g, `${dataset}.${m}`, m, paperRow?.[i]), best: false }));
+        const cells = table.metrics.map((m, i) => ({
+          ...cellOf(g, `${dataset}.${m}`, m, paperRow?.[i]),
+          best: false,
+        }));
         rows.push({ keys, n: g.results.length, cells });
       }
     }
   } else {
     const refDataset = ref?.dataset ?? shown[0];
     columns = shown.flatMap((dataset) =>
-      table.metrics.map((metric) => ({ dataset, showDataset: shown.length > 1, metric, hasReference: Boolean(ref) && dataset === refDataset })),
+      table.metrics.map((metric) => ({
+        dataset,
+        showDataset: shown.length > 1,
+        metric,
+        hasReference: Boolean(ref) && dataset === refDataset,
+      })),
     );
     const order = axisOrder(groups, table.rows);
-    const sorted = [...groups].sort((a, b) => order.get(a.labels[table.rows])! - order.get(b.labels[table.rows])! || a.index - b.index);
+    const sorted = [...groups].sort(
+      (a, b) =>
+        order.get(a.labels[table.rows])! - order.get(b.labels[table.rows])! || a.index - b.index,
+    );
     for (const g of sorted) {
       const keys = [g.labels[table.rows], ...others.map((a) => g.labels[a])];
       const paperRow = ref?.values[keys.join(KEY_SEPARATOR)];
       const cells = shown.flatMap((dataset) =>
-        table.metrics.map((m, i) => ({ ...cellOf(g, `${dataset}.${m}`, m, dataset === refDataset ? paperRow?.[i] : undefined), best: false })),
+        table.metrics.map((m, i) => ({
+          ...cellOf(g, `${dataset}.${m}`, m, dataset === refDataset ? paperRow?.[i] : undefined),
+          best: false,
+        })),
       );
       rows.push({ keys, n: g.results.length, cells });
     }
   }
   if (byDataset) markBestWithin(rows, columns, (r) => r.keys[0]);
   else markBest(rows, columns);
-  return { name: table.name, title: table.title ?? table.name, keyHeaders, columns, rows, referenceSource: ref?.source };
+  return {
+    name: table.name,
+    title: table.title ?? table.name,
+    keyHeaders,
+    columns,
+    rows,
+    referenceSource: ref?.source,
+  };
 }
 
 /** With datasets as rows, "best" compares the rows of one dataset only. */
 function markBestWithin(rows: Row[], columns: Column[], blockOf: (r: Row) => string): void {
-  for (const block of new Set(rows.map(blockOf))) markBest(rows.filter((r) => blockOf(r) === block), columns);
+  for (const block of new Set(rows.map(blockOf)))
+    markBest(
+      rows.filter((r) => blockOf(r) === block),
+      columns,
+    );
 }
 
 /** Products of a dataset found in the results' metric keys (`<dataset>.<product>.<metric>`), sorted. */
-export function productsOf(groups: readonly Group[], dataset: string, metrics: readonly Metric[]): string[] {
+export function productsOf(
+  groups: readonly Group[],
+  dataset: string,
+  metrics: readonly Metric[],
+): string[] {
   const found = new Set<string>();
   const prefix = `${dataset}.`;
   for (const g of groups) {
@@ -136,7 +177,8 @@ export function productsOf(groups: readonly Group[], dataset: string, metrics: r
         if (!key.startsWith(prefix)) continue;
         const rest = key.slice(prefix.length);
         const dot = rest.lastIndexOf('.');
-        if (dot > 0 && (metrics as readonly string[]).includes(rest.slice(dot + 1))) found.add(rest.slice(0, dot));
+        if (dot > 0 && (metrics as readonly string[]).includes(rest.slice(dot + 1)))
+          found.add(rest.slice(0, dot));
       }
     }
   }
@@ -144,22 +186,39 @@ export function productsOf(groups: readonly Group[], dataset: string, metrics: r
 }
 
 /** Per-product table of one dataset: a row per product (× sweep point), then the dataset mean. */
-export function buildProductTable({ table, axes, groups }: TableInput, dataset: string): TableModel {
+export function buildProductTable(
+  { table, axes, groups }: TableInput,
+  dataset: string,
+): TableModel {
   const others = varyingAxes(axes, groups);
   const ref = table.reference;
   const refValues = ref?.products?.[dataset];
   const refRow = ref?.products_row;
-  const columns: Column[] = table.metrics.map((metric) => ({ dataset, showDataset: false, metric, hasReference: Boolean(refValues) }));
+  const columns: Column[] = table.metrics.map((metric) => ({
+    dataset,
+    showDataset: false,
+    metric,
+    hasReference: Boolean(refValues),
+  }));
   const rows: Row[] = [];
   const products = productsOf(groups, dataset, table.metrics);
-  const refFor = (g: Group) => (refRow === undefined ? groups.length === 1 : groupLabel(g, others) === refRow);
+  const refFor = (g: Group) =>
+    refRow === undefined ? groups.length === 1 : groupLabel(g, others) === refRow;
   for (const product of [...products, 'mean']) {
     const block: Row[] = [];
     for (const g of groups) {
       const paperRow = product !== 'mean' && refFor(g) ? refValues?.[product] : undefined;
-      const key = (m: Metric) => (product === 'mean' ? `${dataset}.${m}` : `${dataset}.${product}.${m}`);
-      const cells = table.metrics.map((m, i) => ({ ...cellOf(g, key(m), m, paperRow?.[i]), best: false }));
-      block.push({ keys: [product, ...others.map((a) => g.labels[a])], n: g.results.length, cells });
+      const key = (m: Metric) =>
+        product === 'mean' ? `${dataset}.${m}` : `${dataset}.${product}.${m}`;
+      const cells = table.metrics.map((m, i) => ({
+        ...cellOf(g, key(m), m, paperRow?.[i]),
+        best: false,
+      }));
+      block.push({
+        keys: [product, ...others.map((a) => g.labels[a])],
+        n: g.results.length,
+        cells,
+      });
     }
     if (others.length > 0) markBest(block, columns);
     rows.push(...block);

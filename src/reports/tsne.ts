@@ -4,7 +4,7 @@
  * gradient descent with momentum and per-coordinate gains (as the reference tsne.py).
  * O(n²) per iteration; seeded, so the same input and seed give the same embedding.
  */
-import { Rng } from '../datasets/prng.js';
+import { Rng } from '../io/prng.js';
 
 export interface TsneOptions {
   /** Effective number of neighbours (default 30, capped at (n − 1) / 3). */
@@ -39,7 +39,13 @@ export function squaredDistances(x: Float64Array, n: number, d: number): Float64
  * Conditional probabilities p_{j|i} whose entropy is log(perplexity) for every i, found by
  * bisection on the precision β_i = 1/(2σ_i²); then P = (P + Pᵀ) / 2n.
  */
-export function jointProbabilities(dist: Float64Array, n: number, perplexity: number, tol = 1e-5, maxSteps = 100): Float64Array {
+export function jointProbabilities(
+  dist: Float64Array,
+  n: number,
+  perplexity: number,
+  tol = 1e-5,
+  maxSteps = 100,
+): Float64Array {
   const target = Math.log(perplexity);
   const cond = new Float64Array(n * n);
   const row = new Float64Array(n);
@@ -74,13 +80,19 @@ export function jointProbabilities(dist: Float64Array, n: number, perplexity: nu
   }
   const p = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) p[i * n + j] = Math.max((cond[i * n + j] + cond[j * n + i]) / (2 * n), 1e-12);
+    for (let j = 0; j < n; j++)
+      p[i * n + j] = Math.max((cond[i * n + j] + cond[j * n + i]) / (2 * n), 1e-12);
   }
   return p;
 }
 
 /** 2-D embedding ([n, 2] row-major) of n points of dimension d. */
-export function tsne(x: Float64Array, n: number, d: number, options: TsneOptions = {}): Float64Array {
+export function tsne(
+  x: Float64Array,
+  n: number,
+  d: number,
+  options: TsneOptions = {},
+): Float64Array {
   if (n < 4) throw new Error(`t-SNE needs at least 4 points, got ${n}`);
   const perplexity = Math.min(options.perplexity ?? 30, (n - 1) / 3);
   const iterations = options.iterations ?? 1000;
@@ -123,7 +135,10 @@ export function tsne(x: Float64Array, n: number, d: number, options: TsneOptions
     let mx = 0;
     let my = 0;
     for (let k = 0; k < n * 2; k++) {
-      gains[k] = Math.sign(grad[k]) !== Math.sign(update[k]) ? gains[k] + 0.2 : Math.max(gains[k] * 0.8, 0.01);
+      gains[k] =
+        Math.sign(grad[k]) !== Math.sign(update[k])
+          ? gains[k] + 0.2
+          : Math.max(gains[k] * 0.8, 0.01);
       update[k] = momentum * update[k] - eta * gains[k] * grad[k];
       y[k] += update[k];
     }

@@ -32,7 +32,11 @@ export interface Rendered {
 export const PNG_SCALE = 2;
 
 export async function renderVegaLite(spec: Record<string, unknown>): Promise<Rendered> {
-  const full = { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', ...spec, config: { ...VL_CONFIG, ...(spec.config as object | undefined) } };
+  const full = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    ...spec,
+    config: { ...VL_CONFIG, ...(spec.config as object | undefined) },
+  };
   const compiled = compile(full as TopLevelSpec).spec;
   const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
   const svg = normalizeIds(await view.toSVG());
@@ -49,12 +53,18 @@ export async function renderVegaLite(spec: Record<string, unknown>): Promise<Ren
  */
 export function normalizeIds(svg: string): string {
   const ids = new Map<string, string>();
-  for (const m of svg.matchAll(/\bid="([A-Za-z_-]+?)(\d+)"/g)) if (!ids.has(m[1] + m[2])) ids.set(m[1] + m[2], `${m[1]}${ids.size + 1}`);
-  return svg.replace(/(\bid="|url\(#|href="#)([A-Za-z_-]+?\d+)(?=[")])/g, (all, lead: string, id: string) => (ids.has(id) ? lead + ids.get(id)! : all));
+  for (const m of svg.matchAll(/\bid="([A-Za-z_-]+?)(\d+)"/g))
+    if (!ids.has(m[1] + m[2])) ids.set(m[1] + m[2], `${m[1]}${ids.size + 1}`);
+  return svg.replace(
+    /(\bid="|url\(#|href="#)([A-Za-z_-]+?\d+)(?=[")])/g,
+    (all, lead: string, id: string) => (ids.has(id) ? lead + ids.get(id)! : all),
+  );
 }
 
 export async function svgToPng(svg: string): Promise<Buffer> {
   // 72 dpi is librsvg's 1:1; compressionLevel and no metadata keep the bytes reproducible.
   // A 256-colour palette (deterministic quantisation) makes figures with photos ~5× smaller.
-  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE }).png({ compressionLevel: 9, palette: true }).toBuffer();
+  return sharp(Buffer.from(svg), { density: 72 * PNG_SCALE })
+    .png({ compressionLevel: 9, palette: true })
+    .toBuffer();
 }

@@ -2,11 +2,11 @@
  * What the spec side needs to know about each method: its defaults, the schema of `base`,
  * which of its fields only matter at evaluation, and its own resolver (the final check).
  */
+import type { BackboneShape } from '../model/clip/presets.js';
 import type { MethodName } from '../model/methods/method.js';
 import {
   resolveVcpClipConfig,
   VCP_CLIP_DEFAULTS,
-  type BackboneShape,
   type VcpClipConfigInput,
 } from '../model/methods/vcp-clip/config.js';
 

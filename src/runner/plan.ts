@@ -4,7 +4,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { resolveBackbone } from './backbones.js';
+import { resolveBackbone } from '../model/backbones.js';
 import type { Spec, Trial } from './spec-types.js';
 
 /** Which of these trial ids already have a FINISHED run (the tracking side implements it). */

@@ -10,7 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { weightsIdentity, type BackboneInfo } from './backbones.js';
+import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
 import { shortHash } from './canonical.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
 import { isPlainObject, loadWithExtends } from './extends.js';

@@ -22,7 +22,7 @@ import {
 import { resizeU8 } from '../datasets/resample.js';
 import type { Dataset, Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
-import { writeNpy } from '../eval/npy.js';
+import { writeNpy } from '../io/npy.js';
 import type { FeatureExtractor } from '../model/features.js';
 import { postprocessProduct, predictImages } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';

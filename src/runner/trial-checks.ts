@@ -5,8 +5,8 @@
  * An issue is placed where the offending value was written, or, for a default, where the
  * backbone that makes it invalid was written.
  */
-import type { BackboneShape } from '../model/methods/vcp-clip/config.js';
-import { resolveBackbone, type BackboneInfo } from './backbones.js';
+import type { BackboneShape } from '../model/clip/presets.js';
+import { resolveBackbone, type BackboneInfo } from '../model/backbones.js';
 import { sortKeys } from './canonical.js';
 import { originOf } from './expand.js';
 import type { IssueSink } from './issues.js';

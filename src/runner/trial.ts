@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
-import { FeatureCache } from '../datasets/feature-cache.js';
+import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
 import { METRICS } from '../eval/evaluate.js';
 import { initBackend, type BackendInfo } from '../model/backend.js';

@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { evaluateProduct, METRICS } from '../../src/eval/evaluate.js';
 import { mapMaximum } from '../../src/eval/image.js';
 import { maskKey } from '../../src/eval/map-files.js';
-import { encodeNpy } from '../../src/eval/npy.js';
+import { encodeNpy } from '../../src/io/npy.js';
 import { collectPixels } from '../../src/eval/pixels.js';
 import { fixture, near, unstack, type StoredArray } from '../eval/golden.js';
 

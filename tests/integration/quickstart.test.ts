@@ -22,7 +22,7 @@ import {
   parseTextEmbeddingsPath,
 } from '../../src/tracking/artifact-names.js';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
-import { decodeNpy } from '../../src/eval/npy.js';
+import { decodeNpy } from '../../src/io/npy.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import { projectRoot } from '../../src/tracking/server.js';
 import type { Run } from '../../src/tracking/types.js';

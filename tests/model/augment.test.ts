@@ -9,7 +9,7 @@ import {
   rotate,
   type AugSample,
 } from '../../src/model/augment.js';
-import { Rng } from '../../src/datasets/prng.js';
+import { Rng } from '../../src/io/prng.js';
 
 const S = 32;
 /** A white disc off-centre on gray noise; the mask is the disc. */

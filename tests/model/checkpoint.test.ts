@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { initBackend } from '../../src/model/backend.js';
 import { applyCheckpoint, loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint.js';
 import type { ClipModel } from '../../src/model/clip/model.js';
-import { readSafetensors } from '../../src/model/clip/safetensors.js';
+import { readSafetensors } from '../../src/io/safetensors.js';
 import { sha256File } from '../../src/model/clip/weights.js';
 import { createMethod } from '../../src/model/methods/index.js';
 import type { ZeroShotMethod } from '../../src/model/methods/method.js';

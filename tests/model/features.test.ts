@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { FeatureCache } from '../../src/datasets/feature-cache.js';
+import { FeatureCache } from '../../src/model/feature-cache.js';
 import { initBackend } from '../../src/model/backend.js';
 import { disposeFeatures, FeatureExtractor } from '../../src/model/features.js';
 import { tf } from '../../src/model/tf.js';

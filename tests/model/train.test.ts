@@ -14,7 +14,7 @@ import { createOptimizer } from '../../src/model/methods/optim.js';
 import { tf } from '../../src/model/tf.js';
 import { trainMethod, type TrainSchedule } from '../../src/model/train.js';
 import type { Sample } from '../../src/datasets/types.js';
-import { Rng } from '../../src/datasets/prng.js';
+import { Rng } from '../../src/io/prng.js';
 import type { VcpClipMethod } from '../../src/model/methods/vcp-clip/model.js';
 import {
   buildClip,

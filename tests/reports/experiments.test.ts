@@ -13,10 +13,30 @@ import { buildTable } from '../../src/reports/table.js';
 import { loadSpec } from '../../src/runner/spec.js';
 
 const DIR = 'experiments';
-const files = readdirSync(DIR).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 
 test('experiments/ holds the quickstart and a spec per paper result', () => {
-  for (const f of ['quickstart.yaml', 'main-visa-to-others.yaml', 'main-mvtec-to-visa.yaml', 'components.yaml', 'layers.yaml', 'prompt-templates.yaml', 'resolution.yaml', 'backbone.yaml', 'heads.yaml', 'n-ctx.yaml', 'deep-prompt-len.yaml', 'alpha.yaml', 'dtp-position.yaml', 'test-prompts-mvtec.yaml', 'test-prompts-visa.yaml', 'image-level-mvtec.yaml', 'image-level-visa.yaml']) {
+  for (const f of [
+    'quickstart.yaml',
+    'main-visa-to-others.yaml',
+    'main-mvtec-to-visa.yaml',
+    'components.yaml',
+    'layers.yaml',
+    'prompt-templates.yaml',
+    'resolution.yaml',
+    'backbone.yaml',
+    'heads.yaml',
+    'n-ctx.yaml',
+    'deep-prompt-len.yaml',
+    'alpha.yaml',
+    'dtp-position.yaml',
+    'test-prompts-mvtec.yaml',
+    'test-prompts-visa.yaml',
+    'image-level-mvtec.yaml',
+    'image-level-visa.yaml',
+  ]) {
     assert.ok(files.includes(f), `experiments/${f} is missing`);
   }
 });
@@ -24,16 +44,25 @@ test('experiments/ holds the quickstart and a spec per paper result', () => {
 for (const file of files) {
   test(`experiments/${file} loads and its paper values name rows of its tables`, async () => {
     const spec = await loadSpec(join(DIR, file));
-    for (const w of spec.warnings) assert.match(w, /root .* does not exist here/, `unexpected warning: ${w}`);
+    for (const w of spec.warnings)
+      assert.match(w, /root .* does not exist here/, `unexpected warning: ${w}`);
     assert.ok(spec.report.tables.length > 0, 'no report table');
     const groups = groupTrials(spec, new Map());
     const datasets = datasetNames(spec);
     for (const table of spec.report.tables) {
       const model = buildTable({ table, axes: spec.axes, groups, datasets });
       const rows = new Set(model.rows.map((r) => r.keys.join(KEY_SEPARATOR)));
-      for (const key of Object.keys(table.reference?.values ?? {})) assert.ok(rows.has(key), `${table.name}: reference row "${key}" matches no row (${[...rows].join('; ')})`);
+      for (const key of Object.keys(table.reference?.values ?? {}))
+        assert.ok(
+          rows.has(key),
+          `${table.name}: reference row "${key}" matches no row (${[...rows].join('; ')})`,
+        );
       const productsRow = table.reference?.products_row;
-      if (productsRow) assert.ok(groups.some((g) => groupLabel(g, varyingAxes(spec.axes, groups)) === productsRow), `${table.name}: products_row "${productsRow}"`);
+      if (productsRow)
+        assert.ok(
+          groups.some((g) => groupLabel(g, varyingAxes(spec.axes, groups)) === productsRow),
+          `${table.name}: products_row "${productsRow}"`,
+        );
     }
   });
 }

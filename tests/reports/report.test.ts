@@ -10,14 +10,23 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { encodeNpy } from '../../src/eval/npy.js';
+import { encodeNpy } from '../../src/io/npy.js';
 import { reportCommand } from '../../src/commands/report.js';
-import { compareRuns, compareUrl, formatComparison, resolveRun } from '../../src/reports/compare.js';
+import {
+  compareRuns,
+  compareUrl,
+  formatComparison,
+  resolveRun,
+} from '../../src/reports/compare.js';
 import { writeReport } from '../../src/reports/report.js';
 import { PNG_SCALE } from '../../src/reports/vega.js';
 import { loadSpec } from '../../src/runner/spec.js';
 import type { Spec, Trial } from '../../src/runner/spec-types.js';
-import { attentionPath, samplePath, textEmbeddingsPath } from '../../src/tracking/artifact-names.js';
+import {
+  attentionPath,
+  samplePath,
+  textEmbeddingsPath,
+} from '../../src/tracking/artifact-names.js';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import { flattenConfig, TAGS } from '../../src/tracking/layout.js';
@@ -45,12 +54,30 @@ function metricsFor(t: Trial): Record<string, number> {
   };
 }
 
-async function makeRun(experimentId: string, parent: string, trialId: string, config: Record<string, unknown>, metrics: Record<string, number>, status: 'FINISHED' | 'FAILED', startTime: number): Promise<string> {
-  const run = await client.createRun({ experimentId, runName: trialId, startTime, tags: { [TAGS.kind]: 'trial', [TAGS.parentRunId]: parent, [TAGS.trialId]: trialId } });
+async function makeRun(
+  experimentId: string,
+  parent: string,
+  trialId: string,
+  config: Record<string, unknown>,
+  metrics: Record<string, number>,
+  status: 'FINISHED' | 'FAILED',
+  startTime: number,
+): Promise<string> {
+  const run = await client.createRun({
+    experimentId,
+    runName: trialId,
+    startTime,
+    tags: { [TAGS.kind]: 'trial', [TAGS.parentRunId]: parent, [TAGS.trialId]: trialId },
+  });
   const id = run.info.run_id;
   await client.logBatch(id, {
     params: Object.entries(flattenConfig(config)).map(([key, value]) => ({ key, value })),
-    metrics: Object.entries(metrics).map(([key, value]) => ({ key, value, step: 0, timestamp: startTime })),
+    metrics: Object.entries(metrics).map(([key, value]) => ({
+      key,
+      value,
+      step: 0,
+      timestamp: startTime,
+    })),
     tags: [],
   });
   await client.updateRun(id, { status, endTime: startTime + 1 });
@@ -66,7 +93,10 @@ async function logArtifacts(runId: string): Promise<void> {
   };
   rmSync(dir, { recursive: true, force: true });
   (await import('node:fs')).mkdirSync(dir, { recursive: true });
-  const img = (r: number, g: number, b: number) => sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } }).png().toBuffer();
+  const img = (r: number, g: number, b: number) =>
+    sharp({ create: { width: 64, height: 48, channels: 3, background: { r, g, b } } })
+      .png()
+      .toBuffer();
   await put('i.png', await img(200, 180, 40), samplePath('synth', 'bottle', '000', 'image'));
   await put('m.png', await img(255, 255, 255), samplePath('synth', 'bottle', '000', 'mask'));
   await put('o.png', await img(220, 30, 30), samplePath('synth', 'bottle', '000', 'overlay'));
@@ -80,9 +110,18 @@ async function logArtifacts(runId: string): Promise<void> {
   }
   await put('a.npy', encodeNpy(att, [2, 2, 16]), attentionPath('synth', 'bottle', '000', 3));
   // A shallower layer: the figure draws the deepest one.
-  await put('a1.npy', encodeNpy(new Float32Array(2 * 2 * 9).fill(1 / 9), [2, 2, 9]), attentionPath('synth', 'bottle', '000', 1));
-  for (const [product, offset] of [['bottle', 0], ['cable', 5]] as const) {
-    const emb = new Float32Array(10 * 2 * 8).map((_, i) => offset + Math.sin(i * 1.7) * 0.1 + (Math.floor(i / 8) % 2) * 2);
+  await put(
+    'a1.npy',
+    encodeNpy(new Float32Array(2 * 2 * 9).fill(1 / 9), [2, 2, 9]),
+    attentionPath('synth', 'bottle', '000', 1),
+  );
+  for (const [product, offset] of [
+    ['bottle', 0],
+    ['cable', 5],
+  ] as const) {
+    const emb = new Float32Array(10 * 2 * 8).map(
+      (_, i) => offset + Math.sin(i * 1.7) * 0.1 + (Math.floor(i / 8) % 2) * 2,
+    );
     await put(`${product}.npy`, encodeNpy(emb, [10, 2, 8]), textEmbeddingsPath('synth', product));
   }
 }
@@ -94,19 +133,58 @@ before(async () => {
   work = mkdtempSync(join(tmpdir(), 'vcp-report-test-'));
   spec = await loadSpec(SPEC);
   const experimentId = await client.getOrCreateExperiment(spec.tracking.experiment);
-  const parent = (await client.createRun({ experimentId, runName: 'sweep', tags: { [TAGS.kind]: 'sweep' } })).info.run_id;
+  const parent = (
+    await client.createRun({ experimentId, runName: 'sweep', tags: { [TAGS.kind]: 'sweep' } })
+  ).info.run_id;
   let clock = 1_700_000_000_000;
   for (const t of spec.trials) {
     const { heads, alpha } = t.point as { heads: number; alpha: number };
     if (heads === 2 && alpha === 0.5 && t.seed === 3) continue; // never ran: n = 2
     if (heads === 1 && alpha === 0.75 && t.seed > 1) {
-      if (t.seed === 2) await makeRun(experimentId, parent, t.id, t.config as never, { 'synth.pixel_auroc': 0.01 }, 'FAILED', clock++);
+      if (t.seed === 2)
+        await makeRun(
+          experimentId,
+          parent,
+          t.id,
+          t.config as never,
+          { 'synth.pixel_auroc': 0.01 },
+          'FAILED',
+          clock++,
+        );
       continue; // n = 1
     }
-    if (heads === 1 && alpha === 0.5 && t.seed === 1) await makeRun(experimentId, parent, t.id, t.config as never, { 'synth.pixel_auroc': 0.02 }, 'FINISHED', clock++); // superseded
-    runOf.set(t.id, await makeRun(experimentId, parent, t.id, t.config as never, metricsFor(t), 'FINISHED', clock++));
+    if (heads === 1 && alpha === 0.5 && t.seed === 1)
+      await makeRun(
+        experimentId,
+        parent,
+        t.id,
+        t.config as never,
+        { 'synth.pixel_auroc': 0.02 },
+        'FINISHED',
+        clock++,
+      ); // superseded
+    runOf.set(
+      t.id,
+      await makeRun(
+        experimentId,
+        parent,
+        t.id,
+        t.config as never,
+        metricsFor(t),
+        'FINISHED',
+        clock++,
+      ),
+    );
   }
-  await makeRun(experimentId, parent, 'deadbeef0000', {}, { 'synth.pixel_auroc': 0.03 }, 'FINISHED', clock); // an old spec's trial
+  await makeRun(
+    experimentId,
+    parent,
+    'deadbeef0000',
+    {},
+    { 'synth.pixel_auroc': 0.03 },
+    'FINISHED',
+    clock,
+  ); // an old spec's trial
   await client.updateRun(parent, { status: 'FINISHED' });
   await logArtifacts(runOf.get(spec.trials[0].id)!);
 });
@@ -116,40 +194,80 @@ after(async () => {
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
-const snapshot = (dir: string) => Object.fromEntries(readdirSync(dir).sort().map((f) => [f, readFileSync(join(dir, f))]));
+const snapshot = (dir: string) =>
+  Object.fromEntries(
+    readdirSync(dir)
+      .sort()
+      .map((f) => [f, readFileSync(join(dir, f))]),
+  );
 
 test('report: tables, figures and README from MLflow runs, byte-identical on rerun', async (t) => {
   if (!server.ok) return t.skip(server.reason);
   const out = join(work, 'report');
   const result = await writeReport({ spec, client, outDir: out });
   const files = new Set(result.files);
-  for (const f of ['heads-alpha.md', 'heads-alpha.tex', 'heads-alpha.csv', 'heads-alpha.synth.products.md', 'curve.svg', 'curve.png', 'gain.png', 'samples.png', 'attention.png', 'tsne.png', 'README.md']) {
+  for (const f of [
+    'heads-alpha.md',
+    'heads-alpha.tex',
+    'heads-alpha.csv',
+    'heads-alpha.synth.products.md',
+    'curve.svg',
+    'curve.png',
+    'gain.png',
+    'samples.png',
+    'attention.png',
+    'tsne.png',
+    'README.md',
+  ]) {
     assert.ok(files.has(f), `missing ${f}`);
   }
   assert.ok(!files.has('missing.png'));
-  assert.ok(result.notes.some((n) => n.includes('figure missing not drawn') && n.includes('samples/')));
+  assert.ok(
+    result.notes.some((n) => n.includes('figure missing not drawn') && n.includes('samples/')),
+  );
   assert.ok(result.notes.some((n) => n.startsWith('3 trials have no FINISHED run')));
-  assert.ok(result.notes.some((n) => n.startsWith('1 FINISHED runs belong to trials no longer in the spec')));
+  assert.ok(
+    result.notes.some((n) =>
+      n.startsWith('1 FINISHED runs belong to trials no longer in the spec'),
+    ),
+  );
 
   const md = readFileSync(join(out, 'heads-alpha.md'), 'utf8').split('\n');
-  assert.equal(md[0], '| Post-VCP heads | α (weight of the VCP map) | n | pixel AUROC (%) | paper | Δ | pixel AP (%) | paper | Δ |');
-  assert.equal(md[2], '| 1 | 0.5 | 3 | 86.00 ± 0.10 | 85.0 | +1.00 | 35.00 ± 0.10 | 40.0 | -5.00 |');
+  assert.equal(
+    md[0],
+    '| Post-VCP heads | α (weight of the VCP map) | n | pixel AUROC (%) | paper | Δ | pixel AP (%) | paper | Δ |',
+  );
+  assert.equal(
+    md[2],
+    '| 1 | 0.5 | 3 | 86.00 ± 0.10 | 85.0 | +1.00 | 35.00 ± 0.10 | 40.0 | -5.00 |',
+  );
   assert.equal(md[3], '| 1 | 0.75 | 1 | 88.40 ± – | – | – | 34.90 ± – | – | – |');
   assert.equal(md[4], '| 2 | 0.5 | 2 | 86.95 ± 0.07 | – | – | 39.95 ± 0.07 | – | – |');
   assert.equal(md[5], '| 2 | 0.75 | 3 | **89.50 ± 0.10** | – | – | **40.00 ± 0.10** | – | – |');
 
   const products = readFileSync(join(out, 'heads-alpha.synth.products.md'), 'utf8');
-  assert.ok(products.includes('| bottle | 2 | 0.75 | 3 | **87.00 ± 0.10** | 90.0 | -3.00 | **50.00 ± 0.10** | 50.0 | +0.00 |'), products);
+  assert.ok(
+    products.includes(
+      '| bottle | 2 | 0.75 | 3 | **87.00 ± 0.10** | 90.0 | -3.00 | **50.00 ± 0.10** | 50.0 | +0.00 |',
+    ),
+    products,
+  );
   assert.ok(products.includes('| mean | 1 | 0.5 | 3 | 86.00 ± 0.10 | – | – |'));
 
   const tex = readFileSync(join(out, 'heads-alpha.tex'), 'utf8');
-  assert.match(tex, /\\toprule\nPost-VCP heads & \$\\alpha\$ \(weight of the VCP map\) & n & pixel AUROC \(\\%\) & paper & \$\\Delta\$/);
+  assert.match(
+    tex,
+    /\\toprule\nPost-VCP heads & \$\\alpha\$ \(weight of the VCP map\) & n & pixel AUROC \(\\%\) & paper & \$\\Delta\$/,
+  );
   assert.ok(tex.includes('2 & 0.75 & 3 & \\textbf{89.50 $\\pm$ 0.10} & -- & -- &'));
   assert.ok(tex.includes('1 & 0.75 & 1 & 88.40 $\\pm$ -- &'));
   assert.ok(tex.includes('\\bottomrule'));
 
   const csv = readFileSync(join(out, 'heads-alpha.csv'), 'utf8').split('\n');
-  assert.equal(csv[0], 'Post-VCP heads,α (weight of the VCP map),dataset,metric,unit,n,mean,std,paper,delta');
+  assert.equal(
+    csv[0],
+    'Post-VCP heads,α (weight of the VCP map),dataset,metric,unit,n,mean,std,paper,delta',
+  );
   assert.equal(csv[1], '1,0.5,synth,pixel_auroc,%,3,86,0.1,85,1');
   assert.equal(csv[3], '1,0.75,synth,pixel_auroc,%,1,88.4,,,');
 
@@ -171,14 +289,17 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
   assert.ok(attention.includes('layer 3 (synth)'), 'the deepest logged layer of the spec dataset');
   assert.ok(attention.includes('bottle / 000'));
   const curve = readFileSync(join(out, 'curve.svg'), 'utf8');
-  for (const text of ['Post-VCP heads', 'pixel AUROC (%)', 'ours: 0.5', 'paper: 0.5']) assert.ok(curve.includes(text), `curve.svg lacks "${text}"`);
+  for (const text of ['Post-VCP heads', 'pixel AUROC (%)', 'ours: 0.5', 'paper: 0.5'])
+    assert.ok(curve.includes(text), `curve.svg lacks "${text}"`);
 
   const first = snapshot(out);
   await reportCommand(SPEC, { trackingUri: server.server.url, out });
   const second = snapshot(out);
-  if (process.env.VCP_REPORT_TEST_OUT) cpSync(out, process.env.VCP_REPORT_TEST_OUT, { recursive: true }); // to look at the figures
+  if (process.env.VCP_REPORT_TEST_OUT)
+    cpSync(out, process.env.VCP_REPORT_TEST_OUT, { recursive: true }); // to look at the figures
   assert.deepEqual(Object.keys(second), Object.keys(first));
-  for (const f of Object.keys(first)) assert.ok(first[f].equals(second[f]), `${f} differs on a second report of the same runs`);
+  for (const f of Object.keys(first))
+    assert.ok(first[f].equals(second[f]), `${f} differs on a second report of the same runs`);
 });
 
 test('compare: run ids or trial ids, params that differ, metric deltas, UI link', async (t) => {
@@ -188,10 +309,18 @@ test('compare: run ids or trial ids, params that differ, metric deltas, UI link'
   assert.equal(ra.info.run_id, runOf.get(a.id), 'the newest FINISHED run of the trial');
   const rb = await resolveRun(client, runOf.get(b.id)!);
   const c = compareRuns(ra, rb, server.server.url);
-  assert.deepEqual(c.params.filter((p) => p.differs).map((p) => p.key), ['model.alpha', 'model.heads']);
+  assert.deepEqual(
+    c.params.filter((p) => p.differs).map((p) => p.key),
+    ['model.alpha', 'model.heads'],
+  );
   const auroc = c.metrics.find((m) => m.key === 'synth.pixel_auroc')!;
   assert.ok(Math.abs(auroc.delta! - 0.035) < 1e-12);
-  assert.equal(c.url, `${server.server.url}/#/compare-runs?runs=[%22${ra.info.run_id}%22,%22${rb.info.run_id}%22]&experiments=[%22${ra.info.experiment_id}%22]`.replaceAll('[', '%5B').replaceAll(']', '%5D'));
+  assert.equal(
+    c.url,
+    `${server.server.url}/#/compare-runs?runs=[%22${ra.info.run_id}%22,%22${rb.info.run_id}%22]&experiments=[%22${ra.info.experiment_id}%22]`
+      .replaceAll('[', '%5B')
+      .replaceAll(']', '%5D'),
+  );
   const text = formatComparison(c, (s) => `<<${s}>>`);
   assert.match(text, /^<<model\.heads\s+1\s+2\s+≠>>$/m);
   assert.match(text, /2 of \d+ params differ/);
@@ -199,5 +328,8 @@ test('compare: run ids or trial ids, params that differ, metric deltas, UI link'
 });
 
 test('compareUrl keeps commas between ids', () => {
-  assert.equal(compareUrl('http://h:1/', ['a', 'b'], ['1', '1']), 'http://h:1/#/compare-runs?runs=%5B%22a%22,%22b%22%5D&experiments=%5B%221%22%5D');
+  assert.equal(
+    compareUrl('http://h:1/', ['a', 'b'], ['1', '1']),
+    'http://h:1/#/compare-runs?runs=%5B%22a%22,%22b%22%5D&experiments=%5B%221%22%5D',
+  );
 });

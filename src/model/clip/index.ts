@@ -26,5 +26,5 @@ export { ClipTextTower, findEosIndex } from './text.js';
 export type { TextHooks, TextWeights, TokenIds } from './text.js';
 export { checkClipTensors, expectedClipTensors } from './tensors.js';
 export { interpolationMatrix, resizeGrid, resizePosEmbed } from './pos-embed.js';
-export { readSafetensors } from './safetensors.js';
-export type { RawTensor } from './safetensors.js';
+export { readSafetensors } from '../../io/safetensors.js';
+export type { RawTensor } from '../../io/safetensors.js';

@@ -4,7 +4,7 @@
  */
 import { resolveClipOptions } from './config.js';
 import type { ClipConfig, ClipOptions, ClipOptionsInput } from './config.js';
-import type { RawTensor } from './safetensors.js';
+import type { RawTensor } from '../../io/safetensors.js';
 import { checkClipTensors, textWeights, visionWeights } from './tensors.js';
 import { ClipTextTower } from './text.js';
 import { ClipVisionTower } from './vision.js';

@@ -58,3 +58,33 @@ export function clipPreset(name: string): Readonly<ClipConfig> {
   }
   return CLIP_PRESETS[name as ClipPresetName];
 }
+
+/** Shapes of a CLIP backbone that the method's config is checked against. */
+export interface BackboneShape {
+  visionLayers: number;
+  visionWidth: number;
+  patchSize: number;
+  textWidth: number;
+  embedDim: number;
+}
+
+/** The OpenAI backbones of the paper's backbone ablation, by architecture name. */
+export const KNOWN_BACKBONES: Readonly<Record<string, BackboneShape>> = Object.fromEntries(
+  Object.entries(CLIP_PRESETS).map(([name, c]) => [
+    name,
+    {
+      visionLayers: c.vision.layers,
+      visionWidth: c.vision.width,
+      patchSize: c.vision.patchSize,
+      textWidth: c.text.width,
+      embedDim: c.projectionDim,
+    },
+  ]),
+);
+
+/** Hub ids of the OpenAI checkpoints, accepted for the architecture names. */
+export const BACKBONE_ALIASES: Readonly<Record<string, ClipPresetName>> = {
+  'openai/clip-vit-base-patch16': 'ViT-B-16',
+  'openai/clip-vit-large-patch14': 'ViT-L-14',
+  'openai/clip-vit-large-patch14-336': 'ViT-L-14-336',
+};

@@ -9,7 +9,7 @@ import type { Tensor1D, Tensor2D } from '../tf.js';
 import type { BlockWeights } from './block.js';
 import type { ClipConfig, TextConfig, VisionConfig } from './config.js';
 import type { LayerNorm, Linear } from './layers.js';
-import type { RawTensor } from './safetensors.js';
+import type { RawTensor } from '../../io/safetensors.js';
 import type { TextWeights } from './text.js';
 import type { VisionWeights } from './vision.js';
 

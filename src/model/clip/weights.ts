@@ -9,7 +9,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
 import { parseClipConfig, type ClipConfig } from './config.js';
-import { readSafetensors, readSafetensorsHeader, type RawTensor } from './safetensors.js';
+import { readSafetensors, readSafetensorsHeader, type RawTensor } from '../../io/safetensors.js';
 import { expectedClipTensors } from './tensors.js';
 import { ClipTokenizer } from './tokenizer.js';
 

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeSafetensors } from '../../../src/model/clip/safetensors.js';
+import { writeSafetensors } from '../../../src/io/safetensors.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -11,8 +11,8 @@ import { parseClipConfig } from '../../../src/model/clip/config.js';
 import type { Activation } from '../../../src/model/clip/config.js';
 import { createClipModel } from '../../../src/model/clip/model.js';
 import type { ClipModel } from '../../../src/model/clip/model.js';
-import { readSafetensors } from '../../../src/model/clip/safetensors.js';
-import type { RawTensor } from '../../../src/model/clip/safetensors.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
+import type { RawTensor } from '../../../src/io/safetensors.js';
 import { findEosIndex } from '../../../src/model/clip/text.js';
 
 const DIR = 'tests/fixtures/clip';

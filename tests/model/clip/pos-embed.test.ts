@@ -8,7 +8,7 @@ import {
   resizeGrid,
   resizePosEmbed,
 } from '../../../src/model/clip/pos-embed.js';
-import { readSafetensors } from '../../../src/model/clip/safetensors.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
 
 const DIR = 'tests/fixtures/clip';
 const meta = JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8')) as {

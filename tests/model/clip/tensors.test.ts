@@ -7,7 +7,7 @@ import { UserError } from '../../../src/errors.js';
 import { initBackend } from '../../../src/model/backend.js';
 import { parseClipConfig } from '../../../src/model/clip/config.js';
 import { createClipModel } from '../../../src/model/clip/model.js';
-import { readSafetensors } from '../../../src/model/clip/safetensors.js';
+import { readSafetensors } from '../../../src/io/safetensors.js';
 import { expectedClipTensors } from '../../../src/model/clip/tensors.js';
 import { tf } from '../../../src/model/tf.js';
 

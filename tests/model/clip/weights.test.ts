@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { UserError } from '../../../src/errors.js';
-import { encodeSafetensors, readSafetensors } from '../../../src/model/clip/safetensors.js';
+import { encodeSafetensors, readSafetensors } from '../../../src/io/safetensors.js';
 import {
   inspectClipCheckpoint,
   loadClipCheckpoint,

@@ -4,34 +4,11 @@
  */
 import { UserError } from '../../../errors.js';
 import { ACTIVATIONS, type Activation } from '../../clip/config.js';
-import { CLIP_PRESETS } from '../../clip/presets.js';
+import { KNOWN_BACKBONES, type BackboneShape } from '../../clip/presets.js';
 export const DTP_POSITIONS = ['pre', 'post'] as const;
 export type DtpPosition = (typeof DTP_POSITIONS)[number];
 export const IMAGE_SCORE_RULES = ['topk-mean', 'max'] as const;
 export type ImageScoreRule = (typeof IMAGE_SCORE_RULES)[number];
-
-/** Shapes of a CLIP backbone that the method's config is checked against. */
-export interface BackboneShape {
-  visionLayers: number;
-  visionWidth: number;
-  patchSize: number;
-  textWidth: number;
-  embedDim: number;
-}
-
-/** The OpenAI backbones of the paper's backbone ablation (shapes from the CLIP presets). */
-export const KNOWN_BACKBONES: Readonly<Record<string, BackboneShape>> = Object.fromEntries(
-  Object.entries(CLIP_PRESETS).map(([name, c]) => [
-    name,
-    {
-      visionLayers: c.vision.layers,
-      visionWidth: c.vision.width,
-      patchSize: c.vision.patchSize,
-      textWidth: c.text.width,
-      embedDim: c.projectionDim,
-    },
-  ]),
-);
 
 export interface VcpClipConfigInput {
   /** Residual-block activation of both CLIP encoders; the public code uses exact GELU (default 'gelu'). */

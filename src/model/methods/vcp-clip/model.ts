@@ -16,12 +16,8 @@ import type {
   PromptPair,
   ZeroShotMethod,
 } from '../method.js';
-import {
-  type BackboneShape,
-  resolveVcpClipConfig,
-  type VcpClipConfig,
-  type VcpClipConfigInput,
-} from './config.js';
+import type { BackboneShape } from '../../clip/presets.js';
+import { resolveVcpClipConfig, type VcpClipConfig, type VcpClipConfigInput } from './config.js';
 import { DeepPrompts } from './dtp.js';
 import { segmentationLoss } from './loss.js';
 import { BaseBranch, VcpBranch } from './maps.js';

@@ -4,7 +4,7 @@ import { tf } from '../../../../src/model/tf.js';
 import type { Tensor } from '../../../../src/model/tf.js';
 import { parseClipConfig } from '../../../../src/model/clip/config.js';
 import { createClipModel, type ClipModel } from '../../../../src/model/clip/model.js';
-import { readSafetensors, type RawTensor } from '../../../../src/model/clip/safetensors.js';
+import { readSafetensors, type RawTensor } from '../../../../src/io/safetensors.js';
 import { ClipTokenizer } from '../../../../src/model/clip/tokenizer.js';
 import type { MethodContext } from '../../../../src/model/methods/method.js';
 import type { VcpClipConfigInput } from '../../../../src/model/methods/vcp-clip/config.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../../src/errors.js';
-import { decodeNpy, encodeNpy, readNpy } from '../../src/eval/npy.js';
+import { decodeNpy, encodeNpy, readNpy } from '../../src/io/npy.js';
 
 const PYTHON = process.env.VCP_EXP_PYTHON ?? '/work/venv-golden/bin/python';
 

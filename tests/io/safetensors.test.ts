@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../../../src/errors.js';
+import { UserError } from '../../src/errors.js';
 import {
   encodeSafetensors,
   readSafetensors,
   readSafetensorsHeader,
   writeSafetensors,
-} from '../../../src/model/clip/safetensors.js';
+} from '../../src/io/safetensors.js';
 
 const GOLDEN_FILE = fileURLToPath(
-  new URL('../../fixtures/clip/safetensors-golden.safetensors', import.meta.url),
+  new URL('../fixtures/clip/safetensors-golden.safetensors', import.meta.url),
 );
 type JsonNumber = number | 'NaN' | 'Infinity' | '-Infinity';
 interface Golden {
@@ -23,7 +23,7 @@ interface Golden {
   f16Writer: { input: JsonNumber[]; bits: number[] };
 }
 const golden = JSON.parse(
-  readFileSync(new URL('../../fixtures/clip/safetensors-golden.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/clip/safetensors-golden.json', import.meta.url), 'utf8'),
 ) as Golden;
 const toNumber = (v: JsonNumber) => (typeof v === 'number' ? v : Number(v));
 

@@ -5,16 +5,9 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { parseClipConfig } from '../model/clip/config.js';
-import { sha256File, weightsHash } from '../model/clip/weights.js';
-import { KNOWN_BACKBONES, type BackboneShape } from '../model/methods/vcp-clip/config.js';
-
-/** Hub ids of the OpenAI checkpoints, accepted for the architecture names. */
-export const BACKBONE_ALIASES: Readonly<Record<string, keyof typeof KNOWN_BACKBONES>> = {
-  'openai/clip-vit-base-patch16': 'ViT-B-16',
-  'openai/clip-vit-large-patch14': 'ViT-L-14',
-  'openai/clip-vit-large-patch14-336': 'ViT-L-14-336',
-};
+import { parseClipConfig } from './clip/config.js';
+import { sha256File, weightsHash } from './clip/weights.js';
+import { BACKBONE_ALIASES, KNOWN_BACKBONES, type BackboneShape } from './clip/presets.js';
 
 export type BackboneInfo =
   | { kind: 'known'; name: keyof typeof KNOWN_BACKBONES; shape: BackboneShape }

@@ -21,7 +21,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodeSafetensors } from '../model/clip/safetensors.js';
+import { encodeSafetensors } from '../io/safetensors.js';
 
 export interface CachedTensor {
   shape: number[];

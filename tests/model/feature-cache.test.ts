@@ -11,8 +11,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FeatureCache, type CachedTensors } from '../../src/datasets/feature-cache.js';
-import { Rng } from '../../src/datasets/prng.js';
+import { FeatureCache, type CachedTensors } from '../../src/model/feature-cache.js';
+import { Rng } from '../../src/io/prng.js';
 
 function features(seed: number, tokens = 50, width = 32): CachedTensors {
   const rng = new Rng(seed);

@@ -4,7 +4,7 @@
  * Reads F32/F16/BF16 (widened to float32) plus I64/I32 (as int32); writes F32, or F16 when asked.
  */
 import { open, rename, writeFile } from 'node:fs/promises';
-import { UserError } from '../../errors.js';
+import { UserError } from '../errors.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 
