@@ -56,7 +56,10 @@ export async function loadMethod(
   try {
     return {
       backbone,
-      method: createMethod(name, config, { clip: backbone.clip, tokenizer: backbone.tokenizer }),
+      method: await createMethod(name, config, {
+        clip: backbone.clip,
+        tokenizer: backbone.tokenizer,
+      }),
     };
   } catch (error) {
     backbone.clip.dispose();

@@ -15,7 +15,8 @@ import { shortHash } from './canonical.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
 import { isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
-import { validateAt } from './schema.js';
+import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
+import { validateAt, validateBase } from './schema.js';
 import { checkEval, checkReport, readSeeds } from './spec-checks.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
@@ -49,7 +50,8 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
 
   for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
-  const axes = readSweep(raw.sweep, sink);
+  const method = readMethod(raw, sink);
+  const axes = readSweep(raw.sweep, sink, method);
   const seeds = readSeeds(raw, sink);
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
@@ -59,7 +61,6 @@ export async function loadSpec(file: string): Promise<Spec> {
     (i) =>
       i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))),
   );
-  const method = (raw.method ?? 'vcp-clip') as Spec['method'];
   let trials: Spec['trials'] = [];
   if (!blocked) {
     const drafts = expandTrials({
@@ -112,6 +113,22 @@ export async function loadSpec(file: string): Promise<Spec> {
     warnings: sortIssues(sink.issues).map(formatIssue),
     hash: shortHash(raw),
   };
+}
+
+/**
+ * The spec's method (default vcp-clip), and `base` checked against that method's config
+ * schema. An unknown method is reported; the default's schema then stands in for the axes.
+ */
+function readMethod(raw: Record<string, unknown>, sink: IssueSink): MethodName {
+  const written = raw.method ?? 'vcp-clip';
+  if (!isMethodName(written)) {
+    sink.error(['method'], 'value', unknownMethodMessage(written));
+    return 'vcp-clip';
+  }
+  if (raw.base !== undefined)
+    for (const p of validateBase(written, raw.base))
+      sink.error(['base', ...p.path], p.at, p.message);
+  return written;
 }
 
 /** A dataset root that does not exist here: a warning at load, an error when the trial runs. */

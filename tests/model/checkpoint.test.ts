@@ -160,12 +160,12 @@ describe('checkpoints', { skip: missing ?? false }, () => {
 
     const ckpt = await loadCheckpoint(out);
     const context = contextOf(fx!, clip);
-    const converted = createMethod('vcp-clip', ckpt.config.config, context);
+    const converted = await createMethod('vcp-clip', ckpt.config.config, context);
     applyCheckpoint(converted, ckpt, hash);
 
     // The same values, placed by hand from their PyTorch names and layouts.
     const ref = (await readSafetensors(reference)).tensors;
-    const direct = createMethod('vcp-clip', ckpt.config.config, context);
+    const direct = await createMethod('vcp-clip', ckpt.config.config, context);
     const p = direct.parameters();
     const set = (name: string, value: tf.Tensor) => {
       p.get(name)!.assign(value.reshape(p.get(name)!.shape));
