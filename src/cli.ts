@@ -176,13 +176,17 @@ cli
 cli
   .command(
     'train <spec>',
-    'Train one trial of a spec, save its checkpoint, evaluate it on the eval datasets and print the metrics',
+    'Train one trial of a spec (or reuse its training), evaluate it on the eval datasets, print the metrics and keep everything in --out',
   )
   .option(
     '--out <dir>',
     '[string] output directory (default: .vcp-exp/runs/<spec name>/<trial id>)',
   )
-  .action(async (spec: string, options: { backend: string; out?: string }) =>
+  .option(
+    '--retrain',
+    '[boolean] train even if a checkpoint of this training exists (in .vcp-exp/checkpoints, shared with vcp-exp run)',
+  )
+  .action(async (spec: string, options: { backend: string; out?: string; retrain?: boolean }) =>
     (await import('./commands/train.js')).trainCommand(spec, options),
   );
 

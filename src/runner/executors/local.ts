@@ -13,6 +13,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
+import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
   isTrialEvent,
   type TrialEvent,
@@ -120,8 +121,8 @@ export class LocalExecutor {
       runId,
       trackingUri: o.trackingUri,
       journalDir: o.journalDir,
-      checkpointsDir: share ? join(o.stateDir, 'checkpoints') : join(workDir, 'checkpoints'),
-      featureCacheDir: share ? join(o.stateDir, 'features') : null,
+      checkpointsDir: share ? checkpointsDir(o.stateDir) : join(workDir, 'checkpoints'),
+      featureCacheDir: share ? featureCacheDir(o.stateDir) : null,
       reuseCheckpoint: share,
       backend: o.backend,
       device,
