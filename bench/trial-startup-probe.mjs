@@ -27,7 +27,7 @@ await import(from('tracking/client.js'));
 mark('import MLflow client');
 const { loadMethod } = await import(from('model/load.js'));
 const { backbone, method } = await loadMethod('vcp-clip', {
-  backbone: join(import.meta.dirname, '../tests/fixtures/clip/tiny-clip'),
+  backbone: join(import.meta.dirname, '../assets/clip/tiny-clip'),
   activation: 'quick_gelu',
   image_size: 32,
   layers: [1, 2, 3],

@@ -12,6 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
+import type * as BuildStamp from '../bin/build-stamp.js';
+
+type BuildStampModule = typeof BuildStamp;
 
 const work = mkdtempSync(join(tmpdir(), 'vcp-bin-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -33,7 +36,7 @@ function fakeCheckout(): string {
 async function stamp(root: string): Promise<void> {
   const m = (await import(
     pathToFileURL(join(root, 'bin', 'build-stamp.js')).href
-  )) as typeof import('../bin/build-stamp.js');
+  )) as BuildStampModule;
   m.writeStamp(m.snapshot());
 }
 

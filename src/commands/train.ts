@@ -5,10 +5,11 @@
  * checkpoints are shared with `vcp-exp run` (src/runner/state-dirs.ts). A spec that expands to
  * several trials belongs to `vcp-exp run`.
  */
-import { cp, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { describeBackend, initBackend, type BackendChoice } from '../model/backend.js';
+import { CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS } from '../model/checkpoint.js';
 import type { DatasetEvaluation } from '../model/infer.js';
 import { loadSpec } from '../runner/spec.js';
 import { checkpointsDir, featureCacheDir } from '../runner/state-dirs.js';
@@ -84,7 +85,9 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     },
   });
   const checkpoint = join(out, 'checkpoint');
-  await cp(summary.checkpoint, checkpoint, { recursive: true });
+  await mkdir(checkpoint, { recursive: true });
+  for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+    await copyFile(join(summary.checkpoint, file), join(checkpoint, file));
   log(
     `\ncheckpoint: ${checkpoint}${summary.trained ? '' : ` (reused training ${trial.trainingKey}; --retrain trains again)`}`,
   );

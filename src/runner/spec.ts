@@ -10,6 +10,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { isSynthRoot } from '../datasets/synth.js';
 import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
 import { shortHash } from './canonical.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
@@ -140,7 +141,9 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
     sink.warning(
       origin ?? [],
       'value',
-      `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
+      isSynthRoot(root)
+        ? `${what} root ${root} does not exist yet; vcp-exp run generates the synthetic dataset there`
+        : `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
     );
   };
   for (const t of trials) {

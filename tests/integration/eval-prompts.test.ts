@@ -43,7 +43,7 @@ function spec(prompts: string): string {
   return `name: tiny-eval-prompts
 method: vcp-clip
 base:
-  backbone: ${join(REPO, 'tests/fixtures/clip/tiny-clip')}
+  backbone: ${join(REPO, 'assets/clip/tiny-clip')}
   activation: quick_gelu
   image_size: 64
   layers: [1, 2, 3]

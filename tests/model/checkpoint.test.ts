@@ -1,7 +1,7 @@
 /**
  * Checkpoints: save → load → same parameters and forward; refusals naming the field and both
  * values; import of the public implementation's .pth through python/convert/vcp_clip_pth.py,
- * which needs only numpy (CI uses .venv/bin/python): the committed tiny .pth with the real key
+ * which needs only numpy (CI uses the MLflow venv's python): the committed tiny .pth with the real key
  * names (python/convert/make_test_pth.py) must convert to exactly the tensors torch.load gives.
  */
 import assert from 'node:assert/strict';
@@ -19,6 +19,7 @@ import { createMethod } from '../../src/model/methods/index.js';
 import type { ZeroShotMethod } from '../../src/model/methods/method.js';
 import { tf } from '../../src/model/tf.js';
 import type { Tensor2D, Tensor3D } from '../../src/model/tf.js';
+import { mlflowPython } from '../../src/tracking/mlflow-install.js';
 import {
   buildClip,
   buildMethod,
@@ -53,7 +54,7 @@ function forwardMap(method: ZeroShotMethod): Float32Array {
 function python(need: 'numpy' | 'torch'): string | null {
   const candidates = [
     process.env.VCP_EXP_PYTHON,
-    '.venv/bin/python',
+    mlflowPython(),
     '/work/venv-golden/bin/python',
   ].filter((p): p is string => !!p && existsSync(p));
   const probe = need === 'numpy' ? 'import numpy' : 'import numpy, torch, safetensors';
@@ -142,8 +143,7 @@ describe('checkpoints', { skip: missing ?? false }, () => {
   test('committed public .pth → converter without torch → the tensors torch reads, same forward as the values set directly', async (t) => {
     const py = python('numpy');
     if (!py) {
-      const reason =
-        'no Python with numpy (tried $VCP_EXP_PYTHON, .venv/bin/python from `npm run setup`, /work/venv-golden/bin/python)';
+      const reason = `no Python with numpy (tried $VCP_EXP_PYTHON, ${mlflowPython()} from \`npm run setup\`, /work/venv-golden/bin/python)`;
       if (process.env.CI && process.env.CI !== 'false')
         assert.fail(`${reason}: the converter test cannot run in CI without one`);
       t.skip(reason);

@@ -1,6 +1,6 @@
 /**
- * Shared set-up for the tracking integration tests: a real `mlflow server` (the project's
- * .venv) on a free loopback port with a temporary state directory, and a small HTTP proxy
+ * Shared set-up for the tracking integration tests: a real `mlflow server` (the venv of
+ * `vcp-exp setup`, src/tracking/mlflow-install.ts) on a free loopback port with a temporary state directory, and a small HTTP proxy
  * in front of it that can drop answers or inject errors.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,9 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlflowClient } from '../../src/tracking/client.js';
 import type { RetryPolicy } from '../../src/tracking/http.js';
-import { projectRoot, startLocalServer, type LocalServer } from '../../src/tracking/server.js';
+import { activeMlflowVenv } from '../../src/tracking/mlflow-install.js';
+import { startLocalServer, type LocalServer } from '../../src/tracking/server.js';
 
-export const VENV_BIN = join(projectRoot(), '.venv', 'bin');
+export const VENV_BIN = join(activeMlflowVenv(), 'bin');
 
 export type TestServer =
   | {

@@ -1,17 +1,13 @@
 /**
  * Where downloaded checkpoints live: `<cache root>/models/<hub id>/<revision>/`, the cache root
- * being $VCP_EXP_CACHE, else $XDG_CACHE_HOME/vcp-exp, else ~/.cache/vcp-exp.
+ * being $VCP_EXP_CACHE, else $XDG_CACHE_HOME/vcp-exp, else ~/.cache/vcp-exp (src/io/cache-dir.ts).
  */
 import { existsSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../errors.js';
+import { cacheRoot } from '../../io/cache-dir.js';
 
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.VCP_EXP_CACHE) return resolve(env.VCP_EXP_CACHE);
-  if (env.XDG_CACHE_HOME) return join(resolve(env.XDG_CACHE_HOME), 'vcp-exp');
-  return join(homedir(), '.cache', 'vcp-exp');
-}
+export { cacheRoot };
 
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 

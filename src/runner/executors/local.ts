@@ -25,7 +25,6 @@ import { trialProcessArgs } from './trial-entry.js';
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
 
-
 export interface LocalExecutorOptions {
   spec: Spec;
   layout: ExperimentLayout;

@@ -3,20 +3,12 @@
  * `dist/runner/trial-main.js` under plain Node when this module runs compiled (the CLI), or
  * `src/runner/trial-main.ts` through tsx when it runs from sources (tests, development).
  */
-import { fileURLToPath } from 'node:url';
+import { nodeArgsFor, sibling } from '../../io/node-entry.js';
 
-/** True when this code runs from src/*.ts (through tsx), not from the compiled dist/. */
-export const FROM_SOURCES = import.meta.url.endsWith('.ts');
-
-/** The trial entry point next to this module: trial-main.js, or trial-main.ts from sources. */
-export const TRIAL_MAIN = fileURLToPath(
-  new URL(`../trial-main.${FROM_SOURCES ? 'ts' : 'js'}`, import.meta.url),
-);
+/** The trial entry point: trial-main.js, or trial-main.ts from sources. */
+export const TRIAL_MAIN = sibling(import.meta.url, '../trial-main');
 
 /** `node <these arguments>` runs the trial described by `jobFile`. */
 export function trialProcessArgs(jobFile: string): string[] {
-  // tsx is a development dependency: resolved only when running from sources.
-  return FROM_SOURCES
-    ? ['--import', import.meta.resolve('tsx'), TRIAL_MAIN, jobFile]
-    : [TRIAL_MAIN, jobFile];
+  return [...nodeArgsFor(TRIAL_MAIN), jobFile];
 }

@@ -22,7 +22,7 @@ export function realTokenizerDir(): string | undefined {
 export const NO_TOKENIZER =
   'the real CLIP tokenizer is absent (set VCP_EXP_CLIP_TOKENIZER or provide shared/assets/clip-tokenizer)';
 
-export const TINY_FIXTURE = join(REPO, 'tests/fixtures/clip/tiny-clip');
+export const TINY_FIXTURE = join(REPO, 'assets/clip/tiny-clip');
 
 /** GPT-2/CLIP byte → printable-character table. */
 function bytesToUnicode(): string[] {
