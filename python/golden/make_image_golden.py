@@ -5,7 +5,7 @@ Writes tests/fixtures/datasets/image/: source images (PNG, JPEG, TIFF, BMP varia
 Pillow makes of them: decoded RGB, Image.resize((S, S), BICUBIC) outputs, CLIP-normalised
 tensors and masks binarised after a bilinear Resize((S, S)).
 
-Run: /work/venv-golden/bin/python python/golden/make_image_golden.py
+Run: .venv-golden/bin/python python/golden/make_image_golden.py
 """
 import json
 from pathlib import Path

@@ -5,7 +5,7 @@ roc_curve), scikit-image (measure.label), scipy (ndimage.gaussian_filter), numpy
 metrics_reference.py (a port of the public cal_pro_score; exact AUPRO in numpy).
 Inputs are random and adversarial (ties, constant maps, one-pixel and diagonally touching
 regions, all-normal images and products). Arrays are stored as base64 little-endian bytes.
-Usage: /work/venv-golden/bin/python python/golden/make_metrics_golden.py
+Usage: .venv-golden/bin/python python/golden/make_metrics_golden.py
 """
 
 import base64

@@ -40,7 +40,7 @@ export function fixtureMissing(): string | null {
     `${TOKENIZER_DIR}/tokenizer.json`,
   ]) {
     if (!existsSync(f))
-      return `fixture ${f} is missing: run /work/venv-golden/bin/python python/golden/make_vcp_golden.py`;
+      return `fixture ${f} is missing: regenerate it with python/golden/make_vcp_golden.py (python/README.md)`;
   }
   return null;
 }
