@@ -88,8 +88,11 @@ function highFrequencyEnergy(image: AugSample['image']): number {
     for (let x = 0; x < w; x++)
       for (let c = 0; c < 3; c++) {
         const v = data[(y * w + x) * 3 + c];
-        if (x + 1 < w) ((sum += (data[(y * w + x + 1) * 3 + c] - v) ** 2), n++);
-        if (y + 1 < h) ((sum += (data[((y + 1) * w + x) * 3 + c] - v) ** 2), n++);
+        for (const next of [x + 1 < w ? y * w + x + 1 : -1, y + 1 < h ? (y + 1) * w + x : -1]) {
+          if (next < 0) continue;
+          sum += (data[next * 3 + c] - v) ** 2;
+          n++;
+        }
       }
   return sum / n;
 }
