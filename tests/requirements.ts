@@ -37,6 +37,10 @@ export const DEPENDENCIES = {
     what: 'a Python with numpy',
     fix: "run `npm run setup:mlflow` (the project's venv has numpy) or set VCP_EXP_PYTHON",
   },
+  'pillow-python': {
+    what: 'a Python with numpy and Pillow',
+    fix: "run `npm run setup:mlflow` (the project's venv has both) or set VCP_EXP_PYTHON",
+  },
   'torch-python': {
     what: 'a Python with torch and safetensors',
     fix: 'set VCP_EXP_PYTHON to a venv made from python/requirements-golden.txt (python/README.md)',
@@ -131,6 +135,7 @@ export function pythonWith(modules: readonly string[]): Availability<string> {
 }
 
 export const numpyPython = (): Availability<string> => pythonWith(['numpy']);
+export const pillowPython = (): Availability<string> => pythonWith(['numpy', 'PIL']);
 export const torchPython = (): Availability<string> =>
   pythonWith(['numpy', 'torch', 'safetensors']);
 
