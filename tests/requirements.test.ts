@@ -4,13 +4,19 @@ import { test } from 'node:test';
 import { inCI } from '../src/io/ci.js';
 import { DEPENDENCIES, pythonWith, unavailable } from './requirements.js';
 
+const printed: string[] = [];
+
+/** Runs with CI set to `value`, keeping what the policy prints out of the test log. */
 function withCI<T>(value: string | undefined, run: () => T): T {
   const saved = process.env.CI;
+  const log = console.log;
+  console.log = (line: string) => printed.push(line);
   if (value === undefined) delete process.env.CI;
   else process.env.CI = value;
   try {
     return run();
   } finally {
+    console.log = log;
     if (saved === undefined) delete process.env.CI;
     else process.env.CI = saved;
   }
@@ -30,7 +36,9 @@ test('a missing dependency fails in CI, is a printed skip reason elsewhere; only
   );
   for (const dependency of ['native-backend', 'project-python', 'numpy-python', 'mlflow'] as const)
     assert.throws(() => withCI('1', () => unavailable(dependency, 'gone')), /required in CI/);
+  printed.length = 0;
   const message = withCI(undefined, () => unavailable('mlflow', 'no .venv/bin/mlflow'));
+  assert.deepEqual(printed, [`# skipping: ${message}`]);
   assert.match(
     message,
     /^a local MLflow server is unavailable \(no \.venv\/bin\/mlflow\); run `npm run setup:mlflow`$/,
