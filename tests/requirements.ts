@@ -106,8 +106,8 @@ export function projectPython(): Availability<string> {
 const probed = new Map<string, Availability<string>>();
 
 /**
- * A Python that imports every module: $VCP_EXP_PYTHON when set (it must have them), else
- * the project's venv.
+ * A Python that imports every module (none: any that runs): $VCP_EXP_PYTHON when set (it must
+ * have them), else the project's venv.
  */
 export function pythonWith(modules: readonly string[]): Availability<string> {
   const key = modules.join(',');
@@ -121,13 +121,16 @@ export function pythonWith(modules: readonly string[]): Availability<string> {
     : projectPython();
   let result = candidate;
   if (candidate.ok) {
-    const probe = spawnSync(candidate.value, ['-c', `import ${key}`], {
+    const probe = spawnSync(candidate.value, ['-c', key ? `import ${key}` : 'pass'], {
       encoding: 'utf8',
       timeout: 60_000,
     });
     if (probe.status !== 0) {
       const error = (probe.stderr || probe.error?.message || '').trim().split('\n').pop();
-      result = { ok: false, reason: `${candidate.value} cannot import ${key}: ${error}` };
+      result = {
+        ok: false,
+        reason: `${candidate.value} cannot ${key ? `import ${key}` : 'run'}: ${error}`,
+      };
     }
   }
   probed.set(key, result);
