@@ -27,7 +27,7 @@ after(() => {
 });
 
 function sh(cmd: string, args: string[], cwd: string): string {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, CI: '' } });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8' });
   assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
   return `${r.stdout}${r.stderr}`;
 }
