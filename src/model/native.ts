@@ -80,7 +80,7 @@ export function loadNativeTfjs(env: NodeJS.ProcessEnv = process.env): string {
     require(TFJS_NODE);
   } catch (error) {
     throw new Error(
-      `not built: ${nativePackageDir(env)} does not exist (and no ${TFJS_NODE} beside vcp-exp: ${String((error as Error).message).split('\n')[0]})`,
+      `not built: ${nativePackageDir(env)} does not exist (and ${TFJS_NODE} beside vcp-exp does not load: ${String((error as Error).message).split('\n')[0]})`,
       { cause: error },
     );
   }
