@@ -204,6 +204,7 @@ export function assignKeys(
     const features = {
       weights,
       activation: String(config.model.activation),
+      pos_embed_resize: String(config.model.pos_embed_resize),
       image_size: Number(config.model.image_size),
       layers: [...(config.model.layers as number[])],
     };

@@ -161,6 +161,7 @@ export interface FeatureKey {
   id: string;
   weights: string;
   activation: string;
+  pos_embed_resize: string;
   image_size: number;
   layers: number[];
 }

@@ -69,6 +69,7 @@ export function tensorOf(raw: RawTensor): Tensor {
 export function buildClip(fx: Fixture): ClipModel {
   return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, {
     activation: 'gelu',
+    posEmbedResize: 'bicubic_antialias',
   });
 }
 
