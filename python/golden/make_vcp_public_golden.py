@@ -42,7 +42,8 @@ Stubs, visible and limited to what cannot run on a CPU-only machine without thes
 - Training: prompt dropout p = 0 (deterministic); torch.cuda.amp.autocast (CUDA only) omitted,
   so everything is float32.
 - Scores: test.py takes the top 2000 pixels (np.partition, kth=-2000); the tiny maps have fewer,
-  so the same code runs with k = TOPK.
+  so the same code runs with k = TOPK (golden cases, config topk) or k = S² (predict/, what
+  vcp-exp's default topk 2000 becomes when capped at the pixel count).
 
 Cases the public code cannot run, kept with the spec-written reference (make_vcp_golden.py):
 DTP position 'post', 1/sqrt(d) attention scaling, the map without Post-VCP (post_vcp: false),
@@ -394,13 +395,13 @@ class Public:
         return image_features, text_embeddings.permute(0, 2, 1), refined, maps_raw, maps_new
 
     @staticmethod
-    def fuse_and_score(maps_raw, maps_new):
+    def fuse_and_score(maps_raw, maps_new, k=TOPK):
         """test.py: layer means, alpha fusion (calcuate_metric), top-k score (before its min-max)."""
         anomaly_map_raw = np.mean([m[:, 1].numpy() for m in maps_raw], axis=0)
         anomaly_map_new = np.mean([m[:, 1].numpy() for m in maps_new], axis=0)
         alpha = 1 - ALPHA
         fused = alpha * anomaly_map_raw + (1 - alpha) * anomaly_map_new
-        can_k = -TOPK
+        can_k = -k
         pr_sp_1 = np.partition(anomaly_map_raw.reshape(anomaly_map_raw.shape[0], -1), kth=can_k)[:, can_k:]
         pr_sp_2 = np.partition(anomaly_map_new.reshape(anomaly_map_new.shape[0], -1), kth=can_k)[:, can_k:]
         score = np.mean(pr_sp_1, axis=1) + np.mean(pr_sp_2, axis=1)
@@ -621,7 +622,8 @@ def main() -> None:
         image = preprocess(Image.open(out / "predict" / "image.png")).unsqueeze(0)
         with torch.no_grad():
             _, text, refined, maps_raw, maps_new = Public.forward(model, linear, pre, post, prompts, image, PREDICT_SIZE)
-        mean_raw, mean_new, fused, score = Public.fuse_and_score(maps_raw, maps_new)
+        # test.py's k = 2000 capped at the pixel count (np.partition needs kth < size), as vcp-exp caps topk
+        mean_raw, mean_new, fused, score = Public.fuse_and_score(maps_raw, maps_new, k=min(2000, PREDICT_SIZE ** 2))
         dump = {"text": text[0], "map.base": torch.from_numpy(mean_raw[0]), "map.vcp": torch.from_numpy(mean_new[0]),
                 "fused_map": torch.from_numpy(fused[0]), "score": torch.from_numpy(score),
                 # test.py: gaussian_filter(..., sigma, axes=(1, 2)) per image, before its min-max over the product

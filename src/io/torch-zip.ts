@@ -27,6 +27,7 @@ export type TorchDtype =
 
 /** A tensor of the checkpoint, contiguous (views are copied out of their storage). */
 export class TorchTensor {
+  readonly kind = 'tensor';
   /** Filled once the storages are read (before readTorchCheckpoint returns). */
   data: Float32Array | Int32Array = new Float32Array(0);
   constructor(

@@ -39,7 +39,8 @@ export interface LoadedCheckpoint {
   tensors: Map<string, RawTensor>;
 }
 
-function packageVersion(): string {
+/** The version of vcp-exp that writes a checkpoint. */
+export function packageVersion(): string {
   const file = new URL('../../package.json', import.meta.url);
   return existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
@@ -107,7 +108,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   for (const file of [configFile, weightsFile]) {
     if (!existsSync(file)) {
       throw new UserError(`${dir}: not a vcp-exp checkpoint (missing ${basename(file)})`, {
-        hint: 'give a directory written by `vcp-exp train` or by python/convert/vcp_clip_pth.py',
+        hint: 'give a directory written by `vcp-exp train` or `vcp-exp import vcp-clip`',
       });
     }
   }

@@ -12,7 +12,19 @@
  * uses, is dropped).
  */
 import { UserError } from '../../../errors.js';
-import { TorchTensor } from '../../../io/torch-zip.js';
+
+/**
+ * A tensor of the state dict, as the .pth reader hands it over (floats widened to float32);
+ * the state is a tree of Maps (dicts), arrays, primitives and these.
+ */
+export interface StateTensor {
+  readonly kind: 'tensor';
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array;
+}
+
+const isTensor = (value: unknown): value is StateTensor =>
+  typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === 'tensor';
 
 export interface PublicCheckpoint {
   /** Checkpoint tensors under this method's names. */
@@ -57,7 +69,7 @@ function unwrap(state: unknown, file: string): Dict {
 }
 
 function describe(value: unknown): string {
-  if (value instanceof TorchTensor) return `tensor [${value.shape.join(', ')}]`;
+  if (isTensor(value)) return `tensor [${value.shape.join(', ')}]`;
   if (Array.isArray(value)) return 'list';
   return value === null ? 'None' : typeof value;
 }
@@ -86,11 +98,11 @@ export function fromPublicCheckpoint(state: unknown, file: string): PublicCheckp
     const value = dict.get(key);
     const name = where ? `${where}.${key}` : key;
     if (value === undefined) problems.push(`"${name}" (missing)`);
-    else if (!(value instanceof TorchTensor) || !(value.data instanceof Float32Array))
+    else if (!isTensor(value) || !(value.data instanceof Float32Array))
       problems.push(`"${name}" (a ${describe(value)}, expected a float tensor)`);
     else if (rank !== undefined && value.shape.length !== rank)
       problems.push(`"${name}" (shape [${value.shape.join(', ')}], expected rank ${rank})`);
-    else return value as TorchTensor & { data: Float32Array };
+    else return value as StateTensor & { data: Float32Array };
     return undefined;
   };
   const q = tensor(parts.pre, 'New_Lan_Embed', 'prompt_query', 3);
@@ -205,7 +217,7 @@ export function fromPublicCheckpoint(state: unknown, file: string): PublicCheckp
   };
 }
 
-function scalar(t: TorchTensor & { data: Float32Array }, name: string, file: string): Float32Array {
+function scalar(t: StateTensor & { data: Float32Array }, name: string, file: string): Float32Array {
   if (t.data.length !== 1)
     throw new UserError(`${file}: "${name}" has shape [${t.shape.join(', ')}], expected a scalar`);
   return t.data;

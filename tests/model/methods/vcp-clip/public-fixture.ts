@@ -7,13 +7,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readSafetensors, type RawTensor } from '../../../../src/io/safetensors.js';
-import { readTorchCheckpoint } from '../../../../src/io/torch-zip.js';
 import type { Activation, PosEmbedResize } from '../../../../src/model/clip/config.js';
 import { createClipModel, type ClipModel } from '../../../../src/model/clip/model.js';
 import { loadClipCheckpoint, type ClipCheckpoint } from '../../../../src/model/clip/weights.js';
 import { createOptimizer } from '../../../../src/model/methods/optim.js';
 import type { VcpClipConfigInput } from '../../../../src/model/methods/vcp-clip/config.js';
 import { createVcpClip, type VcpClipMethod } from '../../../../src/model/methods/vcp-clip/model.js';
+import { readPublicState } from '../../../../src/model/methods/vcp-clip/import.js';
 import { fromPublicCheckpoint } from '../../../../src/model/methods/vcp-clip/public-checkpoint.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D } from '../../../../src/model/tf.js';
@@ -71,7 +71,7 @@ export function publicFixtureMissing(): string | null {
 export async function readPublicParams(
   file: string,
 ): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  return fromPublicCheckpoint(await readTorchCheckpoint(file), file).tensors;
+  return fromPublicCheckpoint(await readPublicState(file), file).tensors;
 }
 
 export async function loadPublicFixture(): Promise<PublicFixture> {
