@@ -54,7 +54,7 @@ non-trivial VCP-CLIP parameters, saved as train.py saves a checkpoint); public-s
 (the same without deep prompts: total_d_layer_len 0); adam.<act>.<S>.pth (after one Adam step);
 golden.safetensors (inputs and outputs per case, below); golden.json; predict/ (an image that
 needs resizing, and what the public forward gives for it); legacy.pth, missing-keys.pth (for
-the importer's errors); README.md.
+the importer's errors), not-torch.zip (a zip without data.pkl); README.md.
 Per case <act>.<S> (act gelu | quick_gelu, S in SIZES) in golden.safetensors:
   global [B, D], text [B, 2, D], refined.<l> [B, 2, Dv] (Post-VCP output per layer l),
   map.base.<l>, map.vcp.<l> [B, S, S] (abnormal channel of the 2-class softmax), mean.base,
@@ -73,6 +73,7 @@ import sys
 import tempfile
 import types
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -637,6 +638,8 @@ def main() -> None:
     # the importer's error cases
     torch.save({"trainable_linearlayer": {}}, out / "legacy.pth", _use_new_zipfile_serialization=False)
     torch.save({"New_Lan_Embed": checkpoint["New_Lan_Embed"]}, out / "missing-keys.pth")
+    with zipfile.ZipFile(out / "not-torch.zip", "w") as z:
+        z.writestr(zipfile.ZipInfo("readme.txt", date_time=(2024, 1, 1, 0, 0, 0)), "a zip archive, not a torch checkpoint\n")
 
     save_file({k: v.float().contiguous() for k, v in golden.items()}, str(out / "golden.safetensors"))
     meta = {
@@ -659,7 +662,8 @@ its docstring lists what runs, what is stubbed and why, and the cases the public
   (with and without deep prompts); `adam.<activation>.<size>.pth`: after one Adam step.
 - `golden.safetensors` + `golden.json`: inputs and the public forward's outputs per case.
 - `predict/`: an image that needs resizing and what the public forward gives for it.
-- `legacy.pth` (torch's pre-1.6 format), `missing-keys.pth`: inputs for the importer's errors.
+- `legacy.pth` (torch's pre-1.6 format), `missing-keys.pth`, `not-torch.zip`: inputs for the
+  importer's errors.
 """
     (out / "README.md").write_text(readme)
     total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())

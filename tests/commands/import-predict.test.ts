@@ -179,19 +179,19 @@ describe(
     test('a file that is not a .pth', () =>
       fails(
         cli(...importArgs(join(REPO, PUBLIC_DIR, 'predict/image.png'), out())),
-        /image\.png: not a PyTorch checkpoint/,
+        /image\.png: not a PyTorch checkpoint: neither torch\.save's zip format nor its legacy pickle/,
       ));
     test('a zip that is not a torch checkpoint', () =>
       fails(
-        cli(...importArgs(join(REPO, 'tests/fixtures/torch-zip/not-torch.zip'), out())),
-        /not-torch\.zip: a zip archive but not a torch\.save checkpoint/,
+        cli(...importArgs(join(REPO, PUBLIC_DIR, 'not-torch.zip'), out())),
+        /not-torch\.zip: not a torch\.save archive \(expected one <archive>\/data\.pkl, found 0\)/,
       ));
     test('a legacy pickle .pth, with how to convert it', () => {
       const r = cli(...importArgs(join(REPO, PUBLIC_DIR, 'legacy.pth'), out()));
-      fails(r, /legacy\.pth: a legacy torch\.save file/);
+      fails(r, /legacy\.pth: the legacy torch\.save format \(before torch 1\.6\) is not read/);
       assert.match(
         r.stderr,
-        /hint: convert it once with PyTorch ≥ 1\.6.*torch\.save\(torch\.load\('legacy\.pth'/,
+        /hint: load and re-save it with a current torch \(torch\.save\(torch\.load\(f, weights_only=True\), g\)\)/,
       );
     });
     test('missing keys, named', () =>
