@@ -103,7 +103,9 @@ function fillTrain(train: Record<string, unknown>): TrialConfig['train'] {
     batch_size: batch,
     micro_batch: batch,
     ...t,
-    dataset: { ...TRAIN_DEFAULTS.dataset, ...(t.dataset as object) },
+    ...(t.dataset === undefined
+      ? {}
+      : { dataset: { ...TRAIN_DEFAULTS.dataset, ...(t.dataset as object) } }),
     augment: { ...TRAIN_DEFAULTS.augment, ...(t.augment as object) },
   } as TrialConfig['train'];
 }
@@ -167,19 +169,24 @@ function absolutizeRoots(
       ? resolve(dirname(fileOf(origin)), root)
       : String(root);
   };
-  config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
+  if (config.train.dataset)
+    config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
+  if (config.train.checkpoint)
+    config.train.checkpoint = abs(config.train.checkpoint, 'train.checkpoint');
   config.eval.datasets.forEach((d, i) => (d.root = abs(d.root, `eval.datasets.${i}.root`)));
 }
 
 /**
  * Ids and keys. `weightsOf(trial)` is the backbone's weights identity; dataset roots enter
  * relative to `specDir` so a checkout elsewhere keeps its ids; micro_batch (an execution
- * detail) is left out.
+ * detail) is left out. A trial that evaluates a checkpoint is trained by it alone: its train
+ * identity is `checkpointOf(path)` (the checkpoint's content), nothing of the schedule.
  */
 export function assignKeys(
   drafts: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[],
   weightsOf: (trial: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>) => string,
   specDir: string,
+  checkpointOf: (dir: string) => string = (dir) => `dir:${dir}`,
 ): Trial[] {
   const rel = (p: string) => relative(specDir, p).split(sep).join('/') || '.';
   return drafts.map((d) => {
@@ -190,7 +197,9 @@ export function assignKeys(
     const identity = {
       method: config.method,
       model,
-      train: { ...train, dataset: { ...train.dataset, root: rel(train.dataset.root) } },
+      train: train.checkpoint
+        ? { checkpoint: checkpointOf(train.checkpoint) }
+        : { ...train, dataset: { ...train.dataset!, root: rel(train.dataset!.root) } },
       eval: {
         ...config.eval,
         datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
