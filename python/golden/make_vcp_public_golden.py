@@ -46,12 +46,13 @@ Stubs, visible and limited to what cannot run on a CPU-only machine without thes
   vcp-exp's default topk 2000 becomes when capped at the pixel count).
 
 Cases the public code cannot run, kept with the spec-written reference (make_vcp_golden.py):
-DTP position 'post', 1/sqrt(d) attention scaling, the map without Post-VCP (post_vcp: false),
-gradients (the public training step is compared through the parameters after one Adam step).
+DTP position 'post' and 1/sqrt(d) attention scaling (the public code has neither), and the
+Post-VCP attention maps (internal to Zero_Parameter.forward, never returned).
 
 Writes <out>/: tiny-clip/{config.json, model.safetensors, tokenizer.json}; public.pth (random
 non-trivial VCP-CLIP parameters, saved as train.py saves a checkpoint); public-shallow.pth
 (the same without deep prompts: total_d_layer_len 0); adam.<act>.<S>.pth (after one Adam step);
+grads.<act>.<S>.pth (the gradients of that step, float16, for the first Adam case);
 golden.safetensors (inputs and outputs per case, below); golden.json; predict/ (an image that
 needs resizing, and what the public forward gives for it); legacy.pth, missing-keys.pth (for
 the importer's errors), not-torch.zip (a zip without data.pkl); README.md.
@@ -98,6 +99,13 @@ SIZES = [16, 24, 12]  # native (grid 4), upsampled (grid 6), downsampled (grid 3
 ACTIVATIONS = ["gelu", "quick_gelu"]
 ADAM_CASES = [("gelu", 24), ("quick_gelu", 16)]
 QK_GAIN = 8.0
+# Prompt_Ensemble with two templates per state (its template lists; train.py keeps one each), and
+# Zero_Parameter with 4 heads (its num_heads; train.py keeps 8): ablations the modules support.
+ENSEMBLE_CASES = [("gelu", 24)]
+ENSEMBLE_CONFIG_TEMPLATES = ["a photo of a {state} {cls}", "a close-up photo of the {state} {cls}."]
+ENSEMBLE_TEMPLATES = tuple([t.replace("{state}", w).replace("{cls}", "<|class|>") for t in ENSEMBLE_CONFIG_TEMPLATES]
+                           for w in ("good", "damaged"))
+HEADS4_CASES = [("gelu", 24)]
 SHALLOW_CASES = [("gelu", 24)]
 NO_GLOBAL_CASES = [("gelu", 24)]
 ALPHA = 0.8  # test.py: alpha = 0.2 on the baseline map
@@ -344,19 +352,22 @@ class Public:
         model.prompt_dropout.p = 0.0
         return model, preprocess_test
 
-    def modules(self):
-        """train.py's trainable modules (its constructors, default inits)."""
+    def modules(self, heads=POST_HEADS, templates=None):
+        """train.py's trainable modules (its constructors, default inits); `heads` and `templates`
+        are Zero_Parameter's num_heads and Prompt_Ensemble's template lists (train.py keeps the defaults)."""
         linear = self.train_module.LinearLayer(WIDTH, WIDTH, len(LAYERS), "ViT-tiny")
         pre = self.Context_Prompting(self.model_configs, cla_len=R)
-        post = self.Zero_Parameter(dim_v=WIDTH, dim_t=WIDTH, dim_out=WIDTH)
+        post = self.Zero_Parameter(dim_v=WIDTH, dim_t=WIDTH, dim_out=WIDTH, num_heads=heads)
         prompts = self.Prompt_Ensemble(R, self.tokenize)
+        if templates is not None:
+            prompts.prompt_templates_normal, prompts.prompt_templates_abnormal = templates
         return linear, pre, post, prompts
 
-    def load(self, checkpoint: dict, size: int, activation: str, deep: bool = True):
+    def load(self, checkpoint: dict, size: int, activation: str, deep: bool = True, heads=POST_HEADS, templates=None):
         """As test.py: build, then load the checkpoint into every part."""
         checkpoint = copy.deepcopy(checkpoint)  # _load_stages shares the tensors' storage with the model
         model, preprocess = self.clip(size, activation, deep)
-        linear, pre, post, prompts = self.modules()
+        linear, pre, post, prompts = self.modules(heads, templates)
         linear.load_state_dict(checkpoint["trainable_linearlayer"], strict=False)
         pre.load_state_dict(checkpoint["New_Lan_Embed"])
         post.load_state_dict(checkpoint["Zero_try"], strict=False)
@@ -442,11 +453,18 @@ class Public:
         loss = loss_new + loss_base
         optimizer.zero_grad()
         loss.backward()
+
+        def grad(p):  # float16 is enough for the scale-relative comparison, and half the size
+            return (p.grad if p.grad is not None else torch.zeros_like(p)).detach().half()
+
+        grads = {name: {n: grad(p) for n, p in module.named_parameters()}
+                 for name, module in (("trainable_linearlayer", trainable_layer), ("New_Lan_Embed", New_Lan_Embed), ("Zero_try", Zero_try))}
+        grads.update({n: grad(p) for n, p in model_optim.items()})
         optimizer.step()
         save_dict = {"trainable_linearlayer": trainable_layer.state_dict(), "New_Lan_Embed": New_Lan_Embed.state_dict(),
                      "Zero_try": Zero_try.state_dict()}
         save_dict.update(model_optim)
-        return float(loss), save_dict
+        return float(loss), save_dict, grads
 
 
 def make_checkpoint(public: Public, gen: torch.Generator, deep: bool = True) -> dict:
@@ -567,8 +585,8 @@ def main() -> None:
             mask[1, size // 2:, : size // 3] = 1
             golden[f"input.pixels.{size}"], golden[f"input.mask.{size}"] = pixels, mask
 
-        def forward_case(tag, ckpt, size, act, deep=True, use_global=True):
-            model, linear, pre, post, prompts, _ = public.load(ckpt, size, act, deep)
+        def forward_case(tag, ckpt, size, act, deep=True, use_global=True, heads=POST_HEADS, templates=None):
+            model, linear, pre, post, prompts, _ = public.load(ckpt, size, act, deep, heads, templates)
             for m in (model, linear, pre, post):
                 m.eval()
             with torch.no_grad():
@@ -604,12 +622,26 @@ def main() -> None:
             forward_case(tag, checkpoint, size, act, use_global=False)
             cases.append({"tag": tag, "activation": act, "image_size": size, "config": {"pre_vcp": False}})
 
+        for act, size in ENSEMBLE_CASES:
+            tag = f"ensemble.{act}.{size}"
+            forward_case(tag, checkpoint, size, act, templates=ENSEMBLE_TEMPLATES)
+            cases.append({"tag": tag, "activation": act, "image_size": size,
+                          "config": {"templates": ENSEMBLE_CONFIG_TEMPLATES, "state_words": [["good", "damaged"]]}})
+        for act, size in HEADS4_CASES:
+            tag = f"heads4.{act}.{size}"
+            forward_case(tag, checkpoint, size, act, heads=4)
+            cases.append({"tag": tag, "activation": act, "image_size": size, "config": {"heads": 4}})
+
         adam = []
         for act, size in ADAM_CASES:
-            loss, after = public.train_step(checkpoint, size, act, golden[f"input.pixels.{size}"], golden[f"input.mask.{size}"])
+            loss, after, grads = public.train_step(checkpoint, size, act, golden[f"input.pixels.{size}"], golden[f"input.mask.{size}"])
             name = f"adam.{act}.{size}.pth"
             torch.save(after, out / name)
-            adam.append({"activation": act, "image_size": size, "loss": loss, "file": name})
+            entry = {"activation": act, "image_size": size, "loss": loss, "file": name}
+            if (act, size) == ADAM_CASES[0]:
+                entry["gradients"] = f"grads.{act}.{size}.pth"
+                torch.save(grads, out / entry["gradients"])
+            adam.append(entry)
 
         # predict: one image that needs resizing (image and positional grid), as test.py preprocesses it
         width, height = PREDICT_IMAGE

@@ -21,8 +21,6 @@ export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
 export interface Fixture {
   meta: {
     config: VcpClipConfigInput;
-    losses: Record<string, number>;
-    loss_total: number;
     layers: number[];
   };
   params: Map<string, RawTensor>;

@@ -36,7 +36,14 @@ export interface PublicMeta {
   sizes: number[];
   cases: PublicCase[];
   losses: Record<string, number>;
-  adam: { activation: Activation; image_size: number; loss: number; file: string }[];
+  adam: {
+    activation: Activation;
+    image_size: number;
+    loss: number;
+    file: string;
+    /** The gradients of that step (float16), for some cases. */
+    gradients?: string;
+  }[];
   predict: {
     image: string;
     image_size: number;
@@ -80,7 +87,10 @@ export async function loadPublicFixture(): Promise<PublicFixture> {
     'public.pth',
     ...meta.cases.flatMap((c) => (c.checkpoint ? [c.checkpoint] : [])),
   ]);
-  for (const a of meta.adam) files.add(a.file);
+  for (const a of meta.adam) {
+    files.add(a.file);
+    if (a.gradients) files.add(a.gradients);
+  }
   const params = new Map();
   for (const f of files) params.set(f, await readPublicParams(join(PUBLIC_DIR, f)));
   return {
@@ -266,4 +276,53 @@ export function compareAdamStep(
     params.push(result);
   }
   return { loss: Math.abs(value - adam.loss), params };
+}
+
+export interface GradientComparison {
+  name: string;
+  /** max |Δ| / max |public gradient| over the tensor. */
+  relative: number;
+  /** max |gradient| of each side, for the zero-gradient parameters. */
+  ours: number;
+  theirs: number;
+}
+
+/** The gradients of the training loss (train.py's forward, dropout off) against the public backward. */
+export function compareGradients(
+  fx: PublicFixture,
+  method: VcpClipMethod,
+  clip: ClipModel,
+  adam: PublicMeta['adam'][number],
+): GradientComparison[] {
+  const { layers } = fx.meta.config;
+  const features = featuresOf(clip, fx.golden.get(`input.pixels.${adam.image_size}`)!, layers);
+  const masks = tensorOf(fx.golden.get(`input.mask.${adam.image_size}`)!) as Tensor3D;
+  const labels = tf.ones([features.global.shape[0]]) as Tensor1D;
+  const optimizer = createOptimizer(method);
+  const { grads } = optimizer.gradients(() =>
+    method.loss(method.forward(features, { training: true }), masks, labels),
+  );
+  optimizer.dispose();
+  const expected = fx.params.get(adam.gradients!)!;
+  const result: GradientComparison[] = [];
+  for (const [name, v] of method.parameters()) {
+    const theirs = expected.get(name)!.data;
+    const ours = grads[v.name]?.dataSync() ?? new Float32Array(theirs.length);
+    let diff = 0;
+    let scaleTheirs = 0;
+    let scaleOurs = 0;
+    for (let i = 0; i < theirs.length; i++) {
+      diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+      scaleTheirs = Math.max(scaleTheirs, Math.abs(theirs[i]));
+      scaleOurs = Math.max(scaleOurs, Math.abs(ours[i]));
+    }
+    result.push({
+      name,
+      relative: diff / Math.max(scaleTheirs, 1e-30),
+      ours: scaleOurs,
+      theirs: scaleTheirs,
+    });
+  }
+  tf.dispose([...features.patchTokens, features.global, masks, labels, ...Object.values(grads)]);
+  return result;
 }

@@ -16,7 +16,9 @@ import {
   buildPublicMethod,
   compareAdamStep,
   compareForward,
+  compareGradients,
   loadPublicFixture,
+  NOISE_ONLY_GRADIENT,
   publicFixtureMissing,
   type PublicFixture,
 } from './public-fixture.js';
@@ -45,6 +47,32 @@ for (const backend of ['tensorflow', 'wasm'] as BackendName[]) {
         try {
           const bad = compareForward(fx!, method, clip, c).filter((r) => !(r.err <= TOL));
           assert.deepEqual(bad, [], `max |Δ| above ${TOL}: ${JSON.stringify(bad)}`);
+        } finally {
+          method.dispose();
+        }
+      });
+    }
+
+    for (const adam of (fx?.meta.adam ?? []).filter((a) => a.gradients)) {
+      test(`gradients of every parameter at ${adam.activation} ${adam.image_size} px`, () => {
+        const clip = clips.get(adam.activation)!;
+        const c = fx!.meta.cases.find(
+          (x) =>
+            x.activation === adam.activation && x.image_size === adam.image_size && !x.checkpoint,
+        )!;
+        const method = buildPublicMethod(fx!, clip, c);
+        try {
+          const results = compareGradients(fx!, method, clip, adam);
+          const largest = Math.max(...results.map((r) => r.theirs));
+          for (const r of results) {
+            if (NOISE_ONLY_GRADIENT.includes(r.name)) {
+              // Zero analytically: float noise on both sides, far below every real gradient.
+              assert.ok(r.ours <= 1e-4 * largest && r.theirs <= 1e-4 * largest, JSON.stringify(r));
+            } else {
+              // The public gradients are stored as float16 (relative precision 5e-4).
+              assert.ok(r.relative <= 2e-3, JSON.stringify(r));
+            }
+          }
         } finally {
           method.dispose();
         }
