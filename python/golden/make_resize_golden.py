@@ -7,7 +7,7 @@ Inputs are random float32 grids; outputs are computed in float64 from them.
 Writes tests/fixtures/clip/resize-golden.safetensors (resize.<case>.input and
 resize.<case>.<mode>, channels last [h·w, C] as the ViT lays out its patches) and
 resize-golden.json (the cases).
-Run: <venv with torch and safetensors>/bin/python python/golden/make_resize_golden.py
+Run: .venv-golden/bin/python python/golden/make_resize_golden.py (python/README.md)
 """
 
 import json

@@ -19,7 +19,7 @@ Writes tests/fixtures/vcp-clip/:
     post_vcp.<l>.attention      attention maps                                     [B, H, 2, L]
     post_vcp.<l>.embeddings_scaled, post_vcp.<l>.attention_scaled   with 1/sqrt(d)  [B, 2, Dv], [B, H, 2, L]
 Dropout is 0 here (dtp_dropout: 0 in golden.json's config) so train-mode outputs are deterministic.
-Run: /work/venv-golden/bin/python python/golden/make_vcp_golden.py
+Run: .venv-golden/bin/python python/golden/make_vcp_golden.py
 """
 
 import json

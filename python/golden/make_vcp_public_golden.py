@@ -5,8 +5,8 @@ Usage: make_vcp_public_golden.py PUBLIC_CODE_DIR [--commit SHA] [--out tests/fix
 PUBLIC_CODE_DIR is a local copy of the public repository (never committed here, never downloaded
 by tests or CI); its commit is recorded in golden.json and README.md (from `git rev-parse HEAD`
 in that directory, or --commit). Needs a Python with torch, transformers, safetensors, tokenizers,
-numpy, scipy, scikit-learn, Pillow, ftfy, regex, tqdm and packaging (python/requirements-golden.txt;
-e.g. python3 -m venv .venv-golden && .venv-golden/bin/pip install -r python/requirements-golden.txt).
+numpy, scipy, scikit-learn, Pillow, ftfy, regex, tqdm and packaging: the hash-locked
+.venv-golden of python/README.md (.venv-golden/bin/python python/golden/make_vcp_public_golden.py DIR).
 
 What runs is the public code's own modules: Load_CLIP (OpenAI weights -> its CLIP, with its
 fp16 round trip, resize_pos_embed and add_word_embedding), Context_Prompting (Pre-VCP),

@@ -7,7 +7,11 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS } from '../model/checkpoint.js';
+import {
+  CHECKPOINT_CONFIG,
+  CHECKPOINT_WEIGHTS,
+  LEGACY_CONFIG_VALUES,
+} from '../model/checkpoint-format.js';
 import { sha256File } from '../model/clip/weights.js';
 import { canonicalJson } from './canonical.js';
 import { originOf } from './expand.js';
@@ -99,7 +103,7 @@ export async function checkNamedCheckpoints(
       continue;
     }
     const evalOnly = METHOD_SPECS[trial.config.method].evalOnly as readonly string[];
-    for (const [field, value] of Object.entries(saved.config)) {
+    for (const [field, value] of Object.entries({ ...LEGACY_CONFIG_VALUES, ...saved.config })) {
       if (evalOnly.includes(field)) continue;
       const mine = trial.config.model[field];
       if (canonicalJson(mine) === canonicalJson(value)) continue;

@@ -4,6 +4,7 @@
  * Each trial gets a content-hash id, a training key and a frozen-feature key.
  */
 import { relative, resolve, dirname, sep } from 'node:path';
+import { LEGACY_CONFIG_VALUES } from '../model/checkpoint-format.js';
 import type { MethodName } from '../model/methods/method.js';
 import { shortHash, sortKeys } from './canonical.js';
 import { isPlainObject } from './extends.js';
@@ -176,6 +177,15 @@ function absolutizeRoots(
   config.eval.datasets.forEach((d, i) => (d.root = abs(d.root, `eval.datasets.${i}.root`)));
 }
 
+/** A trial with a later field's legacy value keeps the id it had before the field existed. */
+function withoutLegacyValues(model: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(model).filter(
+      ([k, v]) => !(k in LEGACY_CONFIG_VALUES) || LEGACY_CONFIG_VALUES[k] !== v,
+    ),
+  );
+}
+
 /**
  * Ids and keys. `weightsOf(trial)` is the backbone's weights identity; dataset roots enter
  * relative to `specDir` so a checkout elsewhere keeps its ids; micro_batch (an execution
@@ -193,7 +203,7 @@ export function assignKeys(
     const { config } = d;
     const weights = weightsOf(d);
     const { micro_batch: _mb, ...train } = config.train;
-    const model = { ...config.model, backbone: weights };
+    const model = withoutLegacyValues({ ...config.model, backbone: weights });
     const identity = {
       method: config.method,
       model,
@@ -217,7 +227,7 @@ export function assignKeys(
       image_size: Number(config.model.image_size),
       layers: [...(config.model.layers as number[])],
     };
-    const featureKey: FeatureKey = { id: shortHash(features), ...features };
+    const featureKey: FeatureKey = { id: shortHash(withoutLegacyValues(features)), ...features };
     return {
       ...d,
       id: shortHash(identity),

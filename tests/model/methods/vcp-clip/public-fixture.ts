@@ -62,6 +62,10 @@ export interface PublicFixture {
   params: Map<string, Map<string, { shape: number[]; data: Float32Array }>>;
 }
 
+/**
+ * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
+ * skipping. Returns null so that callers' `{ skip: missing }` never skips.
+ */
 export function publicFixtureMissing(): string | null {
   for (const f of [
     'golden.json',
@@ -70,7 +74,9 @@ export function publicFixtureMissing(): string | null {
     'tiny-clip/model.safetensors',
   ]) {
     if (!existsSync(join(PUBLIC_DIR, f)))
-      return `fixture ${join(PUBLIC_DIR, f)} is missing: run python/golden/make_vcp_public_golden.py <VCP-CLIP code>`;
+      throw new Error(
+        `committed fixture ${join(PUBLIC_DIR, f)} is missing: restore it from git or regenerate it with python/golden/make_vcp_public_golden.py <VCP-CLIP code> (python/README.md)`,
+      );
   }
   return null;
 }
