@@ -39,6 +39,12 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     );
   }
   const trial = spec.trials[0];
+  if (!trial.config.train.dataset) {
+    throw new UserError(
+      `${specFile}: train.checkpoint names a checkpoint to evaluate; \`vcp-exp train\` trains`,
+      { hint: `evaluate it with: vcp-exp run ${specFile}` },
+    );
+  }
   const log = (line: string) => !options.quiet && console.log(line);
   const backendInfo = await initBackend(options.backend as BackendChoice);
   log(`backend: ${describeBackend(backendInfo)}`);

@@ -1,7 +1,8 @@
 /**
  * What a spec's trials need on this machine before any of them can run: the CLIP weights of
- * each backbone (known architectures are pulled into the cache with `vcp-exp weights pull`)
- * and each dataset root (synthetic roots excepted: `vcp-exp run` generates them). `plan` lists
+ * each backbone (known architectures are pulled into the cache with `vcp-exp weights pull`),
+ * a checkpoint named to evaluate, and each dataset root (synthetic roots excepted: `vcp-exp
+ * run` generates them). `plan` lists
  * what is missing; `run` refuses to start while anything is.
  */
 import { existsSync } from 'node:fs';
@@ -25,12 +26,19 @@ export function missingRequirements(spec: Spec): string[] {
     }
   }
   const roots = new Map<string, string>();
+  const checkpoints = new Set<string>();
   for (const t of spec.trials) {
-    const train = t.config.train.dataset;
-    roots.set(train.root, `train dataset (${train.format})`);
+    const { dataset, checkpoint } = t.config.train;
+    if (dataset) roots.set(dataset.root, `train dataset (${dataset.format})`);
+    if (checkpoint) checkpoints.add(checkpoint);
     for (const d of t.config.eval.datasets)
       roots.set(d.root, `eval dataset ${d.name} (${d.format})`);
   }
+  for (const dir of checkpoints)
+    if (!existsSync(dir))
+      missing.push(
+        `checkpoint to evaluate (train.checkpoint): ${dir} does not exist; write it with vcp-exp import vcp-clip <file.pth> --clip <CLIP> --out ${dir}, or fix the path`,
+      );
   for (const [root, what] of roots)
     if (!existsSync(root) && !isSynthRoot(root))
       missing.push(

@@ -147,8 +147,9 @@ interface LoadedTrial extends RunTrialOptions {
 }
 
 /**
- * Loads the checkpoint of the trial's training key when one exists (and reuse is allowed),
- * else trains on the train dataset and saves it there, logging it once per training.
+ * Loads the checkpoint the spec names (train.checkpoint), or the checkpoint of the trial's
+ * training key when one exists (and reuse is allowed), else trains on the train dataset and
+ * saves it there, logging it once per training.
  */
 export async function trainOrReuse({
   job,
@@ -161,6 +162,19 @@ export async function trainOrReuse({
 }: LoadedTrial): Promise<{ trained: boolean; seconds: number; checkpointDir: string }> {
   const { trial } = job;
   const { train } = trial.config;
+  if (train.checkpoint) {
+    // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
+    // and logged with the trial so that `predict --run` finds what was evaluated.
+    applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
+    emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
+    logger.setTags({
+      [TRIAL_TAGS.trained]: 'false',
+      [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
+    });
+    for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+      await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
+    return { trained: false, seconds: 0, checkpointDir: train.checkpoint };
+  }
   const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
   if (
     job.reuseCheckpoint &&
@@ -182,6 +196,7 @@ export async function trainOrReuse({
     return { trained: false, seconds: 0, checkpointDir };
   }
   const ds = train.dataset;
+  if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
   const dataset = await openCheckedDataset({ ...ds, decode: false });
   const samples = samplesOfSplit(dataset, ds.split);
   emit({

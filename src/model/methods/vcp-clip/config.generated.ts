@@ -9,6 +9,8 @@ export interface VcpClipConfig {
   readonly backbone: string;
   /** Input resolution S in pixels; a multiple of the backbone's patch size. Default: 518. */
   readonly image_size: number;
+  /** Resize of the vision positional embeddings when image_size differs from the backbone's (PyTorch F.interpolate, align_corners=false): bicubic_antialias (antialias=True, the public VCP-CLIP code, default), bicubic (Hugging Face's interpolate_pos_encoding) or bilinear. Default: "bicubic_antialias". */
+  readonly pos_embed_resize: 'bicubic_antialias' | 'bicubic' | 'bilinear';
   /** 1-based vision blocks whose outputs feed the maps. Default: [6,12,18,24]. */
   readonly layers: readonly number[];
   /** Prompt templates, each with one {state} and one {cls} slot. Default: ["a photo of a {state} {cls}"]. */
