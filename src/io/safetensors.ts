@@ -135,8 +135,11 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are aligned). */
-function decode(
+/**
+ * Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are
+ * aligned): floats widened to float32, integers to int32 (I64 checked to fit).
+ */
+export function decode(
   dtype: SafetensorsDtype,
   aligned: Uint8Array,
   what: string,

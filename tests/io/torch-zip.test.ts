@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
 import { PickleDict, PickleRefused } from '../../src/io/pickle.js';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { decode, SafetensorsFile, type SafetensorsDtype } from '../../src/io/safetensors.js';
 import { TorchZip } from '../../src/io/torch-zip.js';
 import { buildZip, op, pickle, tensorOps, torchArchive } from './torch-zip-builder.js';
 
@@ -40,6 +40,20 @@ async function assertMatchesExpected(file: string): Promise<void> {
       assert.ok(got.equals(Buffer.from(await expected.bytes(name))), `${name}: bytes differ`);
     }
     assert.equal(tensors.get('prompt')!.parameter, true);
+    // Decoded values (what a consumer of float32 data gets) equal what the safetensors reader
+    // decodes from safetensors.torch's copy (that decoder is tested against Python).
+    for (const name of ['dtypes.f16', 'dtypes.bf16', 'dtypes.i32', 'views.column', 'prompt']) {
+      const raw = await archive.rawTensor(name, tensors.get(name)!);
+      const entry = expected.entries[name];
+      const want = decode(entry.dtype as SafetensorsDtype, await expected.bytes(name), name);
+      assert.equal(raw.dtype, entry.dtype, name);
+      assert.deepEqual(raw.shape, entry.shape, name);
+      assert.deepEqual([...raw.data], [...want], name);
+    }
+    await assert.rejects(
+      archive.rawTensor('dtypes.u8', tensors.get('dtypes.u8')!),
+      /tensor "dtypes\.u8" has dtype U8; readable as numbers: F32, F16, BF16, I64, I32/,
+    );
     assert.equal(tensors.get('model.0.weight')!.parameter, false);
     // Views keep their layout until read: the slice sits at offset 12 of the shared storage.
     assert.equal(tensors.get('views.row_slice')!.offset, 12);

@@ -243,6 +243,14 @@ test("safetensors only in the conversion PR: the bot's PR is found (page 2), nam
   assert.ok(server.requests.some((r) => r.path.endsWith('/discussions') && r.status === 200));
   await assertBitIdentical(result.dir);
   resolved.set('conversion-pr', result.dir);
+  // With --hf-cache, Python's layout: the PR's file under its own commit and refs/refs/pr/56.
+  const hfRoot = join(tmp, 'hf-pr');
+  await pull('test-org/pr-only', { hfCache: true, hfCacheDir: hfRoot });
+  const repo = join(hfRoot, 'models--test-org--pr-only');
+  assert.equal(readFileSync(join(repo, 'refs/refs/pr/56'), 'utf8'), prCommit);
+  assert.equal(readFileSync(join(repo, 'refs/main'), 'utf8'), COMMIT);
+  assert.ok(existsSync(join(repo, 'snapshots', prCommit, 'model.safetensors')));
+  assert.ok(existsSync(join(repo, 'snapshots', COMMIT, 'config.json')));
 });
 
 test('a conversion PR made from another pytorch_model.bin is skipped, and the bin is converted instead', async () => {
