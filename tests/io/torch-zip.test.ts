@@ -86,7 +86,7 @@ test('a big-endian archive is byte-swapped to the same little-endian values', as
   await assertMatchesExpected(fixture('state-big-endian.pth'));
 });
 
-test('zip64 records (torch writes them past 4 GB) are read', async () => {
+test('zip64 records (torch writes them past 4 GB) and deflated entries are read; a deflate bomb claim is refused', async () => {
   const data = Buffer.from(new Float32Array([1.5, -2, 3, 4]).buffer);
   const pkl = pickle(
     op.proto,
@@ -96,11 +96,19 @@ test('zip64 records (torch writes them past 4 GB) are read', async () => {
     op.setitem,
     op.stop,
   );
-  const file = await write('zip64.pth', torchArchive(pkl, { '0': data }, { zip64: true }));
-  const archive = await TorchZip.open(file);
-  const w = archive.tensors().get('w')!;
-  assert.deepEqual([...new Float32Array((await archive.bytes(w)).buffer)], [1.5, 3, -2, 4]);
-  await archive.close();
+  for (const options of [{ zip64: true }, { deflate: true }, { zip64: true, deflate: true }]) {
+    const file = await write('zip.pth', torchArchive(pkl, { '0': data }, options));
+    const archive = await TorchZip.open(file);
+    const w = archive.tensors().get('w')!;
+    assert.deepEqual([...new Float32Array((await archive.bytes(w)).buffer)], [1.5, 3, -2, 4]);
+    await archive.close();
+  }
+  // Deflated entries that claim 2 GB: more than deflate can expand them to, refused unread.
+  const bomb = await write('bomb.pth', torchArchive(pkl, {}, { deflate: true, claimSize: 2e9 }));
+  await assert.rejects(
+    TorchZip.open(bomb),
+    /bomb\.pth: entry "archive\/[^"]+" claims 2000000000 bytes, more than the \d+ that can be read for it/,
+  );
 });
 
 function findPython(): string | undefined {
