@@ -72,11 +72,11 @@ export async function checkCheckpointFiles(dir: string): Promise<void> {
     const torchOnly = name === WEIGHTS_FILE && (await exists(join(dir, 'pytorch_model.bin')));
     throw new UserError(
       torchOnly
-        ? `${dir}: has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`
+        ? `${dir}: has pytorch_model.bin but no ${WEIGHTS_FILE}; a checkpoint directory is loaded from ${WEIGHTS_FILE}`
         : `${dir}: missing ${name} (a CLIP checkpoint directory needs ${REQUIRED_FILES.join(', ')})`,
       {
         hint: torchOnly
-          ? `convert it once in Python: CLIPModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True), or pull a revision that has ${WEIGHTS_FILE}`
+          ? `refer to the weights by their hub id instead: vcp-exp weights pull <id> converts pytorch_model.bin once with a restricted reader that runs no pickle code (from Python's Hugging Face cache too, offline)`
           : `download the whole checkpoint with: ${PULL_EXAMPLE} (or another Hugging Face CLIP id)`,
       },
     );

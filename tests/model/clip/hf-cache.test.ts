@@ -15,6 +15,7 @@ import { resolveWeightsDir } from '../../../src/model/clip/cache.js';
 import { hfHubCacheRoot, hfRepoDir } from '../../../src/model/clip/hf-cache.js';
 import { pullClipCheckpoint, type PullOptions } from '../../../src/model/clip/pull.js';
 import { hashSidecar, loadClipCheckpoint } from '../../../src/model/clip/weights.js';
+import { hubPython, need } from '../../requirements.js';
 import { startHubServer, type HubRepo, type HubServer } from './hub-server.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
@@ -167,10 +168,8 @@ test('--hf-cache writes the layout hf_hub_download writes (blobs by etag, relati
 });
 
 test('Python finds what --hf-cache wrote', async (t) => {
-  const python = [process.env.VCP_EXP_PYTHON, '.venv/bin/python', 'python3'].find(
-    (p) => p && spawnSync(p, ['-c', 'import huggingface_hub']).status === 0,
-  );
-  if (!python) return t.skip('no Python with huggingface_hub (set VCP_EXP_PYTHON)');
+  const python = need(t, 'hub-python', hubPython());
+  if (!python) return;
   const hfRoot = fresh('hf-for-python');
   await pull({ hfCacheDir: hfRoot, hfCache: true });
   const run = spawnSync(
