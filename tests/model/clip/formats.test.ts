@@ -5,7 +5,7 @@
 // nothing run.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
@@ -75,6 +75,17 @@ const repos = new Map<string, Map<string, Buffer> | HubRepo>([
         { num: 56, title: CONVERSION_PR_TITLE, author: 'SFconvertbot' },
         { num: 57, title: CONVERSION_PR_TITLE, author: 'mallory' },
       ],
+    },
+  ],
+  // The common case: safetensors only on refs/pr/1, the bot's conversion of main.
+  [
+    'test-org/pr-1',
+    {
+      revisions: new Map([
+        ['main', mainFiles],
+        ['refs/pr/1', withSafetensors],
+      ]),
+      discussions: [{ num: 1, title: CONVERSION_PR_TITLE, author: 'SFconvertbot' }],
     },
   ],
   // A bot PR that branched from an older commit and converted another pytorch_model.bin.
@@ -253,6 +264,19 @@ test("safetensors only in the conversion PR: the bot's PR is found (page 2), nam
   assert.ok(existsSync(join(repo, 'snapshots', COMMIT, 'config.json')));
 });
 
+test('safetensors only on refs/pr/1: found without asking, or taken directly with --revision refs/pr/1', async () => {
+  const found = await pull('test-org/pr-1');
+  assert.equal(found.format, 'conversion-pr');
+  assert.equal(found.manifest.source.revision, 'refs/pr/1');
+  assert.equal(found.manifest.source.commit, commitOf('test-org/pr-1', 'refs/pr/1'));
+  await assertBitIdentical(found.dir);
+  const asked = await pull('test-org/pr-1', { revision: 'refs/pr/1' });
+  assert.equal(asked.format, 'safetensors');
+  assert.equal(asked.commit, commitOf('test-org/pr-1', 'refs/pr/1'));
+  assert.match(asked.dir, /refs--pr--1$/);
+  await assertBitIdentical(asked.dir);
+});
+
 test('a conversion PR made from another pytorch_model.bin is skipped, and the bin is converted instead', async () => {
   const result = await pull('test-org/pr-stale');
   assert.equal(result.format, 'pytorch_model.bin');
@@ -364,8 +388,15 @@ test('a truncated pytorch_model.bin (served as if whole) is a clear error and is
 });
 
 test('parity: the tiny CLIP loaded from every format gives the same features, bit for bit', async () => {
+  // And as huggingface_hub cached it (used where it lies, no request).
+  const hfRoot = join(tmp, 'hf-parity');
+  await cp(join(FIXTURES, 'clip/hf-cache'), hfRoot, { recursive: true, verbatimSymlinks: true });
+  server.requests.length = 0;
+  resolved.set('hf-cache', (await pull('test-org/tiny-clip', { hfCacheDir: hfRoot })).dir);
+  assert.deepEqual(server.requests, []);
   assert.deepEqual([...resolved.keys()].sort(), [
     'conversion-pr',
+    'hf-cache',
     'open_clip',
     'pytorch_model.bin',
     'safetensors',
