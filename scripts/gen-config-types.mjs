@@ -53,7 +53,9 @@ function source(method, schema) {
   for (const [key, field] of Object.entries(schema.properties)) {
     const notes = [field.description];
     if ('default' in field) notes.push(`Default: ${JSON.stringify(field.default)}.`);
-    if (field['x-eval-only']) notes.push('Evaluation only.');
+    if (field['x-post-forward'])
+      notes.push('Evaluation only, after the forward pass (one forward serves every value).');
+    else if (field['x-eval-only']) notes.push('Evaluation only.');
     lines.push(`  /** ${notes.join(' ')} */`, `  readonly ${key}: ${typeOf(field)};`);
   }
   lines.push(

@@ -4,9 +4,10 @@
  * (src/model/methods) are validated through this one module, so both say the same thing
  * about the same mistake.
  *
- * Two non-standard annotations are understood: `x-expected` replaces the generated description
+ * Three non-standard annotations are understood: `x-expected` replaces the generated description
  * of what a schema accepts (for patterns that would read badly as a regular expression), and
- * `x-eval-only` marks a method config field that changes evaluation only.
+ * `x-eval-only` marks a method config field that changes evaluation only, `x-post-forward`
+ * one that changes only what follows the test-time forward pass (evaluation groups).
  */
 import { createRequire } from 'node:module';
 import type { Ajv2020 as Ajv2020Class } from 'ajv/dist/2020.js';
@@ -46,6 +47,7 @@ export class SchemaSet {
     });
     this.ajv.addKeyword({ keyword: 'x-expected', schemaType: 'string' });
     this.ajv.addKeyword({ keyword: 'x-eval-only', schemaType: 'boolean' });
+    this.ajv.addKeyword({ keyword: 'x-post-forward', schemaType: 'boolean' });
   }
 
   /** Registers a schema under its `$id` (once; later calls with the same id are ignored). */

@@ -82,6 +82,42 @@ export function evalOnlyFields(def: MethodDefinition): string[] {
   return Object.keys(properties).filter((k) => properties[k]['x-eval-only'] === true);
 }
 
+/**
+ * Fields marked `x-post-forward` in the schema: they change only what happens after the
+ * method's test-time forward (its `readout` and `postprocess`), so trials differing only in
+ * them are evaluated from one forward pass (an evaluation group). Each is also eval-only.
+ */
+export function postForwardFields(def: MethodDefinition): string[] {
+  const properties = (def.schema.properties ?? {}) as Record<string, Schema>;
+  return Object.keys(properties).filter((k) => properties[k]['x-post-forward'] === true);
+}
+
+/**
+ * `config` with `settings` in place: the config of a post-forward variant. A field that is not
+ * post-forward, or a value the schema refuses, is a ConfigError naming it.
+ */
+export function applyPostForward<Cfg extends object>(
+  def: MethodDefinition<Cfg>,
+  config: Cfg,
+  settings: Readonly<Record<string, unknown>>,
+  source = `${def.name} post-forward settings`,
+): Cfg {
+  const allowed = postForwardFields(def as MethodDefinition);
+  const foreign = Object.keys(settings).filter((k) => !allowed.includes(k));
+  if (foreign.length > 0)
+    throw new ConfigError(
+      foreign.map((k) => ({
+        path: [k],
+        message: `not a post-forward field of ${def.name} (those are: ${allowed.join(', ') || 'none'}); it changes the forward pass, so a variant in it needs its own evaluation`,
+      })),
+      source,
+    );
+  const merged = { ...structuredClone(config), ...structuredClone(settings) };
+  const problems = schemaIssues(def as MethodDefinition, merged);
+  if (problems.length > 0) throw new ConfigError(problems, source);
+  return deepFreeze(merged) as Cfg;
+}
+
 /** Schema problems of a (partial) config, without filling defaults into it. */
 export function schemaIssues(def: MethodDefinition, input: unknown): ConfigIssue[] {
   return schemas.validate(`${idOf(def)}#`, structuredClone(input)).map((p) => ({

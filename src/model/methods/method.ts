@@ -29,7 +29,23 @@ export interface FeatureRequest {
 export interface ForwardOptions {
   /** Training mode: dropout on, and the test-time fused map and score are skipped. */
   training: boolean;
+  /**
+   * Test time: leave out the fused map and score (`readout`), e.g. when several variants read
+   * the same forward out (an evaluation group). Default false.
+   */
+  skipReadout?: boolean;
 }
+
+/** What `readout` makes of a test-time forward: the fused map and the raw image score. */
+export interface Readout {
+  /** The method's fused anomaly map before smoothing and normalisation. [B, S, S] */
+  anomalyMap: Tensor3D;
+  /** The method's raw image score (higher = more anomalous); absent when it has none. [B] */
+  score?: Tensor1D;
+}
+
+/** Values of a method's post-forward fields (schema `x-post-forward`), by field name. */
+export type PostForwardSettings = Readonly<Record<string, unknown>>;
 
 export interface MethodOutput {
   /**
@@ -81,8 +97,27 @@ export interface ZeroShotMethod<Cfg = unknown> {
   /** Learnable tensors only; the keys are the checkpoint names. CLIP is never in here. */
   parameters(): Map<string, Variable>;
   optimizer(): OptimizerSpec;
-  /** Call inside tf.tidy (or dispose the output's tensors). */
+  /**
+   * Call inside tf.tidy (or dispose the output's tensors). At test time the output holds
+   * `readout(output)` as `anomalyMap` and `score` unless `skipReadout`.
+   */
   forward(batch: FrozenFeatures, options: ForwardOptions): MethodOutput;
+  /**
+   * Test time is split at the post-forward fields (those its schema marks `x-post-forward`,
+   * e.g. VCP-CLIP's α, σ, image-score rule and top-k): `forward` computes everything none of
+   * them changes; `readout` turns that output into this method's fused map and score, from
+   * `layerMaps` and `extras` only. So one forward serves every post-forward variant:
+   * `variant.readout(base.forward(batch))` equals `variant.forward(batch)` (tested per method).
+   * Returns new tensors (call inside tf.tidy, or dispose them); the output is not consumed.
+   */
+  readout(output: MethodOutput): Readout;
+  /**
+   * This method with other values of its post-forward fields (a subset of them; any other
+   * field is a ConfigError): shares the parameter Variables and everything built from them,
+   * so its `readout` and `postprocess` differ and nothing else. Its `dispose` frees nothing
+   * of the method's.
+   */
+  withPostForward(settings: PostForwardSettings): ZeroShotMethod<Cfg>;
   /**
    * Scalar training loss.
    * @param masks binary ground truth at S×S. [B, S, S]

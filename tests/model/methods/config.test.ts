@@ -8,9 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import {
+  applyPostForward,
   ConfigError,
   evalOnlyFields,
   methodDefaults,
+  postForwardFields,
   resolveMethodConfig,
 } from '../../../src/model/methods/config.js';
 import { METHOD_NAMES, METHODS, methodDefinition } from '../../../src/model/methods/index.js';
@@ -47,7 +49,35 @@ for (const name of METHOD_NAMES) {
     assert.ok(Object.isFrozen(defaults));
     assert.deepEqual(resolveMethodConfig(def, {}), defaults);
   });
+
+  test(`${name}: every post-forward field is also evaluation-only`, () => {
+    const evalOnly = evalOnlyFields(def);
+    for (const field of postForwardFields(def))
+      assert.ok(evalOnly.includes(field), `${field} is x-post-forward but not x-eval-only`);
+  });
 }
+
+test('vcp-clip: α, σ, the image-score rule and top-k are post-forward; a variant in anything else is refused', () => {
+  const def = methodDefinition('vcp-clip');
+  assert.deepEqual(postForwardFields(def), ['alpha', 'sigma', 'image_score', 'topk']);
+  const base = methodDefaults(def);
+  const variant = applyPostForward(def, base, { alpha: 0.5, topk: 10 });
+  assert.deepEqual(variant, { ...base, alpha: 0.5, topk: 10 });
+  assert.ok(Object.isFrozen(variant));
+  assert.throws(
+    () => applyPostForward(def, base, { heads: 4, alpha: 0.5 }),
+    (e: ConfigError) =>
+      e instanceof ConfigError &&
+      e.field === 'heads' &&
+      /not a post-forward field of vcp-clip \(those are: alpha, sigma, image_score, topk\)/.test(
+        e.message,
+      ),
+  );
+  assert.throws(
+    () => applyPostForward(def, base, { alpha: 2 }),
+    (e: ConfigError) => e instanceof ConfigError && e.field === 'alpha',
+  );
+});
 
 test('vcp-clip: the evaluation-only fields are the ones the schema marks', () => {
   assert.deepEqual(evalOnlyFields(methodDefinition('vcp-clip')), [

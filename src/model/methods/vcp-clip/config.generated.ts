@@ -35,13 +35,13 @@ export interface VcpClipConfig {
   readonly heads: number;
   /** 1/√d scaling in Post-VCP attention; the public code has none. Default: false. */
   readonly attention_scaling: boolean;
-  /** Weight of the VCP map in the fused map: 0.75 paper (default), 0.8 public test script. Default: 0.75. Evaluation only. */
+  /** Weight of the VCP map in the fused map: 0.75 paper (default), 0.8 public test script. Default: 0.75. Evaluation only, after the forward pass (one forward serves every value). */
   readonly alpha: number;
-  /** Gaussian smoothing σ of the final map in pixels; 0 disables. Default: 8. Evaluation only. */
+  /** Gaussian smoothing σ of the final map in pixels; 0 disables. Default: 8. Evaluation only, after the forward pass (one forward serves every value). */
   readonly sigma: number;
-  /** Image score rule: topk-mean (public code, default) or max (paper appendix B.4). Default: "topk-mean". Evaluation only. */
+  /** Image score rule: topk-mean (public code, default) or max (paper appendix B.4). Default: "topk-mean". Evaluation only, after the forward pass (one forward serves every value). */
   readonly image_score: 'topk-mean' | 'max';
-  /** k of the topk-mean image score. Default: 2000. Evaluation only. */
+  /** k of the topk-mean image score. Default: 2000. Evaluation only, after the forward pass (one forward serves every value). */
   readonly topk: number;
   /** Learning rate of every learnable tensor except the temperatures. Default: 0.00004. */
   readonly lr: number;

@@ -12,12 +12,20 @@ import type {
   MethodContext,
   MethodOutput,
   OptimizerSpec,
+  PostForwardSettings,
   PostprocessSpec,
   PromptPair,
+  Readout,
   ZeroShotMethod,
 } from '../method.js';
+import { applyPostForward } from '../config.js';
 import type { BackboneShape } from '../../clip/presets.js';
-import { resolveVcpClipConfig, type VcpClipConfig, type VcpClipConfigInput } from './config.js';
+import {
+  resolveVcpClipConfig,
+  VCP_CLIP,
+  type VcpClipConfig,
+  type VcpClipConfigInput,
+} from './config.js';
 import { DeepPrompts } from './dtp.js';
 import { segmentationLoss } from './loss.js';
 import { BaseBranch, VcpBranch } from './maps.js';
@@ -34,6 +42,8 @@ export interface VcpClipOptions {
   prompts?: readonly PromptPair[];
   /** Where `prompts` come from, for errors (default 'prompts'). */
   promptsField?: string;
+  /** Use this prompt encoder (of the method a post-forward view is made from) instead of building one. */
+  promptEncoder?: PromptEncoder;
 }
 
 export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
@@ -54,6 +64,8 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   private readonly owner: VcpClipMethod | null;
   /** Prompt views made from this method, disposed with it. */
   private readonly views = new Set<VcpClipMethod>();
+  /** False for a post-forward view: its prompt encoder is the one it was made from. */
+  private readonly ownsPrompts: boolean;
 
   /**
    * @param shared borrow every learnable module from this method instead of building new ones
@@ -68,9 +80,11 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
     const { text, vision, projectionDim: embedDim } = context.clip.config;
     this.truncate = options.truncate ?? true;
     this.owner = shared ? (shared.owner ?? shared) : null;
-    this.promptPairs = options.prompts
-      ? resolvePromptPairs(options.prompts, options.promptsField)
-      : Object.freeze(templatePairs(config.templates, config.state_words));
+    this.promptPairs = options.promptEncoder
+      ? shared!.promptPairs
+      : options.prompts
+        ? resolvePromptPairs(options.prompts, options.promptsField)
+        : Object.freeze(templatePairs(config.templates, config.state_words));
     this.features = { layers: config.layers, imageSize: config.image_size };
     this.postprocess = {
       smoothingSigma: config.sigma,
@@ -78,14 +92,17 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
       normalizeScores: true,
       score: config.image_score === 'max' ? 'map-max' : 'method',
     };
-    const layout = buildPromptLayout(this.promptPairs, config.n_ctx, context.tokenizer, {
-      contextLength: text.contextLength,
-      reserve: config.dtp ? config.deep_prompt_len : 0,
-      truncate: this.truncate,
-      field: options.prompts
-        ? `vcp-clip test-time prompts: ${options.promptsField ?? 'prompts'}`
-        : undefined,
-    });
+    // Built (and validated) before anything is registered or allocated.
+    const layout = options.promptEncoder
+      ? null
+      : buildPromptLayout(this.promptPairs, config.n_ctx, context.tokenizer, {
+          contextLength: text.contextLength,
+          reserve: config.dtp ? config.deep_prompt_len : 0,
+          truncate: this.truncate,
+          field: options.prompts
+            ? `vcp-clip test-time prompts: ${options.promptsField ?? 'prompts'}`
+            : undefined,
+        });
     if (this.owner) {
       ({
         preVcp: this.preVcp,
@@ -123,7 +140,30 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
         ...(this.vcp?.parameters() ?? []),
       ]);
     }
-    this.prompts = new PromptEncoder(layout, config.n_ctx, context.clip.text, this.deep);
+    this.ownsPrompts = layout !== null;
+    this.prompts = layout
+      ? new PromptEncoder(layout, config.n_ctx, context.clip.text, this.deep)
+      : options.promptEncoder!;
+  }
+
+  /**
+   * The same trained method and prompts with other α, σ, image-score rule or top-k (the
+   * schema's x-post-forward fields): shares every module, so only `readout` and `postprocess`
+   * differ. Its dispose frees nothing of this method's.
+   */
+  withPostForward(settings: PostForwardSettings): VcpClipMethod {
+    const config = applyPostForward(
+      VCP_CLIP,
+      this.config,
+      settings,
+      'vcp-clip post-forward settings',
+    );
+    return new VcpClipMethod(
+      config,
+      this.context,
+      { truncate: this.truncate, promptEncoder: this.prompts },
+      this,
+    );
   }
 
   /**
@@ -173,7 +213,10 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
     return tf.tidy(() => this.prompts.encode(this.preVcp.categoryVectors(global), training));
   }
 
-  forward(batch: FrozenFeatures, { training }: { training: boolean }): MethodOutput {
+  forward(
+    batch: FrozenFeatures,
+    { training, skipReadout = false }: { training: boolean; skipReadout?: boolean },
+  ): MethodOutput {
     const { layers, image_size: size } = this.config;
     if (batch.patchTokens.length !== layers.length) {
       throw new UserError(
@@ -195,22 +238,39 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
         });
       }
       if (training) return { layerMaps, extras };
-      const baseMap = meanAbnormal(layerMaps.base); // [B, S, S]
-      const vcpMap = layerMaps.vcp ? meanAbnormal(layerMaps.vcp) : null;
-      const alpha = this.config.alpha;
-      const anomalyMap = vcpMap ? vcpMap.mul(alpha).add(baseMap.mul(1 - alpha)) : baseMap; // [B, S, S]
-      extras['map.base'] = baseMap;
-      if (vcpMap) extras['map.vcp'] = vcpMap;
-      const output: MethodOutput = { layerMaps, anomalyMap: anomalyMap as Tensor3D, extras };
-      if (this.config.image_score === 'topk-mean') {
-        output.score = [baseMap, vcpMap]
-          .filter((m) => m !== null)
-          .map((m) => topkMean(m, this.config.topk))
-          .reduce((a, b) => a.add(b)) as Tensor1D;
-      }
-      return output;
+      // Independent of every post-forward field: kept for the readouts of all variants.
+      extras['map.base'] = meanAbnormal(layerMaps.base); // [B, S, S]
+      if (layerMaps.vcp) extras['map.vcp'] = meanAbnormal(layerMaps.vcp);
+      const output: MethodOutput = { layerMaps, extras };
+      return skipReadout ? output : { ...output, ...this.readout(output) };
     };
     return tf.tidy(() => run() as unknown as tf.TensorContainer) as unknown as MethodOutput;
+  }
+
+  /**
+   * α·M_vcp + (1−α)·M_base of the layer-averaged abnormal maps, and the image score of the
+   * public code (sum over the branches of the top-k mean of their unsmoothed map) when the
+   * rule is topk-mean.
+   */
+  readout(output: MethodOutput): Readout {
+    return tf.tidy(() => {
+      const branch = (name: string): Tensor3D | null =>
+        (output.extras[`map.${name}`] as Tensor3D | undefined) ??
+        (output.layerMaps[name] ? meanAbnormal(output.layerMaps[name]) : null);
+      const baseMap = branch('base');
+      if (!baseMap) throw new Error('vcp-clip readout: the output has no base branch maps');
+      const vcpMap = this.vcp ? branch('vcp') : null;
+      const alpha = this.config.alpha;
+      const anomalyMap = (
+        vcpMap ? vcpMap.mul(alpha).add(baseMap.mul(1 - alpha)) : baseMap.clone()
+      ) as Tensor3D; // [B, S, S]
+      if (this.config.image_score !== 'topk-mean') return { anomalyMap };
+      const score = [baseMap, vcpMap]
+        .filter((m) => m !== null)
+        .map((m) => topkMean(m, this.config.topk))
+        .reduce((a, b) => a.add(b)) as Tensor1D;
+      return { anomalyMap, score };
+    }) as unknown as Readout;
   }
 
   /** Pixel losses only: the image labels are not used by VCP-CLIP. */
@@ -223,12 +283,12 @@ export class VcpClipMethod implements ZeroShotMethod<VcpClipConfig> {
   }
 
   dispose(): void {
-    this.prompts.dispose();
+    if (this.ownsPrompts) this.prompts.dispose();
     if (this.owner) {
       this.owner.views.delete(this);
       return;
     }
-    for (const view of this.views) view.prompts.dispose();
+    for (const view of this.views) if (view.ownsPrompts) view.prompts.dispose();
     this.views.clear();
     this.preVcp.dispose();
     this.deep?.dispose();

@@ -181,6 +181,44 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     );
   });
 
+  test('a post-forward variant reads the base forward out exactly as its own forward does', () => {
+    const method = buildMethod(fx!, clip);
+    const settings = [
+      { alpha: 0.3 },
+      { alpha: 1, topk: 7 },
+      { image_score: 'max', sigma: 2 },
+      { alpha: 0, image_score: 'topk-mean', topk: 100000 },
+    ];
+    for (const setting of settings) {
+      const variant = method.withPostForward(setting);
+      assert.deepEqual(variant.config, { ...method.config, ...setting });
+      assert.equal(variant.postprocess.smoothingSigma, variant.config.sigma);
+      // Shares the trained Variables and the prompts: nothing is copied.
+      for (const [name, v] of variant.parameters()) assert.equal(v, method.parameters().get(name));
+      assert.equal(variant.prompts, method.prompts);
+      tf.tidy(() => {
+        const batch = features();
+        const own = variant.forward(batch, { training: false });
+        const shared = method.forward(batch, { training: false, skipReadout: true });
+        assert.equal(shared.anomalyMap, undefined, 'skipReadout leaves the readout out');
+        const read = variant.readout(shared);
+        assert.equal(maxAbsDiff(own.anomalyMap!, read.anomalyMap), 0, JSON.stringify(setting));
+        assert.equal(own.score === undefined, read.score === undefined);
+        if (own.score) assert.equal(maxAbsDiff(own.score, read.score!), 0);
+      });
+      variant.dispose(); // frees nothing of the method's
+    }
+    tf.tidy(() => {
+      const out = method.forward(features(), { training: false });
+      assert.ok(Number.isFinite(out.anomalyMap!.sum().dataSync()[0]), 'the method still works');
+    });
+    const prompted = method.withPrompts([{ normal: 'a fine {cls}', abnormal: 'a broken {cls}' }]);
+    const both = prompted.withPostForward({ alpha: 0.1 });
+    assert.equal(both.prompts, prompted.prompts, 'a variant of a prompt view keeps its prompts');
+    assert.throws(() => method.withPostForward({ heads: 2 }), /not a post-forward field/);
+    method.dispose();
+  });
+
   test('Pre-VCP makes the text depend on the image; without it all images share it', () => {
     tf.tidy(() => {
       const method = buildMethod(fx!, clip);
