@@ -6,8 +6,18 @@
  * One safetensors file per entry (encodeSafetensors from the model's safetensors module), with
  * a sha256 of the data section in its metadata. Writes are atomic (temp + rename) so several
  * processes may share a directory; a truncated or garbled entry is detected on read, deleted
- * and reported as a miss. The size cap evicts least-recently-used entries, recency being the
- * file's mtime (touched on every hit), so it is shared across processes without an index file.
+ * and reported as a miss.
+ *
+ * Admission and eviction under the budget (`maxBytes`): an epoch or an evaluation reads its
+ * images in a cycle, and LRU evicts each entry just before it is needed again, so a scan over
+ * more entries than fit would never hit. Entries therefore belong to a group (a key prefix
+ * `<group>-`: the trials' feature key), and a running sweep pins the groups its pending trials
+ * need (`pinGroups`, a file under `pins/`, removed when it ends or its process is gone). Pinned
+ * entries are never evicted; unpinned ones go least recently used first (recency = the file's
+ * mtime, touched on every hit, so it is shared across processes without an index file). When
+ * only pinned entries are left, a new entry is not admitted. So a cyclic scan over N entries
+ * of which C fit hits C of them on every pass after the first (hit rate C/N), where LRU hits
+ * none. See docs/performance.md.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -16,11 +26,13 @@ import {
   readFile,
   rename,
   stat,
+  statfs,
   unlink,
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { encodeSafetensors } from '../io/safetensors.js';
 
 export interface CachedTensor {
@@ -36,7 +48,7 @@ export type FeatureKeyParts = Record<
 
 export interface FeatureCacheOptions {
   dir: string;
-  /** Disk budget; least-recently-used entries are deleted beyond it. (default 8 GiB) */
+  /** Disk budget: unpinned entries are evicted beyond it, LRU first (default 8 GiB). */
   maxBytes?: number;
   /** Storage precision: float16 halves the size, relative error ≤ 2^-11. (default 'float32') */
   dtype?: 'float32' | 'float16';
@@ -50,6 +62,8 @@ export interface FeatureCacheStats {
   memoryHits: number;
   misses: number;
   evictions: number;
+  /** Entries not stored because the budget was full of pinned entries. */
+  rejected: number;
   /** Entries found truncated or garbled (deleted, then counted as misses). */
   corrupt: number;
   /** Bytes on disk as last known by this process. */
@@ -59,6 +73,118 @@ export interface FeatureCacheStats {
 const SUFFIX = '.safetensors';
 const CHECKSUM_PLACEHOLDER = '0'.repeat(64);
 const STALE_TEMP_MS = 60 * 60 * 1000;
+const PINS = 'pins';
+/** How long a cache found full of pinned entries is taken to stay so. */
+const FULL_RECHECK_MS = 10_000;
+/** A pin of another host cannot be checked for life; it is honoured this long after it was written. */
+const FOREIGN_PIN_MS = 7 * 24 * 60 * 60 * 1000;
+/** The largest default budget, whatever the free space. */
+const DEFAULT_BUDGET_CAP = 200e9;
+
+/** The group of an entry key (`<group>-<hash>`), or '' for an ungrouped one. */
+export function groupOfKey(key: string): string {
+  const at = key.indexOf('-');
+  return at > 0 ? key.slice(0, at) : '';
+}
+
+/** Bytes of a cache entry holding these tensor shapes (header ≈ 64 bytes per tensor + 256). */
+export function entryBytes(
+  shapes: readonly (readonly number[])[],
+  dtype: 'float32' | 'float16',
+): number {
+  const width = dtype === 'float16' ? 2 : 4;
+  return shapes.reduce((sum, shape) => sum + width * shape.reduce((a, b) => a * b, 1) + 64, 256);
+}
+
+interface PinFile {
+  host: string;
+  pid: number;
+  groups: string[];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Pins `groups` in the cache at `dir` for as long as this process lives (or until the returned
+ * function is called): their entries are kept and admitted first. `owner` names the pin file
+ * (e.g. the sweep's run id).
+ */
+export async function pinGroups(
+  dir: string,
+  owner: string,
+  groups: readonly string[],
+): Promise<() => Promise<void>> {
+  const file = join(dir, PINS, `${owner.replace(/[^0-9A-Za-z_-]/g, '_')}.json`);
+  await mkdir(dirname(file), { recursive: true });
+  const pin: PinFile = { host: hostname(), pid: process.pid, groups: [...new Set(groups)] };
+  await writeFile(file, `${JSON.stringify(pin)}\n`);
+  return () => unlink(file).catch(() => undefined);
+}
+
+/** The groups pinned by live owners; pins of dead processes on this host are removed. */
+export async function pinnedGroups(dir: string): Promise<Set<string>> {
+  const pinned = new Set<string>();
+  const folder = join(dir, PINS);
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    if (!name.endsWith('.json')) continue;
+    const file = join(folder, name);
+    const [text, info] = await Promise.all([
+      readFile(file, 'utf8').catch(() => undefined),
+      stat(file).catch(() => undefined),
+    ]);
+    if (text === undefined || !info) continue;
+    let pin: Partial<PinFile>;
+    try {
+      pin = JSON.parse(text) as Partial<PinFile>;
+    } catch {
+      continue; // being written
+    }
+    const local = pin.host === hostname();
+    const live = local
+      ? typeof pin.pid === 'number' && isAlive(pin.pid)
+      : Date.now() - info.mtimeMs < FOREIGN_PIN_MS;
+    if (!live) {
+      if (local) await unlink(file).catch(() => undefined);
+      continue;
+    }
+    for (const group of pin.groups ?? []) pinned.add(group);
+  }
+  return pinned;
+}
+
+/**
+ * The default budget of a cache at `dir`: what it holds already plus half the free space of
+ * its disk, at most 200 GB (8 GiB when the free space cannot be read).
+ */
+export async function defaultCacheBudget(dir: string): Promise<number> {
+  let probe = dir;
+  for (;;) {
+    const info = await statfs(probe).catch(() => undefined);
+    if (info) {
+      const held = await heldBytes(dir);
+      return Math.min(DEFAULT_BUDGET_CAP, held + Math.floor((info.bavail * info.bsize) / 2));
+    }
+    const parent = dirname(probe);
+    if (parent === probe) return 8 * 1024 ** 3;
+    probe = parent;
+  }
+}
+
+async function heldBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (!name.endsWith(SUFFIX)) continue;
+    total += (await stat(join(dir, name)).catch(() => undefined))?.size ?? 0;
+  }
+  return total;
+}
 
 /** sha256 of bytes, hex: the image-content part of a key. */
 export function contentHash(bytes: Uint8Array): string {
@@ -154,11 +280,13 @@ export class FeatureCache {
   private readonly memory = new Map<string, { tensors: CachedTensors; bytes: number }>();
   private memoryUsed = 0;
   private readonly pending = new Map<string, Promise<CachedTensors>>();
-  private counters = { hits: 0, memoryHits: 0, misses: 0, evictions: 0, corrupt: 0 };
+  private counters = { hits: 0, memoryHits: 0, misses: 0, evictions: 0, rejected: 0, corrupt: 0 };
   private diskBytes: number | undefined;
   /** Strictly increasing access stamps, so two touches in the same millisecond keep their order. */
   private lastStamp = 0;
   private tempCounter = 0;
+  /** Until then, a put over budget is not admitted without rescanning (see put). */
+  private fullUntil = 0;
   private ready: Promise<void> | undefined;
 
   constructor(options: FeatureCacheOptions) {
@@ -168,14 +296,21 @@ export class FeatureCache {
     this.memoryBytes = options.memoryBytes ?? 0;
   }
 
-  /** A stable key: sha256 of the parts as canonical JSON (keys sorted), 40 hex characters. */
-  key(parts: FeatureKeyParts): string {
+  /**
+   * A stable key: sha256 of the parts as canonical JSON (keys sorted), 40 hex characters,
+   * prefixed `<group>-` when the entry belongs to a group (pinGroups).
+   */
+  key(parts: FeatureKeyParts, group?: string): string {
     const canonical = JSON.stringify(
       Object.keys(parts)
         .sort()
         .map((k) => [k, parts[k]]),
     );
-    return createHash('sha256').update(canonical).digest('hex').slice(0, 40);
+    const hash = createHash('sha256').update(canonical).digest('hex').slice(0, 40);
+    if (group === undefined || group === '') return hash;
+    if (!/^[0-9A-Za-z_]+$/.test(group))
+      throw new Error(`feature cache group "${group}" must be [0-9A-Za-z_]`);
+    return `${group}-${hash}`;
   }
 
   stats(): FeatureCacheStats {
@@ -276,8 +411,11 @@ export class FeatureCache {
     return tensors;
   }
 
-  /** Stores tensors under key (atomically), then evicts LRU entries beyond maxBytes. */
-  async put(key: string, tensors: CachedTensors): Promise<void> {
+  /**
+   * Stores tensors under key (atomically) when they fit the budget after evicting unpinned
+   * entries (least recently used first); else leaves them out (counted as `rejected`).
+   */
+  async put(key: string, tensors: CachedTensors): Promise<CachedTensors> {
     await this.init();
     const file = this.path(key);
     const bytes = encodeSafetensors(tensors, {
@@ -289,30 +427,47 @@ export class FeatureCache {
     const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
     const at = bytes.indexOf(CHECKSUM_PLACEHOLDER, 8, 'latin1');
     bytes.write(contentHash(bytes.subarray(dataStart)), at, 'latin1');
+    // What a later get returns: float16 entries rounded like the disk copy.
+    const stored = this.dtype === 'float16' ? decodeEntry(bytes) : tensors;
+    this.remember(key, stored);
     const previous = await stat(file).then(
       (s) => s.size,
       () => 0,
     );
+    if ((this.diskBytes ?? 0) - previous + bytes.length > this.maxBytes) {
+      // Make room among the unpinned entries; when only pinned ones are left, do not admit
+      // (and do not look again for a while: a scan's worth of puts would each rescan).
+      const room = Date.now() >= this.fullUntil && (await this.evict(bytes.length - previous, key));
+      if (!room) {
+        this.fullUntil = Math.max(this.fullUntil, Date.now() + FULL_RECHECK_MS);
+        this.counters.rejected++;
+        return stored;
+      }
+    }
     const temp = `${file}.tmp-${process.pid}-${++this.tempCounter}`;
     await writeFile(temp, bytes);
     const now = this.stamp();
     await utimes(temp, now, now);
     await rename(temp, file);
     this.diskBytes = (this.diskBytes ?? 0) - previous + bytes.length;
-    // float16 entries enter memory on their first read, already rounded like the disk copy.
-    if (this.dtype === 'float32') this.remember(key, tensors);
-    if (this.diskBytes > this.maxBytes) await this.evict(key);
+    return stored;
   }
 
-  /** Deletes least-recently-used entries until the directory fits maxBytes (keeping `keep`). */
-  private async evict(keep: string): Promise<void> {
-    const entries = (await this.scan()).sort(
-      (a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1),
-    );
+  /**
+   * Deletes unpinned entries, least recently used first, until `incoming` more bytes fit the
+   * budget (never `keep`). Returns whether they fit; deletes nothing when they cannot.
+   */
+  private async evict(incoming: number, keep: string): Promise<boolean> {
+    const [entries, pinned] = await Promise.all([this.scan(), pinnedGroups(this.dir)]);
     let total = entries.reduce((sum, e) => sum + e.size, 0);
-    for (const entry of entries) {
-      if (total <= this.maxBytes) break;
-      if (entry.name === keep + SUFFIX) continue;
+    this.diskBytes = total;
+    const candidates = entries
+      .filter((e) => e.name !== keep + SUFFIX && !pinned.has(groupOfKey(e.name)))
+      .sort((a, b) => a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : 1));
+    const freeable = candidates.reduce((sum, e) => sum + e.size, 0);
+    if (total + incoming - freeable > this.maxBytes) return false;
+    for (const entry of candidates) {
+      if (total + incoming <= this.maxBytes) break;
       if (
         await unlink(join(this.dir, entry.name)).then(
           () => true,
@@ -329,6 +484,7 @@ export class FeatureCache {
       }
     }
     this.diskBytes = total;
+    return true;
   }
 
   /** get, or compute + put on a miss; concurrent calls for one key compute it once. */
@@ -341,10 +497,7 @@ export class FeatureCache {
     const job = (async () => {
       const cached = await this.get(key);
       if (cached) return cached;
-      const tensors = await compute();
-      await this.put(key, tensors);
-      // Hand back what a later get returns (float16-rounded when storing float16).
-      return this.dtype === 'float16' ? ((await this.readBack(key)) ?? tensors) : tensors;
+      return this.put(key, await compute());
     })();
     this.pending.set(key, job);
     try {
@@ -352,13 +505,5 @@ export class FeatureCache {
     } finally {
       this.pending.delete(key);
     }
-  }
-
-  private async readBack(key: string): Promise<CachedTensors | undefined> {
-    const bytes = await readFile(this.path(key)).catch(() => undefined);
-    if (!bytes) return undefined;
-    const tensors = decodeEntry(bytes);
-    this.remember(key, tensors);
-    return tensors;
   }
 }

@@ -37,6 +37,11 @@ export interface FeatureExtractorOptions {
   cache?: FeatureCache;
   /** Images per encoder forward (default 8). */
   chunkSize?: number;
+  /**
+   * The cache entries' group (the trials' feature key id): a running sweep keeps the groups
+   * its pending trials need (FeatureCache.pin). Default: ungrouped.
+   */
+  group?: string;
 }
 
 /** Per-image features on the CPU: `layer.<i>` [L, Dv] for each requested layer, `global` [D]. */
@@ -54,15 +59,18 @@ export class FeatureExtractor {
   key(imageHash: string): string {
     const { clip, weightsHash, request, cache } = this.options;
     if (!cache) throw new Error('FeatureExtractor.key: no cache configured');
-    return cache.key({
-      kind: 'vcp-exp frozen clip features v1',
-      weights: weightsHash,
-      image_size: request.imageSize,
-      layers: request.layers,
-      activation: clip.options.activation,
-      pos_embed_resize: clip.options.posEmbedResize,
-      image: imageHash,
-    });
+    return cache.key(
+      {
+        kind: 'vcp-exp frozen clip features v1',
+        weights: weightsHash,
+        image_size: request.imageSize,
+        layers: request.layers,
+        activation: clip.options.activation,
+        pos_embed_resize: clip.options.posEmbedResize,
+        image: imageHash,
+      },
+      this.options.group,
+    );
   }
 
   /** Features of `images` (all S×S) as tensors the caller disposes. */
@@ -100,8 +108,8 @@ export class FeatureExtractor {
       this.stats.encoded += chunk.length;
       for (let j = 0; j < chunk.length; j++) {
         const i = chunk[j];
-        found[i] = computed[j];
-        if (cache && keys[i]) await cache.put(keys[i]!, computed[j]);
+        // What the cache hands back is what a later hit gives (float16-rounded when so stored).
+        found[i] = cache && keys[i] ? await cache.put(keys[i]!, computed[j]) : computed[j];
       }
     }
     return this.assemble(found as ImageFeatures[]);

@@ -1,17 +1,25 @@
 import assert from 'node:assert/strict';
 import {
   existsSync,
+  mkdirSync,
   mkdtempSync,
+  statfsSync,
   readFileSync,
   statSync,
   truncateSync,
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FeatureCache, type CachedTensors } from '../../src/model/feature-cache.js';
+import {
+  defaultCacheBudget,
+  FeatureCache,
+  pinGroups,
+  pinnedGroups,
+  type CachedTensors,
+} from '../../src/model/feature-cache.js';
 import { Rng } from '../../src/io/prng.js';
 
 function features(seed: number, tokens = 50, width = 32): CachedTensors {
@@ -170,4 +178,70 @@ test('an entry deleted by another process is a plain miss; memory layer serves r
   assert.equal(await disk.get('m'), undefined);
   assert.equal(disk.stats().misses, 1);
   await assert.rejects(cache.get('../escape'), /must be/);
+});
+
+/** Reads keys 0..n-1 in order, `passes` times, through getOrCompute; returns hits per pass. */
+async function cyclicScan(cache: FeatureCache, group: string, n: number, passes: number) {
+  const perPass: number[] = [];
+  for (let pass = 0; pass < passes; pass++) {
+    const before = cache.stats().hits;
+    for (let i = 0; i < n; i++)
+      await cache.getOrCompute(cache.key({ image: i }, group), () => features(i));
+    perPass.push(cache.stats().hits - before);
+  }
+  return perPass;
+}
+
+test('a cyclic scan over more entries than fit: pinned, C of N hit on every later pass; LRU hits none', async () => {
+  const probe = new FeatureCache({ dir: dir() });
+  await probe.put('probe', features(0));
+  const entry = probe.stats().bytes;
+  const n = 10;
+  const fit = 4;
+  // Plain LRU (nothing pinned): each entry is evicted just before the scan comes back to it.
+  const lru = new FeatureCache({ dir: dir(), maxBytes: Math.floor(entry * (fit + 0.5)) });
+  assert.deepEqual(await cyclicScan(lru, 'g1', n, 3), [0, 0, 0]);
+  // The running sweep pins its group: what was admitted stays, the rest is not admitted.
+  const pinnedDir = dir();
+  const unpin = await pinGroups(pinnedDir, 'sweep-1', ['g1']);
+  assert.deepEqual([...(await pinnedGroups(pinnedDir))], ['g1']);
+  const cache = new FeatureCache({ dir: pinnedDir, maxBytes: Math.floor(entry * (fit + 0.5)) });
+  // The promise: hit rate C/N on every pass after the first.
+  assert.deepEqual(await cyclicScan(cache, 'g1', n, 4), [0, fit, fit, fit]);
+  const stats = cache.stats();
+  assert.equal(stats.evictions, 0);
+  assert.equal(stats.rejected, 4 * (n - fit));
+  assert.ok(stats.bytes <= cache.maxBytes);
+  // Another group's entries are not admitted while g1 fills the budget…
+  await cache.getOrCompute(cache.key({ image: 0 }, 'g2'), () => features(0));
+  assert.equal(cache.stats().rejected, 4 * (n - fit) + 1);
+  // …and once the sweep ends (unpinned), g1's entries are evicted LRU as any others.
+  await unpin();
+  assert.deepEqual([...(await pinnedGroups(pinnedDir))], []);
+  const after = new FeatureCache({ dir: pinnedDir, maxBytes: Math.floor(entry * (fit + 0.5)) });
+  await after.getOrCompute(after.key({ image: 0 }, 'g2'), () => features(0));
+  assert.equal(after.stats().evictions, 1);
+  assert.equal(after.stats().rejected, 0);
+});
+
+test('pins of a process that is gone are ignored and removed; a fitting budget hits everything', async () => {
+  const d = dir();
+  mkdirSync(join(d, 'pins'), { recursive: true });
+  // A pid that cannot be alive: above the kernel's pid_max.
+  writeFileSync(
+    join(d, 'pins', 'dead.json'),
+    JSON.stringify({ host: hostname(), pid: 2 ** 22 + 1, groups: ['g1'] }),
+  );
+  assert.deepEqual([...(await pinnedGroups(d))], []);
+  assert.ok(!existsSync(join(d, 'pins', 'dead.json')));
+  const cache = new FeatureCache({ dir: d });
+  assert.deepEqual(await cyclicScan(cache, 'g1', 5, 3), [0, 5, 5]);
+});
+
+test('the default budget: what the cache holds plus half the free disk space, at most 200 GB', async () => {
+  const d = dir();
+  const free = statfsSync(d);
+  const budget = await defaultCacheBudget(join(d, 'not', 'yet', 'made'));
+  const half = Math.floor((free.bavail * free.bsize) / 2);
+  assert.ok(Math.abs(budget - Math.min(200e9, half)) < 64 * 1024 ** 2, `${budget} vs ${half}`);
 });
