@@ -65,6 +65,10 @@ cli
     '--mlflow',
     '[boolean] start the managed MLflow server to check finished trials if it is not running',
   )
+  .option(
+    '--feature-cache-gb <gb>',
+    '[number] the frozen-feature cache budget to plan with (default: as vcp-exp run decides it)',
+  )
   .action(
     async (spec: string, options: { json?: boolean; trackingUri?: string; mlflow?: boolean }) =>
       (await import('./commands/plan.js')).planCommand(spec, options),
@@ -86,6 +90,10 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
     .option(
       '--tracking-uri <uri>',
       '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
+    )
+    .option(
+      '--feature-cache-gb <gb>',
+      '[number] disk budget of the frozen-feature cache (default: VCP_EXP_FEATURE_CACHE_GB, execution.feature_cache.budget_gb, or from the free disk space)',
     );
 }
 
@@ -228,8 +236,15 @@ cli
     '--retrain',
     '[boolean] train even if a checkpoint of this training exists (in .vcp-exp/checkpoints, shared with vcp-exp run)',
   )
-  .action(async (spec: string, options: { backend: string; out?: string; retrain?: boolean }) =>
-    (await import('./commands/train.js')).trainCommand(spec, options),
+  .option(
+    '--feature-cache-gb <gb>',
+    '[number] disk budget of the frozen-feature cache (default: VCP_EXP_FEATURE_CACHE_GB, execution.feature_cache.budget_gb, or from the free disk space)',
+  )
+  .action(
+    async (
+      spec: string,
+      options: { backend: string; out?: string; retrain?: boolean; featureCacheGb?: number },
+    ) => (await import('./commands/train.js')).trainCommand(spec, options),
   );
 
 cli

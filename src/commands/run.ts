@@ -22,6 +22,19 @@ export interface RunCommandOptions {
   trackingUri?: string;
   /** rerun: seeds per configuration. */
   seeds?: number | string;
+  featureCacheGb?: number | string;
+}
+
+/** `--feature-cache-gb`: a number ≥ 0, or absent. */
+export function parseCacheGb(value: number | string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const gb = Number(value);
+  if (!Number.isFinite(gb) || gb < 0)
+    throw new UserError(`--feature-cache-gb: got ${String(value)}, expected a number of GB ≥ 0`, {
+      exitCode: 2,
+      hint: 'e.g. --feature-cache-gb 40',
+    });
+  return gb;
 }
 
 function parseOptions(spec: Spec, options: RunCommandOptions) {
@@ -57,6 +70,7 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     retryFailed: Boolean(options.retryFailed),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
+    featureCacheGb: parseCacheGb(options.featureCacheGb),
   };
 }
 

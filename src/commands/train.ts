@@ -11,6 +11,8 @@ import { UserError } from '../errors.js';
 import { describeBackend, initBackend, type BackendChoice } from '../model/backend.js';
 import { CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS } from '../model/checkpoint.js';
 import type { DatasetEvaluation } from '../model/infer.js';
+import { pinGroups } from '../model/feature-cache.js';
+import { resolveCacheBudget } from '../runner/cache-budget.js';
 import { loadSpec } from '../runner/spec.js';
 import { checkpointsDir, featureCacheDir } from '../runner/state-dirs.js';
 import { runTrial } from '../runner/trial.js';
@@ -18,6 +20,7 @@ import type { TrialEvent } from '../runner/trial-events.js';
 import { DirectoryRun } from '../tracking/directory-run.js';
 import { resolveStateDir } from '../tracking/server.js';
 import { table } from './metrics.js';
+import { parseCacheGb } from './run.js';
 
 export interface TrainCommandOptions {
   backend: string;
@@ -25,6 +28,7 @@ export interface TrainCommandOptions {
   /** Train even when a checkpoint of the trial's training key exists. */
   retrain?: boolean;
   quiet?: boolean;
+  featureCacheGb?: number | string;
 }
 
 export async function trainCommand(specFile: string, options: TrainCommandOptions): Promise<void> {
@@ -68,28 +72,36 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     } else if (event.type === 'phase' && event.phase !== 'evaluate')
       log(`${event.phase}: ${event.detail}`);
   };
-  const summary = await runTrial({
+  const cacheDir = featureCacheDir(stateDir);
+  const budget = await resolveCacheBudget({
+    cliGb: parseCacheGb(options.featureCacheGb),
+    env: process.env,
+    spec,
+    dir: cacheDir,
+  });
+  const unpin = await pinGroups(cacheDir, `train-${process.pid}`, [trial.featureKey.id]);
+  const [summary] = await runTrial({
     job: {
-      trial,
+      members: [{ trial, workDir: out }],
       checkpointsDir: checkpointsDir(stateDir),
-      featureCacheDir: featureCacheDir(stateDir),
+      featureCacheDir: cacheDir,
+      featureCache: { maxBytes: budget.bytes, dtype: spec.execution.feature_cache.dtype },
       reuseCheckpoint: !options.retrain,
       backend: backendInfo.name,
       device: 'cpu',
       samplesPerProduct: 0,
-      workDir: out,
     },
-    logger: new DirectoryRun(out),
+    recorders: [new DirectoryRun(out)],
     emit: onEvent,
     backendInfo,
-    onEvaluation: (name, res) => {
+    onEvaluation: (_member, name, res) => {
       evaluations.push(res);
       console.log(
         `\n${name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
       );
       console.log(table(res.products, res.mean.mean));
     },
-  });
+  }).finally(unpin);
   const checkpoint = join(out, 'checkpoint');
   await mkdir(checkpoint, { recursive: true });
   for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])

@@ -80,9 +80,13 @@ export function gaussianFilter<T extends Float32Array | Float64Array>(
  * Min–max normalisation over all maps of a product, in float32 like the public `normalize`:
  * (x − min) / (max − min) with min and max over every pixel of every map.
  * @param maps each [H·W] (sizes may differ)
- * @returns new maps in [0, 1]; constant input (max = min, where numpy gives NaN) → all zeros
+ * @param options.inPlace overwrite the given maps instead of making new ones (saves a copy)
+ * @returns maps in [0, 1]; constant input (max = min, where numpy gives NaN) → all zeros
  */
-export function minMaxNormalise(maps: readonly Float32Array[]): Float32Array[] {
+export function minMaxNormalise(
+  maps: readonly Float32Array[],
+  options: { inPlace?: boolean } = {},
+): Float32Array[] {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (const map of maps) {
@@ -95,8 +99,9 @@ export function minMaxNormalise(maps: readonly Float32Array[]): Float32Array[] {
   const f = Math.fround;
   const range = f(hi - lo);
   return maps.map((map) => {
-    const out = new Float32Array(map.length);
+    const out = options.inPlace ? map : new Float32Array(map.length);
     if (range > 0) for (let k = 0; k < map.length; k++) out[k] = f(map[k] - lo) / range;
+    else out.fill(0);
     return out;
   });
 }

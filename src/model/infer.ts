@@ -48,66 +48,124 @@ export interface ImagePrediction {
   raw: Float32Array;
   /** The method's raw image score (null when the method has none). */
   methodScore: number | null;
-  /** Extra tensors of the forward pass, downloaded (only when `keepExtras`). */
+  /** Extra tensors of the forward pass, downloaded (only when kept). */
   extras?: Map<string, { shape: number[]; data: Float32Array }>;
-  /** Per-branch, per-layer abnormal maps (only when `keepExtras`). [S·S] each */
+  /** Per-branch, per-layer abnormal maps (only when kept). [S·S] each */
   layerMaps?: Map<string, Float32Array>;
 }
 
-/** Runs the method on un-augmented images in batches; returns per-image maps and scores. */
-export async function predictImages(
-  method: ZeroShotMethod,
+/** What the evaluator counts: method forwards run, and the images they covered. */
+export interface InferenceStats {
+  /** Calls of the method's forward (one per batch). */
+  forwards: number;
+  /** Images run through the method's forward. */
+  forwardImages: number;
+}
+
+export interface PredictOptions {
+  /** Images per forward (default 8). */
+  batchSize?: number;
+  /** Keep the forward's extras and layer maps of every image (default false)… */
+  keepExtras?: boolean;
+  /** …or of these image indices only. */
+  keepExtrasOf?: ReadonlySet<number>;
+  /** Counts forwards into these stats. */
+  stats?: InferenceStats;
+}
+
+/** Images given up front, or loaded batch by batch (so a product's pixels are never all held). */
+export type ImageSource =
+  readonly FeatureImage[] | { readonly length: number; load(index: number): Promise<FeatureImage> };
+
+async function imagesOf(
+  source: ImageSource,
+  start: number,
+  end: number,
+): Promise<readonly FeatureImage[]> {
+  if ('load' in source) {
+    const indices = Array.from({ length: end - start }, (_, i) => start + i);
+    return Promise.all(indices.map((i) => source.load(i)));
+  }
+  return (source as readonly FeatureImage[]).slice(start, end);
+}
+
+/**
+ * Runs the method on un-augmented images in batches; returns per-image maps and scores.
+ * `variants` are post-forward variants of one method (ZeroShotMethod.withPostForward, or the
+ * method itself): the first runs the forward, every one reads it out, so the images go
+ * through the method once however many variants there are. Returns [variant][image].
+ */
+export async function predictVariants(
+  variants: readonly ZeroShotMethod[],
   extractor: FeatureExtractor,
-  images: readonly FeatureImage[],
-  options: { batchSize?: number; keepExtras?: boolean } = {},
-): Promise<ImagePrediction[]> {
+  images: ImageSource,
+  options: PredictOptions = {},
+): Promise<ImagePrediction[][]> {
+  if (variants.length === 0) throw new Error('predictVariants: no method given');
+  const [method] = variants;
   const batch = Math.max(1, options.batchSize ?? 8);
   const s = method.features.imageSize;
-  const out: ImagePrediction[] = [];
+  const out: ImagePrediction[][] = variants.map(() => []);
+  const keep = (i: number) => options.keepExtras === true || options.keepExtrasOf?.has(i) === true;
   for (let start = 0; start < images.length; start += batch) {
-    const chunk = images.slice(start, start + batch);
+    const chunk = await imagesOf(images, start, Math.min(images.length, start + batch));
     const features = await extractor.extract(chunk);
     try {
-      const output = method.forward(features, { training: false });
+      const output = method.forward(features, { training: false, skipReadout: true });
+      if (options.stats) {
+        options.stats.forwards++;
+        options.stats.forwardImages += chunk.length;
+      }
+      const kept = chunk.map((_, i) => keep(start + i));
+      const anyKept = kept.some(Boolean);
       try {
-        if (!output.anomalyMap)
-          throw new Error(`${method.name}: forward at test time returned no anomalyMap`);
-        const maps = output.anomalyMap.dataSync() as Float32Array; // [b, S, S]
-        const scores = output.score ? (output.score.dataSync() as Float32Array) : null;
-        const extras = options.keepExtras
+        // Variant-independent, so downloaded once and shared by every variant's predictions.
+        const extras = anyKept
           ? Object.entries(output.extras).map(
               ([k, t]) => [k, t.shape, t.dataSync() as Float32Array] as const,
             )
           : [];
-        const layers = options.keepExtras
+        const layers = anyKept
           ? Object.entries(output.layerMaps).flatMap(([branch, list]) =>
               list.map((m, li) => [`${branch}.${li}`, m.dataSync() as Float32Array] as const),
             )
           : [];
-        for (let i = 0; i < chunk.length; i++) {
-          const prediction: ImagePrediction = {
-            raw: maps.slice(i * s * s, (i + 1) * s * s),
-            methodScore: scores ? scores[i] : null,
-          };
-          if (options.keepExtras) {
-            prediction.extras = new Map(
-              extras.map(([k, shape, data]) => {
-                // Tensors shared by the batch (leading 1) are given to every image.
-                const per = shape[0] === chunk.length ? data.length / chunk.length : data.length;
-                const at = shape[0] === chunk.length ? i * per : 0;
-                return [k, { shape: shape.slice(1), data: data.slice(at, at + per) }];
-              }),
-            );
-            prediction.layerMaps = new Map(
-              layers.map(([k, data]) => {
-                const abnormal = new Float32Array(s * s);
-                for (let p = 0; p < s * s; p++) abnormal[p] = data[(i * s * s + p) * 2 + 1];
-                return [k, abnormal];
-              }),
-            );
+        const extrasOf = (i: number) =>
+          new Map(
+            extras.map(([k, shape, data]) => {
+              // Tensors shared by the batch (leading 1) are given to every image.
+              const per = shape[0] === chunk.length ? data.length / chunk.length : data.length;
+              const at = shape[0] === chunk.length ? i * per : 0;
+              return [k, { shape: shape.slice(1), data: data.slice(at, at + per) }];
+            }),
+          );
+        const layerMapsOf = (i: number) =>
+          new Map(
+            layers.map(([k, data]) => {
+              const abnormal = new Float32Array(s * s);
+              for (let p = 0; p < s * s; p++) abnormal[p] = data[(i * s * s + p) * 2 + 1];
+              return [k, abnormal];
+            }),
+          );
+        const keptExtras = kept.map((k, i) =>
+          k ? { extras: extrasOf(i), layerMaps: layerMapsOf(i) } : undefined,
+        );
+        variants.forEach((variant, v) => {
+          const readout = variant.readout(output);
+          try {
+            const maps = readout.anomalyMap.dataSync() as Float32Array; // [b, S, S]
+            const scores = readout.score ? (readout.score.dataSync() as Float32Array) : null;
+            for (let i = 0; i < chunk.length; i++) {
+              out[v].push({
+                raw: maps.slice(i * s * s, (i + 1) * s * s),
+                methodScore: scores ? scores[i] : null,
+                ...keptExtras[i],
+              });
+            }
+          } finally {
+            tf.dispose([readout.anomalyMap, ...(readout.score ? [readout.score] : [])]);
           }
-          out.push(prediction);
-        }
+        });
       } finally {
         tf.dispose([
           ...Object.values(output.layerMaps).flat(),
@@ -121,6 +179,16 @@ export async function predictImages(
     }
   }
   return out;
+}
+
+/** Runs the method on un-augmented images in batches; returns per-image maps and scores. */
+export async function predictImages(
+  method: ZeroShotMethod,
+  extractor: FeatureExtractor,
+  images: readonly FeatureImage[],
+  options: PredictOptions = {},
+): Promise<ImagePrediction[]> {
+  return (await predictVariants([method], extractor, images, options))[0];
 }
 
 export interface PostprocessedProduct {
@@ -148,7 +216,8 @@ export function postprocessProduct(
   let maps = predictions.map((p) =>
     smoothingSigma > 0 ? gaussianFilter(p.raw, s, s, smoothingSigma) : p.raw,
   );
-  if (normalizeMaps) maps = minMaxNormalise(maps);
+  // The smoothed maps are ours to overwrite; unsmoothed ones are the predictions' own.
+  if (normalizeMaps) maps = minMaxNormalise(maps, { inPlace: smoothingSigma > 0 });
   const raw = predictions.every((p) => p.methodScore !== null)
     ? predictions.map((p) => p.methodScore!)
     : null;
@@ -173,6 +242,7 @@ export interface EvaluateDatasetOptions {
   pro?: ProVariant;
   onProduct?: (metrics: ProductMetrics, elapsedMs: number) => void;
   signal?: AbortSignal;
+  stats?: InferenceStats;
 }
 
 export interface DatasetEvaluation {
@@ -180,15 +250,53 @@ export interface DatasetEvaluation {
   products: ProductMetrics[];
   mean: MeanMetrics;
   images: number;
-  /** Wall time per image (features + forward + post-processing). */
+  /** Wall time per image (features + forward + post-processing), of the whole group when grouped. */
   msPerImage: number;
 }
 
 /** Every product of a dataset's test split: maps, scores, metrics; then the mean over products. */
 export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<DatasetEvaluation> {
-  const { method, extractor, dataset } = options;
-  const s = method.features.imageSize;
-  const results: ProductMetrics[] = [];
+  const { method, onProduct, ...rest } = options;
+  const [result] = await evaluateDatasetGroup({
+    ...rest,
+    variants: [method],
+    onProduct: onProduct && ((_v, metrics, ms) => onProduct(metrics, ms)),
+  });
+  return result;
+}
+
+/** One product's test images with what a group's variants predicted for them. */
+export interface ProductPredictions {
+  product: string;
+  samples: readonly Sample[];
+  /** [variant][image], in `samples` order; extras kept for the images `keepExtras` chose. */
+  predictions: readonly (readonly ImagePrediction[])[];
+}
+
+export interface EvaluateGroupOptions extends Omit<EvaluateDatasetOptions, 'method' | 'onProduct'> {
+  /** Post-forward variants of one method (the first runs the forward; see predictVariants). */
+  variants: readonly ZeroShotMethod[];
+  /** Per variant and product, once its metrics are computed. */
+  onProduct?: (variant: number, metrics: ProductMetrics, elapsedMs: number) => void;
+  /** Indices (into a product's test samples) whose forward extras and layer maps are kept. */
+  keepExtras?: (product: string, samples: readonly Sample[]) => ReadonlySet<number>;
+  /** Called with each product's predictions before they are post-processed (e.g. to draw samples). */
+  onPredictions?: (product: ProductPredictions) => Promise<void>;
+}
+
+/**
+ * An evaluation group: every variant evaluated on every product of a dataset from one forward
+ * pass per test image. Per product: the forward and the variants' readouts, then for one
+ * variant after the other smoothing, normalisation and metrics (so at most one variant's
+ * post-processed maps are held besides the raw ones, which are dropped as each variant ends).
+ * Returns one DatasetEvaluation per variant, each what evaluateDataset gives for it alone.
+ */
+export async function evaluateDatasetGroup(
+  options: EvaluateGroupOptions,
+): Promise<DatasetEvaluation[]> {
+  const { variants, extractor, dataset } = options;
+  const s = variants[0].features.imageSize;
+  const results: ProductMetrics[][] = variants.map(() => []);
   let images = 0;
   let elapsed = 0;
   for (const product of options.products ?? dataset.products()) {
@@ -196,43 +304,62 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
     const samples: Sample[] = dataset.samples(product, 'test');
     if (samples.length === 0) continue;
     const started = performance.now();
-    const inputs = await Promise.all(
-      samples.map(async (sample) => ({
-        pixels: await loadImageTensorData(sample.imagePath, s),
+    const inputs: ImageSource = {
+      length: samples.length,
+      load: async (i) => ({
+        pixels: await loadImageTensorData(samples[i].imagePath, s),
         cacheable: true,
-      })),
-    );
-    const predictions = await predictImages(method, extractor, inputs, {
-      batchSize: options.batchSize,
-    });
-    const post = postprocessProduct(method, predictions);
-    const accumulator = new PixelAccumulator();
-    const labels: number[] = [];
-    for (let i = 0; i < samples.length; i++) {
-      const mask = await loadMaskData(samples[i].maskPath, s);
-      accumulator.add(post.maps[i], mask, s, s, samples[i].imagePath);
-      labels.push(samples[i].label);
-    }
-    const metrics = evaluateProduct(
+      }),
+    };
+    const predictions: (ImagePrediction[] | undefined)[] = await predictVariants(
+      variants,
+      extractor,
+      inputs,
       {
-        product,
-        pixels: accumulator.finish(),
-        imageScores: selectScores(method, post),
-        imageLabels: labels,
+        batchSize: options.batchSize,
+        keepExtrasOf: options.keepExtras?.(product, samples),
+        stats: options.stats,
       },
-      { pro: options.pro },
     );
-    const ms = performance.now() - started;
-    elapsed += ms;
+    await options.onPredictions?.({
+      product,
+      samples,
+      predictions: predictions as ImagePrediction[][],
+    });
+    const masks: Uint8Array[] = [];
+    for (const sample of samples) masks.push(await loadMaskData(sample.maskPath, s));
+    const labels = samples.map((sample) => sample.label as number);
+    const forwardMs = performance.now() - started;
+    let postMs = 0;
+    for (let v = 0; v < variants.length; v++) {
+      const postStarted = performance.now();
+      const post = postprocessProduct(variants[v], predictions[v]!);
+      predictions[v] = undefined; // the raw maps are not needed any more
+      const accumulator = new PixelAccumulator();
+      for (let i = 0; i < samples.length; i++)
+        accumulator.add(post.maps[i], masks[i], s, s, samples[i].imagePath);
+      const metrics = evaluateProduct(
+        {
+          product,
+          pixels: accumulator.finish(),
+          imageScores: selectScores(variants[v], post),
+          imageLabels: labels,
+        },
+        { pro: options.pro },
+      );
+      results[v].push(metrics);
+      const ms = performance.now() - postStarted;
+      postMs += ms;
+      options.onProduct?.(v, metrics, forwardMs + ms);
+    }
+    elapsed += forwardMs + postMs;
     images += samples.length;
-    results.push(metrics);
-    options.onProduct?.(metrics, ms);
   }
-  return {
+  return results.map((products) => ({
     dataset: dataset.name,
-    products: results,
-    mean: meanOverProducts(results),
+    products,
+    mean: meanOverProducts(products),
     images,
     msPerImage: images > 0 ? elapsed / images : 0,
-  };
+  }));
 }

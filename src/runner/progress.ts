@@ -15,7 +15,8 @@ export type ProgressMode = 'plain' | 'fancy';
 export interface SweepReporter {
   start(info: { name: string; trials: readonly Trial[]; skipped: number; workers: number }): void;
   trialStarted(trial: Trial, worker: number, device: string): void;
-  trialEvent(trial: Trial, event: TrialEvent): void;
+  /** An event of a job's process, for the trials it concerns (an evaluation group: all members). */
+  trialEvent(trials: readonly Trial[], event: TrialEvent): void;
   trialEnded(outcome: TrialOutcome): void;
   /** Called once, after the last trial ended (or was left out). */
   end(notStarted: readonly Trial[]): Promise<void>;
@@ -50,6 +51,12 @@ export function describeEvent(event: TrialEvent): string | undefined {
     case 'done':
       return undefined;
   }
+}
+
+/** How a log line names the trials of one process: `a`, `a+b+c`, or `a+7 more` for a group. */
+export function groupLabel(trials: readonly Trial[]): string {
+  if (trials.length <= 3) return trials.map((t) => t.id).join('+');
+  return `${trials[0].id}+${trials.length - 1} more`;
 }
 
 /** Seconds left: mean trial time so far × trials left ÷ workers. */
@@ -106,10 +113,10 @@ export class PlainReporter implements SweepReporter {
     this.say(`${trial.id} start (${runName(trial)}) on worker ${worker} (${device})`);
   }
 
-  trialEvent(trial: Trial, event: TrialEvent): void {
+  trialEvent(trials: readonly Trial[], event: TrialEvent): void {
     if (event.type === 'step') return; // epochs are enough in a log
     const text = describeEvent(event);
-    if (text) this.say(`${trial.id} ${text}`);
+    if (text) this.say(`${groupLabel(trials)} ${text}`);
   }
 
   trialEnded(outcome: TrialOutcome): void {
@@ -207,10 +214,12 @@ export class ListrReporter implements SweepReporter {
     this.handles.get(trial.id)?.started.resolve(device);
   }
 
-  trialEvent(trial: Trial, event: TrialEvent): void {
+  trialEvent(trials: readonly Trial[], event: TrialEvent): void {
     const text = describeEvent(event);
-    const task = this.handles.get(trial.id)?.task;
-    if (text && task) task.output = text;
+    for (const trial of trials) {
+      const task = this.handles.get(trial.id)?.task;
+      if (text && task) task.output = text;
+    }
   }
 
   trialEnded(outcome: TrialOutcome): void {

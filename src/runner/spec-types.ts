@@ -112,6 +112,10 @@ export interface Execution {
   workers: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Largest evaluation group (src/runner/groups.ts); 1 = every trial alone. */
+  eval_group_size: number;
+  /** Budget (GB; absent = derived from free disk space) and precision of the feature cache. */
+  feature_cache: { budget_gb?: number; dtype: 'float32' | 'float16' };
   slurm?: {
     partition?: string;
     time?: string;
@@ -235,6 +239,8 @@ export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({
   workers: 1,
   devices: ['cpu'],
   backend: 'auto',
+  eval_group_size: 8,
+  feature_cache: Object.freeze({ dtype: 'float32' as const }),
 });
 
 /** The seed used when a spec gives neither `seeds` nor `base.seed` (the paper's). */

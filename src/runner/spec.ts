@@ -101,7 +101,12 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
-  const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
+  const written = raw.execution as Partial<Execution> | undefined;
+  const execution: Execution = {
+    ...EXECUTION_DEFAULTS,
+    ...written,
+    feature_cache: { ...EXECUTION_DEFAULTS.feature_cache, ...written?.feature_cache },
+  };
   const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {

@@ -17,7 +17,10 @@ import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
+import { pinGroups } from '../model/feature-cache.js';
+import { resolveCacheBudget } from './cache-budget.js';
 import { markOrphans, selectTrials, trialHistory } from './resume.js';
+import { featureCacheDir } from './state-dirs.js';
 import type { Spec, Trial } from './spec-types.js';
 
 export interface SweepOptions {
@@ -32,6 +35,10 @@ export interface SweepOptions {
   /** Share features and checkpoints between trials (default true; off for the benchmark baseline). */
   share?: boolean;
   samplesPerProduct?: number;
+  /** Largest evaluation group (default: the spec's execution.eval_group_size). */
+  evalGroupSize?: number;
+  /** Feature cache budget in GB from the command line (see resolveCacheBudget). */
+  featureCacheGb?: number;
   /** Extra params of the sweep run (e.g. the seeds a rerun added). */
   params?: Record<string, string>;
   log?: (line: string) => void;
@@ -147,6 +154,27 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     await sweep.logArtifact(resolved, 'spec');
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
 
+    const featureCache = {
+      maxBytes: (
+        await resolveCacheBudget({
+          cliGb: options.featureCacheGb,
+          env: options.env ?? process.env,
+          spec,
+          dir: featureCacheDir(tracking.stateDir),
+        })
+      ).bytes,
+      dtype: spec.execution.feature_cache.dtype,
+    };
+    // Keep the features the pending trials need (see FeatureCache): evaluations and epochs
+    // read their images in cycles, which plain LRU would always miss beyond the budget.
+    const unpin =
+      options.share === false
+        ? undefined
+        : await pinGroups(
+            featureCacheDir(tracking.stateDir),
+            sweep.runId,
+            selection.toRun.map((t) => t.featureKey.id),
+          );
     const reporter = createReporter(options.progress, log);
     const executor = new LocalExecutor({
       spec,
@@ -163,8 +191,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       failFast: options.failFast,
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
+      maxGroup: options.evalGroupSize ?? spec.execution.eval_group_size,
+      featureCache,
       onStart: (t, w, d) => reporter.trialStarted(t, w, d),
-      onEvent: (t, e) => reporter.trialEvent(t, e),
+      onEvent: (trials, e) => reporter.trialEvent(trials, e),
       onEnd: (o) => reporter.trialEnded(o),
     });
     let signalled: NodeJS.Signals | undefined;
@@ -190,6 +220,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
+      await unpin?.();
     }
     await reporter.end(pool.notStarted);
     result.outcomes = pool.outcomes;

@@ -15,16 +15,14 @@ import {
   readImageRgb,
   resizeRgb,
   loadMaskData,
-  loadImageTensorData,
   writePngRgb,
   writePngGray8,
 } from '../datasets/image-io.js';
 import { resizeU8 } from '../datasets/resample.js';
-import type { Dataset, Sample } from '../datasets/types.js';
+import type { Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
 import { writeNpy } from '../io/npy.js';
-import type { FeatureExtractor } from '../model/features.js';
-import { postprocessProduct, predictImages } from '../model/infer.js';
+import { postprocessProduct, type ImagePrediction } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';
 import {
   attentionPath,
@@ -110,38 +108,51 @@ function heat(v: number): [number, number, number] {
 }
 
 /**
- * Writes the sample files of one product under `outDir` (artifact layout) and returns their
- * paths relative to it: pictures and attention for the first `count` picked images, the text
- * embeddings of up to `embeddings` test images (default EMBEDDING_IMAGES). Maps are min–max
- * normalised over the pictured images only, so the overlays show where the model looks, not
- * the product-wide scale.
+ * Which of a product's test samples the sample files use (indices into `all`): the pictured
+ * ones (pickSamples), and for the text embeddings those first, then the others in dataset
+ * order, up to `embeddings` (default EMBEDDING_IMAGES) or `count` if more.
+ */
+export function sampleIndices(
+  all: readonly Sample[],
+  count: number,
+  embeddings = EMBEDDING_IMAGES,
+): { pictures: number[]; embeddings: number[] } {
+  const pictures = pickSamples(all, count).map((sample) => all.indexOf(sample));
+  const rest = all.map((_, i) => i).filter((i) => !pictures.includes(i));
+  return { pictures, embeddings: [...pictures, ...rest].slice(0, Math.max(count, embeddings)) };
+}
+
+/**
+ * Writes the sample files of one product under `outDir` (artifact layout) from the
+ * evaluation's own predictions (extras kept for the `sampleIndices` images, so no second
+ * forward) and returns their paths relative to it: pictures and attention for the picked
+ * images, the text embeddings of up to `embeddings` test images. Maps are min–max normalised
+ * over the pictured images only, so the overlays show where the model looks, not the
+ * product-wide scale.
+ * @param method the (variant of the) method that made `predictions`: its post-processing
+ * @param predictions one per test sample of the product, in `samples` order
  */
 export async function writeProductSamples(options: {
   method: ZeroShotMethod;
-  extractor: FeatureExtractor;
-  dataset: Dataset;
+  dataset: string;
   product: string;
+  samples: readonly Sample[];
+  predictions: readonly ImagePrediction[];
   count: number;
   embeddings?: number;
   outDir: string;
 }): Promise<string[]> {
-  const { method, extractor, dataset, product, outDir, count } = options;
-  const all = dataset.samples(product, 'test');
-  const pictures = pickSamples(all, count);
-  // The embeddings' images: the pictured ones first, then the others in dataset order.
-  const samples = [...pictures, ...all.filter((x) => !pictures.includes(x))].slice(
-    0,
-    Math.max(count, options.embeddings ?? EMBEDDING_IMAGES),
-  );
-  if (samples.length === 0) return [];
+  const { method, product, outDir, count, samples: all } = options;
+  const chosen = sampleIndices(all, count, options.embeddings);
+  if (chosen.embeddings.length === 0) return [];
+  const pictures = chosen.pictures.map((i) => all[i]);
+  const predictions = chosen.embeddings.map((i) => {
+    const prediction = options.predictions[i];
+    if (!prediction?.extras)
+      throw new Error(`samples of ${product}: image ${i} has no kept extras (see sampleIndices)`);
+    return prediction;
+  });
   const s = method.features.imageSize;
-  const inputs = await Promise.all(
-    samples.map(async (sample) => ({
-      pixels: await loadImageTensorData(sample.imagePath, s),
-      cacheable: true,
-    })),
-  );
-  const predictions = await predictImages(method, extractor, inputs, { keepExtras: true });
   const post = postprocessProduct(method, predictions.slice(0, pictures.length));
   const written: string[] = [];
   const put = async (rel: string, write: (file: string) => Promise<void>) => {
@@ -150,7 +161,7 @@ export async function writeProductSamples(options: {
     await write(file);
     written.push(rel);
   };
-  const ds = dataset.name;
+  const ds = options.dataset;
   const text: { shape: number[]; data: Float32Array }[] = [];
   for (const prediction of predictions) {
     const t = prediction.extras?.get('text');

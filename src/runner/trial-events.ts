@@ -6,13 +6,34 @@
 import type { BackendChoice } from '../model/backend.js';
 import type { Trial } from './spec-types.js';
 
-/** What one trial needs to run, wherever it runs (a runner's child process or `vcp-exp train`). */
-export interface TrialWork {
+/** One trial of a job, with its scratch directory (config, CSVs, samples before upload). */
+export interface TrialMember {
   trial: Trial;
+  workDir: string;
+}
+
+/** Settings of the shared frozen-feature cache (src/model/feature-cache.ts). */
+export interface FeatureCacheSettings {
+  /** Disk budget in bytes. */
+  maxBytes: number;
+  dtype: 'float32' | 'float16';
+}
+
+/**
+ * What one job needs to run, wherever it runs (a runner's child process, a Slurm array task or
+ * `vcp-exp train`): one trial, or an evaluation group — trials of one training key whose
+ * configs differ only in the method's post-forward fields (src/runner/groups.ts), trained (or
+ * reused) once and evaluated from one forward pass per test image, each recorded on its own.
+ */
+export interface TrialWork {
+  /** At least one; the first records the training when this job trains. */
+  members: TrialMember[];
   /** Trained checkpoints are kept under `<checkpointsDir>/<trainingKey>`. */
   checkpointsDir: string;
   /** Shared frozen-feature cache directory; null disables the cache (benchmark baseline). */
   featureCacheDir: string | null;
+  /** Budget and precision of that cache (default: FeatureCache's). */
+  featureCache?: FeatureCacheSettings;
   /** Reuse a finished checkpoint of the same training key (default true). */
   reuseCheckpoint: boolean;
   backend: BackendChoice;
@@ -20,14 +41,12 @@ export interface TrialWork {
   device: string;
   /** Sample overlays, attention maps and text embeddings logged per product. */
   samplesPerProduct: number;
-  /** Scratch directory of this trial (config, CSVs, samples before upload). */
-  workDir: string;
 }
 
-/** The job a runner hands its trial process (as a JSON file): the work and its MLflow run. */
+/** The job a runner hands its trial process (as a JSON file): the work and its members' MLflow runs. */
 export interface TrialJob extends TrialWork {
-  /** The trial's MLflow child run, created by the parent before the process starts. */
-  runId: string;
+  /** Each member with its MLflow child run, created by the parent before the process starts. */
+  members: (TrialMember & { runId: string })[];
   trackingUri: string;
   journalDir: string;
 }
@@ -46,6 +65,7 @@ export type TrialEvent =
     }
   | { type: 'epoch'; epoch: number; epochs: number; loss: number }
   | { type: 'product'; dataset: string; product: string; done: number; total: number }
+  /** A member's results are recorded (its run ends FINISHED): one per member, in order. */
   | { type: 'done'; summary: TrialSummary };
 
 export interface TrialSummary {
@@ -54,9 +74,29 @@ export interface TrialSummary {
   trained: boolean;
   checkpoint: string;
   cache: { hits: number; misses: number; encoded: number };
-  timings: { train_s: number; eval_s: number; features_s: number; total_s: number };
+  timings: TrialTimings;
+  /** Trials evaluated together with this one from one forward pass (1 = alone). */
+  groupSize: number;
+  /** Images the method's forward ran on during evaluation (shared by the group). */
+  forwardImages: number;
   /** `<dataset>.<metric>` means (fractions; ms_per_image in ms). */
   metrics: Record<string, number>;
+}
+
+/**
+ * Where a trial's time went, in seconds (shared phases are the group's): process start-up
+ * until the pipeline runs, loading CLIP and the method, training, evaluation (features,
+ * forward, post-processing, metrics; `features_s` of it getting features), writing and
+ * uploading artifacts, and the whole.
+ */
+export interface TrialTimings {
+  startup_s: number;
+  load_s: number;
+  train_s: number;
+  eval_s: number;
+  features_s: number;
+  artifacts_s: number;
+  total_s: number;
 }
 
 export function isTrialEvent(message: unknown): message is TrialEvent {

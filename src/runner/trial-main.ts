@@ -1,17 +1,24 @@
 /**
- * Entry point of a trial's child process: `node dist/runner/trial-main.js <job.json>` (from
- * sources: through tsx; see executors/trial-entry.ts).
- * Attaches to the MLflow run the parent created, runs the trial, and ends the run FINISHED,
- * FAILED (with the error) or KILLED (SIGTERM/SIGINT, or the runner went away). Progress
+ * Entry point of a trial process: `node dist/runner/trial-main.js <job.json>` (from sources:
+ * through tsx; see executors/trial-entry.ts). A job is one trial or an evaluation group
+ * (TrialJob.members). Attaches to the MLflow run of each member the parent created, runs the
+ * job, and ends each member's run FINISHED as soon as its results are recorded; the others
+ * end FAILED (with the error) or KILLED (SIGTERM/SIGINT, or the runner went away). Progress
  * events go to the parent over the IPC channel.
  */
 import { readFileSync } from 'node:fs';
 import { formatError } from '../errors.js';
 import { MlflowClient } from '../tracking/client.js';
-import { runLogged } from '../tracking/exit.js';
+import { endRunOnExit } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
 import { runTrial } from './trial.js';
 import type { TrialEvent, TrialJob } from './trial-events.js';
+
+/**
+ * Fault injection for the tests of group resume: after this many members ended FINISHED the
+ * process stops itself (SIGSTOP), so a test can kill it at a known point. Unset: never.
+ */
+export const STOP_AFTER_RECORDED_ENV = 'VCP_EXP_TEST_STOP_AFTER_RECORDED';
 
 async function main(): Promise<void> {
   const file = process.argv[2];
@@ -19,16 +26,36 @@ async function main(): Promise<void> {
   const job = JSON.parse(readFileSync(file, 'utf8')) as TrialJob;
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });
-  const logger = layout.attach(job.runId);
+  const loggers = job.members.map((m) => layout.attach(m.runId));
+  const releases = loggers.map((logger) => endRunOnExit(logger));
+  let lastSent = Promise.resolve();
   const emit = (event: TrialEvent) => {
-    if (process.connected) process.send?.(event);
+    if (!process.connected) return;
+    lastSent = new Promise<void>((resolve) => process.send!(event, () => resolve()));
   };
   process.on('disconnect', onDisconnect);
-  const summary = await runLogged(logger, (l) => runTrial({ job, logger: l, emit }));
-  if (process.connected)
-    await new Promise<void>((resolve) =>
-      process.send!({ type: 'done', summary } satisfies TrialEvent, () => resolve()),
-    );
+  const stopAfter = Number(process.env[STOP_AFTER_RECORDED_ENV] ?? 0);
+  let recorded = 0;
+  try {
+    await runTrial({
+      job,
+      recorders: loggers,
+      emit,
+      onRecorded: async (member) => {
+        await loggers[member].end('FINISHED');
+        releases[member]();
+        if (++recorded === stopAfter) process.kill(process.pid, 'SIGSTOP');
+      },
+    });
+  } catch (error) {
+    const reason = formatError(error, true);
+    for (const logger of loggers)
+      if (!logger.isEnded) await logger.end('FAILED', reason).catch(() => undefined);
+    throw error;
+  } finally {
+    releases.forEach((release) => release());
+  }
+  await lastSent; // the last 'done' is delivered before the channel closes
 }
 
 /** The runner died (e.g. SIGKILL): stop as if told to, so the run ends KILLED, not RUNNING. */

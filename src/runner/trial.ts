@@ -24,20 +24,33 @@ import {
   type FeatureExtractorOptions,
   type FeatureImage,
 } from '../model/features.js';
-import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../model/infer.js';
+import {
+  evaluateDatasetGroup,
+  withEvalPrompts,
+  type DatasetEvaluation,
+  type InferenceStats,
+} from '../model/infer.js';
 import { loadMethod, type LoadedBackbone } from '../model/load.js';
 import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
 import { artifactDir, resultsPath } from '../tracking/artifact-names.js';
 import type { TrialRecorder } from '../tracking/recorder.js';
-import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
-import type { TrialEvent, TrialSummary, TrialWork } from './trial-events.js';
+import { postForwardSettings } from './groups.js';
+import {
+  METRIC_KEYS,
+  sampleIndices,
+  writeProductCsv,
+  writeProductSamples,
+} from './trial-artifacts.js';
+import type { TrialEvent, TrialSummary, TrialTimings, TrialWork } from './trial-events.js';
 
 /** Tags of a trial run beyond the layout's identity tags. */
 export const TRIAL_TAGS = Object.freeze({
   trained: 'vcp.trained',
   checkpointFrom: 'vcp.checkpoint_from',
   trainingKey: 'vcp.training_key',
+  /** The trial ids evaluated together from one forward pass (absent when evaluated alone). */
+  evalGroup: 'vcp.eval_group',
 });
 
 /** A FeatureExtractor that also measures the time spent getting features (cache or encoder). */
@@ -59,87 +72,138 @@ export class TimedFeatureExtractor extends FeatureExtractor {
 }
 
 export interface RunTrialOptions {
+  /** One trial, or an evaluation group (see TrialWork). */
   job: TrialWork;
-  /** Where the results go: the trial's MLflow run, or a directory. */
-  logger: TrialRecorder;
+  /** Where each member's results go (same order as job.members): its MLflow run, or a directory. */
+  recorders: readonly TrialRecorder[];
   emit: (event: TrialEvent) => void;
   signal?: AbortSignal;
   /** Backend already initialised by the caller; default: initBackend(job.backend). */
   backendInfo?: BackendInfo;
-  /** Each eval dataset's full result (per-product metrics) under its spec name, once evaluated. */
-  onEvaluation?: (name: string, evaluation: DatasetEvaluation) => void;
+  /** A member's full result on an eval dataset (per-product metrics) under its spec name. */
+  onEvaluation?: (member: number, name: string, evaluation: DatasetEvaluation) => void;
+  /**
+   * A member's results are all recorded and flushed: the caller ends its run now, so that a
+   * later failure of the process does not take a finished member with it.
+   */
+  onRecorded?: (member: number, summary: TrialSummary) => Promise<void>;
 }
 
-export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> {
-  const { job, logger, emit } = options;
-  const { trial } = job;
-  const { method: methodName, model, train } = trial.config;
+/**
+ * Runs a job: loads CLIP and the method once, trains or reuses the training once (recorded by
+ * the first member), evaluates every member from one forward pass per test image, then records
+ * each member in turn (metrics, CSVs, samples; `onRecorded`). Returns one summary per member.
+ */
+export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]> {
+  const { job, recorders, emit } = options;
+  const { members } = job;
+  if (members.length === 0 || recorders.length !== members.length)
+    throw new Error(
+      `runTrial: ${members.length} member(s) and ${recorders.length} recorder(s), expected as many (at least one)`,
+    );
+  const lead = members[0].trial;
+  const { method: methodName, model, train } = lead.config;
   const started = performance.now();
+  // The process's own start-up (Node, modules) until here: from the time origin of this process.
+  const startup = started / 1000;
   const info = options.backendInfo ?? (await initBackend(job.backend));
-  logger.setTags({
-    'vcp.backend': info.name,
-    'vcp.device': job.device,
-    [TRIAL_TAGS.trainingKey]: trial.trainingKey,
-  });
-  await mkdir(job.workDir, { recursive: true });
-  const configFile = join(job.workDir, 'config.json');
-  await writeFile(
-    configFile,
-    `${JSON.stringify({ id: trial.id, training_key: trial.trainingKey, seed: trial.seed, point: trial.point, config: trial.config }, null, 2)}\n`,
-  );
-  await logger.logArtifact(configFile);
+  for (const [i, { trial, workDir }] of members.entries()) {
+    const recorder = recorders[i];
+    recorder.setTags({
+      'vcp.backend': info.name,
+      'vcp.device': job.device,
+      [TRIAL_TAGS.trainingKey]: trial.trainingKey,
+      ...(members.length > 1
+        ? { [TRIAL_TAGS.evalGroup]: members.map((m) => m.trial.id).join(',') }
+        : {}),
+    });
+    await mkdir(workDir, { recursive: true });
+    const configFile = join(workDir, 'config.json');
+    await writeFile(
+      configFile,
+      `${JSON.stringify({ id: trial.id, training_key: trial.trainingKey, seed: trial.seed, point: trial.point, config: trial.config }, null, 2)}\n`,
+    );
+    await recorder.logArtifact(configFile);
+  }
 
   emit({ type: 'phase', phase: 'load', detail: `CLIP ${String(model.backbone)}` });
+  const loadStart = performance.now();
   const { backbone, method } = await loadMethod(methodName, model);
   try {
     const cache =
-      job.featureCacheDir === null ? undefined : new FeatureCache({ dir: job.featureCacheDir });
+      job.featureCacheDir === null
+        ? undefined
+        : new FeatureCache({ dir: job.featureCacheDir, ...job.featureCache });
     const extractor = new TimedFeatureExtractor({
       clip: backbone.clip,
       weightsHash: backbone.sha256,
       request: method.features,
       cache,
       chunkSize: train.micro_batch,
+      group: lead.featureKey.id,
     });
+    const loadSeconds = (performance.now() - loadStart) / 1000;
     const loaded: LoadedTrial = { ...options, backbone, method, extractor };
     const training = await trainOrReuse(loaded);
     const featuresAfterTrain = extractor.seconds;
     const evaluation = await evaluateTrial(loaded);
 
     const stats = extractor.stats;
-    const timings = {
-      train_s: training.seconds,
-      eval_s: evaluation.seconds,
-      features_s: extractor.seconds,
-      total_s: (performance.now() - started) / 1000,
-    };
-    logger.logMetrics({
-      ...evaluation.metrics,
-      'time.train_s': timings.train_s,
-      'time.eval_s': timings.eval_s,
-      'time.features_s': timings.features_s,
-      'time.train_features_s': featuresAfterTrain,
-      'time.total_s': timings.total_s,
-      'cache.hits': stats.hits,
-      'cache.misses': stats.misses,
-      'cache.encoded': stats.encoded,
-    });
-    await logger.flush();
-    return {
-      trialId: trial.id,
-      trained: training.trained,
-      checkpoint: training.checkpointDir,
-      cache: { ...stats },
-      timings,
-      metrics: evaluation.metrics,
-    };
+    const summaries: TrialSummary[] = [];
+    for (const [i, { trial }] of members.entries()) {
+      const recorder = recorders[i];
+      const artifactsStart = performance.now();
+      await evaluation.writeArtifacts(i);
+      const artifactsSeconds = (performance.now() - artifactsStart) / 1000;
+      const trainedHere = i === 0 && training.trained;
+      const timings: TrialTimings = {
+        startup_s: startup,
+        load_s: loadSeconds,
+        train_s: trainedHere ? training.seconds : 0,
+        eval_s: evaluation.seconds,
+        features_s: extractor.seconds,
+        artifacts_s: artifactsSeconds,
+        total_s: (performance.now() - started) / 1000 + startup,
+      };
+      recorder.logMetrics({
+        ...evaluation.metrics[i],
+        'time.startup_s': timings.startup_s,
+        'time.load_s': timings.load_s,
+        'time.train_s': timings.train_s,
+        'time.eval_s': timings.eval_s,
+        'time.features_s': timings.features_s,
+        'time.train_features_s': trainedHere ? featuresAfterTrain : 0,
+        'time.artifacts_s': timings.artifacts_s,
+        'time.total_s': timings.total_s,
+        'cache.hits': stats.hits,
+        'cache.misses': stats.misses,
+        'cache.encoded': stats.encoded,
+        'eval.group_size': members.length,
+        'eval.forward_images': evaluation.forwardImages,
+      });
+      await recorder.flush();
+      const summary: TrialSummary = {
+        trialId: trial.id,
+        trained: trainedHere,
+        checkpoint: training.checkpointDir,
+        cache: { ...stats },
+        timings,
+        groupSize: members.length,
+        forwardImages: evaluation.forwardImages,
+        metrics: evaluation.metrics[i],
+      };
+      summaries.push(summary);
+      await options.onRecorded?.(i, summary);
+      emit({ type: 'done', summary });
+    }
+    return summaries;
   } finally {
     method.dispose();
     backbone.clip.dispose();
   }
 }
 
-/** A trial with its CLIP, method and feature extractor built. */
+/** A job with its CLIP, method and feature extractor built. */
 interface LoadedTrial extends RunTrialOptions {
   backbone: LoadedBackbone;
   method: ZeroShotMethod;
@@ -147,32 +211,33 @@ interface LoadedTrial extends RunTrialOptions {
 }
 
 /**
- * Loads the checkpoint the spec names (train.checkpoint), or the checkpoint of the trial's
+ * Loads the checkpoint the spec names (train.checkpoint), or the checkpoint of the job's
  * training key when one exists (and reuse is allowed), else trains on the train dataset and
- * saves it there, logging it once per training.
+ * saves it there, logging it once per training (with the first member). Every member is
+ * tagged with where its training comes from.
  */
 export async function trainOrReuse({
   job,
-  logger,
+  recorders,
   emit,
   signal,
   backbone,
   method,
   extractor,
 }: LoadedTrial): Promise<{ trained: boolean; seconds: number; checkpointDir: string }> {
-  const { trial } = job;
+  const trial = job.members[0].trial;
   const { train } = trial.config;
+  const logger = recorders[0];
+  const tagAll = (tags: Record<string, string>) => recorders.forEach((r) => r.setTags(tags));
   if (train.checkpoint) {
     // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
-    // and logged with the trial so that `predict --run` finds what was evaluated.
+    // and logged with every trial so that `predict --run` finds what was evaluated.
     applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
     emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
-    logger.setTags({
-      [TRIAL_TAGS.trained]: 'false',
-      [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
-    });
-    for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
-      await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
+    tagAll({ [TRIAL_TAGS.trained]: 'false', [TRIAL_TAGS.checkpointFrom]: train.checkpoint });
+    for (const recorder of recorders)
+      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+        await recorder.logArtifact(join(train.checkpoint, file), 'checkpoint');
     return { trained: false, seconds: 0, checkpointDir: train.checkpoint };
   }
   const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
@@ -189,7 +254,7 @@ export async function trainOrReuse({
       phase: 'train',
       detail: `reusing the checkpoint of training ${trial.trainingKey}`,
     });
-    logger.setTags({
+    tagAll({
       [TRIAL_TAGS.trained]: 'false',
       [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
     });
@@ -243,30 +308,57 @@ export async function trainOrReuse({
     },
   );
   logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
+  // The other members were evaluated with this training: they point to it like later reusers.
+  recorders
+    .slice(1)
+    .forEach((r) =>
+      r.setTags({ [TRIAL_TAGS.trained]: 'false', [TRIAL_TAGS.checkpointFrom]: logger.runId }),
+    );
   // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
   for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
     await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
   return { trained: true, seconds, checkpointDir };
 }
 
+/** What evaluateTrial leaves for recording: per member, its metrics and a way to write its files. */
+export interface GroupEvaluation {
+  /** Per member: `<dataset>.<metric>`, `<dataset>.<product>.<metric>` (fractions), ms per image. */
+  metrics: Record<string, number>[];
+  /** Seconds of the group's evaluation (all members at once). */
+  seconds: number;
+  /** Images the method's forward ran on (once per test image and dataset, whatever the group size). */
+  forwardImages: number;
+  /** Writes and logs member `i`'s CSVs and samples (kept on disk until then). */
+  writeArtifacts(member: number): Promise<void>;
+}
+
 /**
- * Evaluates the (trained) method on every eval dataset, with the test-time prompts if the
- * spec gives them; logs per-product CSVs and sample artifacts; returns the metrics
- * (`<dataset>.<metric>`, `<dataset>.<product>.<metric>`, fractions).
+ * Evaluates the (trained) method on every eval dataset for every member at once: the
+ * test-time prompts if the spec gives them, then one post-forward variant per member
+ * (ZeroShotMethod.withPostForward), all read out from one forward per test image. Sample
+ * files are drawn from that same pass (their images' extras are kept), per member.
  */
 export async function evaluateTrial({
   job,
-  logger,
+  recorders,
   emit,
   signal,
   onEvaluation,
   method,
   extractor,
-}: LoadedTrial): Promise<{ metrics: Record<string, number>; seconds: number }> {
-  const { train, eval: evaluation } = job.trial.config;
+}: LoadedTrial): Promise<GroupEvaluation> {
+  const { members } = job;
+  const { train, eval: evaluation } = members[0].trial.config;
   // Test-time prompts: a view sharing the trained Variables, disposed with `method`.
   const evalMethod = withEvalPrompts(method, evaluation.prompts);
-  const metrics: Record<string, number> = {};
+  const variants = members.map((m, i) =>
+    i === 0 && members.length === 1
+      ? evalMethod
+      : evalMethod.withPostForward(postForwardSettings(m.trial)),
+  );
+  const metrics: Record<string, number>[] = members.map(() => ({}));
+  const pending: { member: number; file: string; artifactPath: string }[] = [];
+  const stats: InferenceStats = { forwards: 0, forwardImages: 0 };
   const evalStart = performance.now();
   for (const d of evaluation.datasets) {
     signal?.throwIfAborted();
@@ -274,51 +366,78 @@ export async function evaluateTrial({
     const products = dataset.products();
     emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
     let done = 0;
-    const result = await evaluateDataset({
-      method: evalMethod,
+    const samples = job.samplesPerProduct;
+    const results = await evaluateDatasetGroup({
+      variants,
       extractor,
       dataset,
       pro: evaluation.pro,
       batchSize: train.micro_batch,
       signal,
-      onProduct: (m) =>
-        emit({
-          type: 'product',
-          dataset: d.name,
-          product: m.product,
-          done: ++done,
-          total: products.length,
-        }),
+      stats,
+      keepExtras:
+        samples > 0 ? (_p, all) => new Set(sampleIndices(all, samples).embeddings) : undefined,
+      onPredictions:
+        samples > 0
+          ? async ({ product, samples: all, predictions }) => {
+              for (const [i, { workDir }] of members.entries()) {
+                const outDir = join(workDir, 'artifacts');
+                const files = await writeProductSamples({
+                  method: variants[i],
+                  dataset: d.name,
+                  product,
+                  samples: all,
+                  predictions: predictions[i],
+                  count: samples,
+                  outDir,
+                });
+                for (const rel of files)
+                  pending.push({
+                    member: i,
+                    file: join(outDir, rel),
+                    artifactPath: artifactDir(rel),
+                  });
+              }
+            }
+          : undefined,
+      onProduct: (v, m) => {
+        if (v === 0)
+          emit({
+            type: 'product',
+            dataset: d.name,
+            product: m.product,
+            done: ++done,
+            total: products.length,
+          });
+      },
     });
-    for (const name of METRICS) {
-      const mean = result.mean.mean[name];
-      if (mean !== null) metrics[`${d.name}.${METRIC_KEYS[name]}`] = mean;
-      for (const p of result.products) {
-        const value = p[name];
-        if (value !== null) metrics[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
+    for (const [i, result] of results.entries()) {
+      const into = metrics[i];
+      for (const name of METRICS) {
+        const mean = result.mean.mean[name];
+        if (mean !== null) into[`${d.name}.${METRIC_KEYS[name]}`] = mean;
+        for (const p of result.products) {
+          const value = p[name];
+          if (value !== null) into[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
+        }
       }
-    }
-    metrics[`${d.name}.ms_per_image`] = result.msPerImage;
-    onEvaluation?.(d.name, result);
-    await logger.logArtifact(
-      await writeProductCsv(job.workDir, d.name, result.products),
-      artifactDir(resultsPath(d.name)),
-    );
-    if (job.samplesPerProduct > 0) {
-      emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
-      const outDir = join(job.workDir, 'artifacts');
-      for (const product of products) {
-        const files = await writeProductSamples({
-          method: evalMethod,
-          extractor,
-          dataset,
-          product,
-          count: job.samplesPerProduct,
-          outDir,
-        });
-        for (const rel of files) await logger.logArtifact(join(outDir, rel), artifactDir(rel));
-      }
+      into[`${d.name}.ms_per_image`] = result.msPerImage;
+      onEvaluation?.(i, d.name, result);
+      const csv = await writeProductCsv(members[i].workDir, d.name, result.products);
+      pending.unshift({ member: i, file: csv, artifactPath: artifactDir(resultsPath(d.name)) });
     }
   }
-  return { metrics, seconds: (performance.now() - evalStart) / 1000 };
+  const seconds = (performance.now() - evalStart) / 1000;
+  return {
+    metrics,
+    seconds,
+    forwardImages: stats.forwardImages,
+    async writeArtifacts(member) {
+      const mine = pending.filter((p) => p.member === member);
+      if (mine.length > 0 && job.samplesPerProduct > 0)
+        emit({ type: 'phase', phase: 'artifacts', detail: `${mine.length} files` });
+      for (const { file, artifactPath } of mine)
+        await recorders[member].logArtifact(file, artifactPath);
+    },
+  };
 }

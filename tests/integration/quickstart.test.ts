@@ -175,13 +175,14 @@ test(
       finishedBefore.length >= 1,
       `at least one trial finished before the kill (${trialsBefore.map((r) => r.info.status).join(', ')})`,
     );
-    assert.equal(runningBefore.length, 1, 'the killed trial is left RUNNING');
+    // α is post-forward: each heads value is one evaluation group of two trials in one process.
+    assert.equal(runningBefore.length, 2, 'the killed group of two trials is left RUNNING');
 
     const second = startRunner(server.server.url);
     const code = await second.exited;
     assert.equal(code, 0, second.lines.join('\n'));
     assert.ok(
-      second.lines.some((l) => /marked 2 run\(s\) left RUNNING/.test(l)),
+      second.lines.some((l) => /marked 3 run\(s\) left RUNNING/.test(l)),
       second.lines.join('\n'),
     );
     assert.ok(
@@ -204,15 +205,21 @@ test(
     const ids = finished.map((r) => tag(r, 'vcp.trial_id')!);
     assert.equal(new Set(ids).size, 4, 'all four trials finished');
     assert.equal(finished.length, 4, 'exactly one FINISHED run per trial');
-    assert.equal(trials.length, 4 + runningBefore.length, 'only the killed trial got a second run');
+    assert.equal(
+      trials.length,
+      4 + runningBefore.length,
+      'only the killed trials got a second run',
+    );
     for (const before of finishedBefore) {
       const now = finished.find((r) => r.info.run_id === before.info.run_id);
       assert.ok(now, `finished run ${before.info.run_id} is kept, not re-run`);
       assert.equal(now.info.start_time, before.info.start_time);
     }
-    const orphan = runs.find((r) => r.info.run_id === runningBefore[0].info.run_id)!;
-    assert.equal(orphan.info.status, 'KILLED');
-    assert.match(tag(orphan, 'vcp.failure_reason') ?? '', /orphaned/);
+    for (const killed of runningBefore) {
+      const orphan = runs.find((r) => r.info.run_id === killed.info.run_id)!;
+      assert.equal(orphan.info.status, 'KILLED');
+      assert.match(tag(orphan, 'vcp.failure_reason') ?? '', /orphaned/);
+    }
     const sweeps = runs.filter((r) => tag(r, 'vcp.run_kind') === 'sweep');
     assert.deepEqual(sweeps.map((r) => r.info.status).sort(), ['FINISHED', 'KILLED']);
 
@@ -236,10 +243,15 @@ test(
       assert.ok(tag(run, 'vcp.backend'));
       assert.ok(tag(run, 'mlflow.parentRunId'));
     }
-    // Two trainings (heads 1, 2): α only changes evaluation, so the other two reuse a checkpoint.
+    // Two trainings (heads 1, 2): α only changes evaluation, so the other two are evaluated in
+    // the training's group, from the same forward pass.
     const trained = finished.filter((r) => tag(r, 'vcp.trained') === 'true');
     const reused = finished.filter((r) => tag(r, 'vcp.trained') === 'false');
     assert.ok(trained.length >= 1 && trained.length <= 2, `trainings: ${trained.length}`);
+    for (const run of finished) {
+      assert.equal(metric(run, 'eval.group_size'), 2);
+      assert.equal(tag(run, 'vcp.eval_group')?.split(',').length, 2);
+    }
     assert.equal(trained.length + reused.length, 4);
     for (const run of reused)
       assert.ok(tag(run, 'vcp.checkpoint_from'), 'a reused checkpoint names where it came from');

@@ -17,9 +17,9 @@ async function simulate(
   const active = new Set<string>();
   let maxActive = 0;
   const result = await runPool(
-    trials,
+    trials.map((t) => [t]),
     { workers, failFast },
-    async (t, worker): Promise<TrialOutcome> => {
+    async ([t], worker): Promise<TrialOutcome[]> => {
       for (const other of active)
         assert.notEqual(
           other.split('@')[1],
@@ -34,7 +34,7 @@ async function simulate(
       active.delete(`${t.id}@${t.trainingKey}`);
       events.push(`end ${t.id}`);
       if (t.id === 'boom') throw new Error('exploded');
-      return { trial: t, status: fail.has(t.id) ? 'FAILED' : 'FINISHED', seconds: 0 };
+      return [{ trial: t, status: fail.has(t.id) ? 'FAILED' : 'FINISHED', seconds: 0 }];
     },
   );
   return { result, events, maxActive };
@@ -93,7 +93,7 @@ test('an aborted signal starts nothing', async () => {
   const controller = new AbortController();
   controller.abort();
   const result = await runPool(
-    [trial('a1', 'A')],
+    [[trial('a1', 'A')]],
     { workers: 2, signal: controller.signal },
     async () => assert.fail('must not start'),
   );
@@ -101,4 +101,30 @@ test('an aborted signal starts nothing', async () => {
     result.notStarted.map((t) => t.id),
     ['a1'],
   );
+});
+
+test('a job of several trials (an evaluation group) runs once and gives one outcome per trial', async () => {
+  const starts: string[] = [];
+  const result = await runPool(
+    [
+      [trial('a1', 'A'), trial('a2', 'A')],
+      [trial('a3', 'A')],
+      [trial('boom', 'B'), trial('b2', 'B')],
+    ],
+    { workers: 2 },
+    async (job) => {
+      starts.push(job.map((t) => t.id).join('+'));
+      await new Promise((r) => setTimeout(r, 5));
+      if (job[0].id === 'boom') throw new Error('exploded');
+      return job.map((t) => ({ trial: t, status: 'FINISHED' as const, seconds: 0 }));
+    },
+  );
+  assert.deepEqual(starts, ['a1+a2', 'boom+b2', 'a3']);
+  assert.deepEqual(result.outcomes.map((o) => `${o.trial.id}:${o.status}`).sort(), [
+    'a1:FINISHED',
+    'a2:FINISHED',
+    'a3:FINISHED',
+    'b2:FAILED',
+    'boom:FAILED',
+  ]);
 });

@@ -1,6 +1,6 @@
 /**
  * The local executor: a pool of `workers` child processes on this machine, one process per
- * trial (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
+ * job — a trial, or an evaluation group of trials (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
  * uploaded to the run as `logs/trial.log`. A process that dies without ending its run (SIGKILL,
  * out of memory) is marked here: FAILED, or KILLED when the runner stopped it.
  */
@@ -13,8 +13,10 @@ import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
+import { DEFAULT_MAX_GROUP, formGroups } from '../groups.js';
 import {
   isTrialEvent,
+  type FeatureCacheSettings,
   type TrialEvent,
   type TrialJob,
   type TrialSummary,
@@ -42,8 +44,13 @@ export interface LocalExecutorOptions {
   /** Share the frozen-feature cache and trained checkpoints between trials (default true). */
   share?: boolean;
   samplesPerProduct?: number;
+  /** Largest evaluation group (1: every trial in its own process). Default DEFAULT_MAX_GROUP. */
+  maxGroup?: number;
+  /** Budget and precision of the shared feature cache. */
+  featureCache?: FeatureCacheSettings;
   onStart?: (trial: Trial, worker: number, device: string) => void;
-  onEvent?: (trial: Trial, event: TrialEvent) => void;
+  /** An event of a job's process, for the trials it concerns (every member, or the one done). */
+  onEvent?: (trials: readonly Trial[], event: TrialEvent) => void;
   onEnd?: (outcome: TrialOutcome) => void;
 }
 
@@ -72,11 +79,15 @@ export class LocalExecutor {
 
   constructor(private readonly options: LocalExecutorOptions) {}
 
-  /** Runs the trials; resolves when every started trial has ended. */
+  /**
+   * Runs the trials, each evaluation group (src/runner/groups.ts; at most `maxGroup` trials,
+   * default DEFAULT_MAX_GROUP) in one process; resolves when every started job has ended.
+   */
   run(trials: readonly Trial[]): Promise<PoolResult> {
     const { workers, failFast } = this.options;
-    return runPool(trials, { workers, failFast, signal: this.abort.signal }, (trial, worker) =>
-      this.runOne(trial, worker),
+    const jobs = formGroups(trials, this.options.maxGroup ?? DEFAULT_MAX_GROUP);
+    return runPool(jobs, { workers, failFast, signal: this.abort.signal }, (job, worker) =>
+      this.runOne(job, worker),
     );
   }
 
@@ -87,49 +98,53 @@ export class LocalExecutor {
     for (const child of this.children) child.kill('SIGTERM');
   }
 
-  private async runOne(trial: Trial, worker: number): Promise<TrialOutcome> {
+  /** One job (a trial or an evaluation group) in one child process: one MLflow run per member. */
+  private async runOne(trials: readonly Trial[], worker: number): Promise<TrialOutcome[]> {
     const o = this.options;
     const started = performance.now();
     const { device, cuda } = workerDevice(o.devices, worker);
-    const logger = await o.layout.startTrialRun({
-      ...o.identity,
-      device,
-      experimentId: o.experimentId,
-      parentRunId: o.sweepRunId,
-      trialId: trial.id,
-      config: trial.config as unknown as Record<string, unknown>,
-      runName: runName(trial),
-    });
-    const runId = logger.runId;
-    logger.setTags({
-      [OWNER_TAGS.host]: hostname(),
-      [OWNER_TAGS.pid]: String(process.pid),
-      'vcp.seed': String(trial.seed),
-    });
-    await logger.flush();
-    o.onStart?.(trial, worker, device);
-
     const share = o.share ?? true;
-    const workDir = join(o.stateDir, 'trials', runId);
-    await mkdir(workDir, { recursive: true });
+    const members: TrialJob['members'] = [];
+    for (const trial of trials) {
+      const logger = await o.layout.startTrialRun({
+        ...o.identity,
+        device,
+        experimentId: o.experimentId,
+        parentRunId: o.sweepRunId,
+        trialId: trial.id,
+        config: trial.config as unknown as Record<string, unknown>,
+        runName: runName(trial),
+      });
+      logger.setTags({
+        [OWNER_TAGS.host]: hostname(),
+        [OWNER_TAGS.pid]: String(process.pid),
+        'vcp.seed': String(trial.seed),
+      });
+      await logger.flush();
+      const workDir = join(o.stateDir, 'trials', logger.runId);
+      await mkdir(workDir, { recursive: true });
+      members.push({ trial, workDir, runId: logger.runId });
+    }
+    for (const trial of trials) o.onStart?.(trial, worker, device);
+
+    const lead = members[0];
     const job: TrialJob = {
-      trial,
-      runId,
+      members,
       trackingUri: o.trackingUri,
       journalDir: o.journalDir,
-      checkpointsDir: share ? checkpointsDir(o.stateDir) : join(workDir, 'checkpoints'),
+      checkpointsDir: share ? checkpointsDir(o.stateDir) : join(lead.workDir, 'checkpoints'),
       featureCacheDir: share ? featureCacheDir(o.stateDir) : null,
+      featureCache: o.featureCache,
       reuseCheckpoint: share,
       backend: o.backend,
       device,
       samplesPerProduct: o.samplesPerProduct ?? 2,
-      workDir,
     };
-    const jobFile = join(workDir, 'job.json');
+    const jobFile = join(lead.workDir, 'job.json');
     await writeFile(jobFile, JSON.stringify(job));
-    const logFile = join(workDir, 'trial.log');
+    const logFile = join(lead.workDir, 'trial.log');
     closeSync(openSync(logFile, 'a'));
-    let summary: TrialSummary | undefined;
+    const summaries = new Map<string, TrialSummary>();
     let result: { exitCode?: number; signal?: string };
     const child = execa(process.execPath, trialProcessArgs(jobFile), {
       stdin: 'ignore',
@@ -142,14 +157,17 @@ export class LocalExecutor {
       forceKillAfterDelay: 30_000,
       env: {
         ...(cuda !== undefined ? { CUDA_VISIBLE_DEVICES: cuda } : {}),
-        VCP_EXP_TRIAL: trial.id,
+        VCP_EXP_TRIAL: trials.map((t) => t.id).join(','),
       },
     });
     this.children.add(child);
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;
-      if (message.type === 'done') summary = message.summary;
-      o.onEvent?.(trial, message);
+      if (message.type === 'done') {
+        summaries.set(message.summary.trialId, message.summary);
+        const trial = trials.find((t) => t.id === message.summary.trialId);
+        if (trial) o.onEvent?.([trial], message);
+      } else o.onEvent?.(trials, message);
     });
     try {
       result = await child;
@@ -157,43 +175,52 @@ export class LocalExecutor {
       this.children.delete(child);
     }
 
-    let outcome: TrialOutcome;
     const seconds = (performance.now() - started) / 1000;
-    if (result.exitCode === 0 && summary) {
-      outcome = { trial, status: 'FINISHED', summary, runId, seconds };
-    } else {
-      const how = result.signal
-        ? `killed by ${result.signal}`
-        : `exited with code ${result.exitCode ?? '?'}`;
-      const run = await o.layout.client.getRun(runId).catch(() => undefined);
-      const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
-      if (!run || run.info.status === 'RUNNING') {
-        const status = this.stopping ? 'KILLED' : 'FAILED';
-        const reason = this.stopping
-          ? `stopped by the runner (${how})`
-          : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
-        await o.layout.markEnded(runId, status, reason).catch(() => undefined);
-        outcome = { trial, status, reason, runId, seconds };
+    const how = result.signal
+      ? `killed by ${result.signal}`
+      : `exited with code ${result.exitCode ?? '?'}`;
+    const outcomes: TrialOutcome[] = [];
+    for (const { trial, runId } of members) {
+      const summary = summaries.get(trial.id);
+      let outcome: TrialOutcome;
+      if (summary) {
+        // Recorded and ended FINISHED by the process, whatever happened to it afterwards.
+        outcome = { trial, status: 'FINISHED', summary, runId, seconds };
       } else {
-        const status =
-          run.info.status === 'KILLED'
-            ? 'KILLED'
-            : run.info.status === 'FINISHED'
-              ? 'FINISHED'
-              : 'FAILED';
-        outcome = { trial, status, reason: reasonTag ?? how, runId, seconds, summary };
+        const run = await o.layout.client.getRun(runId).catch(() => undefined);
+        const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
+        if (!run || run.info.status === 'RUNNING') {
+          const status = this.stopping ? 'KILLED' : 'FAILED';
+          const reason = this.stopping
+            ? `stopped by the runner (${how})`
+            : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
+          await o.layout.markEnded(runId, status, reason).catch(() => undefined);
+          outcome = { trial, status, reason, runId, seconds };
+        } else {
+          const status =
+            run.info.status === 'KILLED'
+              ? 'KILLED'
+              : run.info.status === 'FINISHED'
+                ? 'FINISHED'
+                : 'FAILED';
+          outcome = { trial, status, reason: reasonTag ?? how, runId, seconds };
+        }
       }
+      outcomes.push(outcome);
     }
-    // The log is complete only now: the parent uploads it (journaled if the server is away).
-    const attached = o.layout.attach(runId);
-    await attached
-      .logArtifact(logFile, 'logs')
-      .catch((error: unknown) =>
-        console.error(`could not upload ${logFile}: ${(error as Error).message}`),
-      );
-    await attached.flush().catch(() => undefined);
-    o.onEnd?.(outcome);
-    return outcome;
+    // The log is complete only now: the parent uploads it to every member's run (journaled if
+    // the server is away).
+    for (const { runId } of members) {
+      const attached = o.layout.attach(runId);
+      await attached
+        .logArtifact(logFile, 'logs')
+        .catch((error: unknown) =>
+          console.error(`could not upload ${logFile}: ${(error as Error).message}`),
+        );
+      await attached.flush().catch(() => undefined);
+    }
+    for (const outcome of outcomes) o.onEnd?.(outcome);
+    return outcomes;
   }
 }
 

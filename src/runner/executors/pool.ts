@@ -1,8 +1,9 @@
 /**
- * Which trial runs next on which worker. Trials sharing a training key run one after another
- * (the first trains and saves the checkpoint, the others reuse it); a training no trial has
- * started yet goes first, so the workers train in parallel and evaluation-only trials fill
- * the gaps. A failure never stops the other trials unless `failFast`.
+ * Which job runs next on which worker. A job is one trial or an evaluation group (trials of
+ * one training key evaluated from one forward pass; src/runner/groups.ts). Jobs sharing a
+ * training key run one after another (the first trains and saves the checkpoint, the others
+ * reuse it); a training no job has started yet goes first, so the workers train in parallel
+ * and evaluation-only jobs fill the gaps. A failure never stops the others unless `failFast`.
  */
 import type { Trial } from '../spec-types.js';
 import type { TrialSummary } from '../trial-events.js';
@@ -33,56 +34,66 @@ export interface PoolResult {
   notStarted: Trial[];
 }
 
-/** Runs `runOne(trial, worker)` for every trial on at most `workers` at once (worker = 0..workers-1). */
+/** A job's trials all share one training key (the first member's). */
+function keyOf(job: readonly Trial[]): string {
+  return job[0].trainingKey;
+}
+
+/**
+ * Runs `runOne(job, worker)` for every job on at most `workers` at once (worker =
+ * 0..workers-1); each job gives one outcome per trial.
+ */
 export async function runPool(
-  trials: readonly Trial[],
+  jobs: readonly (readonly Trial[])[],
   options: PoolOptions,
-  runOne: (trial: Trial, worker: number) => Promise<TrialOutcome>,
+  runOne: (job: readonly Trial[], worker: number) => Promise<TrialOutcome[]>,
 ): Promise<PoolResult> {
   const workers = Math.max(1, Math.floor(options.workers));
-  const pending = [...trials];
+  const pending = jobs.filter((job) => job.length > 0);
   const busyKeys = new Set<string>();
   const startedKeys = new Set<string>();
   const freeWorkers = Array.from({ length: workers }, (_, i) => i).reverse();
   const running = new Map<
-    string,
-    Promise<{ id: string; worker: number; key: string; outcome: TrialOutcome }>
+    readonly Trial[],
+    Promise<{ job: readonly Trial[]; worker: number; outcomes: TrialOutcome[] }>
   >();
   const outcomes: TrialOutcome[] = [];
   let stop = false;
 
-  const next = (): Trial | undefined => {
-    const ready = pending.filter((t) => !busyKeys.has(t.trainingKey));
-    return ready.find((t) => !startedKeys.has(t.trainingKey)) ?? ready[0];
+  const next = (): readonly Trial[] | undefined => {
+    const ready = pending.filter((job) => !busyKeys.has(keyOf(job)));
+    return ready.find((job) => !startedKeys.has(keyOf(job))) ?? ready[0];
   };
 
   for (;;) {
     while (!stop && !options.signal?.aborted && freeWorkers.length > 0) {
-      const trial = next();
-      if (!trial) break;
-      pending.splice(pending.indexOf(trial), 1);
+      const job = next();
+      if (!job) break;
+      pending.splice(pending.indexOf(job), 1);
       const worker = freeWorkers.pop()!;
-      busyKeys.add(trial.trainingKey);
-      startedKeys.add(trial.trainingKey);
+      busyKeys.add(keyOf(job));
+      startedKeys.add(keyOf(job));
       const started = performance.now();
-      const task = runOne(trial, worker).catch((error: unknown): TrialOutcome => ({
-        trial,
-        status: 'FAILED',
-        reason: error instanceof Error ? error.message : String(error),
-        seconds: (performance.now() - started) / 1000,
-      }));
+      const task = runOne(job, worker).catch((error: unknown): TrialOutcome[] =>
+        job.map((trial) => ({
+          trial,
+          status: 'FAILED',
+          reason: error instanceof Error ? error.message : String(error),
+          seconds: (performance.now() - started) / 1000,
+        })),
+      );
       running.set(
-        trial.id,
-        task.then((outcome) => ({ id: trial.id, worker, key: trial.trainingKey, outcome })),
+        job,
+        task.then((result) => ({ job, worker, outcomes: result })),
       );
     }
     if (running.size === 0) break;
     const done = await Promise.race(running.values());
-    running.delete(done.id);
-    busyKeys.delete(done.key);
+    running.delete(done.job);
+    busyKeys.delete(keyOf(done.job));
     freeWorkers.push(done.worker);
-    outcomes.push(done.outcome);
-    if (done.outcome.status !== 'FINISHED' && options.failFast) stop = true;
+    outcomes.push(...done.outcomes);
+    if (done.outcomes.some((o) => o.status !== 'FINISHED') && options.failFast) stop = true;
   }
-  return { outcomes, notStarted: pending };
+  return { outcomes, notStarted: pending.flat() };
 }
