@@ -99,6 +99,13 @@ export interface TrialTimings {
   total_s: number;
 }
 
+/**
+ * Fault injection for the tests of group resume (read by trial-main.ts): after this many
+ * members ended FINISHED the trial process stops itself (SIGSTOP), so a test can kill it at a
+ * known point. Unset: never.
+ */
+export const STOP_AFTER_RECORDED_ENV = 'VCP_EXP_TEST_STOP_AFTER_RECORDED';
+
 export function isTrialEvent(message: unknown): message is TrialEvent {
   return (
     typeof message === 'object' &&

@@ -12,13 +12,7 @@ import { MlflowClient } from '../tracking/client.js';
 import { endRunOnExit } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
 import { runTrial } from './trial.js';
-import type { TrialEvent, TrialJob } from './trial-events.js';
-
-/**
- * Fault injection for the tests of group resume: after this many members ended FINISHED the
- * process stops itself (SIGSTOP), so a test can kill it at a known point. Unset: never.
- */
-export const STOP_AFTER_RECORDED_ENV = 'VCP_EXP_TEST_STOP_AFTER_RECORDED';
+import { STOP_AFTER_RECORDED_ENV, type TrialEvent, type TrialJob } from './trial-events.js';
 
 async function main(): Promise<void> {
   const file = process.argv[2];

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { generateSynthDataset } from '../../src/datasets/synth.js';
-import { STOP_AFTER_RECORDED_ENV } from '../../src/runner/trial-main.js';
+import { STOP_AFTER_RECORDED_ENV } from '../../src/runner/trial-events.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import { projectRoot } from '../../src/tracking/server.js';
 import type { Run } from '../../src/tracking/types.js';
