@@ -70,8 +70,15 @@ cli
     '[number] the frozen-feature cache budget to plan with (default: as vcp-exp run decides it)',
   )
   .action(
-    async (spec: string, options: { json?: boolean; trackingUri?: string; mlflow?: boolean }) =>
-      (await import('./commands/plan.js')).planCommand(spec, options),
+    async (
+      spec: string,
+      options: {
+        json?: boolean;
+        trackingUri?: string;
+        mlflow?: boolean;
+        featureCacheGb?: number;
+      },
+    ) => (await import('./commands/plan.js')).planCommand(spec, options),
   );
 
 /** The options `run` and `rerun` share: how the sweep's trials are executed and tracked. */

@@ -1,6 +1,10 @@
+import { resolveCacheBudget } from '../runner/cache-budget.js';
 import { planSpec, noFinishedTrials, type FinishedTrialLookup, type Plan } from '../runner/plan.js';
 import { openPlanLookup } from '../runner/plan-lookup.js';
 import { loadSpec } from '../runner/spec.js';
+import { featureCacheDir } from '../runner/state-dirs.js';
+import { resolveStateDir } from '../tracking/server.js';
+import { parseCacheGb } from './run.js';
 
 export interface PlanCommandOptions {
   json?: boolean;
@@ -8,6 +12,8 @@ export interface PlanCommandOptions {
   trackingUri?: string;
   /** Start the managed MLflow server if none is running. */
   mlflow?: boolean;
+  /** The feature cache budget to plan with (--feature-cache-gb). */
+  featureCacheGb?: number | string;
 }
 
 /**
@@ -21,11 +27,17 @@ export async function planCommand(
 ): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(w);
+  const budget = await resolveCacheBudget({
+    cliGb: parseCacheGb(options.featureCacheGb),
+    env: process.env,
+    spec,
+    dir: featureCacheDir(resolveStateDir()),
+  });
   const opened = given ? undefined : await openPlanLookup(spec, options);
   const lookup = given ?? opened?.lookup ?? noFinishedTrials;
   let plan: Plan;
   try {
-    plan = await planSpec(spec, lookup);
+    plan = await planSpec(spec, lookup, { budget });
   } finally {
     await opened?.close();
   }
@@ -68,8 +80,10 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
       (tracked
         ? `; ${plan.finished.size} already finished, to run: ${plan.trainingsToRun} trainings, ${plan.evaluationsToRun} evaluations`
         : ' (no tracking lookup: finished runs not checked)'),
+    `evaluation groups: ${plan.evaluationsToRun} evaluations in ${plan.evalGroupsToRun} trial processes, one forward pass per test image each (trials of one training differing only in post-forward fields such as alpha share one; execution.eval_group_size ${spec.execution.eval_group_size})`,
     `work: ${num(w.trainImages)} train images × epochs × ${plan.trainingsToRun} trainings = ${num(w.trainImagePasses)} image passes; ` +
-      `${num(w.evalImages)} eval images × ${plan.evaluationsToRun} evaluations = ${num(w.evalImagePasses)} image passes`,
+      `${num(w.evalImages)} eval images × ${plan.evalGroupsToRun} evaluation groups = ${num(w.evalImagePasses)} image passes`,
+    formatCachePlan(plan),
     w.seconds === undefined
       ? 'time: unknown until the dataset roots exist (image counts are needed)'
       : `time: ~${formatDuration(w.seconds)} on ${w.backend} (approximate: vision-tower FLOPs ÷ typical ${w.backend} throughput + ~5 s start-up per trial process; the feature cache makes re-evaluations cheaper)`,
@@ -82,6 +96,21 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
       : []),
   ];
   return out.join('\n');
+}
+
+const gb = (bytes: number) => `${(bytes / 1e9).toFixed(bytes < 1e9 ? 2 : 1)} GB`;
+
+/** The feature cache line: what the pending evaluations need against the budget, and the hit rate. */
+export function formatCachePlan(plan: Plan): string {
+  const c = plan.cache;
+  const budget = `budget ${gb(c.budget.bytes)} (${c.budget.source})`;
+  if (c.neededBytes === undefined || c.entries === undefined || c.hitRate === undefined)
+    return `feature cache: ${budget}; its need is unknown until the dataset roots exist`;
+  const fits = c.neededBytes <= c.budget.bytes ? 'fits' : 'does not fit: the first entries stay';
+  return (
+    `feature cache: the evaluations need ${gb(c.neededBytes)} for ${c.entries.toLocaleString('en-US')} entries (${c.dtype}), ${budget}: ${fits}; ` +
+    `expected hit rate ${(100 * c.hitRate).toFixed(0)} % of ${c.reads!.toLocaleString('en-US')} evaluation feature reads (from an empty cache)`
+  );
 }
 
 function formatDuration(seconds: number): string {

@@ -5,7 +5,12 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveBackbone } from '../model/backbones.js';
+import { resolveStateDir } from '../tracking/server.js';
+import { resolveCacheBudget, type CacheBudget } from './cache-budget.js';
+import { planCache, type CachePlan } from './cache-plan.js';
+import { formGroups } from './groups.js';
 import { missingRequirements } from './requirements.js';
+import { featureCacheDir } from './state-dirs.js';
 import type { Spec, Trial } from './spec-types.js';
 
 /** Which of these trial ids already have a FINISHED run (the tracking side implements it). */
@@ -27,7 +32,7 @@ export interface WorkEstimate {
   evalImages: number | undefined;
   /** Images × epochs summed over the trainings still to run. */
   trainImagePasses: number | undefined;
-  /** Images summed over the evaluations still to run. */
+  /** Images summed over the evaluation groups still to run (one forward pass per group). */
   evalImagePasses: number | undefined;
   /** Rough seconds on `backend`, or undefined when an image count is unknown. */
   seconds: number | undefined;
@@ -41,17 +46,37 @@ export interface Plan {
   trainings: number;
   trainingsToRun: number;
   evaluationsToRun: number;
+  /** Processes the pending evaluations run in: evaluation groups (src/runner/groups.ts). */
+  evalGroupsToRun: number;
   work: WorkEstimate;
+  /** The feature cache the pending evaluations need against its budget. */
+  cache: CachePlan;
   /** What the trials need that is not on this machine (weights, datasets), one line each. */
   missing: string[];
+}
+
+export interface PlanOptions {
+  /** The feature cache budget (default: as `vcp-exp run` resolves it here, without a CLI value). */
+  budget?: CacheBudget;
+  env?: NodeJS.ProcessEnv;
 }
 
 export async function planSpec(
   spec: Spec,
   lookup: FinishedTrialLookup = noFinishedTrials,
+  options: PlanOptions = {},
 ): Promise<Plan> {
   const finished = await lookup(spec.trials.map((t) => t.id));
   const pending = spec.trials.filter((t) => !finished.has(t.id));
+  const groups = formGroups(pending, spec.execution.eval_group_size);
+  const env = options.env ?? process.env;
+  const budget =
+    options.budget ??
+    (await resolveCacheBudget({
+      env,
+      spec,
+      dir: featureCacheDir(resolveStateDir(process.cwd(), env)),
+    }));
   const trainingsToRun = new Map<string, Trial>();
   for (const t of pending)
     if (!t.config.train.checkpoint && !trainingsToRun.has(t.trainingKey))
@@ -78,7 +103,7 @@ export async function planSpec(
       passes === undefined ? undefined : (passes * visionGflops(t) * 1.5) / BACKEND_GFLOPS[backend],
     );
   }
-  for (const t of pending) {
+  for (const [t] of groups) {
     const n = t.config.eval.datasets.reduce<number | undefined>(
       (sum, d) => add(sum, count(d.root, d.products)),
       0,
@@ -89,9 +114,10 @@ export async function planSpec(
       n === undefined ? undefined : (n * visionGflops(t)) / BACKEND_GFLOPS[backend],
     );
   }
-  // Trial processes start in parallel across workers; the compute above shares the same cores.
-  const workers = Math.max(1, Math.min(spec.execution.workers, pending.length));
-  seconds = add(seconds, (pending.length * TRIAL_STARTUP_SECONDS) / workers);
+  // Trial processes (one per evaluation group) start in parallel across workers; the compute
+  // above shares the same cores.
+  const workers = Math.max(1, Math.min(spec.execution.workers, groups.length));
+  seconds = add(seconds, (groups.length * TRIAL_STARTUP_SECONDS) / workers);
   const first = spec.trials[0];
   return {
     spec,
@@ -102,6 +128,8 @@ export async function planSpec(
     ).size,
     trainingsToRun: trainingsToRun.size,
     evaluationsToRun: pending.length,
+    evalGroupsToRun: groups.length,
+    cache: planCache(spec, pending, budget, count),
     work: {
       trainImages: first?.config.train.dataset
         ? count(first.config.train.dataset.root, first.config.train.dataset.products)

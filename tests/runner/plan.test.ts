@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { planCache, trialEntryBytes } from '../../src/runner/cache-plan.js';
 import { planSpec } from '../../src/runner/plan.js';
 import { loadSpec } from '../../src/runner/spec.js';
 
@@ -18,6 +19,40 @@ test('vcp-exp plan prints the trial table and trainings vs evaluations', () => {
   );
   assert.equal(lines.filter((l) => /^\d+\s+[0-9a-f]{12}\s/.test(l)).length, 12);
   assert.match(r.stdout, /12 trials: 6 trainings, 12 evaluations/);
+  // α is post-forward: each training's two α values are one evaluation group.
+  assert.match(r.stdout, /evaluation groups: 12 evaluations in 6 trial processes/);
+  assert.match(r.stdout, /^feature cache: .*budget [\d.]+ GB/m);
+});
+
+test('vcp-exp plan --feature-cache-gb: the budget it plans with, or a clear error', () => {
+  const r = cli('plan', 'experiments/quickstart.yaml', '--feature-cache-gb', '3');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /budget 3\.0 GB \(--feature-cache-gb\)/);
+  const bad = cli('plan', 'experiments/quickstart.yaml', '--feature-cache-gb', 'lots');
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--feature-cache-gb: got lots, expected a number of GB ≥ 0/);
+});
+
+test('planCache: the entries an α × PRO sweep reads at the paper scale, and the hit rate the pins promise', async () => {
+  // ViT-L-14-336 at 518 px, 4 layers: 4 × 1369 × 1024 float32 per image (+ the global vector).
+  const spec = await loadSpec('tests/fixtures/specs/ok/alpha-only.yaml');
+  const entry = trialEntryBytes(spec.trials[0], 'float32')!;
+  assert.ok(Math.abs(entry - 4 * 1369 * 1024 * 4) < 8 * 1024, `${entry}`);
+  assert.ok(Math.abs(trialEntryBytes(spec.trials[0], 'float16')! - entry / 2) < 8 * 1024);
+  const images = 100;
+  const plan = (bytes: number) =>
+    planCache(spec, spec.trials, { bytes, source: 'test' }, () => images);
+  // α × 2 PRO variants: 2 evaluation groups (PRO is not post-forward), one feature key.
+  const fits = plan(1e12);
+  assert.equal(fits.entries, images);
+  assert.equal(fits.reads, 2 * images);
+  assert.equal(fits.neededBytes, images * entry);
+  assert.equal(fits.hitRate, 0.5, 'the second group hits everything');
+  // A quarter of the entries fit: those stay, so the second pass hits a quarter of its reads.
+  assert.equal(plan(images * entry * 0.25).hitRate, 0.125);
+  assert.equal(plan(0).hitRate, 0);
+  const unknown = planCache(spec, spec.trials, { bytes: 1e9, source: 'test' }, () => undefined);
+  assert.equal(unknown.hitRate, undefined);
 });
 
 test('vcp-exp plan exits 2 and lists every error of a broken spec', () => {
