@@ -13,10 +13,18 @@ import { dirname, resolve } from 'node:path';
 import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
 import { shortHash } from './canonical.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
-import { isPlainObject, loadWithExtends } from './extends.js';
+import { describeValue, isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
 import { validateAt } from './schema.js';
-import { checkEval, checkReport, readSeeds } from './spec-checks.js';
+import {
+  checkEval,
+  checkNumbers,
+  checkReport,
+  checkSweepSize,
+  maxTrials,
+  readSeeds,
+} from './spec-checks.js';
+import { mergeEquivalentTrials } from './trial-dedupe.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
   EXECUTION_DEFAULTS,
@@ -43,14 +51,17 @@ export async function loadSpec(file: string): Promise<Spec> {
     sink.error(
       [],
       'value',
-      `got ${raw === null ? 'an empty document' : typeof raw}, expected a map of spec sections (name, base, sweep, train, eval, …)`,
+      `got ${raw === null ? 'an empty document' : describeValue(raw)}, expected a map of spec sections (name, base, sweep, train, eval, …)`,
     );
     throw new SpecError(sink.issues);
   }
 
+  checkNumbers(raw, sink);
   for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
   const axes = readSweep(raw.sweep, sink);
-  const seeds = readSeeds(raw, sink);
+  const limit = maxTrials(raw);
+  const seeds = readSeeds(raw, sink, limit);
+  const sized = seeds.length === 0 || checkSweepSize(axes, seeds.length, limit, sink);
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
@@ -61,7 +72,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   );
   const method = (raw.method ?? 'vcp-clip') as Spec['method'];
   let trials: Spec['trials'] = [];
-  if (!blocked) {
+  if (!blocked && sized) {
     const drafts = expandTrials({
       method,
       base: (raw.base ?? {}) as Record<string, unknown>,
@@ -84,10 +95,9 @@ export async function loadSpec(file: string): Promise<Spec> {
       const identities = new Map<BackboneInfo, string>();
       for (const info of new Set(backbones))
         if (info) identities.set(info, await weightsIdentity(info));
-      trials = assignKeys(
-        drafts,
-        (d) => identities.get(backbones[d.index]!)!,
-        dirname(resolve(rootFile)),
+      trials = mergeEquivalentTrials(
+        assignKeys(drafts, (d) => identities.get(backbones[d.index]!)!, dirname(resolve(rootFile))),
+        sink,
       );
       warnMissingRoots(trials, sink);
     }
