@@ -3,7 +3,6 @@
  * the checkpoint of a trial with the same training key), evaluate on every eval dataset and
  * log everything to the trial's MLflow run. Progress goes to `emit` (the parent's UI).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
@@ -19,6 +18,12 @@ import {
   saveCheckpoint,
 } from '../model/checkpoint.js';
 import {
+  discardCheckpoint,
+  markLogged,
+  reusableCheckpoint,
+  type ReuseDecision,
+} from './checkpoint-reuse.js';
+import {
   FeatureExtractor,
   type FeatureExtractorOptions,
   type FeatureImage,
@@ -27,7 +32,7 @@ import { evaluateDataset, withEvalPrompts } from '../model/infer.js';
 import { loadMethod } from '../model/load.js';
 import type { FrozenFeatures } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
-import { artifactDir, resultsPath } from '../tracking/artifact-names.js';
+import { artifactDir, productKey, resultsPath } from '../tracking/artifact-names.js';
 import type { RunLogger } from '../tracking/run-logger.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialJob, TrialSummary } from './trial-events.js';
@@ -36,6 +41,8 @@ import type { TrialEvent, TrialJob, TrialSummary } from './trial-events.js';
 export const TRIAL_TAGS = Object.freeze({
   trained: 'vcp.trained',
   checkpointFrom: 'vcp.checkpoint_from',
+  /** Why a checkpoint of the same training key was found unusable and trained again. */
+  checkpointDiscarded: 'vcp.checkpoint_discarded',
   trainingKey: 'vcp.training_key',
 });
 
@@ -106,14 +113,19 @@ export async function runTrial({
     const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
     let trained = false;
     let trainSeconds = 0;
-    if (
-      job.reuseCheckpoint &&
-      existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
-      existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
-    ) {
+    const reuse: ReuseDecision = job.reuseCheckpoint
+      ? await reusableCheckpoint(checkpointDir)
+      : { reuse: false };
+    if (!reuse.reuse && reuse.discard) {
+      const note = `checkpoint ${checkpointDir} discarded: ${reuse.discard}; training again`;
+      console.error(note);
+      emit({ type: 'phase', phase: 'train', detail: note });
+      logger.setTags({ [TRIAL_TAGS.checkpointDiscarded]: reuse.discard });
+      await discardCheckpoint(checkpointDir);
+    }
+    if (reuse.reuse) {
       const checkpoint = await loadCheckpoint(checkpointDir);
       applyCheckpoint(method, checkpoint, backbone.sha256);
-      const from = checkpoint.config.info?.run_id;
       emit({
         type: 'phase',
         phase: 'train',
@@ -121,7 +133,7 @@ export async function runTrial({
       });
       logger.setTags({
         [TRIAL_TAGS.trained]: 'false',
-        [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
+        [TRIAL_TAGS.checkpointFrom]: reuse.runId,
       });
     } else {
       const ds = train.dataset;
@@ -172,9 +184,12 @@ export async function runTrial({
       );
       trained = true;
       logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
-      // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
+      // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from,
+      // so it becomes reusable only once logged (or journaled for delivery).
       for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
         await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
+      await logger.flush();
+      if (job.reuseCheckpoint) await markLogged(checkpointDir, logger.runId);
     }
     const featuresAfterTrain = extractor.seconds;
 
@@ -209,7 +224,8 @@ export async function runTrial({
         if (mean !== null) metrics[`${d.name}.${METRIC_KEYS[name]}`] = mean;
         for (const p of result.products) {
           const value = p[name];
-          if (value !== null) metrics[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
+          if (value !== null)
+            metrics[`${d.name}.${productKey(p.product)}.${METRIC_KEYS[name]}`] = value;
         }
       }
       metrics[`${d.name}.ms_per_image`] = result.msPerImage;
@@ -251,7 +267,13 @@ export async function runTrial({
       'cache.hits': stats.hits,
       'cache.misses': stats.misses,
       'cache.encoded': stats.encoded,
+      'cache.corrupt': cache?.stats().corrupt ?? 0,
     });
+    const corrupt = cache?.stats().corrupt ?? 0;
+    if (corrupt > 0)
+      console.error(
+        `feature cache ${cache!.dir}: ${corrupt} damaged entr${corrupt === 1 ? 'y' : 'ies'} (checksum mismatch) deleted and recomputed`,
+      );
     await logger.flush();
     return {
       trialId: trial.id,
