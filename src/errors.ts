@@ -53,10 +53,24 @@ export function isDiskFull(error: unknown): boolean {
   return diskFullCause(error) !== undefined;
 }
 
-/** "disk full at <path>: <message>" for a full-disk error (the path when the error names one). */
+/**
+ * "disk full at <path>: ENOSPC (no space left on device)" for a full-disk error, with the path
+ * the error names (Node's errors carry it; others, such as sharp's, write it in the message).
+ */
 export function diskFullReason(error: unknown): string {
-  const cause: Error & { path?: string } =
+  const cause: Error & { path?: string; code?: string } =
     diskFullCause(error) ?? (error instanceof Error ? error : new Error(String(error)));
-  const path = cause.path ?? /'([^']+)'/.exec(cause.message)?.[1] ?? 'an unknown path';
-  return `disk full at ${path}: ${cause.message}`;
+  // SQLite's words, as an MLflow server with its store on a full disk answers.
+  if (/database or disk is full/i.test(cause.message))
+    return `disk full at the MLflow server's store: ${cause.message.split('\n')[0]}`;
+  const path =
+    cause.path ??
+    /'(\/[^']+)'/.exec(cause.message)?.[1] ??
+    /(\/[^\s:'",]+)/.exec(cause.message)?.[1];
+  const what =
+    cause.code === 'EDQUOT' || /quota/i.test(cause.message)
+      ? 'EDQUOT (disk quota exceeded)'
+      : 'ENOSPC (no space left on device)';
+  if (path) return `disk full at ${path}: ${what}`;
+  return `disk full: ${cause.message.split('\n')[0]}`;
 }

@@ -60,7 +60,7 @@ export interface LocalExecutorOptions {
 }
 
 /** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
-export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full at /m.test(o.reason ?? '');
+export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
 /** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
 export function workerDevice(
@@ -211,7 +211,7 @@ export class LocalExecutor {
       const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
       const diskFull =
         result.exitCode === DISK_FULL_EXIT_CODE
-          ? (/^disk full at .*$/m.exec(reasonTag ?? tail(logFile, 200))?.[0] ??
+          ? (/^disk full\b.*$/m.exec(reasonTag ?? tail(logFile, 200))?.[0] ??
             'disk full (the trial process exited with code 28)')
           : undefined;
       if (!run || run.info.status === 'RUNNING') {
@@ -227,7 +227,7 @@ export class LocalExecutor {
           .end(status, reason)
           .catch(() => undefined);
         outcome = { trial, status, reason, runId, seconds };
-      } else if (diskFull && !reasonTag?.startsWith('disk full at ')) {
+      } else if (diskFull && !reasonTag?.startsWith('disk full')) {
         outcome = { trial, status: 'FAILED', reason: diskFull, runId, seconds, summary };
       } else {
         const status =
