@@ -23,6 +23,8 @@ export interface TinySpecOptions {
   /** The sweep section (YAML flow or block), default: heads × alpha (2 trainings, 4 trials). */
   sweep?: string;
   root?: string;
+  /** Root of the eval dataset (default: the train root). */
+  evalRoot?: string;
   evalProducts?: string;
   workers?: number;
   epochs?: number;
@@ -51,7 +53,7 @@ train:
   augment: { mosaic: 0 }
 eval:
   datasets:
-    - { name: synth, format: mvtec, root: ${root}${o.evalProducts ? `, products: ${o.evalProducts}` : ''} }
+    - { name: synth, format: mvtec, root: ${o.evalRoot ?? root}${o.evalProducts ? `, products: ${o.evalProducts}` : ''} }
 execution: { executor: local, workers: ${o.workers ?? 1} }
 `;
 }
