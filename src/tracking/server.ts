@@ -236,7 +236,9 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
     const previous = readServerState(stateDir);
     if (previous && isAlive(previous.pid) && (await isHealthy(previous.url)))
       return serverHandle(previous, true, logPath);
-    if (previous && isMlflowProcess(previous.pid)) await killServer(previous.pid, 2_000); // hung: replace it
+    // Hung, or its main process gone with a worker left holding the port: replace it.
+    if (previous && (isMlflowProcess(previous.pid) || serverGroupMembers(previous.pid).length > 0))
+      await killServer(previous.pid, 2_000);
 
     const bin = options.mlflowBin ?? mlflowExecutable(options.env);
     const port = options.port ?? (await freePort());
