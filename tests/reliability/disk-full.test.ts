@@ -2,7 +2,8 @@
  * Issue 12, case 6: a full disk. The state directory is a small tmpfs, really filled up (a
  * file takes the space), so every write the runner and its trial process make meets the same
  * ENOSPC a full disk gives; MLflow's own store is elsewhere (the test server). Mounting needs
- * root (or CAP_SYS_ADMIN): elsewhere the test is skipped with that reason.
+ * root with CAP_SYS_ADMIN: without it the test is skipped with that reason (allowed in CI,
+ * tests/requirements.ts).
  *  - Below VCP_EXP_MIN_FREE_MB before the sweep: nothing runs, one clear message.
  *  - ENOSPC inside a trial: that trial ends FAILED "disk full at <path>", no further trial
  *    starts, the runner prints its summary and exits non-zero; nothing is left RUNNING.
@@ -14,6 +15,7 @@ import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { MlflowClient } from '../../src/tracking/client.js';
+import { unavailable } from '../requirements.js';
 import { startTestServer, type TestServer } from '../tracking/helpers.js';
 import {
   assertOneFinishedEach,
@@ -42,8 +44,8 @@ before(async () => {
   try {
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mount], { stdio: 'pipe' });
   } catch (error) {
-    mountError = `cannot mount a tmpfs to fill up (needs root): ${String((error as { stderr?: Buffer }).stderr ?? error).trim()}`;
-    console.log(`# skipping: ${mountError}`);
+    const why = String((error as { stderr?: Buffer }).stderr ?? error).trim();
+    mountError = unavailable('tmpfs-mount', `mount -t tmpfs: ${why}`);
     return;
   }
   server = await startTestServer('reliability-disk');

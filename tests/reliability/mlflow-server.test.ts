@@ -16,6 +16,7 @@ import {
   serverGroupMembers,
   startLocalServer,
 } from '../../src/tracking/server.js';
+import { unavailable } from '../requirements.js';
 import { python, VENV_BIN } from '../tracking/helpers.js';
 import {
   runCli,
@@ -31,7 +32,7 @@ let dir: string;
 let cli: CliOptions;
 const skip = existsSync(join(VENV_BIN, 'mlflow'))
   ? undefined
-  : `${VENV_BIN}/mlflow is missing: run npm run setup:mlflow`;
+  : unavailable('mlflow', `${VENV_BIN}/mlflow is missing`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
