@@ -289,8 +289,10 @@ async function runTracked(
     result.stopped = signalled !== undefined;
     result.halted = pool.halted;
     if (pool.halted) log(`stopped starting trials: ${pool.halted}`);
-    // The journals of trials that ended while the server was away.
-    await replayJournals(tracking.client, tracking.journalDir).catch(() => undefined);
+    // The journals of this sweep's trials that ended while the server was away (not those of
+    // another sweep of this state directory, whose processes may still be delivering them).
+    const ended = pool.outcomes.map((o) => o.runId).filter((id): id is string => Boolean(id));
+    await replayJournals(tracking.client, tracking.journalDir, ended).catch(() => undefined);
     await endSweepRun(sweep, result, signalled, log);
     result.seconds = (performance.now() - started) / 1000;
     log(summaryLine(result));

@@ -18,12 +18,6 @@ import {
   saveCheckpoint,
 } from '../model/checkpoint.js';
 import {
-  discardCheckpoint,
-  markLogged,
-  reusableCheckpoint,
-  type ReuseDecision,
-} from './checkpoint-reuse.js';
-import {
   FeatureExtractor,
   type FeatureExtractorOptions,
   type FeatureImage,
@@ -34,6 +28,12 @@ import type { FrozenFeatures } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
 import { artifactDir, productKey, resultsPath } from '../tracking/artifact-names.js';
 import type { RunLogger } from '../tracking/run-logger.js';
+import {
+  discardCheckpoint,
+  markLogged,
+  reusableCheckpoint,
+  type ReuseDecision,
+} from './checkpoint-reuse.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialJob, TrialSummary } from './trial-events.js';
 
@@ -251,6 +251,7 @@ export async function runTrial({
     }
     const evalSeconds = (performance.now() - evalStart) / 1000;
     const stats = extractor.stats;
+    const corrupt = cache?.stats().corrupt ?? 0;
     const timings = {
       train_s: trainSeconds,
       eval_s: evalSeconds,
@@ -267,9 +268,8 @@ export async function runTrial({
       'cache.hits': stats.hits,
       'cache.misses': stats.misses,
       'cache.encoded': stats.encoded,
-      'cache.corrupt': cache?.stats().corrupt ?? 0,
+      'cache.corrupt': corrupt,
     });
-    const corrupt = cache?.stats().corrupt ?? 0;
     if (corrupt > 0)
       console.error(
         `feature cache ${cache!.dir}: ${corrupt} damaged entr${corrupt === 1 ? 'y' : 'ies'} (checksum mismatch) deleted and recomputed`,

@@ -1,21 +1,31 @@
 /**
- * Issue 12, cases 2, 3, 4, 13 and 14, end to end with the real CLI against a real MLflow
+ * Issue 12, cases 2, 3, 4, 6, 9, 13 and 14, end to end with the real CLI against a real MLflow
  * server (one for the file), on the tiny sweep: two runners of one spec, the runner SIGKILLed
- * (its trial process survives it), a trial process SIGKILLed, and checkpoints damaged on disk
- * or left unlogged. The outcome is asserted in MLflow: FINISHED runs per trial id, statuses
- * and reasons of the others, exit codes and messages.
+ * (its trial process survives it), a trial process SIGKILLed, checkpoints damaged on disk or
+ * left unlogged, product names MLflow would reject, and a full disk. The outcome is asserted
+ * in MLflow: FINISHED runs per trial id, statuses and reasons of the others, exit codes and
+ * messages.
+ *
+ * The full disk is real: the state directory is a small tmpfs filled up by a file, so every
+ * write the runner and its trial process make meets the ENOSPC a full disk gives; MLflow's own
+ * store is elsewhere (the test server). Mounting needs root with CAP_SYS_ADMIN: without it that
+ * test is skipped with the reason (allowed in CI, tests/requirements.ts).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  closeSync,
+  cpSync,
+  mkdirSync,
   openSync,
   readdirSync,
+  renameSync,
   rmSync,
+  statfsSync,
   statSync,
   truncateSync,
   writeFileSync,
   writeSync,
-  closeSync,
 } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -23,10 +33,12 @@ import { after, before, test } from 'node:test';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import type { Run } from '../../src/tracking/types.js';
+import { unavailable } from '../requirements.js';
 import { startTestServer, type TestServer } from '../tracking/helpers.js';
 import {
   assertOneFinishedEach,
   experimentRuns,
+  metric,
   runCli,
   startCli,
   statusesByTrial,
@@ -298,3 +310,155 @@ test(
     }
   },
 );
+
+test(
+  'case 9: a product named "grid+(1) é" is logged as grid__1___; colliding names are refused at plan time',
+  { timeout: 240_000 },
+  async (t) => {
+    if (!server.ok) return t.skip(server.reason);
+    const cli = cliFor('names');
+    cpSync(join(dir, 'synth'), join(dir, 'names'), { recursive: true });
+    renameSync(join(dir, 'names', 'bottle'), join(dir, 'names', 'grid+(1) é'));
+    const check = runCli(['data', 'check', 'names'], cli);
+    assert.equal(check.status, 0, check.output);
+    assert.match(check.stdout, /note: product "grid\+\(1\) é" is logged in MLflow as "grid__1___"/);
+
+    const spec = writeSpec(
+      dir,
+      'names.yaml',
+      tinySpec({ name: 'rel-names', sweep: '  grid:\n    alpha: [0.75]', evalRoot: './names' }),
+    );
+    const plan = runCli(['plan', spec], cli);
+    assert.equal(plan.status, 0, plan.output);
+    assert.match(
+      plan.stderr,
+      /note: product "grid\+\(1\) é" of \S+names is logged in MLflow as "grid__1___"/,
+    );
+    const run = runCli(['run', spec, ...PLAIN], cli);
+    assert.equal(run.status, 0, run.output);
+    const [trial] = trialRuns(await experimentRuns(client, 'rel-names'));
+    assert.equal(trial.info.status, 'FINISHED');
+    for (const key of [
+      'synth.grid__1___.pixel_auroc',
+      'synth.carpet.pixel_auroc',
+      'synth.pixel_auroc',
+    ])
+      assert.ok(metric(trial, key) !== undefined, `metric ${key}`);
+    const files = (await new ArtifactStore(client).listFiles(trial.info.run_id)).map((f) => f.path);
+    assert.ok(
+      files.some((f) => f.startsWith('samples/synth/grid__1___/')),
+      files.join(', '),
+    );
+
+    // Two products that would share one key: refused before anything runs.
+    cpSync(join(dir, 'synth', 'carpet'), join(dir, 'names', 'grid+(1)_é'), { recursive: true });
+    const clash = runCli(['plan', spec], cli);
+    assert.equal(clash.status, 2, clash.output);
+    assert.match(
+      clash.stderr,
+      /products "grid\+\(1\) é" and "grid\+\(1\)_é" would all be logged as "grid__1___"/,
+    );
+  },
+);
+
+test(
+  'case 6: a full disk: checked before the sweep, ENOSPC ends a trial FAILED "disk full at", the runner stops with its summary',
+  { timeout: 300_000 },
+  async (t) => {
+    if (!server.ok) return t.skip(server.reason);
+    const mount = join(dir, 'small-disk');
+    mkdirSync(mount);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=24m', 'tmpfs', mount], { stdio: 'pipe' });
+    } catch (error) {
+      const why = String((error as { stderr?: Buffer }).stderr ?? error).trim();
+      return t.skip(unavailable('tmpfs-mount', `mount -t tmpfs: ${why}`));
+    }
+    try {
+      await diskFull(mount);
+    } finally {
+      execFileSync('umount', ['-l', mount]);
+    }
+  },
+);
+
+/** Case 6 on the tmpfs at `mount`. */
+async function diskFull(mount: string): Promise<void> {
+  const free = () => {
+    const s = statfsSync(mount);
+    return s.bavail * s.bsize;
+  };
+  /** Fills the tmpfs until `left` bytes are free. */
+  const fillTo = (left: number): string => {
+    const filler = join(mount, 'filler');
+    writeFileSync(filler, Buffer.alloc(Math.max(0, free() - left)));
+    return filler;
+  };
+  const stateDir = join(mount, 'state');
+  const cli = (minFreeMb: string): CliOptions => ({
+    cwd: dir,
+    stateDir,
+    env: {
+      MLFLOW_TRACKING_URI: server.ok ? server.server.url : '',
+      VCP_EXP_MIN_FREE_MB: minFreeMb,
+    },
+  });
+  const spec = writeSpec(
+    dir,
+    'disk.yaml',
+    tinySpec({ name: 'rel-disk', sweep: '  grid:\n    heads: [1, 2]' }),
+  );
+  const ids = await trialIds(dir, spec);
+
+  // Below the floor before anything starts: nothing runs.
+  const filler = fillTo(2 * 1024 * 1024);
+  const refused = runCli(['run', spec, '--progress', 'plain'], cli('8'));
+  assert.equal(refused.status, 1, refused.output);
+  assert.match(
+    refused.output,
+    new RegExp(
+      `disk full at ${stateDir}: \\d\\.\\d MB free, at least 8\\.0 MB needed before a trial starts \\(VCP_EXP_MIN_FREE_MB\\); nothing was run`,
+    ),
+  );
+  assert.equal(trialRuns(await experimentRuns(client, 'rel-disk')).length, 0);
+
+  // The check off and 300 kB free: the first trial runs out of disk while it works.
+  rmSync(filler);
+  fillTo(300 * 1024);
+  const full = runCli(['run', spec, '--progress', 'plain'], cli('0'));
+  assert.equal(full.status, 1, full.output);
+  assert.match(
+    full.output,
+    /FAILED [0-9a-f]{12} \(run [0-9a-f]{32}\): disk full at \/\S+: ENOSPC \(no space left on device\)/,
+  );
+  assert.match(full.output, /stopped starting trials: disk full at /);
+  assert.match(
+    full.output,
+    /0 finished, 1 failed, 0 killed, 1 skipped \(0 already finished, 1 not started\)/,
+  );
+  assert.match(
+    full.output,
+    /2 of 2 trial\(s\) unfinished: 1 failed or killed, 1 not started \(disk full at /,
+  );
+  const afterFull = trialRuns(await experimentRuns(client, 'rel-disk'));
+  assert.equal(afterFull.length, 1, 'the second trial never started');
+  assert.equal(afterFull[0].info.status, 'FAILED');
+  assert.match(tag(afterFull[0], 'vcp.failure_reason') ?? '', /^disk full at \//);
+
+  // Space freed: the same command finishes the sweep and leaves no work directory behind.
+  rmSync(join(mount, 'filler'));
+  const again = runCli(['run', spec, '--progress', 'plain'], cli('1'));
+  assert.equal(again.status, 0, again.output);
+  const runs = await experimentRuns(client, 'rel-disk');
+  assertOneFinishedEach(runs, ids, again.output);
+  assert.deepEqual(Object.values(statusesByTrial(runs)).flat().sort(), [
+    'FAILED',
+    'FINISHED',
+    'FINISHED',
+  ]);
+  assert.deepEqual(
+    readdirSync(join(stateDir, 'trials')),
+    [],
+    'trial work directories are removed once logged',
+  );
+}
