@@ -44,7 +44,7 @@ export function datasetUses(trials: readonly Trial[]): DatasetUse[] {
     uses.set(key, use);
   };
   for (const t of trials) {
-    add('train dataset', t.config.train.dataset);
+    if (t.config.train.dataset) add('train dataset', t.config.train.dataset);
     for (const d of t.config.eval.datasets) add(`eval dataset ${d.name}`, d);
   }
   return [...uses.values()];

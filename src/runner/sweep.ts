@@ -91,7 +91,7 @@ export async function ensureSynthRoots(
 ): Promise<void> {
   const roots = new Set(
     spec.trials.flatMap((t) => [
-      t.config.train.dataset.root,
+      ...(t.config.train.dataset ? [t.config.train.dataset.root] : []),
       ...t.config.eval.datasets.map((d) => d.root),
     ]),
   );

@@ -110,12 +110,14 @@ export async function runTrial({
       chunkSize: train.micro_batch,
     });
 
-    const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
+    const checkpointDir = train.checkpoint ?? join(job.checkpointsDir, trial.trainingKey);
     let trained = false;
     let trainSeconds = 0;
-    const reuse: ReuseDecision = job.reuseCheckpoint
-      ? await reusableCheckpoint(checkpointDir)
-      : { reuse: false };
+    // A checkpoint of this training key left by an earlier trial: reusable only when logged and intact.
+    const reuse: ReuseDecision =
+      !train.checkpoint && job.reuseCheckpoint
+        ? await reusableCheckpoint(checkpointDir)
+        : { reuse: false };
     if (!reuse.reuse && reuse.discard) {
       const note = `checkpoint ${checkpointDir} discarded: ${reuse.discard}; training again`;
       console.error(note);
@@ -123,7 +125,18 @@ export async function runTrial({
       logger.setTags({ [TRIAL_TAGS.checkpointDiscarded]: reuse.discard });
       await discardCheckpoint(checkpointDir);
     }
-    if (reuse.reuse) {
+    if (train.checkpoint) {
+      // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
+      // and logged with the trial so that `predict --run` finds what was evaluated.
+      applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
+      emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
+      logger.setTags({
+        [TRIAL_TAGS.trained]: 'false',
+        [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
+      });
+      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+        await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
+    } else if (reuse.reuse) {
       const checkpoint = await loadCheckpoint(checkpointDir);
       applyCheckpoint(method, checkpoint, backbone.sha256);
       emit({
@@ -137,6 +150,7 @@ export async function runTrial({
       });
     } else {
       const ds = train.dataset;
+      if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
       const dataset = await openCheckedDataset({ ...ds, decode: false });
       const samples = samplesOfSplit(dataset, ds.split);
       emit({
