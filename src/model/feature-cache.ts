@@ -87,6 +87,8 @@ function halfToFloatTable(): Float32Array {
 }
 
 class CorruptEntry extends Error {}
+/** An entry written by an older version of the cache: not damaged, just no longer read. */
+class OutdatedEntry extends Error {}
 
 const ENTRY_FORMAT = 'vcp-exp feature cache v2';
 
@@ -122,7 +124,7 @@ function decodeEntry(bytes: Buffer): CachedTensors {
     throw new CorruptEntry('header is not JSON');
   }
   const { __metadata__: metadata, ...entries } = header;
-  if (metadata?.format !== ENTRY_FORMAT) throw new CorruptEntry(`format ${metadata?.format}`);
+  if (metadata?.format !== ENTRY_FORMAT) throw new OutdatedEntry(`format ${metadata?.format}`);
   const data = bytes.subarray(dataStart);
   let end = 0;
   for (const entry of Object.values(entries))
@@ -278,8 +280,8 @@ export class FeatureCache {
     try {
       tensors = decodeEntry(bytes);
     } catch (error) {
-      if (!(error instanceof CorruptEntry)) throw error;
-      this.counters.corrupt++;
+      if (!(error instanceof CorruptEntry || error instanceof OutdatedEntry)) throw error;
+      if (error instanceof CorruptEntry) this.counters.corrupt++;
       this.counters.misses++;
       if (
         await unlink(file).then(

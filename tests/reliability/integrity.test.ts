@@ -29,6 +29,7 @@ import {
   writeCheckpointFiles,
   type CheckpointConfig,
 } from '../../src/model/checkpoint.js';
+import { encodeSafetensors } from '../../src/io/safetensors.js';
 import { FeatureCache } from '../../src/model/feature-cache.js';
 import { markLogged, reusableCheckpoint } from '../../src/runner/checkpoint-reuse.js';
 import { acquireRunLock, isStale, processStartTime } from '../../src/runner/run-lock.js';
@@ -116,6 +117,16 @@ test('case 4: a feature-cache entry whose header shape was changed (same length,
   const fresh = new FeatureCache({ dir: cache.dir });
   assert.equal(await fresh.get('k'), undefined);
   assert.equal(fresh.stats().corrupt, 1);
+  // An entry of the older format (data-only checksum) is recomputed, without calling it damaged.
+  const old = encodeSafetensors(
+    new Map([['dense', { shape: [1], data: Float32Array.from([1]) }]]),
+    {
+      metadata: { format: 'vcp-exp feature cache v1', checksum: '0'.repeat(64) },
+    },
+  );
+  writeFileSync(join(cache.dir, 'old.safetensors'), old);
+  assert.equal(await fresh.get('old'), undefined);
+  assert.deepEqual([fresh.stats().corrupt, fresh.stats().misses], [1, 2]);
 });
 
 test('case 2: the run lock: a live holder refuses with its pid, host and command; a dead or reused pid is stale', () => {
