@@ -5,8 +5,9 @@
  */
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
+import { show, suggest } from '../io/wording.js';
 import { DEFAULT_MAX_TRIALS } from './limits.js';
-import { show, suggest, type JsonPath } from './spec-error.js';
+import type { JsonPath } from './spec-error.js';
 import { DEFAULT_SEED } from './spec-types.js';
 import type { Axis } from './sweep-input.js';
 

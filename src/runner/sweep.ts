@@ -8,12 +8,10 @@
  * KILLED, the finished ones are kept). The summary is printed even when MLflow cannot record
  * the sweep's end (e.g. its store is on a full disk).
  */
-import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, dirname, join, relative, resolve, sep } from 'node:path';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { generateSynthDataset } from '../datasets/synth.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
@@ -26,6 +24,7 @@ import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
 import { markOrphans, removeStaleWorkDirs, selectTrials, trialHistory } from './resume.js';
 import { acquireRunLock } from './run-lock.js';
+import { ensureSynthRoots } from './synth-roots.js';
 import type { Spec, Trial } from './spec-types.js';
 
 export interface SweepOptions {
@@ -57,57 +56,6 @@ export interface SweepResult {
   /** Why the sweep stopped starting trials on its own (e.g. "disk full at …"). */
   halted?: string;
   seconds: number;
-}
-
-/** Where missing synthetic datasets may be generated: `<state>/data/`. */
-export function synthDataDir(stateDir: string): string {
-  return join(stateDir, 'data');
-}
-
-/** True when `path` is inside `dir` once symlinks of their existing parts are resolved. */
-function isInside(path: string, dir: string): boolean {
-  const real = (p: string): string => {
-    let head = resolve(p);
-    const tail: string[] = [];
-    while (!existsSync(head) && dirname(head) !== head) {
-      tail.unshift(basename(head));
-      head = dirname(head);
-    }
-    return join(realpathSync(head), ...tail);
-  };
-  const rel = relative(real(dir), real(path));
-  return rel !== '' && !rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep);
-}
-
-/**
- * Generates a synthetic dataset the spec names but that does not exist yet (quickstart), only
- * under `<state>/data/` and only for a folder named synth*: a spec must not make vcp-exp write
- * anywhere else (`vcp-exp data synth <dir>` writes where its user says).
- */
-export async function ensureSynthRoots(
-  spec: Spec,
-  stateDir: string,
-  log: (line: string) => void,
-): Promise<void> {
-  const roots = new Set(
-    spec.trials.flatMap((t) => [
-      ...(t.config.train.dataset ? [t.config.train.dataset.root] : []),
-      ...t.config.eval.datasets.map((d) => d.root),
-    ]),
-  );
-  for (const root of roots) {
-    if (existsSync(root) || !basename(root).startsWith('synth')) continue;
-    if (!isInside(root, synthDataDir(stateDir))) {
-      log(
-        `dataset ${root} does not exist; synthetic data is generated only under ${synthDataDir(stateDir)} (create it with: vcp-exp data synth ${root})`,
-      );
-      continue;
-    }
-    log(
-      `dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`,
-    );
-    await generateSynthDataset(root, {});
-  }
 }
 
 function trackingEnv(options: SweepOptions): NodeJS.ProcessEnv {

@@ -16,7 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ensureSynthRoots } from '../../src/runner/sweep.js';
+import { ensureSynthRoots } from '../../src/runner/synth-roots.js';
 import type { Spec } from '../../src/runner/spec-types.js';
 import { runCli, tinyProject, tinySpec, writeSpec, type CliOptions } from './helpers.js';
 
@@ -104,7 +104,7 @@ test(
     assert.match(
       lines.join('\n'),
       new RegExp(
-        `dataset ${outside} does not exist; synthetic data is generated only under ${join(stateDir, 'data')} \\(create it with: vcp-exp data synth ${outside}\\)`,
+        `dataset ${outside} does not exist; synthetic data is generated only under ${join(stateDir, 'data')}; create it with: vcp-exp data synth ${outside}`,
       ),
     );
 
@@ -126,8 +126,11 @@ test(
       tinySpec({ name: 'rel-outside', root: './elsewhere/synth-x' }),
     );
     const run = runCli(['run', spec, ...PLAIN], { ...cli, stateDir });
-    assert.equal(run.status, 2, run.output);
-    assert.match(run.output, /elsewhere\/synth-x: dataset root does not exist/);
+    assert.equal(run.status, 1, run.output);
+    assert.match(
+      run.output,
+      /the trials need what is not on this machine:\n.*elsewhere\/synth-x does not exist; synthetic data is generated only under \S+state-12\/data; create it with: vcp-exp data synth \S+elsewhere\/synth-x/,
+    );
     assert.equal(existsSync(join(dir, 'elsewhere')), false);
   },
 );

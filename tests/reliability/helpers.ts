@@ -16,7 +16,7 @@ import { projectRoot } from '../../src/tracking/server.js';
 import type { Run } from '../../src/tracking/types.js';
 
 export const CLI = join(projectRoot(), 'bin/vcp-exp.js');
-export const TINY_CLIP = join(projectRoot(), 'tests/fixtures/clip/tiny-clip');
+export const TINY_CLIP = join(projectRoot(), 'assets/clip/tiny-clip');
 
 export interface TinySpecOptions {
   name: string;

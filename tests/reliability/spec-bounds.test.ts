@@ -18,7 +18,7 @@ import { projectRoot } from '../../src/tracking/server.js';
 const dir = mkdtempSync(join(tmpdir(), 'vcp-spec-bounds-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-const TINY = join(projectRoot(), 'tests/fixtures/clip/tiny-clip');
+const TINY = join(projectRoot(), 'assets/clip/tiny-clip');
 const BODY = `train: { dataset: { format: mvtec, root: ./data } }
 eval: { datasets: [{ name: d, format: mvtec, root: ./data }] }
 base: { backbone: ${TINY}, image_size: 32, layers: [1, 2, 3], pre_vcp: false, heads: 2 }
@@ -101,7 +101,7 @@ test('case 7: every numeric field has a range (image_size 800000 fails at its li
     `name: size\n${BODY.replace('image_size: 32', 'image_size: 800000')}`,
   );
   assert.deepEqual(await errorsOf(file), [
-    `${file}:4:87 base.image_size got 800000, expected an integer in [1, 4096]`,
+    `${file}:4:${BODY.split('\n')[2].indexOf('image_size') + 'image_size: '.length + 1} base.image_size got 800000, expected an integer in [1, 4096]`,
   ]);
   const many = write(
     'many.yaml',
