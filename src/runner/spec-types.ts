@@ -110,6 +110,8 @@ export interface FigureSpec {
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
+  /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
+  max_trials?: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Largest evaluation group (src/runner/groups.ts); 1 = every trial alone. */

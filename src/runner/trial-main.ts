@@ -2,17 +2,27 @@
  * Entry point of a trial process: `node dist/runner/trial-main.js <job.json>` (from sources:
  * through tsx; see executors/trial-entry.ts). A job is one trial or an evaluation group
  * (TrialJob.members). Attaches to the MLflow run of each member the parent created, runs the
- * job, and ends each member's run FINISHED as soon as its results are recorded; the others
- * end FAILED (with the error) or KILLED (SIGTERM/SIGINT, or the runner went away). Progress
- * events go to the parent over the IPC channel.
+ * job, and ends each member's run FINISHED as soon as its results are recorded; the others end
+ * FAILED (with the error; exit code 28 when a disk was full) or KILLED (SIGTERM/SIGINT, or the
+ * runner went away). Progress events go to the parent over the IPC channel.
+ *
+ * The runner going away (SIGKILL, a crash) shows up two ways: the channel's 'disconnect'
+ * event, or a send that fails (EPIPE) before that event arrives. Both end the unfinished runs
+ * KILLED with what was logged: an unhandled send error would have surfaced as an uncaught
+ * exception and ended them FAILED, as if the trial itself had broken.
  */
 import { readFileSync } from 'node:fs';
 import { formatError } from '../errors.js';
 import { MlflowClient } from '../tracking/client.js';
-import { endRunOnExit } from '../tracking/exit.js';
+import { describe, endRunOnExit, endRunsAndExit, failureExitCode } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
 import { runTrial } from './trial.js';
 import { STOP_AFTER_RECORDED_ENV, type TrialEvent, type TrialJob } from './trial-events.js';
+
+/** Exit code of a trial stopped because its runner went away (128 + SIGHUP, like a lost terminal). */
+export const PARENT_LOST_EXIT_CODE = 129;
+
+const parentPid = process.ppid;
 
 async function main(): Promise<void> {
   const file = process.argv[2];
@@ -21,13 +31,19 @@ async function main(): Promise<void> {
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });
   const loggers = job.members.map((m) => layout.attach(m.runId));
+  // Watched until each ends FINISHED: a signal or the runner's death ends only the others.
   const releases = loggers.map((logger) => endRunOnExit(logger));
   let lastSent = Promise.resolve();
   const emit = (event: TrialEvent) => {
     if (!process.connected) return;
-    lastSent = new Promise<void>((resolve) => process.send!(event, () => resolve()));
+    lastSent = new Promise<void>((resolve) =>
+      process.send!(event, (error: Error | null) => {
+        if (error) onParentLost();
+        resolve();
+      }),
+    );
   };
-  process.on('disconnect', onDisconnect);
+  process.on('disconnect', onParentLost);
   const stopAfter = Number(process.env[STOP_AFTER_RECORDED_ENV] ?? 0);
   let recorded = 0;
   try {
@@ -42,7 +58,7 @@ async function main(): Promise<void> {
       },
     });
   } catch (error) {
-    const reason = formatError(error, true);
+    const reason = describe(error);
     for (const logger of loggers)
       if (!logger.isEnded) await logger.end('FAILED', reason).catch(() => undefined);
     throw error;
@@ -52,19 +68,23 @@ async function main(): Promise<void> {
   await lastSent; // the last 'done' is delivered before the channel closes
 }
 
-/** The runner died (e.g. SIGKILL): stop as if told to, so the run ends KILLED, not RUNNING. */
-function onDisconnect(): void {
-  process.kill(process.pid, 'SIGTERM');
+/** The runner died (e.g. SIGKILL): end the unfinished runs KILLED, not FAILED, and not left RUNNING. */
+function onParentLost(): void {
+  endRunsAndExit(
+    'KILLED',
+    `its runner (pid ${parentPid}) went away, so the trial stopped; run the sweep again to resume`,
+    PARENT_LOST_EXIT_CODE,
+  );
 }
 
 function leave(): void {
   // The IPC channel keeps the event loop alive.
-  process.off('disconnect', onDisconnect);
+  process.off('disconnect', onParentLost);
   if (process.connected) process.disconnect();
 }
 
 main().then(leave, (error: unknown) => {
   console.error(`trial failed: ${formatError(error, true)}`);
-  process.exitCode = 1;
+  process.exitCode = failureExitCode(error);
   leave();
 });

@@ -1,16 +1,21 @@
 /**
  * The local executor: a pool of `workers` child processes on this machine, one process per
- * job — a trial, or an evaluation group of trials (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
- * uploaded to the run as `logs/trial.log`. A process that dies without ending its run (SIGKILL,
- * out of memory) is marked here: FAILED, or KILLED when the runner stopped it.
+ * job — a trial, or an evaluation group of trials (execa, IPC for progress). A job's stdout and
+ * stderr go to its `trial.log`, uploaded to each member's run as `logs/trial.log`; the members'
+ * work directories are removed once that is done. A process that dies without ending its run (SIGKILL, out of memory) is marked here:
+ * FAILED, or KILLED when the runner stopped it. Before each trial the pool waits for the
+ * tracking server (a supervised one may be restarting) and checks the free disk space; a
+ * trial that ran out of disk (exit 28) stops the sweep from starting more.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import { lowDiskSpace } from '../disk-space.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import { DEFAULT_MAX_GROUP, formGroups } from '../groups.js';
@@ -48,11 +53,18 @@ export interface LocalExecutorOptions {
   maxGroup?: number;
   /** Budget and precision of the shared feature cache. */
   featureCache?: FeatureCacheSettings;
+  /** Resolves when the tracking server takes requests (a supervised one may be restarting). */
+  trackingReady?: () => Promise<void>;
+  /** Environment whose VCP_EXP_MIN_FREE_MB sets the free-space floor (default process.env). */
+  env?: NodeJS.ProcessEnv;
   onStart?: (trial: Trial, worker: number, device: string) => void;
   /** An event of a job's process, for the trials it concerns (every member, or the one done). */
   onEvent?: (trials: readonly Trial[], event: TrialEvent) => void;
   onEnd?: (outcome: TrialOutcome) => void;
 }
+
+/** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
+export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
 /** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
 export function workerDevice(
@@ -84,10 +96,22 @@ export class LocalExecutor {
    * default DEFAULT_MAX_GROUP) in one process; resolves when every started job has ended.
    */
   run(trials: readonly Trial[]): Promise<PoolResult> {
-    const { workers, failFast } = this.options;
+    const { workers, failFast, stateDir } = this.options;
     const jobs = formGroups(trials, this.options.maxGroup ?? DEFAULT_MAX_GROUP);
-    return runPool(jobs, { workers, failFast, signal: this.abort.signal }, (job, worker) =>
-      this.runOne(job, worker),
+    return runPool(
+      jobs,
+      {
+        workers,
+        failFast,
+        signal: this.abort.signal,
+        beforeStart: async () => {
+          await this.options.trackingReady?.();
+          return lowDiskSpace(stateDir, this.options.env);
+        },
+        haltAfter: (outcome) =>
+          isDiskFullOutcome(outcome) ? outcome.reason!.split('\n')[0] : undefined,
+      },
+      (job, worker) => this.runOne(job, worker),
     );
   }
 
@@ -103,8 +127,8 @@ export class LocalExecutor {
     const o = this.options;
     const started = performance.now();
     const { device, cuda } = workerDevice(o.devices, worker);
-    const share = o.share ?? true;
     const members: TrialJob['members'] = [];
+    const loggers = [];
     for (const trial of trials) {
       const logger = await o.layout.startTrialRun({
         ...o.identity,
@@ -121,13 +145,18 @@ export class LocalExecutor {
         'vcp.seed': String(trial.seed),
       });
       await logger.flush();
-      const workDir = join(o.stateDir, 'trials', logger.runId);
-      await mkdir(workDir, { recursive: true });
-      members.push({ trial, workDir, runId: logger.runId });
+      loggers.push(logger);
+      members.push({
+        trial,
+        workDir: join(o.stateDir, 'trials', logger.runId),
+        runId: logger.runId,
+      });
     }
     for (const trial of trials) o.onStart?.(trial, worker, device);
 
+    const share = o.share ?? true;
     const lead = members[0];
+    const logFile = join(lead.workDir, 'trial.log');
     const job: TrialJob = {
       members,
       trackingUri: o.trackingUri,
@@ -141,9 +170,30 @@ export class LocalExecutor {
       samplesPerProduct: o.samplesPerProduct ?? 2,
     };
     const jobFile = join(lead.workDir, 'job.json');
-    await writeFile(jobFile, JSON.stringify(job));
-    const logFile = join(lead.workDir, 'trial.log');
-    closeSync(openSync(logFile, 'a'));
+    try {
+      for (const { workDir } of members) await mkdir(workDir, { recursive: true });
+      await writeFile(jobFile, JSON.stringify(job));
+      closeSync(openSync(logFile, 'a'));
+    } catch (error) {
+      // E.g. a full disk: the runs exist, so they must end (journaled if need be), not stay RUNNING.
+      const reason = isDiskFull(error) ? diskFullReason(error) : (error as Error).message;
+      const outcomes: TrialOutcome[] = [];
+      for (const [i, { trial, runId }] of members.entries()) {
+        await loggers[i]
+          .end('FAILED', `the trial could not start: ${reason}`)
+          .catch(() => undefined);
+        const outcome: TrialOutcome = {
+          trial,
+          status: 'FAILED',
+          reason,
+          runId,
+          seconds: (performance.now() - started) / 1000,
+        };
+        o.onEnd?.(outcome);
+        outcomes.push(outcome);
+      }
+      return outcomes;
+    }
     const summaries = new Map<string, TrialSummary>();
     let result: { exitCode?: number; signal?: string };
     const child = execa(process.execPath, trialProcessArgs(jobFile), {
@@ -189,13 +239,26 @@ export class LocalExecutor {
       } else {
         const run = await o.layout.client.getRun(runId).catch(() => undefined);
         const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
+        const diskFull =
+          result.exitCode === DISK_FULL_EXIT_CODE
+            ? (/^disk full\b.*$/m.exec(reasonTag ?? tail(logFile, 200))?.[0] ??
+              'disk full (the trial process exited with code 28)')
+            : undefined;
         if (!run || run.info.status === 'RUNNING') {
           const status = this.stopping ? 'KILLED' : 'FAILED';
           const reason = this.stopping
             ? `stopped by the runner (${how})`
-            : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
-          await o.layout.markEnded(runId, status, reason).catch(() => undefined);
+            : diskFull
+              ? `${diskFull}\n${tail(logFile)}`
+              : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
+          // Through a RunLogger: journaled, and delivered later, when the server is away.
+          await o.layout
+            .attach(runId)
+            .end(status, reason)
+            .catch(() => undefined);
           outcome = { trial, status, reason, runId, seconds };
+        } else if (diskFull && !reasonTag?.startsWith('disk full')) {
+          outcome = { trial, status: 'FAILED', reason: diskFull, runId, seconds };
         } else {
           const status =
             run.info.status === 'KILLED'
@@ -209,16 +272,26 @@ export class LocalExecutor {
       outcomes.push(outcome);
     }
     // The log is complete only now: the parent uploads it to every member's run (journaled if
-    // the server is away).
+    // the server is away); once it is, the work directories hold nothing that is not in MLflow
+    // or its journal.
+    let logged = true;
     for (const { runId } of members) {
       const attached = o.layout.attach(runId);
-      await attached
-        .logArtifact(logFile, 'logs')
-        .catch((error: unknown) =>
-          console.error(`could not upload ${logFile}: ${(error as Error).message}`),
-        );
-      await attached.flush().catch(() => undefined);
+      logged =
+        (await attached
+          .logArtifact(logFile, 'logs')
+          .then(() => attached.flush())
+          .then(
+            () => true,
+            (error: unknown) => {
+              console.error(`could not upload ${logFile} (kept): ${(error as Error).message}`);
+              return false;
+            },
+          )) && logged;
     }
+    if (logged)
+      for (const { workDir } of members)
+        await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     for (const outcome of outcomes) o.onEnd?.(outcome);
     return outcomes;
   }

@@ -26,12 +26,21 @@ export interface PoolOptions {
   failFast?: boolean;
   /** Stop starting trials (the running ones are the runner's to stop). */
   signal?: AbortSignal;
+  /**
+   * Awaited before each job starts (it may wait, e.g. for the tracking server to be back);
+   * a reason returned stops starting jobs, as `halted`.
+   */
+  beforeStart?: () => Promise<string | undefined>;
+  /** A reason to stop starting jobs, read for each trial's outcome as its job ends (e.g. a full disk). */
+  haltAfter?: (outcome: TrialOutcome) => string | undefined;
 }
 
 export interface PoolResult {
   outcomes: TrialOutcome[];
-  /** Trials never started (fail-fast or stopped). */
+  /** Trials never started (fail-fast, stopped or halted). */
   notStarted: Trial[];
+  /** Why no more trials were started, when beforeStart or haltAfter said so. */
+  halted?: string;
 }
 
 /** A job's trials all share one training key (the first member's). */
@@ -59,6 +68,7 @@ export async function runPool(
   >();
   const outcomes: TrialOutcome[] = [];
   let stop = false;
+  let halted: string | undefined;
 
   const next = (): readonly Trial[] | undefined => {
     const ready = pending.filter((job) => !busyKeys.has(keyOf(job)));
@@ -67,8 +77,16 @@ export async function runPool(
 
   for (;;) {
     while (!stop && !options.signal?.aborted && freeWorkers.length > 0) {
+      if (!next()) break;
+      const reason = await options.beforeStart?.();
+      if (reason) {
+        halted ??= reason;
+        stop = true;
+        break;
+      }
+      // Picked after the wait: a worker's job may have ended meanwhile, freeing its key.
       const job = next();
-      if (!job) break;
+      if (!job || options.signal?.aborted) break;
       pending.splice(pending.indexOf(job), 1);
       const worker = freeWorkers.pop()!;
       busyKeys.add(keyOf(job));
@@ -94,6 +112,13 @@ export async function runPool(
     freeWorkers.push(done.worker);
     outcomes.push(...done.outcomes);
     if (done.outcomes.some((o) => o.status !== 'FINISHED') && options.failFast) stop = true;
+    for (const outcome of done.outcomes) {
+      const reason = options.haltAfter?.(outcome);
+      if (reason) {
+        halted ??= reason;
+        stop = true;
+      }
+    }
   }
-  return { outcomes, notStarted: pending.flat() };
+  return { outcomes, notStarted: pending.flat(), ...(halted ? { halted } : {}) };
 }
