@@ -54,6 +54,16 @@ export function isDiskFull(error: unknown): boolean {
 }
 
 /**
+ * `error` with `path` as the file it concerns when it names none: a failed write() on an open
+ * file carries no path, so "disk full at <path>" would have nothing to say. Returns the error.
+ */
+export function withErrorPath(error: unknown, path: string): unknown {
+  if (error instanceof Error && !(error as NodeJS.ErrnoException).path)
+    (error as NodeJS.ErrnoException).path = path;
+  return error;
+}
+
+/**
  * "disk full at <path>: ENOSPC (no space left on device)" for a full-disk error, with the path
  * the error names (Node's errors carry it; others, such as sharp's, write it in the message).
  */

@@ -34,6 +34,7 @@ import {
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { withErrorPath } from '../errors.js';
 import { encodeSafetensors } from '../io/safetensors.js';
 
 export interface CachedTensor {
@@ -466,7 +467,9 @@ export class FeatureCache {
       }
     }
     const temp = `${file}.tmp-${process.pid}-${++this.tempCounter}`;
-    await writeFile(temp, bytes);
+    await writeFile(temp, bytes).catch((error: unknown) => {
+      throw withErrorPath(error, temp);
+    });
     const now = this.stamp();
     await utimes(temp, now, now);
     await rename(temp, file);

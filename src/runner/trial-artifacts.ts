@@ -21,6 +21,7 @@ import {
 import { resizeU8 } from '../datasets/resample.js';
 import type { Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
+import { withErrorPath } from '../errors.js';
 import { writeNpy } from '../io/npy.js';
 import { postprocessProduct, type ImagePrediction } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';
@@ -158,8 +159,12 @@ export async function writeProductSamples(options: {
   const written: string[] = [];
   const put = async (rel: string, write: (file: string) => Promise<void>) => {
     const file = join(outDir, rel);
-    await mkdir(dirname(file), { recursive: true });
-    await write(file);
+    try {
+      await mkdir(dirname(file), { recursive: true });
+      await write(file);
+    } catch (error) {
+      throw withErrorPath(error, file);
+    }
     written.push(rel);
   };
   const ds = options.dataset;
@@ -227,6 +232,8 @@ export async function writeProductCsv(
 ): Promise<string> {
   const file = join(outDir, resultsPath(dataset));
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, productCsv(products));
+  await writeFile(file, productCsv(products)).catch((error: unknown) => {
+    throw withErrorPath(error, file);
+  });
   return file;
 }

@@ -21,7 +21,7 @@ import { createServer } from 'node:http';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { diskFullReason, isDiskFull, UserError } from '../../src/errors.js';
+import { diskFullReason, isDiskFull, UserError, withErrorPath } from '../../src/errors.js';
 import {
   CHECKPOINT_FORMAT,
   CorruptCheckpointError,
@@ -196,6 +196,16 @@ test('case 6: a full disk is recognised from Node, sharp and SQLite-through-MLfl
     diskFullReason(sharp),
     'disk full at /s/trials/r/a.png: ENOSPC (no space left on device)',
   );
+  // A failed write() on an open file names none: the writer adds the file it was writing.
+  const bare = Object.assign(new Error('ENOSPC: no space left on device, write'), {
+    code: 'ENOSPC',
+  });
+  assert.equal(diskFullReason(bare), 'disk full: ENOSPC: no space left on device, write');
+  assert.equal(
+    diskFullReason(withErrorPath(bare, '/s/trials/r/attention.npy')),
+    'disk full at /s/trials/r/attention.npy: ENOSPC (no space left on device)',
+  );
+  assert.equal((withErrorPath(node, '/elsewhere') as { path: string }).path, '/s/features/k.tmp-1');
   const wrapped = new UserError('could not save', { cause: node });
   assert.ok(isDiskFull(wrapped));
   assert.equal(isDiskFull(new Error('ECONNREFUSED')), false);
