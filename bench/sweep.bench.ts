@@ -5,7 +5,8 @@
  *  (2) a 4-value heads sweep extracts each image's frozen features once: cache misses summed
  *      over its trials = distinct images (augmentation off, so every training image is cacheable);
  *  (3) wall time of both sweeps against the same trials run one by one without sharing
- *      (feature cache off, no checkpoint reuse), in the same process, one worker each.
+ *      (feature cache off, no checkpoint reuse, no evaluation groups), in the same process,
+ *      one worker each.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,6 +54,8 @@ async function sweep(spec: Spec, url: string, share: boolean, state: string): Pr
     progress: 'plain',
     trackingUri: url,
     share,
+    // The baseline runs every trial alone; shared, the α trials form one evaluation group.
+    evalGroupSize: share ? undefined : 1,
     samplesPerProduct: 0,
     log: () => undefined,
     env: { ...process.env, VCP_EXP_STATE_DIR: state },
