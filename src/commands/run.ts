@@ -1,7 +1,8 @@
 /**
  * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
- * locally and track them in MLflow. A second `run` of the same spec resumes: FINISHED trials
- * are skipped, KILLED ones run again, FAILED ones only with --retry-failed.
+ * (locally, or on Slurm with --executor slurm) and track them in MLflow. A second `run` of the
+ * same spec resumes: FINISHED trials are skipped, KILLED ones run again, FAILED ones only with
+ * --retry-failed; trials still queued or running in Slurm are followed, not submitted again.
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
@@ -18,6 +19,8 @@ export interface RunCommandOptions {
   retryFailed?: boolean;
   progress?: string;
   trackingUri?: string;
+  executor?: string;
+  detach?: boolean;
   /** rerun: seeds per configuration. */
   seeds?: number | string;
 }
@@ -41,11 +44,17 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
       exitCode: 2,
     });
   }
-  if (spec.execution.executor !== 'local') {
-    throw new UserError(
-      `${spec.file}: execution.executor is "${spec.execution.executor}"; vcp-exp run executes "local" sweeps only so far`,
-      { hint: 'set execution.executor: local' },
-    );
+  const executor = options.executor ?? spec.execution.executor;
+  if (executor !== 'local' && executor !== 'slurm') {
+    throw new UserError(`--executor: got "${executor}", expected local or slurm`, {
+      exitCode: 2,
+    });
+  }
+  if (options.detach && executor !== 'slurm') {
+    throw new UserError('--detach only applies to the slurm executor', {
+      exitCode: 2,
+      hint: 'add --executor slurm, or set execution.executor: slurm in the spec',
+    });
   }
   return {
     spec,
@@ -55,13 +64,15 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     retryFailed: Boolean(options.retryFailed),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
+    executor: executor as 'local' | 'slurm',
+    detach: Boolean(options.detach),
   };
 }
 
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(`warning: ${w}`);
-  checkSweep(await runSweep(parseOptions(spec, options)));
+  checkSweep(await runSweep(parseOptions(spec, options)), file);
 }
 
 export async function rerunCommand(file: string, options: RunCommandOptions): Promise<void> {
@@ -82,5 +93,6 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
       ...sweep,
       params: { 'rerun.seeds': spec.seeds.join(','), 'rerun.added_seeds': added.join(',') || '-' },
     }),
+    file,
   );
 }

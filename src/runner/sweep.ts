@@ -1,8 +1,10 @@
 /**
- * `runSweep`: a loaded spec → the trials MLflow does not hold yet → the local executor →
- * one summary. The parent MLflow run of the sweep ends FINISHED (all trials fine), FAILED
- * (some failed; the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are
- * stopped and end KILLED, the finished ones are kept).
+ * `runSweep`: a loaded spec → the trials MLflow does not hold yet → the local executor (or
+ * Slurm, executors/slurm.ts) → one summary. The parent MLflow run of a local sweep ends
+ * FINISHED (all trials fine), FAILED (some failed; the exit is non-zero) or KILLED (Ctrl-C /
+ * SIGTERM: the running trials are stopped and end KILLED, the finished ones are kept).
+ * Trials submitted to Slurm earlier and still queued or running are followed, never
+ * submitted twice; a local run refuses to start while there are any.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -16,12 +18,20 @@ import { replayJournals } from '../tracking/delivery.js';
 import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
+import { runOnSlurm, settleEarlierSubmissions } from './executors/slurm.js';
+import { checkCluster, checkTrackingUri, sharedDirOf } from './executors/slurm-checks.js';
+import type { WaitingTask } from './executors/slurm-monitor.js';
+import { SLURM_TAGS } from './executors/slurm-tags.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
 import { markOrphans, selectTrials, trialHistory } from './resume.js';
-import type { Spec, Trial } from './spec-types.js';
+import type { Execution, Spec, Trial } from './spec-types.js';
 
 export interface SweepOptions {
   spec: Spec;
+  /** Overrides execution.executor. */
+  executor?: Execution['executor'];
+  /** Slurm: return once the jobs are submitted (vcp-exp status follows them). */
+  detach?: boolean;
   workers?: number;
   failFast?: boolean;
   retryFailed?: boolean;
@@ -45,6 +55,8 @@ export interface SweepResult {
   outcomes: TrialOutcome[];
   skipped: { finished: Trial[]; failedBefore: Trial[]; notStarted: Trial[] };
   stopped: boolean;
+  /** Slurm: trials left queued or running when the runner stopped following them. */
+  detached?: { waiting: WaitingTask[]; jobs: string[]; bySignal: boolean };
   seconds: number;
 }
 
@@ -65,7 +77,12 @@ export async function ensureSynthRoots(spec: Spec, log: (line: string) => void):
   }
 }
 
-function trackingEnv(options: SweepOptions): NodeJS.ProcessEnv {
+/** The environment with MLFLOW_TRACKING_URI from the flag, the environment or the spec. */
+export function trackingEnv(options: {
+  spec: Spec;
+  trackingUri?: string;
+  env?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
   const env = { ...(options.env ?? process.env) };
   const uri = options.trackingUri ?? (env.MLFLOW_TRACKING_URI?.trim() || options.spec.tracking.uri);
   if (uri) env.MLFLOW_TRACKING_URI = uri;
@@ -76,9 +93,18 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const { spec } = options;
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
+  const executor = options.executor ?? spec.execution.executor;
   await ensureSynthRoots(spec, log);
+  const env = trackingEnv(options);
+  let sharedDir: string | undefined;
+  let clusterConfig: Record<string, string> = {};
+  if (executor === 'slurm') {
+    sharedDir = sharedDirOf(spec);
+    await checkTrackingUri(env.MLFLOW_TRACKING_URI?.trim());
+    clusterConfig = await checkCluster(spec, env);
+  }
   const tracking: Tracking = await openTracking({
-    env: trackingEnv(options),
+    env,
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
   });
   const trackingUri = tracking.client.http.baseUrl;
@@ -91,8 +117,38 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
       log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
+    const earlier = await settleEarlierSubmissions({
+      spec,
+      layout,
+      experimentId,
+      journalDir: tracking.journalDir,
+      env,
+      log,
+    }).catch((error: unknown) => {
+      if (executor === 'slurm') throw error;
+      return undefined; // no Slurm here: refused below if any trial is still out there
+    });
+    if (executor !== 'slurm') {
+      const out = earlier?.live.length ?? (await unrecordedCount(layout, experimentId));
+      if (out > 0)
+        throw new UserError(
+          `${out} trial(s) of this spec were submitted to Slurm and are not recorded as ended; running them here too would run them twice`,
+          {
+            hint: `follow them with \`vcp-exp status ${spec.file}\` on a machine with Slurm, or cancel them there (scancel) and run vcp-exp status once to record it`,
+          },
+        );
+    }
+    if (earlier && earlier.recorded.length > 0)
+      log(`recorded the end of ${earlier.recorded.length} trial(s) submitted to Slurm earlier`);
+    const live = earlier?.live ?? [];
+    if (live.length > 0)
+      log(
+        `${live.length} trial(s) submitted earlier are still in Slurm: following them, not submitting them again`,
+      );
+    const liveIds = new Set(live.map((w) => w.task.trialId));
     const history = await trialHistory(layout, experimentId);
-    const selection = selectTrials(spec.trials, history, options.retryFailed ?? false);
+    const selected = selectTrials(spec.trials, history, options.retryFailed ?? false);
+    const selection = { ...selected, toRun: selected.toRun.filter((t) => !liveIds.has(t.id)) };
     for (const t of selection.failedBefore)
       log(
         `skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`,
@@ -109,7 +165,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       stopped: false,
       seconds: 0,
     };
-    if (selection.toRun.length === 0) {
+    if (selection.toRun.length === 0 && live.length === 0) {
       log(
         `nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
       );
@@ -120,6 +176,29 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const backend = options.backend ?? spec.execution.backend;
     const workers = options.workers ?? spec.execution.workers;
     const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
+    if (executor === 'slurm' && selection.toRun.length === 0) {
+      // Only trials submitted earlier: follow them (what `vcp-exp status` does).
+      const slurm = await runOnSlurm({
+        spec,
+        layout,
+        experimentId,
+        trackingUri,
+        journalDir: tracking.journalDir,
+        stateDir: tracking.stateDir,
+        sharedDir: sharedDir!,
+        identity,
+        backend,
+        workers,
+        toRun: [],
+        live: live.map((w) => w.task),
+        skipped: selection.finished.length + selection.failedBefore.length,
+        detach: options.detach ?? false,
+        progress: options.progress,
+        env,
+        log,
+      });
+      return finishSlurm(result, slurm, started, log, spec.tracking.experiment);
+    }
     const sweep = await layout.startSweepRun({
       ...identity,
       device: spec.execution.devices.join(','),
@@ -132,11 +211,17 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
         'sweep.workers': workers,
         'sweep.axes': spec.axes.join(','),
         'sweep.seeds': spec.seeds.join(','),
+        'sweep.executor': executor,
         ...options.params,
       },
     });
     result.sweepRunId = sweep.runId;
-    sweep.setTags({ [OWNER_TAGS.host]: hostname(), [OWNER_TAGS.pid]: String(process.pid) });
+    // A Slurm sweep outlives this process (--detach): no owner pid, or it would look orphaned.
+    sweep.setTags(
+      executor === 'slurm'
+        ? { [SLURM_TAGS.executor]: 'slurm', [OWNER_TAGS.host]: hostname() }
+        : { [OWNER_TAGS.host]: hostname(), [OWNER_TAGS.pid]: String(process.pid) },
+    );
     const specDir = join(tracking.stateDir, 'trials', sweep.runId);
     await mkdir(specDir, { recursive: true });
     const resolved = join(specDir, 'resolved-spec.json');
@@ -146,9 +231,42 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     );
     await sweep.logArtifact(resolved, 'spec');
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
+    await sweep.flush();
+
+    if (executor === 'slurm') {
+      let slurm;
+      try {
+        slurm = await runOnSlurm({
+          spec,
+          layout,
+          experimentId,
+          sweepRunId: sweep.runId,
+          trackingUri,
+          journalDir: tracking.journalDir,
+          stateDir: tracking.stateDir,
+          sharedDir: sharedDir!,
+          identity,
+          backend,
+          workers,
+          samplesPerProduct: options.samplesPerProduct,
+          maxArraySize: Number(clusterConfig.MaxArraySize) || undefined,
+          toRun: selection.toRun,
+          live: live.map((w) => w.task),
+          skipped: selection.finished.length + selection.failedBefore.length,
+          detach: options.detach ?? false,
+          progress: options.progress,
+          env,
+          log,
+        });
+      } catch (error) {
+        await sweep.end('FAILED', `submission failed: ${(error as Error).message}`);
+        throw error;
+      }
+      return finishSlurm(result, slurm, started, log, spec.tracking.experiment);
+    }
 
     const reporter = createReporter(options.progress, log);
-    const executor = new LocalExecutor({
+    const local = new LocalExecutor({
       spec,
       layout,
       experimentId,
@@ -163,7 +281,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       failFast: options.failFast,
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
-      onStart: (t, w, d) => reporter.trialStarted(t, w, d),
+      onStart: (t, w, d) => reporter.trialStarted(t, `${d} (worker ${w})`),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),
     });
@@ -174,7 +292,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       log(
         `\n${signal}: stopping the running trials (finished ones are kept; run the same command again to resume)`,
       );
-      executor.stop();
+      local.stop();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -186,7 +304,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     });
     let pool;
     try {
-      pool = await executor.run(selection.toRun);
+      pool = await local.run(selection.toRun);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -223,6 +341,32 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   }
 }
 
+/** Trial runs submitted to Slurm whose end nobody recorded yet. */
+async function unrecordedCount(layout: ExperimentLayout, experimentId: string): Promise<number> {
+  const runs = await layout.listTrialRuns(experimentId);
+  return runs.filter(
+    (r) =>
+      r.data.tags.some((t) => t.key === SLURM_TAGS.executor && t.value === 'slurm') &&
+      !r.data.tags.some((t) => t.key === SLURM_TAGS.recorded && t.value === 'true'),
+  ).length;
+}
+
+function finishSlurm(
+  result: SweepResult,
+  slurm: Awaited<ReturnType<typeof runOnSlurm>>,
+  started: number,
+  log: (line: string) => void,
+  experiment: string,
+): SweepResult {
+  result.outcomes = slurm.outcomes;
+  result.detached = slurm.detached;
+  result.stopped = slurm.detached?.bySignal ?? false;
+  result.seconds = (performance.now() - started) / 1000;
+  if (!slurm.detached || slurm.detached.bySignal) log(summaryLine(result));
+  log(`runs: ${result.trackingUri} (experiment "${experiment}")`);
+  return result;
+}
+
 export function summaryLine(r: SweepResult): string {
   const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
   const failed = r.outcomes.filter((o) => o.status === 'FAILED');
@@ -240,8 +384,16 @@ export function summaryLine(r: SweepResult): string {
 }
 
 /** Throws the sweep's one summary error when a trial failed or the sweep was stopped. */
-export function checkSweep(r: SweepResult): void {
+export function checkSweep(r: SweepResult, specFile?: string): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
+  if (r.detached?.bySignal)
+    throw new UserError(
+      `stopped following: ${r.detached.waiting.length} trial(s) are still in Slurm (jobs ${r.detached.jobs.join(', ')})`,
+      {
+        exitCode: 130,
+        hint: `vcp-exp status ${specFile ?? '<spec>'} follows them again; scancel ${r.detached.jobs.join(' ')} cancels them`,
+      },
+    );
   if (r.stopped)
     throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, {
       exitCode: 130,
@@ -249,7 +401,7 @@ export function checkSweep(r: SweepResult): void {
     });
   if (failed.length > 0) {
     throw new UserError(
-      `${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and logs/trial.log in MLflow)`,
+      `${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
       {
         hint: 'fix the cause, then re-run with --retry-failed',
       },

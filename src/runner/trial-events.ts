@@ -25,6 +25,10 @@ export interface TrialJob {
   samplesPerProduct: number;
   /** Scratch directory of this trial process (config, CSVs, samples before upload). */
   workDir: string;
+  /** Progress events appended here as JSON lines when there is no IPC channel (Slurm tasks). */
+  eventsFile?: string;
+  /** Run as a Slurm array task: the run waits SCHEDULED and may be a requeued task's. */
+  slurm?: boolean;
 }
 
 export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';

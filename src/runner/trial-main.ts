@@ -1,14 +1,16 @@
 /**
- * Entry point of a trial's child process: `node --import tsx trial-main.ts <job.json>`.
- * Attaches to the MLflow run the parent created, runs the trial, and ends the run FINISHED,
- * FAILED (with the error) or KILLED (SIGTERM/SIGINT, or the runner went away). Progress
- * events go to the parent over the IPC channel.
+ * Entry point of a trial's process: `node --import tsx trial-main.ts <job.json>` (the command
+ * line comes from executors/trial-command.ts). Attaches to the MLflow run the runner created,
+ * runs the trial, and ends the run FINISHED, FAILED (with the error) or KILLED (SIGTERM/SIGINT,
+ * or the runner went away). A local child sends its progress events to the parent over IPC;
+ * a Slurm array task appends them to the job's events file, which the runner reads.
  */
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 import { formatError } from '../errors.js';
 import { MlflowClient } from '../tracking/client.js';
 import { runLogged } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
+import { startSlurmTask } from './executors/slurm-task.js';
 import { runTrial } from './trial.js';
 import type { TrialEvent, TrialJob } from './trial-events.js';
 
@@ -17,17 +19,35 @@ async function main(): Promise<void> {
   if (!file) throw new Error('usage: trial-main.ts <job.json>');
   const job = JSON.parse(readFileSync(file, 'utf8')) as TrialJob;
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
+  if (job.slurm && !(await startSlurmTask(client, job.runId))) {
+    console.log(`run ${job.runId} of trial ${job.trial.id} already FINISHED: nothing to do`);
+    return;
+  }
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });
   const logger = layout.attach(job.runId);
-  const emit = (event: TrialEvent) => {
-    if (process.connected) process.send?.(event);
-  };
+  const emit = eventSink(job);
   process.on('disconnect', onDisconnect);
   const summary = await runLogged(logger, (l) => runTrial({ job, logger: l, emit }));
+  emit({ type: 'done', summary });
   if (process.connected)
     await new Promise<void>((resolve) =>
       process.send!({ type: 'done', summary } satisfies TrialEvent, () => resolve()),
     );
+}
+
+/** IPC to the parent when there is one, else the job's events file (one JSON line per event). */
+function eventSink(job: TrialJob): (event: TrialEvent) => void {
+  return (event) => {
+    if (process.connected) {
+      if (event.type !== 'done') process.send?.(event); // 'done' waits for its delivery in main()
+    } else if (job.eventsFile) {
+      try {
+        appendFileSync(job.eventsFile, `${JSON.stringify(event)}\n`);
+      } catch {
+        // Progress is a courtesy: the run in MLflow is the record.
+      }
+    }
+  };
 }
 
 /** The runner died (e.g. SIGKILL): stop as if told to, so the run ends KILLED, not RUNNING. */

@@ -8,7 +8,6 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
@@ -20,13 +19,10 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
+import { trialCommand } from './trial-command.js';
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
-
-const TRIAL_MAIN = fileURLToPath(new URL('../trial-main.ts', import.meta.url));
-/** tsx's loader, resolved from here so that trials start from any working directory. */
-const TSX = import.meta.resolve('tsx');
 
 export interface LocalExecutorOptions {
   spec: Spec;
@@ -134,7 +130,8 @@ export class LocalExecutor {
     closeSync(openSync(logFile, 'a'));
     let summary: TrialSummary | undefined;
     let result: { exitCode?: number; signal?: string };
-    const child = execa(process.execPath, ['--import', TSX, TRIAL_MAIN, jobFile], {
+    const command = trialCommand(jobFile);
+    const child = execa(command.file, command.args, {
       stdin: 'ignore',
       // O_APPEND on both: lines of the two streams interleave as they are written.
       stdout: { file: logFile, append: true },
