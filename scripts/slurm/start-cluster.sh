@@ -19,6 +19,7 @@
 # - DependencyParameters=kill_invalid_depend: a job whose dependency can never be satisfied
 #   is cancelled instead of staying PENDING (DependencyNeverSatisfied) forever.
 # - The spool and state directories are emptied on start: stale state brings old jobs back.
+# - The daemons talk over 127.0.0.1, so a host name that does not resolve does not matter.
 set -euo pipefail
 
 DIR="${VCP_SLURM_DIR:-/var/tmp/vcp-exp-slurm}"
@@ -77,7 +78,7 @@ cat >"$CONF" <<EOF
 $MARKER
 # One node ($node: $cpus CPUs, $mem MiB), state in $DIR.
 ClusterName=vcpexp
-SlurmctldHost=$node
+SlurmctldHost=$node(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
@@ -103,7 +104,7 @@ KillWait=5
 DependencyParameters=kill_invalid_depend
 JobRequeue=1
 ReturnToService=2
-NodeName=$node CPUs=$cpus RealMemory=$mem State=UNKNOWN
+NodeName=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
 

@@ -19,7 +19,7 @@ import type { SweepReporter } from '../progress.js';
 import type { Trial } from '../spec-types.js';
 import { isTrialEvent, type TrialEvent, type TrialSummary } from '../trial-events.js';
 import type { TrialOutcome } from './pool.js';
-import { jobRecord, queuedTasks } from './slurm-cli.js';
+import { jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
 import type { QueuedTask } from './slurm-parse.js';
 import { SLURM_TAGS } from './slurm-tags.js';
@@ -97,6 +97,8 @@ export interface FollowOptions {
   once?: boolean;
   /** Stop following (Ctrl-C); the tasks go on in Slurm. */
   signal?: AbortSignal;
+  /** scancel the other tasks after the first one that does not finish. */
+  failFast?: boolean;
   env?: NodeJS.ProcessEnv;
   log: (line: string) => void;
 }
@@ -164,6 +166,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   const outcomes: TrialOutcome[] = [];
   let lastQueue = new Map<string, QueuedTask>();
   let failures = 0;
+  let cancelled = false;
 
   const pump = (task: TrackedTask) => {
     if (!task.eventsFile) return;
@@ -250,6 +253,16 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
       if (task.trial) o.reporter?.trialEnded(outcome);
       else
         o.log(`${task.trialId} (not in the spec any more): ${verdict.status} ${verdict.summary}`);
+      if (o.failFast && !cancelled && verdict.status !== 'FINISHED') {
+        cancelled = true;
+        const rest = [...open.values()].flatMap((t) => (t.jobId ? [t.jobId] : []));
+        if (rest.length > 0) {
+          o.log(
+            `--fail-fast: ${task.trialId} did not finish; cancelling ${rest.length} other trial(s) (scancel)`,
+          );
+          await scancel(rest, o.env);
+        }
+      }
     }
     if (o.once || open.size === 0) break;
     await sleep(o.pollSeconds * 1000, undefined, { signal: o.signal }).catch(() => undefined);

@@ -69,6 +69,7 @@ export interface SlurmRunOptions extends Omit<SubmitOptions, 'sweepRunId'> {
   live: readonly TrackedTask[];
   skipped: number;
   detach: boolean;
+  failFast?: boolean;
   progress: ProgressMode;
   log: (line: string) => void;
 }
@@ -131,6 +132,7 @@ export async function follow(
     journalDir: string;
     workers: number;
     skipped: number;
+    failFast?: boolean;
     progress: ProgressMode;
     env?: NodeJS.ProcessEnv;
     log: (line: string) => void;
@@ -160,6 +162,7 @@ export async function follow(
       pollSeconds: pollSecondsOf(o.spec),
       reporter,
       signal: abort.signal,
+      failFast: o.failFast,
       env: o.env,
       log: o.log,
     });
