@@ -14,6 +14,7 @@ import type { ExperimentLayout, RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
 import type { TrialJob } from '../trial-events.js';
 import { runName } from './local.js';
+import { checkPlainPath } from './slurm-checks.js';
 import { sbatch, scancel } from './slurm-cli.js';
 import {
   arrayLevels,
@@ -68,6 +69,7 @@ export async function submitTrials(
   trials: readonly Trial[],
   o: SubmitOptions,
 ): Promise<Submission> {
+  checkPlainPath('the state directory', o.stateDir);
   const levels = arrayLevels(trials);
   const widest = Math.max(0, ...levels.flatMap((l) => l.tasks.map((t) => t.taskId)));
   if (o.maxArraySize !== undefined && widest >= o.maxArraySize)
