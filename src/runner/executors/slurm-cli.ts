@@ -4,6 +4,7 @@
  * clusters and every small test cluster lack). A missing command or an unreachable
  * slurmctld is a UserError with Slurm's own message.
  */
+import { userInfo } from 'node:os';
 import { execa } from 'execa';
 import { UserError } from '../../errors.js';
 import {
@@ -99,9 +100,25 @@ export async function sbatch(
   return id;
 }
 
-/** Every array task of the current user that slurmctld still holds, pending ones one by one. */
-export async function queuedTasks(env?: NodeJS.ProcessEnv): Promise<Map<string, QueuedTask>> {
-  const args = ['--noheader', '--array', '--states=all', '--me', `--format=${SQUEUE_FORMAT}`];
+/** The login name Slurm files the jobs under. */
+export function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return String(process.getuid?.() ?? '');
+  }
+}
+
+/**
+ * Every array task of `users` (default: the current user) that slurmctld still holds,
+ * pending ones one by one. By user, not by job id: squeue fails on a single forgotten id.
+ */
+export async function queuedTasks(
+  users: readonly string[] = [],
+  env?: NodeJS.ProcessEnv,
+): Promise<Map<string, QueuedTask>> {
+  const who = users.length > 0 ? `--user=${users.join(',')}` : '--me';
+  const args = ['--noheader', '--array', '--states=all', who, `--format=${SQUEUE_FORMAT}`];
   const r = await slurmCommand('squeue', args, { env });
   if (r.exitCode !== 0) throw failure('squeue', args, r);
   return new Map(parseSqueue(r.stdout).map((t) => [t.jobId, t]));

@@ -19,7 +19,7 @@ import type { SweepReporter } from '../progress.js';
 import type { Trial } from '../spec-types.js';
 import { isTrialEvent, type TrialEvent, type TrialSummary } from '../trial-events.js';
 import type { TrialOutcome } from './pool.js';
-import { jobRecord, queuedTasks, scancel } from './slurm-cli.js';
+import { currentUser, jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
 import type { QueuedTask } from './slurm-parse.js';
 import { SLURM_TAGS } from './slurm-tags.js';
@@ -59,6 +59,8 @@ export interface TrackedTask {
   eventsFile?: string;
   scriptFile?: string;
   afterTrial?: string;
+  /** Who submitted it (default: this process's user). */
+  user?: string;
 }
 
 export function trackedFromRun(run: Run, trials: ReadonlyMap<string, Trial>): TrackedTask {
@@ -73,6 +75,7 @@ export function trackedFromRun(run: Run, trials: ReadonlyMap<string, Trial>): Tr
     eventsFile: tagOf(run, SLURM_TAGS.events),
     scriptFile: tagOf(run, SLURM_TAGS.script),
     afterTrial: tagOf(run, SLURM_TAGS.after),
+    user: tagOf(run, SLURM_TAGS.user),
   };
 }
 
@@ -167,6 +170,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   let lastQueue = new Map<string, QueuedTask>();
   let failures = 0;
   let cancelled = false;
+  const users = [...new Set(o.tasks.map((t) => t.user ?? currentUser()))];
 
   const pump = (task: TrackedTask) => {
     if (!task.eventsFile) return;
@@ -181,7 +185,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   while (open.size > 0 && !o.signal?.aborted) {
     let queue: Map<string, QueuedTask>;
     try {
-      queue = await queuedTasks(o.env);
+      queue = await queuedTasks(users, o.env);
       failures = 0;
     } catch (error) {
       // Never conclude "gone" from a failed squeue: wait and ask again (unless asked once).
@@ -274,8 +278,16 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   return { outcomes, waiting };
 }
 
+/** How long a run without a job id may be waiting for its sbatch before it counts as never submitted. */
+const SUBMISSION_GRACE_MS = 10 * 60_000;
+
 /** A run created for Slurm whose submission never completed (the runner died in between). */
 function neverSubmitted(run: Run): Verdict {
+  if (
+    run.info.status === 'SCHEDULED' &&
+    Date.now() - (run.info.start_time ?? 0) < SUBMISSION_GRACE_MS
+  )
+    return { final: false }; // another runner may be submitting it right now
   if (run.info.status === 'FINISHED')
     return {
       final: true,

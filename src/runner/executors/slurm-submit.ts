@@ -15,7 +15,7 @@ import type { Spec, Trial } from '../spec-types.js';
 import type { TrialJob } from '../trial-events.js';
 import { runName } from './local.js';
 import { checkPlainPath } from './slurm-checks.js';
-import { sbatch, scancel } from './slurm-cli.js';
+import { currentUser, sbatch, scancel } from './slurm-cli.js';
 import {
   arrayLevels,
   batchScript,
@@ -159,6 +159,7 @@ async function createRuns(
     logger.setTags({
       'vcp.seed': String(trial.seed),
       [SLURM_TAGS.executor]: 'slurm',
+      [SLURM_TAGS.user]: currentUser(),
       [SLURM_TAGS.log]: logFile,
       [SLURM_TAGS.events]: eventsFile,
       [SLURM_TAGS.script]: scriptFile,

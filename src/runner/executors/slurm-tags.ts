@@ -8,6 +8,8 @@ export const SLURM_TAGS = Object.freeze({
   executor: 'vcp.executor',
   /** The array task, "<array job id>_<task id>". */
   jobId: 'vcp.slurm_job_id',
+  /** The user who submitted it (squeue is asked about that user's jobs). */
+  user: 'vcp.slurm_user',
   /** The task's own job id (SLURM_JOB_ID), the id in slurmstepd's messages. */
   rawJobId: 'vcp.slurm_raw_job_id',
   node: 'vcp.slurm_node',
