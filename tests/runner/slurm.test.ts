@@ -26,6 +26,7 @@ import {
   batchScript,
   resourceOptions,
   wantsGpu,
+  workDirOfLog,
 } from '../../src/runner/executors/slurm-script.js';
 import { slurmTaskTags } from '../../src/runner/executors/slurm-task.js';
 import type { Trial } from '../../src/runner/spec-types.js';
@@ -130,6 +131,8 @@ test('arrays: the first trial of each training key first, the others aftercorr b
   assert.deepEqual(shape, [['0:a1<', '1:b1<', '2:c1<'], ['0:a2<a1', '2:c2<c1'], ['0:a3<a1']]);
   assert.equal(arraySpec([0, 1, 2, 5, 7, 8], 2), '0-2,5,7-8%2');
   assert.equal(arraySpec([3], 0), '3%1');
+  assert.equal(workDirOfLog('/s/slurm/r1/level-1/task-3.out'), '/s/slurm/r1/level-1/work-3');
+  assert.equal(workDirOfLog('/elsewhere/x.out'), undefined);
 });
 
 test('resources: partition, account, qos, time, CPUs, memory, gres/GPUs, extra lines', () => {

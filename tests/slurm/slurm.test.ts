@@ -11,7 +11,7 @@
  * - sbatch's rejection and missing partition/gres as clear errors.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
@@ -144,6 +144,9 @@ test(
       assert.equal(tag(r, 'vcp.slurm_recorded'), 'true');
       assert.equal(tag(r, 'vcp.failure_reason'), undefined, 'no stale failure reason');
       assert.ok(tag(r, 'vcp.slurm_node'), 'the node is tagged');
+      const log = tag(r, 'vcp.slurm_log')!;
+      assert.ok(existsSync(log), `the Slurm output stays under the state directory: ${log}`);
+      assert.ok(!existsSync(log.replace(/task-(\d+)\.out$/, 'work-$1')), 'the scratch is removed');
     }
     // Each evaluation shares its training key with a training of the first array, which finished first.
     for (const e of byLevel(evaluations)) {

@@ -22,6 +22,7 @@ import type { TrialOutcome } from './pool.js';
 import { currentUser, jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
 import type { QueuedTask } from './slurm-parse.js';
+import { workDirOfLog } from './slurm-script.js';
 import { SLURM_TAGS } from './slurm-tags.js';
 
 const tagOf = (run: Run, key: string) => run.data.tags.find((t) => t.key === key)?.value;
@@ -340,4 +341,7 @@ async function recordEnd(
   }
   logger.setTags({ [SLURM_TAGS.recorded]: 'true' });
   await logger.flush();
+  // Everything in the trial's scratch directory is on the run now; its files stay for the record.
+  const work = task.logFile && workDirOfLog(task.logFile);
+  if (work) await rm(work, { recursive: true, force: true });
 }

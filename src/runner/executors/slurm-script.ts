@@ -87,7 +87,7 @@ export interface ScriptInput {
   jobName: string;
   taskIds: readonly number[];
   parallelism: number;
-  /** Directory of this array's files: task-<id>.json (job), task-<id>.out (Slurm output). */
+  /** Directory of this array's files: task-<id>.json (job), task-<id>.out (Slurm output), work-<id>/. */
   dir: string;
   resources: SlurmResources;
   /** Level-0 array job id this array's tasks wait for, task by task. */
@@ -105,6 +105,17 @@ export function taskFile(
   ext: 'json' | 'out' | 'events',
 ): string {
   return `${dir}/task-${taskId}.${ext}`;
+}
+
+/** Scratch directory of a task's trial (config, CSVs, pictures before upload), beside its files. */
+export function taskWorkDir(dir: string, taskId: number): string {
+  return `${dir}/work-${taskId}`;
+}
+
+/** The work directory of the task whose Slurm output is `logFile` (…/task-<id>.out). */
+export function workDirOfLog(logFile: string): string | undefined {
+  const m = /^(.*)\/task-(\d+)\.out$/.exec(logFile);
+  return m ? taskWorkDir(m[1], Number(m[2])) : undefined;
 }
 
 export function batchScript(input: ScriptInput): string {

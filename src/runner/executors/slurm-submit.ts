@@ -21,6 +21,7 @@ import {
   batchScript,
   jobName,
   taskFile,
+  taskWorkDir,
   wantsGpu,
   type ArrayLevel,
 } from './slurm-script.js';
@@ -177,7 +178,7 @@ async function createRuns(
       backend: o.backend,
       device,
       samplesPerProduct: o.samplesPerProduct ?? 2,
-      workDir: join(dir, `work-${taskId}`),
+      workDir: taskWorkDir(dir, taskId),
       eventsFile,
       slurm: true,
     };
