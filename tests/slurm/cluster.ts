@@ -2,7 +2,8 @@
  * The Slurm cluster the Slurm tests run against: the one-node cluster of
  * scripts/slurm/start-cluster.sh (started by .ci/run), or any cluster whose sbatch this
  * machine reaches, with an idle node and a short MinJobAge. In CI a missing cluster fails the
- * tests; elsewhere they skip with the reason and the command that starts one.
+ * tests; elsewhere they skip with the reason and the command that starts one
+ * (tests/requirements.ts).
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -11,18 +12,19 @@ import { join } from 'node:path';
 import { generateSynthDataset } from '../../src/datasets/synth.js';
 import { parseConfig } from '../../src/runner/executors/slurm-parse.js';
 import { projectRoot } from '../../src/tracking/server.js';
+import { unavailable } from '../requirements.js';
 
-export type Cluster = { ok: true; minJobAge: number } | { ok: false; reason: string };
+export type Cluster = { ok: true; minJobAge: number; host: string } | { ok: false; reason: string };
 
-const START = 'scripts/slurm/start-cluster.sh (as root, after apt-get install slurm-wlm munge)';
-
-/** Whether a cluster answers, with an idle node; throws in CI when not. */
+/**
+ * Whether a cluster answers with a usable node and a short MinJobAge, and the address the
+ * test MLflow server listens on; in CI a missing one fails (tests/requirements.ts).
+ */
 export function slurmCluster(): Cluster {
-  const fail = (reason: string): Cluster => {
-    if (process.env.CI === 'true') throw new Error(`Slurm cluster unavailable: ${reason}`);
-    console.log(`# skipping: Slurm cluster unavailable (${reason}); start one with ${START}`);
-    return { ok: false, reason: `Slurm cluster unavailable: ${reason}` };
-  };
+  const fail = (reason: string): Cluster => ({
+    ok: false,
+    reason: unavailable('slurm-cluster', reason),
+  });
   const info = spawnSync('sinfo', ['--noheader', '--format=%t'], {
     encoding: 'utf8',
     timeout: 20_000,
@@ -39,7 +41,11 @@ export function slurmCluster(): Cluster {
     execFileSync('scontrol', ['show', 'config'], { encoding: 'utf8', timeout: 20_000 }),
   );
   const minJobAge = Number.parseInt(config.MinJobAge ?? '300', 10);
-  return { ok: true, minJobAge };
+  if (!(minJobAge > 0 && minJobAge <= 60))
+    return fail(`MinJobAge is ${minJobAge} s: the re-attach test waits for Slurm to forget jobs`);
+  const host = reachableAddress();
+  if (!host) return fail('this machine has no non-loopback IPv4 address');
+  return { ok: true, minJobAge, host };
 }
 
 /** An IPv4 address of this machine other than loopback (the test MLflow server listens there). */

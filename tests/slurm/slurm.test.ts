@@ -20,7 +20,6 @@ import type { Run } from '../../src/tracking/types.js';
 import { startTestServer, type TestServer } from '../tracking/helpers.js';
 import {
   queue,
-  reachableAddress,
   scancel,
   scontrol,
   slurmCluster,
@@ -40,13 +39,7 @@ const jobs: string[] = [];
 before(async () => {
   cluster = slurmCluster();
   if (!cluster.ok) return;
-  const host = reachableAddress();
-  if (!host) {
-    if (process.env.CI === 'true') throw new Error('no non-loopback IPv4 address on this machine');
-    cluster = { ok: false, reason: 'no non-loopback IPv4 address for the MLflow server' };
-    return;
-  }
-  server = await startTestServer('slurm', { host });
+  server = await startTestServer('slurm', { host: cluster.host });
   if (server.ok) url = server.server.url;
 });
 
@@ -266,11 +259,6 @@ test(
   async (t) => {
     const skip = skipReason();
     if (skip) return t.skip(skip);
-    assert.ok(cluster.ok);
-    assert.ok(
-      cluster.minJobAge > 0 && cluster.minJobAge <= 60,
-      `the test cluster's MinJobAge is ${cluster.minJobAge} s: start it with scripts/slurm/start-cluster.sh (MinJobAge=10)`,
-    );
     const client = (server as Extract<TestServer, { ok: true }>).client();
     const dir = await tinySweep(
       'sl-detach',

@@ -21,8 +21,6 @@ export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
 export interface Fixture {
   meta: {
     config: VcpClipConfigInput;
-    losses: Record<string, number>;
-    loss_total: number;
     layers: number[];
   };
   params: Map<string, RawTensor>;
@@ -33,6 +31,10 @@ export interface Fixture {
   clipTensors: Map<string, RawTensor>;
 }
 
+/**
+ * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
+ * skipping. Returns null so that callers' `{ skip: missing }` never skips.
+ */
 export function fixtureMissing(): string | null {
   for (const f of [
     `${DIR}/golden.safetensors`,
@@ -40,7 +42,9 @@ export function fixtureMissing(): string | null {
     `${TOKENIZER_DIR}/tokenizer.json`,
   ]) {
     if (!existsSync(f))
-      return `fixture ${f} is missing: run /work/venv-golden/bin/python python/golden/make_vcp_golden.py`;
+      throw new Error(
+        `committed fixture ${f} is missing: restore it from git or regenerate it with python/golden/make_vcp_golden.py (python/README.md)`,
+      );
   }
   return null;
 }
@@ -69,6 +73,7 @@ export function tensorOf(raw: RawTensor): Tensor {
 export function buildClip(fx: Fixture): ClipModel {
   return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, {
     activation: 'gelu',
+    posEmbedResize: 'bicubic_antialias',
   });
 }
 
