@@ -6,12 +6,9 @@
 import type { BackendChoice } from '../model/backend.js';
 import type { Trial } from './spec-types.js';
 
-export interface TrialJob {
+/** What one trial needs to run, wherever it runs (a runner's child process or `vcp-exp train`). */
+export interface TrialWork {
   trial: Trial;
-  /** The trial's MLflow child run, created by the parent before the process starts. */
-  runId: string;
-  trackingUri: string;
-  journalDir: string;
   /** Trained checkpoints are kept under `<checkpointsDir>/<trainingKey>`. */
   checkpointsDir: string;
   /** Shared frozen-feature cache directory; null disables the cache (benchmark baseline). */
@@ -23,12 +20,20 @@ export interface TrialJob {
   device: string;
   /** Sample overlays, attention maps and text embeddings logged per product. */
   samplesPerProduct: number;
-  /** Scratch directory of this trial process (config, CSVs, samples before upload). */
+  /** Scratch directory of this trial (config, CSVs, samples before upload). */
   workDir: string;
   /** Progress events appended here as JSON lines when there is no IPC channel (Slurm tasks). */
   eventsFile?: string;
   /** Run as a Slurm array task: the run waits SCHEDULED and may be a requeued task's. */
   slurm?: boolean;
+}
+
+/** The job a runner hands its trial process (as a JSON file): the work and its MLflow run. */
+export interface TrialJob extends TrialWork {
+  /** The trial's MLflow child run, created by the parent before the process starts. */
+  runId: string;
+  trackingUri: string;
+  journalDir: string;
 }
 
 export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';

@@ -1,9 +1,10 @@
 /**
- * Entry point of a trial's process: `node --import tsx trial-main.ts <job.json>` (the command
- * line comes from executors/trial-command.ts). Attaches to the MLflow run the runner created,
- * runs the trial, and ends the run FINISHED, FAILED (with the error) or KILLED (SIGTERM/SIGINT,
- * or the runner went away). A local child sends its progress events to the parent over IPC;
- * a Slurm array task appends them to the job's events file, which the runner reads.
+ * Entry point of a trial's process: `node dist/runner/trial-main.js <job.json>` (from
+ * sources: through tsx; the command line comes from executors/trial-entry.ts). Attaches to
+ * the MLflow run the runner created, runs the trial, and ends the run FINISHED, FAILED (with
+ * the error) or KILLED (SIGTERM/SIGINT, or the runner went away). A local child sends its
+ * progress events to the parent over IPC; a Slurm array task appends them to the job's events
+ * file, which the runner reads.
  */
 import { appendFileSync, readFileSync } from 'node:fs';
 import { formatError } from '../errors.js';
@@ -16,7 +17,7 @@ import type { TrialEvent, TrialJob } from './trial-events.js';
 
 async function main(): Promise<void> {
   const file = process.argv[2];
-  if (!file) throw new Error('usage: trial-main.ts <job.json>');
+  if (!file) throw new Error('usage: trial-main.js <job.json>');
   const job = JSON.parse(readFileSync(file, 'utf8')) as TrialJob;
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
   if (job.slurm && !(await startSlurmTask(client, job.runId))) {

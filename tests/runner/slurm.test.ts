@@ -365,7 +365,7 @@ function spec(execution: string): string {
   writeFileSync(
     join(dir, 'spec.yaml'),
     `name: slurm-cli
-base: { backbone: ${join(projectRoot(), 'tests/fixtures/clip/tiny-clip')}, image_size: 32, layers: [1, 2, 3], pre_vcp: false }
+base: { backbone: ${join(projectRoot(), 'assets/clip/tiny-clip')}, image_size: 32, layers: [1, 2, 3], pre_vcp: false }
 train: { dataset: { format: mvtec, root: ./data } }
 eval: { datasets: [{ name: d, format: mvtec, root: ./data }] }
 execution: ${execution}

@@ -12,6 +12,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
+import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
   isTrialEvent,
   type TrialEvent,
@@ -19,7 +20,7 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
-import { trialCommand } from './trial-command.js';
+import { trialProcessArgs } from './trial-entry.js';
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
@@ -116,8 +117,8 @@ export class LocalExecutor {
       runId,
       trackingUri: o.trackingUri,
       journalDir: o.journalDir,
-      checkpointsDir: share ? join(o.stateDir, 'checkpoints') : join(workDir, 'checkpoints'),
-      featureCacheDir: share ? join(o.stateDir, 'features') : null,
+      checkpointsDir: share ? checkpointsDir(o.stateDir) : join(workDir, 'checkpoints'),
+      featureCacheDir: share ? featureCacheDir(o.stateDir) : null,
       reuseCheckpoint: share,
       backend: o.backend,
       device,
@@ -130,8 +131,7 @@ export class LocalExecutor {
     closeSync(openSync(logFile, 'a'));
     let summary: TrialSummary | undefined;
     let result: { exitCode?: number; signal?: string };
-    const command = trialCommand(jobFile);
-    const child = execa(command.file, command.args, {
+    const child = execa(process.execPath, trialProcessArgs(jobFile), {
       stdin: 'ignore',
       // O_APPEND on both: lines of the two streams interleave as they are written.
       stdout: { file: logFile, append: true },

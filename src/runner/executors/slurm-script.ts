@@ -92,7 +92,7 @@ export interface ScriptInput {
   resources: SlurmResources;
   /** Level-0 array job id this array's tasks wait for, task by task. */
   afterArray?: string;
-  /** The trial command without its job file (executors/trial-command.ts). */
+  /** The trial command without its job file (executors/trial-entry.ts). */
   command: { file: string; args: readonly string[] };
   /** Comment lines describing the array. */
   about: readonly string[];

@@ -9,9 +9,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
+import { nodeArgsFor } from '../../io/node-entry.js';
 import type { BackendChoice } from '../../model/backend.js';
 import type { ExperimentLayout, RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
+import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import type { TrialJob } from '../trial-events.js';
 import { runName } from './local.js';
 import { checkPlainPath } from './slurm-checks.js';
@@ -26,7 +28,7 @@ import {
   type ArrayLevel,
 } from './slurm-script.js';
 import { SLURM_TAGS } from './slurm-tags.js';
-import { trialCommandPrefix } from './trial-command.js';
+import { TRIAL_MAIN } from './trial-entry.js';
 
 export interface SubmitOptions {
   spec: Spec;
@@ -100,7 +102,8 @@ export async function submitTrials(
           dir,
           resources: o.spec.execution.slurm ?? {},
           afterArray: after,
-          command: trialCommandPrefix(),
+          // The local executor's command line (trial-entry.ts), the job file added by the script.
+          command: { file: process.execPath, args: nodeArgsFor(TRIAL_MAIN) },
           about: [
             `vcp-exp sweep of ${o.spec.file} (MLflow sweep run ${o.sweepRunId}), level ${level.level}:`,
             level.level === 0
@@ -172,8 +175,8 @@ async function createRuns(
       runId,
       trackingUri: o.trackingUri,
       journalDir: o.journalDir,
-      checkpointsDir: join(o.sharedDir, 'checkpoints'),
-      featureCacheDir: join(o.sharedDir, 'features'),
+      checkpointsDir: checkpointsDir(o.sharedDir),
+      featureCacheDir: featureCacheDir(o.sharedDir),
       reuseCheckpoint: true,
       backend: o.backend,
       device,
