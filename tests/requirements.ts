@@ -66,6 +66,12 @@ export const DEPENDENCIES = {
     what: 'a Slurm cluster (sinfo answering, an idle node, MinJobAge ≤ 60 s) and a non-loopback address of this machine for the MLflow server its nodes reach',
     fix: 'as root: `apt-get install --no-install-recommends slurm-wlm munge && scripts/slurm/start-cluster.sh` (what .ci/run does)',
   },
+  'tmpfs-mount': {
+    what: 'mounting a small tmpfs to fill up (root with CAP_SYS_ADMIN)',
+    fix: 'run the tests as root outside a restricted container',
+    optionalInCI:
+      'containers usually lack CAP_SYS_ADMIN; tests/reliability/integrity.test.ts still covers how a full disk is recognised',
+  },
 } as const satisfies Record<string, DependencyInfo>;
 
 export type Dependency = keyof typeof DEPENDENCIES;

@@ -1,8 +1,9 @@
 /**
  * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
  * (locally, or on Slurm with --executor slurm) and track them in MLflow. A second `run` of the
- * same spec resumes: FINISHED trials are skipped, KILLED ones run again, FAILED ones only with
- * --retry-failed; trials still queued or running in Slurm are followed, not submitted again.
+ * same spec resumes: FINISHED trials are skipped, every other one runs again, except that
+ * trials still queued or running in Slurm are followed, not submitted again; the exit is
+ * non-zero while any trial of the spec has no FINISHED run.
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
@@ -18,7 +19,6 @@ export interface RunCommandOptions {
   backend?: string;
   workers?: number | string;
   failFast?: boolean;
-  retryFailed?: boolean;
   progress?: string;
   trackingUri?: string;
   executor?: string;
@@ -63,7 +63,6 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     workers,
     backend: backend as BackendChoice | undefined,
     failFast: Boolean(options.failFast),
-    retryFailed: Boolean(options.retryFailed),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
     executor: executor as 'local' | 'slurm',

@@ -128,6 +128,8 @@ export interface SlurmResources {
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
+  /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
+  max_trials?: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Absolute after loading: the feature cache and checkpoints of Slurm trials. */

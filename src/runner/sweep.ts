@@ -1,21 +1,27 @@
 /**
- * `runSweep`: a loaded spec → the trials MLflow does not hold yet → the local executor (or
- * Slurm, executors/slurm.ts) → one summary. The parent MLflow run of a local sweep ends
- * FINISHED (all trials fine), FAILED (some failed; the exit is non-zero) or KILLED (Ctrl-C /
- * SIGTERM: the running trials are stopped and end KILLED, the finished ones are kept).
- * Trials submitted to Slurm earlier and still queued or running are followed, never
- * submitted twice; a local run refuses to start while there are any.
+ * `runSweep`: a loaded spec → the trials without a FINISHED run in MLflow → the local
+ * executor (or Slurm, executors/slurm.ts) → one summary. Before anything runs: one runner per
+ * experiment and state directory (run-lock.ts), missing synthetic data generated (under the
+ * state directory only), every dataset checked (dataset-preflight.ts) and the free disk space
+ * checked (for Slurm also the cluster, the tracking URI and the shared directory). The parent
+ * MLflow run of a local sweep ends FINISHED (all trials fine), FAILED (some failed or were not
+ * started; the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are stopped
+ * and end KILLED, the finished ones are kept). The summary is printed even when MLflow cannot
+ * record the sweep's end (e.g. its store is on a full disk). Trials submitted to Slurm earlier
+ * and still queued or running are followed, never submitted twice; a local run refuses to
+ * start while there are any.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { generateSynthDataset, isSynthRoot } from '../datasets/synth.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
 import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
+import { resolveStateDir } from '../tracking/server.js';
+import { preflightDatasets, preflightError, renamedProductNotes } from './dataset-preflight.js';
+import { lowDiskSpace } from './disk-space.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { runOnSlurm, settleEarlierSubmissions } from './executors/slurm.js';
@@ -23,7 +29,9 @@ import { checkCluster, checkTrackingUri, sharedDirOf } from './executors/slurm-c
 import type { WaitingTask } from './executors/slurm-monitor.js';
 import { SLURM_TAGS } from './executors/slurm-tags.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
-import { markOrphans, selectTrials, trialHistory } from './resume.js';
+import { markOrphans, removeStaleWorkDirs, selectTrials, trialHistory } from './resume.js';
+import { acquireRunLock } from './run-lock.js';
+import { ensureSynthRoots } from './synth-roots.js';
 import type { Execution, Spec, Trial } from './spec-types.js';
 
 export interface SweepOptions {
@@ -34,7 +42,6 @@ export interface SweepOptions {
   detach?: boolean;
   workers?: number;
   failFast?: boolean;
-  retryFailed?: boolean;
   backend?: BackendChoice;
   progress: ProgressMode;
   /** Tracking server (else MLFLOW_TRACKING_URI, spec tracking.uri, the managed server). */
@@ -52,29 +59,16 @@ export interface SweepResult {
   experimentId: string;
   sweepRunId?: string;
   trackingUri: string;
+  /** Trials of the spec. */
+  total: number;
   outcomes: TrialOutcome[];
-  skipped: { finished: Trial[]; failedBefore: Trial[]; notStarted: Trial[] };
+  skipped: { finished: Trial[]; notStarted: Trial[] };
   stopped: boolean;
+  /** Why the sweep stopped starting trials on its own (e.g. "disk full at …"). */
+  halted?: string;
   /** Slurm: trials left queued or running when the runner stopped following them. */
   detached?: { waiting: WaitingTask[]; jobs: string[]; bySignal: boolean };
   seconds: number;
-}
-
-/** Creates a synthetic dataset root the spec names but that does not exist yet (quickstart). */
-export async function ensureSynthRoots(spec: Spec, log: (line: string) => void): Promise<void> {
-  const roots = new Set(
-    spec.trials.flatMap((t) => [
-      ...(t.config.train.dataset ? [t.config.train.dataset.root] : []),
-      ...t.config.eval.datasets.map((d) => d.root),
-    ]),
-  );
-  for (const root of roots) {
-    if (existsSync(root) || !isSynthRoot(root)) continue;
-    log(
-      `dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`,
-    );
-    await generateSynthDataset(root, {});
-  }
 }
 
 /** The environment with MLFLOW_TRACKING_URI from the flag, the environment or the spec. */
@@ -94,18 +88,67 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   const executor = options.executor ?? spec.execution.executor;
-  await ensureSynthRoots(spec, log);
   const env = trackingEnv(options);
-  let sharedDir: string | undefined;
-  let clusterConfig: Record<string, string> = {};
-  if (executor === 'slurm') {
-    sharedDir = sharedDirOf(spec);
-    await checkTrackingUri(env.MLFLOW_TRACKING_URI?.trim());
-    clusterConfig = await checkCluster(spec, env);
+  const stateDir = resolveStateDir(undefined, env);
+  const lock = acquireRunLock({
+    stateDir,
+    experiment: spec.tracking.experiment,
+    command: `vcp-exp run ${spec.file}`,
+    log,
+  });
+  try {
+    let slurm: SlurmSetup | undefined;
+    if (executor === 'slurm') {
+      // Configuration first: these fail in a second, the dataset checks below take longer.
+      const sharedDir = sharedDirOf(spec);
+      await checkTrackingUri(env.MLFLOW_TRACKING_URI?.trim());
+      slurm = { sharedDir, clusterConfig: await checkCluster(spec, env) };
+    }
+    await ensureSynthRoots(spec, stateDir, log);
+    const reports = await preflightDatasets(spec.trials, {
+      stateDir,
+      onDataset: (use) => log(`checking ${use.labels.join(', ')} at ${use.root} …`),
+    });
+    for (const note of renamedProductNotes(reports)) log(note);
+    const problems = preflightError(reports, true);
+    if (problems) throw problems;
+    for (const dir of slurm ? [stateDir, slurm.sharedDir] : [stateDir]) {
+      await mkdir(dir, { recursive: true });
+      const low = await lowDiskSpace(dir, env);
+      if (low)
+        throw new UserError(`${low}; nothing was ${slurm ? 'submitted' : 'run'}`, {
+          hint: 'free some space, then run the same command again',
+        });
+    }
+    return await runTracked(options, { log, started, env, stateDir, executor, slurm });
+  } finally {
+    lock.release();
   }
+}
+
+/** What the Slurm checks found: the shared directory and slurmctld's configuration. */
+interface SlurmSetup {
+  sharedDir: string;
+  clusterConfig: Record<string, string>;
+}
+
+async function runTracked(
+  options: SweepOptions,
+  context: {
+    log: (line: string) => void;
+    started: number;
+    env: NodeJS.ProcessEnv;
+    stateDir: string;
+    executor: Execution['executor'];
+    slurm?: SlurmSetup;
+  },
+): Promise<SweepResult> {
+  const { spec } = options;
+  const { log, started, env, executor } = context;
   const tracking: Tracking = await openTracking({
     env,
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
+    supervise: log,
   });
   const trackingUri = tracking.client.http.baseUrl;
   try {
@@ -146,22 +189,25 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
         `${live.length} trial(s) submitted earlier are still in Slurm: following them, not submitting them again`,
       );
     const liveIds = new Set(live.map((w) => w.task.trialId));
-    const history = await trialHistory(layout, experimentId);
-    const selected = selectTrials(spec.trials, history, options.retryFailed ?? false);
-    const selection = { ...selected, toRun: selected.toRun.filter((t) => !liveIds.has(t.id)) };
-    for (const t of selection.failedBefore)
+    const removed = await removeStaleWorkDirs(layout, tracking.stateDir);
+    if (removed > 0)
       log(
-        `skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`,
+        `removed ${removed} trial work director${removed === 1 ? 'y' : 'ies'} left by earlier runs`,
       );
+    const history = await trialHistory(layout, experimentId);
+    const selected = selectTrials(spec.trials, history);
+    const selection = { ...selected, toRun: selected.toRun.filter((t) => !liveIds.has(t.id)) };
+    for (const t of selection.toRun) {
+      const last = history.latest.get(t.id);
+      if (last && last.status !== 'RUNNING')
+        log(`${t.id}: its last run ${last.runId} ended ${last.status}; running it again`);
+    }
     const result: SweepResult = {
       experimentId,
       trackingUri,
+      total: spec.trials.length,
       outcomes: [],
-      skipped: {
-        finished: selection.finished,
-        failedBefore: selection.failedBefore,
-        notStarted: [],
-      },
+      skipped: { finished: selection.finished, notStarted: [] },
       stopped: false,
       seconds: 0,
     };
@@ -185,13 +231,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
         trackingUri,
         journalDir: tracking.journalDir,
         stateDir: tracking.stateDir,
-        sharedDir: sharedDir!,
+        sharedDir: context.slurm!.sharedDir,
         identity,
         backend,
         workers,
         toRun: [],
         live: live.map((w) => w.task),
-        skipped: selection.finished.length + selection.failedBefore.length,
+        skipped: selection.finished.length,
         detach: options.detach ?? false,
         failFast: options.failFast,
         progress: options.progress,
@@ -233,6 +279,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     await sweep.logArtifact(resolved, 'spec');
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
     await sweep.flush();
+    await rm(specDir, { recursive: true, force: true }); // uploaded, or copied to the journal
 
     if (executor === 'slurm') {
       let slurm;
@@ -245,15 +292,15 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
           trackingUri,
           journalDir: tracking.journalDir,
           stateDir: tracking.stateDir,
-          sharedDir: sharedDir!,
+          sharedDir: context.slurm!.sharedDir,
           identity,
           backend,
           workers,
           samplesPerProduct: options.samplesPerProduct,
-          maxArraySize: Number(clusterConfig.MaxArraySize) || undefined,
+          maxArraySize: Number(context.slurm!.clusterConfig.MaxArraySize) || undefined,
           toRun: selection.toRun,
           live: live.map((w) => w.task),
-          skipped: selection.finished.length + selection.failedBefore.length,
+          skipped: selection.finished.length,
           detach: options.detach ?? false,
           failFast: options.failFast,
           progress: options.progress,
@@ -283,6 +330,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       failFast: options.failFast,
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
+      trackingReady: () => tracking.ready(),
+      env,
       onStart: (t, w, d) => reporter.trialStarted(t, `${d} (worker ${w})`),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),
@@ -301,7 +350,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     reporter.start({
       name: spec.name,
       trials: selection.toRun,
-      skipped: selection.finished.length + selection.failedBefore.length,
+      skipped: selection.finished.length,
       workers,
     });
     let pool;
@@ -315,21 +364,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     result.outcomes = pool.outcomes;
     result.skipped.notStarted = pool.notStarted;
     result.stopped = signalled !== undefined;
-    const failed = pool.outcomes.filter((o) => o.status !== 'FINISHED');
-    sweep.logMetrics({
-      'sweep.finished': pool.outcomes.length - failed.length,
-      'sweep.failed': failed.length,
-      'sweep.skipped': selection.finished.length + selection.failedBefore.length,
-      'sweep.not_started': pool.notStarted.length,
-      'sweep.trainings': pool.outcomes.filter((o) => o.summary?.trained).length,
-    });
-    if (signalled) await sweep.end('KILLED', `received ${signalled}`);
-    else if (failed.length > 0)
-      await sweep.end(
-        'FAILED',
-        `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`,
-      );
-    else await sweep.end('FINISHED');
+    result.halted = pool.halted;
+    if (pool.halted) log(`stopped starting trials: ${pool.halted}`);
+    // The journals of this sweep's trials that ended while the server was away (not those of
+    // another sweep of this state directory, whose processes may still be delivering them).
+    const ended = pool.outcomes.map((o) => o.runId).filter((id): id is string => Boolean(id));
+    await replayJournals(tracking.client, tracking.journalDir, ended).catch(() => undefined);
+    await endSweepRun(sweep, result, signalled, log);
     result.seconds = (performance.now() - started) / 1000;
     log(summaryLine(result));
     log(
@@ -369,23 +410,82 @@ function finishSlurm(
   return result;
 }
 
+/** Records the sweep's counts and end; MLflow refusing (e.g. its store on a full disk) is reported, not fatal. */
+async function endSweepRun(
+  sweep: Awaited<ReturnType<ExperimentLayout['startSweepRun']>>,
+  result: SweepResult,
+  signalled: NodeJS.Signals | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  const failed = result.outcomes.filter((o) => o.status !== 'FINISHED');
+  try {
+    sweep.logMetrics({
+      'sweep.finished': result.outcomes.length - failed.length,
+      'sweep.failed': failed.length,
+      'sweep.skipped': result.skipped.finished.length,
+      'sweep.not_started': result.skipped.notStarted.length,
+      'sweep.trainings': result.outcomes.filter((o) => o.summary?.trained).length,
+    });
+    if (signalled) await sweep.end('KILLED', `received ${signalled}`);
+    else if (failed.length > 0 || result.skipped.notStarted.length > 0)
+      await sweep.end(
+        'FAILED',
+        [
+          failed.length > 0
+            ? `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`
+            : '',
+          result.skipped.notStarted.length > 0
+            ? `${result.skipped.notStarted.length} not started${result.halted ? ` (${result.halted})` : ''}`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      );
+    else await sweep.end('FINISHED');
+  } catch (error) {
+    log(
+      `could not record the end of sweep run ${sweep.runId} in MLflow (${(error as Error).message.split('\n')[0]}); the next vcp-exp run marks it KILLED`,
+    );
+  }
+}
+
 export function summaryLine(r: SweepResult): string {
   const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
   const failed = r.outcomes.filter((o) => o.status === 'FAILED');
   const killed = r.outcomes.filter((o) => o.status === 'KILLED').length;
-  const skipped =
-    r.skipped.finished.length + r.skipped.failedBefore.length + r.skipped.notStarted.length;
+  const skipped = r.skipped.finished.length + r.skipped.notStarted.length;
   const lines = [
     `${r.stopped ? 'stopped' : 'done'} in ${formatSeconds(r.seconds)}: ${finished} finished, ${failed.length} failed, ${killed} killed, ${skipped} skipped` +
-      ` (${r.skipped.finished.length} already finished, ${r.skipped.failedBefore.length} failed before, ${r.skipped.notStarted.length} not started)`,
-    ...failed.map(
-      (o) => `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${(o.reason ?? '').split('\n')[0]}`,
-    ),
+      ` (${r.skipped.finished.length} already finished, ${r.skipped.notStarted.length} not started)`,
+    ...failed.flatMap((o) => {
+      // The whole reason (e.g. every problem of a dataset), up to a screenful.
+      const [first, ...rest] = (o.reason ?? '').trimEnd().split('\n');
+      const shown = rest.slice(0, REASON_LINES);
+      return [
+        `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${first}`,
+        ...shown.map((l) => `    ${l}`),
+        ...(rest.length > shown.length
+          ? [`    … ${rest.length - shown.length} more lines in its vcp.failure_reason`]
+          : []),
+      ];
+    }),
   ];
   return lines.join('\n');
 }
 
-/** Throws the sweep's one summary error when a trial failed or the sweep was stopped. */
+/** Lines of a failure reason shown per trial in the summary beyond its first. */
+const REASON_LINES = 12;
+
+/** Trials of the spec without a FINISHED run after this sweep. */
+export function unfinishedCount(r: SweepResult): number {
+  const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
+  return r.total - r.skipped.finished.length - finished;
+}
+
+/**
+ * Throws the sweep's one summary error while any trial of the spec is unfinished, except
+ * after `--detach`, whose trials are still in Slurm by design (`vcp-exp status` reports them).
+ */
 export function checkSweep(r: SweepResult, specFile?: string): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
   if (r.detached?.bySignal)
@@ -401,11 +501,19 @@ export function checkSweep(r: SweepResult, specFile?: string): void {
       exitCode: 130,
       hint: 'run the same command again to resume',
     });
-  if (failed.length > 0) {
+  if (r.detached) return; // --detach: submitted, and `vcp-exp status` tells how they end
+  const unfinished = unfinishedCount(r);
+  if (unfinished > 0) {
+    const parts = [
+      failed.length > 0 ? `${failed.length} failed or killed` : '',
+      r.skipped.notStarted.length > 0
+        ? `${r.skipped.notStarted.length} not started${r.halted ? ` (${r.halted})` : ''}`
+        : '',
+    ].filter(Boolean);
     throw new UserError(
-      `${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
+      `${unfinished} of ${r.total} trial(s) unfinished: ${parts.join(', ')} (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
       {
-        hint: 'fix the cause, then re-run with --retry-failed',
+        hint: 'fix the cause, then run the same command again: every trial without a FINISHED run runs again',
       },
     );
   }
