@@ -11,6 +11,7 @@
  * - sbatch's rejection and missing partition/gres as clear errors.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -66,8 +67,24 @@ async function runsOf(client: MlflowClient, experiment: string): Promise<Run[]> 
 
 const trialRuns = (runs: Run[]) => runs.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
 const param = (run: Run, key: string) => run.data.params.find((p) => p.key === key)?.value;
-/** A trial of the `bad` variant (its learning rates make training diverge at step 2). */
-const isBad = (run: Run) => param(run, 'model.lr') === '1e+38';
+/** A trial of the `bad` variant (the test kills its process while it runs, as an OOM killer would). */
+const isBad = (run: Run) => param(run, 'model.n_ctx') === '3';
+
+/**
+ * SIGKILLs the trial process of a run's array task (found by its job file on this one-node
+ * cluster); true when one was found. The run stays RUNNING: only Slurm and the output know.
+ */
+function killTrialProcess(run: Run): boolean {
+  const job = tag(run, 'vcp.slurm_log')?.replace(/\.out$/, '.json');
+  if (!job) return false;
+  const found = spawnSync('pgrep', ['-f', job], { encoding: 'utf8' });
+  const pids = found.stdout
+    .split('\n')
+    .map(Number)
+    .filter((p) => p > 0);
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  return pids.length > 0;
+}
 
 /** The array job ids a runner printed ("submitted Slurm job array <id>: …"). */
 function submitted(lines: string[]): string[] {
@@ -266,7 +283,7 @@ test(
         'sweep:',
         '  variants:',
         '    - { name: good, set: { alpha: 0.5 } }',
-        '    - { name: bad, set: { lr: 1.0e+38, lr_tau: 1.0e+38 } }',
+        '    - { name: bad, set: { n_ctx: 3 } }',
         'seeds: 2',
       ].join('\n'),
     );
@@ -290,14 +307,27 @@ test(
     assert.equal(await once.exited, 3, `exit 3 while trials are in Slurm:\n${once.output()}`);
     assert.match(once.output(), /(PENDING|RUNNING) +Slurm task \d+_\d/);
 
-    // Cancel a good trial while it runs; the other one finishes, the bad ones fail by themselves.
-    const victim = await waitFor('a good trial running', async () => {
-      const running = trialRuns(await runsOf(client, 'sl-detach')).find(
-        (r) => !isBad(r) && r.info.status === 'RUNNING',
-      );
-      return running && tag(running, 'vcp.slurm_job_id');
-    });
-    scancel([victim]);
+    // Cancel a good trial while it runs; the other one finishes; the process of each bad one
+    // is killed while it runs (its run stays RUNNING: the task FAILED in Slurm only).
+    let victim: string | undefined;
+    const killed = new Set<string>();
+    await waitFor(
+      'a good trial cancelled and both bad trials killed, each while running',
+      async () => {
+        for (const r of trialRuns(await runsOf(client, 'sl-detach'))) {
+          const job = tag(r, 'vcp.slurm_job_id');
+          if (r.info.status !== 'RUNNING' || !job) continue;
+          if (isBad(r) && !killed.has(job) && killTrialProcess(r)) killed.add(job);
+          if (!isBad(r) && !victim) {
+            victim = job;
+            scancel([victim]);
+          }
+        }
+        return killed.size === 2 && victim !== undefined;
+      },
+      300_000,
+      300,
+    );
     await waitFor(
       'every task to end and leave Slurm (MinJobAge)',
       () => queue([array]).length === 0,
@@ -339,10 +369,11 @@ test(
     assert.equal(bad.length, 2);
     for (const r of bad) {
       assert.equal(r.info.status, 'FAILED');
+      assert.equal(tag(r, 'vcp.slurm_state'), 'VANISHED', 'Slurm had forgotten it');
       assert.match(
         tag(r, 'vcp.failure_reason') ?? '',
-        /training diverged/,
-        "the trial's own error",
+        /the Slurm task ended without ending its run, and Slurm no longer holds its record/,
+        'judged from the run left RUNNING and the task gone',
       );
     }
     const store = new ArtifactStore(client);
