@@ -402,6 +402,7 @@ function finishSlurm(
   experiment: string,
 ): SweepResult {
   result.outcomes = slurm.outcomes;
+  result.halted = slurm.halted;
   result.detached = slurm.detached;
   result.stopped = slurm.detached?.bySignal ?? false;
   result.seconds = (performance.now() - started) / 1000;
@@ -508,7 +509,9 @@ export function checkSweep(r: SweepResult, specFile?: string): void {
       failed.length > 0 ? `${failed.length} failed or killed` : '',
       r.skipped.notStarted.length > 0
         ? `${r.skipped.notStarted.length} not started${r.halted ? ` (${r.halted})` : ''}`
-        : '',
+        : r.halted // Slurm: the pending tasks were cancelled, so they count as killed
+          ? `the rest stopped (${r.halted})`
+          : '',
     ].filter(Boolean);
     throw new UserError(
       `${unfinished} of ${r.total} trial(s) unfinished: ${parts.join(', ')} (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,

@@ -17,7 +17,7 @@ import { formatError } from '../errors.js';
 import { MlflowClient } from '../tracking/client.js';
 import { endRunsAndExit, failureExitCode, runLogged } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
-import { startSlurmTask } from './executors/slurm-task.js';
+import { checkTaskSpace, startSlurmTask } from './executors/slurm-task.js';
 import { runTrial } from './trial.js';
 import type { TrialEvent, TrialJob } from './trial-events.js';
 
@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   const logger = layout.attach(job.runId);
   const emit = eventSink(job);
   process.on('disconnect', onParentLost);
-  const summary = await runLogged(logger, (l) => runTrial({ job, logger: l, emit }));
+  const summary = await runLogged(logger, async (l) => {
+    if (job.slurm) await checkTaskSpace(job); // a local child's runner checked before starting it
+    return runTrial({ job, logger: l, emit });
+  });
   emit({ type: 'done', summary });
   if (process.connected)
     await new Promise<void>((resolve) =>

@@ -28,7 +28,8 @@ import {
   wantsGpu,
   workDirOfLog,
 } from '../../src/runner/executors/slurm-script.js';
-import { slurmTaskTags } from '../../src/runner/executors/slurm-task.js';
+import { checkTaskSpace, slurmTaskTags } from '../../src/runner/executors/slurm-task.js';
+import { describe as describeFailure, failureExitCode } from '../../src/tracking/exit.js';
 import type { Trial } from '../../src/runner/spec-types.js';
 import { projectRoot } from '../../src/tracking/server.js';
 
@@ -235,6 +236,36 @@ test('task tags from the variables Slurm sets', () => {
       'vcp.slurm_node': 'node7',
       'vcp.slurm_restarts': '1',
     },
+  );
+});
+
+test("a task's free-space floor on the node: shared dir and scratch, as a disk-full failure", async () => {
+  const root = mkdtempSync(join(tmpdir(), 'vcp-slurm-space-'));
+  after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(join(root, 'shared'));
+  mkdirSync(join(root, 'level-0'));
+  const job = {
+    checkpointsDir: join(root, 'shared', 'checkpoints'),
+    workDir: join(root, 'level-0', 'work-0'),
+  };
+  await checkTaskSpace(job, { VCP_EXP_MIN_FREE_MB: '1' });
+  await checkTaskSpace(job, { VCP_EXP_MIN_FREE_MB: '0' });
+  const error = await checkTaskSpace(job, { VCP_EXP_MIN_FREE_MB: '1e12' }).then(
+    () => assert.fail('a floor of 1e12 MB must not be met'),
+    (e: unknown) => e,
+  );
+  // What the run's failure reason and the process's exit code become (tracking/exit.ts).
+  assert.match(
+    describeFailure(error),
+    new RegExp(
+      `^disk full at ${join(root, 'shared')}: ENOSPC \\(no space left on device\\)\n.*MB free, at least 1000000000000\\.0 MB needed`,
+    ),
+  );
+  assert.equal(failureExitCode(error), 28);
+  // Directories that do not exist (yet) are not this check's business.
+  await checkTaskSpace(
+    { checkpointsDir: join(root, 'no', 'checkpoints'), workDir: join(root, 'none', 'work-0') },
+    { VCP_EXP_MIN_FREE_MB: '1e12' },
   );
 });
 

@@ -8,11 +8,13 @@
  *   without touching the finished trial;
  * - --detach, status --once, then status after Slurm forgot the jobs (MinJobAge): every
  *   outcome (finished, failed, cancelled) still right;
+ * - a task finding its disk full: the run fails "disk full at", the pending tasks are
+ *   cancelled, a rerun with space completes the sweep;
  * - sbatch's rejection and missing partition/gres as clear errors.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
@@ -387,6 +389,61 @@ test(
     const last = vcpExp(dir, ['status', 'spec.yaml', '--once', '--tracking-uri', url]);
     assert.equal(await last.exited, 1, last.output());
     assert.match(last.output(), /4 trial\(s\): 1 finished, 2 failed, 1 killed, 0 in Slurm/);
+  },
+);
+
+test(
+  'a task that finds its disk full fails "disk full at <dir>", the pending tasks are cancelled, a rerun with space completes the sweep',
+  { timeout: 600_000 },
+  async (t) => {
+    const skip = skipReason();
+    if (skip) return t.skip(skip);
+    const client = (server as Extract<TestServer, { ok: true }>).client();
+    // The runner's own check passes; the tasks, through the job script's setup line, demand
+    // far more free space than any disk has (the node-side check of slurm-task.ts).
+    const resources = 'time: "00:15:00", cpus_per_task: 1, mem_gb: 2, poll_seconds: 1';
+    const dir = await tinySweep('sl-diskfull', 'seeds: 4', {
+      workers: 1,
+      slurm: `${resources}, setup: ["export VCP_EXP_MIN_FREE_MB=1000000000000"]`,
+    });
+    dirs.push(dir);
+    const cli = vcpExp(dir, ['run', 'spec.yaml', '--progress', 'plain', '--tracking-uri', url]);
+    await submission(cli, 1);
+    const code = await cli.exited;
+    assert.equal(code, 1, cli.output());
+    assert.match(cli.output(), /cancelling the \d trial\(s\) still pending in Slurm \(scancel\)/);
+    assert.match(
+      cli.output(),
+      /4 of 4 trial\(s\) unfinished: 4 failed or killed, the rest stopped \(disk full at \//,
+    );
+    const first = trialRuns(await runsOf(client, 'sl-diskfull'));
+    assert.equal(first.length, 4);
+    const full = first.filter((r) => r.info.status === 'FAILED');
+    const cancelled = first.filter((r) => r.info.status === 'KILLED');
+    assert.ok(
+      full.length >= 1 && cancelled.length >= 1,
+      'some ran out of space, the rest were stopped',
+    );
+    assert.equal(full.length + cancelled.length, 4);
+    for (const r of full)
+      assert.match(
+        tag(r, 'vcp.failure_reason') ?? '',
+        new RegExp(`^disk full at ${join(dir, 'shared')}: ENOSPC`),
+      );
+    for (const r of cancelled)
+      assert.match(tag(r, 'vcp.failure_reason') ?? '', /cancelled while pending|scancel/);
+
+    writeFileSync(
+      join(dir, 'spec.yaml'),
+      readFileSync(join(dir, 'spec.yaml'), 'utf8').replace(/, setup: \[[^\]]*\]/, ''),
+    );
+    const rerun = vcpExp(dir, ['run', 'spec.yaml', '--progress', 'plain', '--tracking-uri', url]);
+    await submission(rerun, 1);
+    assert.equal(await rerun.exited, 0, rerun.output());
+    assert.match(rerun.output(), /4 finished, 0 failed, 0 killed/);
+    const after = trialRuns(await runsOf(client, 'sl-diskfull'));
+    assert.equal(after.filter((r) => r.info.status === 'FINISHED').length, 4);
+    assert.equal(after.length, 8, 'every trial ran again, once');
   },
 );
 

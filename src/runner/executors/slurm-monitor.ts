@@ -18,6 +18,7 @@ import type { Run } from '../../tracking/types.js';
 import type { SweepReporter } from '../progress.js';
 import type { Trial } from '../spec-types.js';
 import { isTrialEvent, type TrialEvent, type TrialSummary } from '../trial-events.js';
+import { isDiskFullOutcome } from './local.js';
 import type { TrialOutcome } from './pool.js';
 import { currentUser, jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
@@ -118,6 +119,8 @@ export interface WaitingTask {
 export interface FollowResult {
   outcomes: TrialOutcome[];
   waiting: WaitingTask[];
+  /** Why the tasks still pending were cancelled (a trial found its disk full), if they were. */
+  halted?: string;
 }
 
 /** Reads the events appended to a file since `offset`; returns them and the new offset. */
@@ -171,6 +174,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   let lastQueue = new Map<string, QueuedTask>();
   let failures = 0;
   let cancelled = false;
+  let halted: string | undefined;
   const users = [...new Set(o.tasks.map((t) => t.user ?? currentUser()))];
 
   const pump = (task: TrackedTask) => {
@@ -258,6 +262,19 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
       if (task.trial) o.reporter?.trialEnded(outcome);
       else
         o.log(`${task.trialId} (not in the spec any more): ${verdict.status} ${verdict.summary}`);
+      if (!halted && !cancelled && isDiskFullOutcome(outcome)) {
+        // As a local sweep stops starting trials: the pending ones would fail the same way.
+        halted = outcome.reason!.split('\n')[0];
+        const pending = [...open.values()].flatMap((t) =>
+          t.jobId && queue.get(t.jobId)?.state === 'PENDING' ? [t.jobId] : [],
+        );
+        if (pending.length > 0) {
+          o.log(
+            `${task.trialId}: ${halted}; cancelling the ${pending.length} trial(s) still pending in Slurm (scancel): free some space, then run the same command again`,
+          );
+          await scancel(pending, o.env);
+        }
+      }
       if (o.failFast && !cancelled && verdict.status !== 'FINISHED') {
         cancelled = true;
         const rest = [...open.values()].flatMap((t) => (t.jobId ? [t.jobId] : []));
@@ -276,7 +293,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
     const q = task.jobId ? lastQueue.get(task.jobId) : undefined;
     return { task, state: q?.state ?? 'UNKNOWN', reason: q?.reason ?? '', node: q?.node ?? '' };
   });
-  return { outcomes, waiting };
+  return { outcomes, waiting, ...(halted ? { halted } : {}) };
 }
 
 /** How long a run without a job id may be waiting for its sbatch before it counts as never submitted. */

@@ -4,9 +4,13 @@
  * (preemption, node failure, `scontrol requeue`) gets the same job file and so the same run:
  * it never makes a second one; a run that already FINISHED is left alone.
  */
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import type { MlflowClient } from '../../tracking/client.js';
 import { TAGS } from '../../tracking/layout.js';
+import { lowDiskSpace } from '../disk-space.js';
+import type { TrialJob } from '../trial-events.js';
 import { OWNER_TAGS } from './local.js';
 import { SLURM_TAGS } from './slurm-tags.js';
 
@@ -38,4 +42,21 @@ export async function startSlurmTask(
     await client.deleteTag(runId, TAGS.failureReason);
   if (run.info.status !== 'RUNNING') await client.updateRun(runId, { status: 'RUNNING' });
   return true;
+}
+
+/**
+ * The free-space floor on the node, as the local executor checks it before each trial: the
+ * shared directory (checkpoints, feature cache) and the task's scratch beside its job file.
+ * Throws an ENOSPC error naming the directory, so the run ends FAILED "disk full at <dir>",
+ * the task exits 28 and the runner stops the trials still pending.
+ */
+export async function checkTaskSpace(
+  job: Pick<TrialJob, 'checkpointsDir' | 'workDir'>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<void> {
+  for (const dir of new Set([dirname(job.checkpointsDir), dirname(job.workDir)])) {
+    if (!existsSync(dir)) continue;
+    const low = await lowDiskSpace(dir, env);
+    if (low) throw Object.assign(new Error(low), { code: 'ENOSPC', path: dir });
+  }
 }

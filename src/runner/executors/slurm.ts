@@ -76,6 +76,8 @@ export interface SlurmRunOptions extends Omit<SubmitOptions, 'sweepRunId'> {
 
 export interface SlurmRunResult {
   outcomes: TrialOutcome[];
+  /** Why the trials still pending were cancelled (a disk found full), if they were. */
+  halted?: string;
   submission?: Submission;
   /** Set when the runner stopped following with trials still in Slurm. */
   detached?: { waiting: WaitingTask[]; jobs: string[]; bySignal: boolean };
@@ -177,6 +179,7 @@ export async function follow(
   );
   return {
     outcomes: result.outcomes,
+    ...(result.halted ? { halted: result.halted } : {}),
     detached:
       result.waiting.length > 0
         ? {
