@@ -2,7 +2,9 @@
  * The Slurm executor against a real Slurm cluster (scripts/slurm/start-cluster.sh in CI) and a
  * real MLflow server listening on a non-loopback address of this machine, with the tiny CLIP
  * and a tiny synthetic dataset:
- * - the quickstart grid through Slurm: every trial FINISHED exactly once, Slurm job ids on the
+ * - the quickstart sweep itself (experiments/quickstart.yaml) through Slurm: 12 trials, each
+ *   FINISHED exactly once;
+ * - a quickstart-like grid through Slurm: every trial FINISHED exactly once, Slurm job ids on the
  *   runs, evaluations after their trainings (aftercorr), a requeued task keeps its run;
  * - scancel of a running and of a pending array task: both recorded, a rerun completes them
  *   without touching the finished trial;
@@ -14,9 +16,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { quickstartSpecText } from '../../src/commands/quickstart.js';
 import { ArtifactStore } from '../../src/tracking/artifacts.js';
 import type { MlflowClient } from '../../src/tracking/client.js';
 import type { Run } from '../../src/tracking/types.js';
@@ -101,6 +105,52 @@ async function submission(cli: { lines: string[] }, arrays: number): Promise<str
   jobs.push(...ids);
   return ids;
 }
+
+test(
+  'the quickstart sweep (experiments/quickstart.yaml, 12 trials) through Slurm into the real MLflow server: every trial FINISHED exactly once, job ids on the runs',
+  { timeout: 1_800_000 },
+  async (t) => {
+    const skip = skipReason();
+    if (skip) return t.skip(skip);
+    const client = (server as Extract<TestServer, { ok: true }>).client();
+    const dir = mkdtempSync(join(tmpdir(), 'vcp-slurm-qs-'));
+    dirs.push(dir);
+    // What `vcp-exp quickstart` writes (its synthetic data generated under the state
+    // directory on the first run), with the Slurm executor instead of the local one.
+    const local = /^execution: \{ executor: local.*$/m;
+    const text = quickstartSpecText(join('state', 'data', 'synth'));
+    assert.match(text, local);
+    writeFileSync(
+      join(dir, 'spec.yaml'),
+      text
+        .replace(/^name: quickstart$/m, 'name: sl-quickstart-spec')
+        .replace(
+          local,
+          'execution:\n  executor: slurm\n  workers: 2\n  shared_dir: ./shared\n  slurm: { time: "00:30:00", cpus_per_task: 1, mem_gb: 3, poll_seconds: 2 }',
+        ),
+    );
+    const cli = vcpExp(dir, ['run', 'spec.yaml', '--progress', 'plain', '--tracking-uri', url]);
+    const [trainings, evaluations] = await submission(cli, 2);
+    assert.equal(await cli.exited, 0, cli.output());
+    assert.match(cli.output(), /12 finished, 0 failed, 0 killed, 0 skipped/);
+    const runs = await runsOf(client, 'sl-quickstart-spec');
+    const trials = trialRuns(runs);
+    assert.equal(trials.length, 12, 'exactly one run per trial');
+    assert.equal(new Set(trials.map((r) => tag(r, 'vcp.trial_id'))).size, 12);
+    for (const r of trials) {
+      assert.equal(r.info.status, 'FINISHED');
+      assert.match(
+        tag(r, 'vcp.slurm_job_id') ?? '',
+        new RegExp(`^(${trainings}|${evaluations})_\\d+$`),
+      );
+      assert.equal(tag(r, 'vcp.slurm_recorded'), 'true');
+    }
+    const trained = trials.filter((r) => tag(r, 'vcp.trained') === 'true');
+    assert.equal(trained.length, 6, '6 trainings (heads × seeds), each evaluation reuses one');
+    const sweep = runs.find((r) => tag(r, 'vcp.run_kind') === 'sweep')!;
+    assert.equal(sweep.info.status, 'FINISHED');
+  },
+);
 
 test(
   'quickstart grid through Slurm: one FINISHED run per trial, job ids tagged, evaluations after their training, a requeued task keeps its run',
