@@ -91,7 +91,7 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
       (tracked
         ? `; ${plan.finished.size} already finished, to run: ${plan.trainingsToRun} trainings, ${plan.evaluationsToRun} evaluations`
         : ' (no tracking lookup: finished runs not checked)'),
-    `evaluation groups: ${plan.evaluationsToRun} evaluations in ${plan.evalGroupsToRun} trial processes, one forward pass per test image each (trials of one training differing only in post-forward fields such as alpha share one; execution.eval_group_size ${spec.execution.eval_group_size})`,
+    `evaluation groups: ${plan.evaluationsToRun} evaluations in ${plan.evalGroupsToRun} trial processes, one forward pass per test image each (trials of one training differing only in post-forward fields such as alpha share one; ${spec.execution.executor === 'slurm' ? 'Slurm: one trial per task' : `execution.eval_group_size ${spec.execution.eval_group_size}`})`,
     `work: ${num(w.trainImages)} train images × epochs × ${plan.trainingsToRun} trainings = ${num(w.trainImagePasses)} image passes; ` +
       `${num(w.evalImages)} eval images × ${plan.evalGroupsToRun} evaluation groups = ${num(w.evalImagePasses)} image passes`,
     formatCachePlan(plan),

@@ -11,7 +11,7 @@
 import { entryBytes } from '../model/feature-cache.js';
 import { resolveBackbone } from '../model/backbones.js';
 import type { CacheBudget } from './cache-budget.js';
-import { formGroups } from './groups.js';
+import { formGroups, maxGroupOf } from './groups.js';
 import type { Spec, Trial } from './spec-types.js';
 
 export interface CachePlan {
@@ -50,7 +50,7 @@ export function planCache(
   const dtype = spec.execution.feature_cache.dtype;
   const distinct = new Map<string, { images: number | undefined; bytes: number | undefined }>();
   let reads: number | undefined = 0;
-  for (const group of formGroups(pending, spec.execution.eval_group_size)) {
+  for (const group of formGroups(pending, maxGroupOf(spec))) {
     const lead = group[0];
     for (const d of lead.config.eval.datasets) {
       const images = count(d.root, d.products);

@@ -9,10 +9,15 @@
 import { methodDefinition } from '../model/methods/index.js';
 import { postForwardFields } from '../model/methods/config.js';
 import { shortHash } from './canonical.js';
-import type { Trial } from './spec-types.js';
+import type { Spec, Trial } from './spec-types.js';
 
 /** Largest evaluation group by default: memory holds one product's raw maps per member. */
 export const DEFAULT_MAX_GROUP = 8;
+
+/** The largest group a spec's executor forms: Slurm array tasks run one trial each. */
+export function maxGroupOf(spec: Pick<Spec, 'execution'>): number {
+  return spec.execution.executor === 'slurm' ? 1 : spec.execution.eval_group_size;
+}
 
 function fieldsOf(trial: Trial): string[] {
   return postForwardFields(methodDefinition(trial.config.method));

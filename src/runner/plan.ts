@@ -8,7 +8,7 @@ import { resolveBackbone } from '../model/backbones.js';
 import { resolveStateDir } from '../tracking/server.js';
 import { resolveCacheBudget, type CacheBudget } from './cache-budget.js';
 import { planCache, type CachePlan } from './cache-plan.js';
-import { formGroups } from './groups.js';
+import { formGroups, maxGroupOf } from './groups.js';
 import { missingRequirements } from './requirements.js';
 import { featureCacheDir } from './state-dirs.js';
 import type { Spec, Trial } from './spec-types.js';
@@ -68,7 +68,7 @@ export async function planSpec(
 ): Promise<Plan> {
   const finished = await lookup(spec.trials.map((t) => t.id));
   const pending = spec.trials.filter((t) => !finished.has(t.id));
-  const groups = formGroups(pending, spec.execution.eval_group_size);
+  const groups = formGroups(pending, maxGroupOf(spec));
   const env = options.env ?? process.env;
   const budget =
     options.budget ??

@@ -41,6 +41,10 @@ export interface TrialWork {
   device: string;
   /** Sample overlays, attention maps and text embeddings logged per product. */
   samplesPerProduct: number;
+  /** Progress events appended here as JSON lines when there is no IPC channel (Slurm tasks). */
+  eventsFile?: string;
+  /** Run as a Slurm array task (one member): the run waits SCHEDULED and may be a requeued task's. */
+  slurm?: boolean;
 }
 
 /** The job a runner hands its trial process (as a JSON file): the work and its members' MLflow runs. */
