@@ -9,6 +9,11 @@ import {
   VCP_CLIP_DEFAULTS,
   type VcpClipConfigInput,
 } from '../model/methods/vcp-clip/config.js';
+import {
+  resolveVip2ClipConfig,
+  VIP2_CLIP_DEFAULTS,
+  type Vip2ClipConfigInput,
+} from '../model/methods/vip2-clip/config.js';
 
 export interface MethodSpecInfo {
   defaults: Readonly<Record<string, unknown>>;
@@ -27,6 +32,15 @@ export const METHOD_SPECS = {
     evalOnly: ['alpha', 'sigma', 'image_score', 'topk'],
     resolve: (config, backbone) => ({
       ...resolveVcpClipConfig(config as VcpClipConfigInput, { backbone }),
+    }),
+  },
+  'vip2-clip': {
+    defaults: VIP2_CLIP_DEFAULTS as unknown as Readonly<Record<string, unknown>>,
+    schemaDef: 'vip2ClipConfig',
+    // top-K and the temperature shape the training loss too; only the smoothing is test-time.
+    evalOnly: ['sigma'],
+    resolve: (config, backbone) => ({
+      ...resolveVip2ClipConfig(config as Vip2ClipConfigInput, { backbone }),
     }),
   },
 } as const satisfies Record<MethodName, MethodSpecInfo>;

@@ -6,9 +6,11 @@ import { UserError } from '../../errors.js';
 import type { MethodContext, MethodFactory, MethodName, ZeroShotMethod } from './method.js';
 import { METHOD_NAMES } from './method.js';
 import { createVcpClip } from './vcp-clip/model.js';
+import { createVip2Clip } from './vip2-clip/model.js';
 
 export const METHODS = {
   'vcp-clip': createVcpClip,
+  'vip2-clip': createVip2Clip,
 } satisfies Record<MethodName, MethodFactory>;
 
 /** Builds the named method; an unknown name is a UserError listing the known ones. */
