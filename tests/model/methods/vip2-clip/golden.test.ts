@@ -9,9 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import { initBackend, type BackendName } from '../../../../src/model/backend.js';
 import type { ClipModel } from '../../../../src/model/clip/model.js';
 import { gaussianFilter } from '../../../../src/eval/smoothing.js';
-import { disposeFeatures } from '../../../../src/model/features.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FeatureCache } from '../../../../src/model/feature-cache.js';
+import { disposeFeatures, FeatureExtractor } from '../../../../src/model/features.js';
 import { createOptimizer } from '../../../../src/model/methods/optim.js';
-import type { FrozenFeatures } from '../../../../src/model/methods/method.js';
+import type { FeatureRequest, FrozenFeatures } from '../../../../src/model/methods/method.js';
 import { l2Normalize } from '../../../../src/model/methods/vip2-clip/fgp.js';
 import { imageCrossEntropy, mapLossTerms } from '../../../../src/model/methods/vip2-clip/loss.js';
 import { BRANCH, type Vip2ClipMethod } from '../../../../src/model/methods/vip2-clip/model.js';
@@ -76,6 +80,45 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as BackendName[]) {
       assert.deepEqual(names, [...fx!.params.keys()].sort());
       for (const [name, v] of method.parameters())
         assert.deepEqual(v.shape, fx!.params.get(name)!.shape, name);
+    });
+
+    test('frozen features from our CLIP: QuickGELU, bilinear position resize, ln_post + projection, global without ln_post', async () => {
+      const pixels = fx!.golden.get('input.pixels')!; // [B, 3, S, S], CLIP-normalised
+      const [b, , s] = pixels.shape;
+      const images = Array.from({ length: b }, (_, i) => ({
+        pixels: pixels.data.slice(i * 3 * s * s, (i + 1) * 3 * s * s) as Float32Array,
+        cacheable: false,
+      }));
+      const extractor = new FeatureExtractor({ clip, weightsHash: 'h', request: method.features });
+      const ours = await extractor.extract(images);
+      tf.tidy(() => {
+        close(ours.global, 'clip.global');
+        const reference = goldenFeatures(fx!);
+        ours.patchTokens.forEach((t, i) =>
+          assert.ok(maxAbsDiff(t, reference.patchTokens[i]) <= TOL),
+        );
+        disposeFeatures(reference);
+        // And the method on them reproduces the authors' maps.
+        const out = method.forward(ours, { training: true });
+        layers().forEach((layer, i) => close(out.layerMaps[BRANCH][i], `maps.${layer}`));
+      });
+      disposeFeatures(ours);
+      const dir = mkdtempSync(join(tmpdir(), 'vip2-keys-'));
+      const keyOf = (request: FeatureRequest) =>
+        new FeatureExtractor({
+          clip,
+          weightsHash: 'h',
+          request,
+          cache: new FeatureCache({ dir }),
+        }).key('img');
+      const raw = { layers: [1, 2], imageSize: s };
+      assert.notEqual(
+        keyOf(method.features),
+        keyOf(raw),
+        'projected / no-ln_post features have their own cache keys',
+      );
+      assert.equal(keyOf(raw), keyOf({ ...raw, tokens: 'raw', global: 'ln_post' }));
+      rmSync(dir, { recursive: true, force: true });
     });
 
     test('ICA: token embeddings of both prompts (SOS | context | "damaged" | O + A | EOS)', () => {
