@@ -1,12 +1,30 @@
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header mapping each
  * tensor name to {dtype, shape, data_offsets}, then the raw little-endian bytes.
- * Reads F32/F16/BF16 (widened to float32) plus I64/I32 (as int32); writes F32, or F16 when asked.
+ * Decodes F32/F16/BF16 (widened to float32) plus I64/I32 (as int32); writes F32, or F16 when
+ * asked. Raw access (SafetensorsFile, writeSafetensorsRaw) moves the bytes of any dtype as they
+ * are, for bit-exact format conversions.
  */
-import { open, rename, writeFile } from 'node:fs/promises';
+import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
+
+/** Every dtype raw access moves (the safetensors names). */
+export type RawDtype = SafetensorsDtype | 'F64' | 'I16' | 'I8' | 'U8' | 'BOOL';
+
+export const DTYPE_BYTES: Readonly<Record<RawDtype, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
 
 export interface RawTensor {
   dtype: SafetensorsDtype;
@@ -15,7 +33,7 @@ export interface RawTensor {
   data: Float32Array | Int32Array;
 }
 
-interface HeaderEntry {
+export interface HeaderEntry {
   dtype: string;
   shape: number[];
   data_offsets: [number, number];
@@ -65,11 +83,11 @@ export async function readSafetensorsHeader(file: string): Promise<{
           `tensor "${name}" needs {dtype, shape: [int...], data_offsets: [begin, end]}, got ${JSON.stringify(entry).slice(0, 120)}`,
         );
       const [begin, end] = entry.data_offsets;
-      const bytes = BYTES[entry.dtype as SafetensorsDtype];
+      const bytes = DTYPE_BYTES[entry.dtype as RawDtype];
       const count = entry.shape.reduce((a, b) => a * b, 1);
       if (bytes === undefined)
         throw new UserError(
-          `${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`,
+          `${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(DTYPE_BYTES).join(', ')}`,
         );
       if (end - begin !== count * bytes)
         throw corrupt(
@@ -167,6 +185,10 @@ export async function readSafetensors(
     const tensors = new Map<string, RawTensor>();
     for (const [name, entry] of Object.entries(entries)) {
       const dtype = entry.dtype as SafetensorsDtype;
+      if (BYTES[dtype] === undefined)
+        throw new UserError(
+          `${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`,
+        );
       const [begin, end] = entry.data_offsets;
       const bytes = new Uint8Array(end - begin);
       for (let done = 0; done < bytes.length;) {
@@ -275,5 +297,100 @@ export async function writeSafetensors(
 ): Promise<void> {
   const temp = `${file}.tmp-${process.pid}-${Date.now()}`;
   await writeFile(temp, encodeSafetensors(tensors, options));
+  await rename(temp, file);
+}
+
+/** A safetensors file opened for raw reads: the header, and any tensor's bytes on demand. */
+export class SafetensorsFile {
+  private constructor(
+    readonly file: string,
+    readonly entries: Readonly<Record<string, HeaderEntry>>,
+    readonly metadata: Readonly<Record<string, string>>,
+    private readonly dataStart: number,
+  ) {}
+
+  static async open(file: string): Promise<SafetensorsFile> {
+    const { entries, metadata, dataStart } = await readSafetensorsHeader(file);
+    return new SafetensorsFile(file, entries, metadata, dataStart);
+  }
+
+  /** The little-endian bytes of one tensor (in a buffer of its own, so typed views align). */
+  async bytes(name: string): Promise<Uint8Array> {
+    const entry = this.entries[name];
+    if (!entry) throw new UserError(`${this.file}: no tensor "${name}"`);
+    const [begin, end] = entry.data_offsets;
+    const out = new Uint8Array(end - begin);
+    const handle = await open(this.file, 'r');
+    try {
+      for (let done = 0; done < out.length;) {
+        const { bytesRead } = await handle.read(
+          out,
+          done,
+          out.length - done,
+          this.dataStart + begin + done,
+        );
+        if (bytesRead === 0) throw corrupt(this.file, `tensor "${name}" is cut short`);
+        done += bytesRead;
+      }
+    } finally {
+      await handle.close();
+    }
+    return out;
+  }
+}
+
+/** One tensor to write raw: its bytes are fetched only when its turn comes. */
+export interface RawTensorSource {
+  dtype: RawDtype;
+  shape: number[];
+  bytes: () => Promise<Uint8Array>;
+}
+
+/**
+ * Writes tensors of any dtype as they are (names sorted, data 8-byte aligned) one at a time, so
+ * peak memory is the largest tensor; a temp file renamed into place, so a crash never leaves
+ * half a file under `file`.
+ */
+export async function writeSafetensorsRaw(
+  file: string,
+  tensors: ReadonlyMap<string, RawTensorSource>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const names = [...tensors.keys()].sort();
+  const header: Record<string, unknown> = {};
+  if (metadata) header.__metadata__ = metadata;
+  let offset = 0;
+  for (const name of names) {
+    const { dtype, shape } = tensors.get(name)!;
+    const length = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+    header[name] = { dtype, shape, data_offsets: [offset, offset + length] };
+    offset += length;
+  }
+  let json = Buffer.from(JSON.stringify(header), 'utf8');
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeBigUInt64LE(BigInt(json.length));
+  const temp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const handle = await open(temp, 'w');
+  try {
+    await handle.write(prefix);
+    await handle.write(json);
+    for (const name of names) {
+      const { dtype, shape, bytes } = tensors.get(name)!;
+      const data = await bytes();
+      const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[dtype];
+      if (data.length !== expected)
+        throw new Error(
+          `tensor "${name}": [${shape}] ${dtype} needs ${expected} bytes, got ${data.length}`,
+        );
+      await handle.write(data);
+    }
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(temp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
   await rename(temp, file);
 }
