@@ -4,7 +4,7 @@ Runs the modules of github.com/kim0806/ViP2-CLIP (a local copy whose path is the
 never committed, never downloaded here) on a tiny random CLIP that is also saved in our Hugging Face
 format, and writes tests/fixtures/vip2-clip/:
 
-- tiny-clip/{config.json, model.safetensors}: the tiny CLIP (QuickGELU, vision width 64 / 1 head /
+- tiny-clip/{config.json, model.safetensors, tokenizer files}: the tiny CLIP (QuickGELU, vision width 64 / 1 head /
   2 blocks / patch 4 / native 16 px, text width 64 / 1 head / 1 block, projection D = 32; float16
   values), with the vocabulary of tests/fixtures/clip/tiny-clip (whose tokenizer.json both sides
   use). The authors' build_model gives every tower width // 64 heads, hence width 64.
@@ -29,6 +29,7 @@ format, and writes tests/fixtures/vip2-clip/:
                                     checkpoint in train.py's layout (Gaussian σ = SIGMA),
                                     captured at its metrics call; its images are
                                     input.pixels in the order golden.json's test_order gives
+    test_epoch.anomaly_map, test_epoch.score: test() with epoch_5.pth, likewise
 - epoch_5.pth: the checkpoint train() saved ({"prompt_learner", "Zero_try"}), for `vcp-exp import
   vip2-clip`; import-expected.safetensors: its tensors in our names.
 
@@ -78,6 +79,7 @@ from transformers import CLIPConfig, CLIPModel
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "vip2-clip"
 TOKENIZER = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip" / "tokenizer.json"
+TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"]
 
 SEED = 111  # the authors' default seed
 W, DV, D = 64, 64, 32  # text width, vision width, projection dim
@@ -566,6 +568,8 @@ def main() -> None:
     config.save_pretrained(OUT / "tiny-clip")
     save_file({k: v.half() if v.is_floating_point() else v for k, v in hf_weights.items()},
               OUT / "tiny-clip" / "model.safetensors", metadata={"format": "pt"})
+    for name in TOKENIZER_FILES:  # a complete checkpoint directory: `--clip` of vcp-exp import
+        shutil.copyfile(TOKENIZER.parent / name, OUT / "tiny-clip" / name)
 
     with tempfile.TemporaryDirectory() as tmp:
         data, save = Path(tmp) / "data", Path(tmp) / "save"
@@ -600,6 +604,8 @@ def main() -> None:
         probe_ica, probe_fgp = probe_state(record["initial"]["ica"], record["initial"]["fgp"])
         torch.save({"prompt_learner": probe_ica, "Zero_try": probe_fgp}, Path(tmp) / "probe.pth")
         test_results = run_test(authors, data, Path(tmp) / "test", Path(tmp) / "probe.pth")
+        # And on train()'s own checkpoint, the file `vcp-exp import vip2-clip` is tested on.
+        epoch_results = run_test(authors, data, Path(tmp) / "test5", save / f"epoch_{EPOCHS}.pth")
 
     ica, fgp, model = build_learners(authors, probe_ica, probe_fgp)
     golden: dict[str, torch.Tensor] = {"input.pixels": image, "input.masks": gt, "input.labels": label.float()}
@@ -611,6 +617,8 @@ def main() -> None:
     golden["test.anomaly_map"] = torch.from_numpy(np.asarray(test_results["anomaly_maps"], dtype=np.float32))
     golden["test.score"] = torch.tensor([float(s) for s in test_results["pr_sp"]])
     golden["test.labels"] = torch.tensor([float(s) for s in test_results["gt_sp"]])
+    golden["test_epoch.anomaly_map"] = torch.from_numpy(np.asarray(epoch_results["anomaly_maps"], dtype=np.float32))
+    golden["test_epoch.score"] = torch.tensor([float(s) for s in epoch_results["pr_sp"]])
 
     save_file(our_names(record["initial"]["ica"], record["initial"]["fgp"]), OUT / "params.safetensors")
     save_file(our_names(probe_ica, probe_fgp), OUT / "probe.safetensors")
