@@ -38,6 +38,29 @@ cli
 
 cli
   .command(
+    'import <method> [file]',
+    "Convert a checkpoint the authors' public code saved (.pth) into a vcp-exp checkpoint",
+  )
+  .option(
+    '--clip <dir>',
+    '[string] the CLIP it was trained on: checkpoint directory, name or hub id',
+  )
+  .option('--out <dir>', '[string] the vcp-exp checkpoint directory to write')
+  .option(
+    '--layers <list>',
+    "[string] 1-based vision blocks, e.g. 6,12,18,24 (default: the method's)",
+  )
+  .option('--image-size <px>', "[number] input size S (default: the method's, 518)")
+  .action(
+    async (
+      method: string,
+      file: string | undefined,
+      options: { clip?: string; out?: string; layers?: string; imageSize?: string },
+    ) => (await import('./commands/import.js')).importCommand(method, file, options),
+  );
+
+cli
+  .command(
     'plan <spec>',
     'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate',
   )

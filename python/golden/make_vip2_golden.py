@@ -31,7 +31,8 @@ format, and writes tests/fixtures/vip2-clip/:
                                     input.pixels in the order golden.json's test_order gives
     test_epoch.anomaly_map, test_epoch.score: test() with epoch_5.pth, likewise
 - epoch_5.pth: the checkpoint train() saved ({"prompt_learner", "Zero_try"}), for `vcp-exp import
-  vip2-clip`; import-expected.safetensors: its tensors in our names.
+  vip2-clip`; import-expected.safetensors: its tensors in our names; import-good.pth and
+  import-missing.pth: edited copies for the importer's checks (write_import_variants()).
 
 What is the authors' code and what is not:
 - train() and test() of train.py / test.py run as published, with these stand-ins (each below is
@@ -510,6 +511,20 @@ def forward_like_train(authors: Authors, model, ica, fgp, image, gt, label, out:
     return total, {k: float(v.detach()) for k, v in terms.items()}
 
 
+def write_import_variants(trained: dict, hf: dict, tok: Tokenizer) -> None:
+    """Edited copies of train()'s checkpoint for the importer's checks (large unused buffers
+    dropped): import-good.pth froze the embedding of "good" in the normal prompt (the paper's
+    intent, which the public code never writes), import-missing.pth lacks two tensors."""
+    # clone(): the frozen-embedding buffers are views of one [1, 77, W] storage, saved whole otherwise.
+    ica = {k: v.clone() for k, v in trained["prompt_learner"].items() if not k.startswith("token_suffix")}
+    fgp = {k: v.clone() for k, v in trained["Zero_try"].items()}
+    good = hf["text_model.embeddings.token_embedding.weight"][tok.token_to_id("good</w>")]
+    torch.save({"prompt_learner": {**ica, "token_middle_pos": good.reshape(1, 1, -1).clone()}, "Zero_try": fgp},
+               OUT / "import-good.pth")
+    del ica["ctx_neg"], fgp["q_proj_pre.weight"]
+    torch.save({"prompt_learner": ica, "Zero_try": fgp}, OUT / "import-missing.pth")
+
+
 def build_learners(authors: Authors, ica_state: dict, fgp_state: dict):
     """The authors' CLIP, ICA and FGP (as train.py builds them) with the given state, train mode."""
     model, _ = authors.load("ViT-L/14@336px", device="cpu")
@@ -623,6 +638,7 @@ def main() -> None:
     save_file(our_names(record["initial"]["ica"], record["initial"]["fgp"]), OUT / "params.safetensors")
     save_file(our_names(probe_ica, probe_fgp), OUT / "probe.safetensors")
     trained = torch.load(OUT / f"epoch_{EPOCHS}.pth", map_location="cpu")
+    write_import_variants(trained, hf_weights, tok)
     save_file(our_names(trained["prompt_learner"], trained["Zero_try"]), OUT / "import-expected.safetensors")
     save_file({k: v.detach().float().contiguous() if v.is_floating_point() else v.int().contiguous()
                for k, v in golden.items()}, OUT / "golden.safetensors")

@@ -1,11 +1,12 @@
 /**
  * Builds what training and inference need from a method config: the frozen CLIP model named by
  * `backbone` (a checkpoint directory, a known architecture name or a hub id pulled into the
- * cache) with the method's activation, its tokenizer and weights hash, then the method itself.
+ * cache) with the method's activation and positional-embedding resize, its tokenizer and
+ * weights hash, then the method itself.
  */
 import { existsSync, statSync } from 'node:fs';
 import { BACKBONE_ALIASES } from './clip/presets.js';
-import type { Activation } from './clip/config.js';
+import type { Activation, PosEmbedResize } from './clip/config.js';
 import { resolveWeightsDir } from './clip/cache.js';
 import { createClipModel, type ClipModel } from './clip/model.js';
 import type { ClipTokenizer } from './clip/tokenizer.js';
@@ -33,11 +34,13 @@ export function backboneDir(backbone: string): string {
 export async function loadBackbone(
   backbone: string,
   activation: Activation,
+  posEmbedResize?: PosEmbedResize,
 ): Promise<LoadedBackbone> {
   const dir = backboneDir(backbone);
   const checkpoint = await loadClipCheckpoint(dir);
   const clip = createClipModel(checkpoint.config, checkpoint.tensors, {
     activation,
+    posEmbedResize,
     source: `${dir}/model.safetensors`,
   });
   checkpoint.tensors.clear();
@@ -52,6 +55,7 @@ export async function loadMethod(
   const backbone = await loadBackbone(
     String(config.backbone),
     (config.activation as Activation | undefined) ?? 'gelu',
+    config.pos_embed_resize as PosEmbedResize | undefined,
   );
   try {
     return {

@@ -25,4 +25,27 @@ export function createMethod(
   return METHODS[name as MethodName](config, context);
 }
 
+/** What `vcp-exp import <method>` needs: the authors' .pth, the CLIP it ran on, where to write. */
+export interface PublicImportOptions {
+  pth: string;
+  clip: string;
+  layers?: readonly number[];
+  imageSize?: number;
+  out: string;
+}
+
+export interface PublicImportResult {
+  dir: string;
+  tensors: number;
+  warnings: string[];
+  config: { config: Record<string, unknown>; clip: { name: string; sha256: string } };
+}
+
+/** Methods whose authors' checkpoints can be imported, each loaded on demand. */
+export const PUBLIC_IMPORTERS: Partial<
+  Record<MethodName, () => Promise<(options: PublicImportOptions) => Promise<PublicImportResult>>>
+> = {
+  'vip2-clip': async () => (await import('./vip2-clip/import.js')).importVip2Clip,
+};
+
 export type { FrozenFeatures, MethodContext, MethodOutput, ZeroShotMethod } from './method.js';
