@@ -50,7 +50,15 @@ function floorRules() {
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/', 'dist/', '.venv/', '.vcp-exp/', 'reports/', 'tests/fixtures/'],
+    ignores: [
+      'node_modules/',
+      'dist/',
+      '.venv/',
+      '.venv-golden/',
+      '.vcp-exp/',
+      'reports/',
+      'tests/fixtures/',
+    ],
   },
   js.configs.recommended,
   ...tseslint.configs.recommended,

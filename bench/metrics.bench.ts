@@ -3,7 +3,8 @@
  * evaluation vs the Python reference (sklearn + the public cal_pro_score port) on the same
  * inputs, timed in the same run, with the peak RSS of the TypeScript side and the largest
  * difference between the two sets of values.
- * Env: VCP_BENCH_IMAGES (default 100), VCP_EXP_PYTHON (default /work/venv-golden/bin/python).
+ * Env: VCP_BENCH_IMAGES (default 100), VCP_EXP_PYTHON (a Python made from
+ * python/requirements-golden.txt, see python/README.md; without it the Python side is skipped).
  */
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { auproExact } from '../src/eval/pro.js';
 
 const IMAGES = Number(process.env.VCP_BENCH_IMAGES ?? 100);
 const SIZE = 518;
-const PYTHON = process.env.VCP_EXP_PYTHON ?? '/work/venv-golden/bin/python';
+const PYTHON = process.env.VCP_EXP_PYTHON ?? '';
 
 /** mulberry32: deterministic inputs without a dependency. */
 function prng(seed: number): () => number {
@@ -110,8 +111,10 @@ try {
     proExact: exact,
     imageAuroc: metrics.imageAuroc,
   };
-  if (!existsSync(PYTHON)) {
-    console.log(`Python side skipped: no interpreter at ${PYTHON} (set VCP_EXP_PYTHON)`);
+  if (!PYTHON || !existsSync(PYTHON)) {
+    console.log(
+      `Python side skipped: ${PYTHON ? `no interpreter at ${PYTHON}` : 'VCP_EXP_PYTHON is not set'} (python/README.md)`,
+    );
   } else {
     const r = spawnSync(
       PYTHON,

@@ -5,8 +5,8 @@ state_dict()s (OrderedDicts with _metadata) and the CLIP prompt nn.Parameters at
 Also writes the same values under their PyTorch names as safetensors, so a test can set them
 directly and compare, and with --expected the converter's tensors computed through torch.load
 (weights_only) and safetensors.torch, which the torch-free reader's output must equal exactly.
-Needs torch and safetensors (/work/venv-golden). The committed fixture is regenerated with:
-  /work/venv-golden/bin/python python/convert/make_test_pth.py tests/fixtures/vcp-clip/tiny-public.pth \\
+Needs torch and safetensors (the golden Python, python/README.md). The committed fixture is regenerated with:
+  .venv-golden/bin/python python/convert/make_test_pth.py tests/fixtures/vcp-clip/tiny-public.pth \\
       tests/fixtures/vcp-clip/tiny-public-reference.safetensors --expected tests/fixtures/vcp-clip/tiny-public-expected.safetensors
 Usage: make_test_pth.py OUT.pth OUT_reference.safetensors [--expected OUT_expected.safetensors]
        --r 2 --n 1 --width 32 --vision 16 --embed 32 --text-layers 3 --layers 2

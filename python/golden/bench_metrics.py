@@ -3,7 +3,7 @@
 Reads <dir>/maps.npy [N,H,W] float32 and <dir>/masks.npy [N,H,W] uint8 and prints one JSON
 line: {"values": {...}, "seconds": {...}}. Metrics as the public VCP-CLIP code computes them
 (sklearn pixel AUROC / AP / F1-max, cal_pro_score) plus the exact AUPRO of metrics_reference.
-Usage: python python/golden/bench_metrics.py <dir>
+Usage: .venv-golden/bin/python python/golden/bench_metrics.py <dir>
 """
 
 import json

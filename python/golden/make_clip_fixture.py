@@ -23,10 +23,11 @@ What is compared (all references computed in float64 from the float32 weights th
                               token embeddings of the ids with position 5 replaced by `splice`.
 - resize.<case>.{input,bicubic,bilinear}  F.interpolate of a [1, C, h, w] grid to the target size,
                               align_corners=False (cases listed in golden.json).
-Run: /work/venv-golden/bin/python python/golden/make_clip_fixture.py
+Run: .venv-golden/bin/python python/golden/make_clip_fixture.py
 """
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -40,7 +41,8 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "clip"
 CKPT = OUT / "tiny-clip"
-REAL_TOKENIZER = Path("/work/shared/assets/clip-tokenizer/tokenizer.json")
+# The real CLIP tokenizer files: $VCP_EXP_CLIP_TOKENIZER, else shared/assets/ beside the checkout.
+REAL_TOKENIZER = Path(os.environ.get("VCP_EXP_CLIP_TOKENIZER") or ROOT.parent / "shared/assets/clip-tokenizer") / "tokenizer.json"
 SEED = 1234
 N_MERGES = 300
 CONTEXT = 77

@@ -5,9 +5,10 @@ Writes tests/fixtures/datasets/image/: source images (PNG, JPEG, TIFF, BMP varia
 Pillow makes of them: decoded RGB, Image.resize((S, S), BICUBIC) outputs, CLIP-normalised
 tensors and masks binarised after a bilinear Resize((S, S)).
 
-Run: /work/venv-golden/bin/python python/golden/make_image_golden.py
+Run: .venv-golden/bin/python python/golden/make_image_golden.py
 """
 import json
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,20 @@ def clip_tensor(rgb_u8):
     # torchvision ToTensor + Normalize, in float32: [3, S, S]
     t = rgb_u8.astype(np.float32) / np.float32(255)
     return ((t - MEAN) / STD).transpose(2, 0, 1).astype(np.float32)
+
+
+def bmp16(pixels, masks):
+    """A bottom-up 16-bit BMP of [H, W] uint16 pixels; `masks` (R, G, B) → BI_BITFIELDS, None → BI_RGB 5-5-5."""
+    height, width = pixels.shape
+    stride = (width * 2 + 3) // 4 * 4
+    rows = b"".join(
+        pixels[y].astype("<u2").tobytes().ljust(stride, b"\0") for y in range(height - 1, -1, -1)
+    )
+    extra = 12 if masks else 0
+    offset = 14 + 40 + extra
+    header = struct.pack("<2sIHHI", b"BM", offset + len(rows), 0, 0, offset)
+    info = struct.pack("<IiiHHIIiiII", 40, width, height, 1, 16, 3 if masks else 0, len(rows), 2835, 2835, 0, 0)
+    return header + info + (struct.pack("<III", *masks) if masks else b"") + rows
 
 
 def main():
@@ -74,6 +89,21 @@ def main():
         "rgb.tif": small,
         "q95.jpg": rgb,
     }
+    # 16-bit BMPs, which Pillow reads but does not write: packed here by hand (5-6-5 bit-fields
+    # and the default 5-5-5), decoded by Pillow. Every 5- and 6-bit level appears once.
+    levels = np.arange(64, dtype=np.uint16)
+    for name, masks in (("rgb565.bmp", (0xF800, 0x07E0, 0x001F)), ("rgb555.bmp", None)):
+        r, g, b = levels % 32, levels, (31 - levels) % 32
+        if masks is None:
+            g = g % 32
+            pixels = (r << 10) | (g << 5) | b
+        else:
+            pixels = (r << 11) | (g << 5) | b
+        (OUT / name).write_bytes(bmp16(pixels.reshape(8, 8)[:, :7], masks))
+        decoded = np.asarray(Image.open(OUT / name).convert("RGB"))
+        np.save(OUT / f"{name}.npy", decoded)
+        manifest["decode"].append({"source": name, "expected": f"{name}.npy"})
+
     for name, image in variants.items():
         if name.endswith(".jpg"):
             image.save(OUT / name, quality=95)

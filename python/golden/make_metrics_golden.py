@@ -1,16 +1,26 @@
 """Golden values for src/eval/ (roc, pr, components, pro, smoothing, evaluate).
 
 References: scikit-learn (roc_auc_score, average_precision_score, precision_recall_curve,
-roc_curve), scikit-image (measure.label), scipy (ndimage.gaussian_filter), numpy (arange), and
-metrics_reference.py (a port of the public cal_pro_score; exact AUPRO in numpy).
+roc_curve), scikit-image (measure.label), scipy (ndimage.gaussian_filter), numpy (arange),
+metrics_reference.py (a port of the public cal_pro_score) and, for the exact AUPRO, the MVTec AD
+evaluation code itself (Bergmann et al., MVTec Software GmbH): `pro_curve_util.compute_pro` +
+`generic_util.trapezoid(..., x_max=0.3) / 0.3`, imported from --mvtec-eval DIR. That code ships
+with the dataset's evaluation package (mvtec_ad_evaluation) and is vendored verbatim in public
+repositories, e.g. GitHub Simoary/vqgan-ledgm-segAD at b822c6c279b81c0fe22ef3a6552fc38843f95c56
+(its pro_curve_util.py and generic_util.py); products.json records the sha256 of both files.
+It keeps the FPR curve in float32, so it agrees with an exact computation to ~1e-7.
 Inputs are random and adversarial (ties, constant maps, one-pixel and diagonally touching
 regions, all-normal images and products). Arrays are stored as base64 little-endian bytes.
-Usage: /work/venv-golden/bin/python python/golden/make_metrics_golden.py
+Usage: .venv-golden/bin/python python/golden/make_metrics_golden.py --mvtec-eval DIR
 """
 
+import argparse
 import base64
+import hashlib
+import importlib
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 
@@ -19,7 +29,7 @@ from scipy import ndimage
 from skimage import measure
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
-from metrics_reference import aupro_exact, cal_pro_score, f1_max, pixel_and_image_metrics
+from metrics_reference import cal_pro_score, f1_max, pixel_and_image_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests/fixtures/eval"
@@ -103,6 +113,28 @@ def make_components():
 
 
 # ---------------------------------------------------------------- pro.ts + evaluate.ts
+MVTEC_EVAL = {}
+
+
+def load_mvtec_eval(directory):
+    """Imports the MVTec AD evaluation code's compute_pro and trapezoid from `directory`."""
+    directory = Path(directory).resolve()
+    files = {name: directory / name for name in ("pro_curve_util.py", "generic_util.py")}
+    for path in files.values():
+        if not path.is_file():
+            sys.exit(f"--mvtec-eval {directory}: {path.name} is missing (see this script's docstring)")
+    sys.path.insert(0, str(directory))
+    MVTEC_EVAL["compute_pro"] = importlib.import_module("pro_curve_util").compute_pro
+    MVTEC_EVAL["trapezoid"] = importlib.import_module("generic_util").trapezoid
+    MVTEC_EVAL["files"] = {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()}
+
+
+def aupro_mvtec(masks, maps, limit=0.3):
+    """AU-PRO up to FPR `limit`, normalised by it, as the MVTec AD evaluation script computes it."""
+    fprs, pros = MVTEC_EVAL["compute_pro"](anomaly_maps=list(maps), ground_truth_maps=list(masks))
+    return float(MVTEC_EVAL["trapezoid"](fprs, pros, x_max=limit) / limit)
+
+
 def blobs(h, w, count, max_radius):
     m = np.zeros((h, w), np.uint8)
     yy, xx = np.mgrid[:h, :w]
@@ -133,7 +165,7 @@ def product_case(name, maps, masks):
             except (ValueError, ZeroDivisionError) as error:
                 expected["proPaper"] = None
                 case["proPaperError"] = str(error)
-        expected["proExact"] = aupro_exact(masks, maps)
+        expected["proExact"] = aupro_mvtec(masks, maps)
     case["expected"] = expected
     return case
 
@@ -163,7 +195,8 @@ def make_products():
     cases.append(product_case("perfect separation (zero FPR range)", perfect, masks))
     masks = np.stack([blobs(h, w, 4, 6) for _ in range(6)] + [np.zeros((h, w), np.uint8)] * 4)
     cases.append(product_case("random maps, pure noise", rng.random((10, h, w)), masks))
-    write("products.json", {"cases": cases})
+    reference = {"proExact": "MVTec AD evaluation code: compute_pro + trapezoid(x_max=0.3) / 0.3", "sha256": MVTEC_EVAL["files"]}
+    write("products.json", {"reference": reference, "cases": cases})
 
 
 # ---------------------------------------------------------------- smoothing.ts, arange
@@ -194,6 +227,9 @@ def make_smoothing():
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mvtec-eval", required=True, help="directory with the MVTec AD evaluation code's pro_curve_util.py and generic_util.py")
+    load_mvtec_eval(parser.parse_args().mvtec_eval)
     make_curves()
     make_components()
     make_products()

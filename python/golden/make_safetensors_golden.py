@@ -4,7 +4,7 @@ tests/fixtures/clip/safetensors-golden.safetensors holds F32, F16, BF16, I64 and
 with awkward values (subnormals, rounding ties, ±inf, NaN, -0, int64 sign); the JSON beside it
 lists each tensor's exact float32/int values, and for the F16 writer the float32 inputs with the
 bits torch produces when it rounds them to half precision (round-to-nearest-even).
-Usage: /work/venv-golden/bin/python python/golden/make_safetensors_golden.py
+Usage: .venv-golden/bin/python python/golden/make_safetensors_golden.py
 """
 
 import json

@@ -10,8 +10,9 @@ Two independent references must agree on every prompt before it is stored:
 
 Only the prompts and ids are written (tests/fixtures/clip/tokenizer-golden.json), never the
 tokenizer files. Usage:
-  /work/venv-golden/bin/python python/golden/make_tokenizer_golden.py [TOKENIZER_DIR]
-(needs `pip install --no-deps open_clip_torch ftfy regex wcwidth` besides transformers).
+  .venv-golden/bin/python python/golden/make_tokenizer_golden.py [TOKENIZER_DIR]
+(the golden Python of python/README.md; TOKENIZER_DIR defaults to shared/assets/clip-tokenizer beside
+the checkout).
 """
 
 import importlib.util
@@ -22,7 +23,7 @@ from pathlib import Path
 from transformers import CLIPTokenizer, CLIPTokenizerFast
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKENIZER_DIR = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/assets/clip-tokenizer")
+TOKENIZER_DIR = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT.parent / "shared/assets/clip-tokenizer"
 OUT = ROOT / "tests/fixtures/clip/tokenizer-golden.json"
 CONTEXT = 77
 

@@ -20,7 +20,7 @@ Writes tests/fixtures/vcp-clip/:
     grad.<name>                 gradient of loss.total for every learnable tensor
     adam.<name>                 every tensor after one Adam step (betas (0.5, 0.999), two lr groups)
 Dropout is 0 here (dtp_dropout: 0 in golden.json's config) so train-mode outputs are deterministic.
-Run: /work/venv-golden/bin/python python/golden/make_vcp_golden.py
+Run: .venv-golden/bin/python python/golden/make_vcp_golden.py
 """
 
 import json

@@ -8,6 +8,7 @@ import type { TrialOutcome } from './executors/pool.js';
 import { runName } from './executors/local.js';
 import type { Trial } from './spec-types.js';
 import type { TrialEvent } from './trial-events.js';
+import { inCI } from '../io/ci.js';
 
 export type ProgressMode = 'plain' | 'fancy';
 
@@ -25,7 +26,7 @@ export function chooseProgress(
   isTTY = Boolean(process.stdout.isTTY),
 ): ProgressMode {
   if (flag === 'plain' || flag === 'fancy') return flag;
-  return isTTY && !process.env.CI ? 'fancy' : 'plain';
+  return isTTY && !inCI() ? 'fancy' : 'plain';
 }
 
 export function createReporter(

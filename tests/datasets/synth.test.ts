@@ -4,7 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { test } from 'node:test';
-import { readImageRgb, rgbToGray } from '../../src/datasets/image-io.js';
+import { readImageRgb, rgbToGray, type RgbImage } from '../../src/datasets/image-io.js';
 import {
   generateSynthDataset,
   renderSynthSample,
@@ -116,10 +116,92 @@ test('every defect mask is exactly the changed pixels, and the change is visible
   assert.equal(checked, 3 * 4 + 3 * 5);
 });
 
-test('good images vary (pose, lighting) but stay in family', () => {
-  const a = renderSynthSample('screw', 'good', 'train', 0, 0, 64).image.data;
-  const b = renderSynthSample('screw', 'good', 'train', 1, 0, 64).image.data;
-  assert.notDeepEqual(a, b);
+/** Colour, contrast and texture of one image: mean R, G, B, gray std, gray neighbour energy. */
+function describe(image: RgbImage): number[] {
+  const gray = rgbToGray(image).data;
+  const n = gray.length;
+  const rgb = [0, 1, 2].map(
+    (c) => image.data.reduce((a, v, i) => (i % 3 === c ? a + v : a), 0) / n,
+  );
+  const m = gray.reduce((a, v) => a + v, 0) / n;
+  const std = Math.sqrt(gray.reduce((a, v) => a + (v - m) ** 2, 0) / n);
+  let energy = 0;
+  for (let i = 1; i < n; i++) if (i % image.width) energy += (gray[i] - gray[i - 1]) ** 2;
+  return [...rgb, std, Math.sqrt(energy / n)];
+}
+
+/** Orientation (degrees, mod 180) of the dark object on a light background, from its second moments. */
+function orientation(image: RgbImage): number {
+  const { width: w, height: h } = image;
+  const gray = rgbToGray(image).data;
+  let [n, sx, sy] = [0, 0, 0];
+  for (let i = 0; i < gray.length; i++)
+    if (gray[i] < 170) [n, sx, sy] = [n + 1, sx + (i % w), sy + Math.floor(i / w)];
+  const [cx, cy] = [sx / n, sy / n];
+  let [xx, yy, xy] = [0, 0, 0];
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      if (gray[y * w + x] < 170) {
+        xx += (x - cx) ** 2;
+        yy += (y - cy) ** 2;
+        xy += (x - cx) * (y - cy);
+      }
+  return (((Math.atan2(2 * xy, xx - yy) / 2) * 180) / Math.PI + 180) % 180;
+}
+
+/** Mean background (light) level of the right half minus the left half: the lighting gradient. */
+function lightTilt(image: RgbImage): number {
+  const gray = rgbToGray(image).data;
+  const sums = [0, 0];
+  const counts = [0, 0];
+  gray.forEach((v, i) => {
+    if (v < 170) return;
+    const half = i % image.width < image.width / 2 ? 0 : 1;
+    sums[half] += v;
+    counts[half]++;
+  });
+  return sums[1] / counts[1] - sums[0] / counts[0];
+}
+
+test('good images vary (pose, lighting) but stay in family: each is nearest to its own product', () => {
+  const samples = SYNTH_PRODUCTS.flatMap((product) =>
+    [0, 1, 2, 3].map((index) => ({
+      product,
+      image: renderSynthSample(product, 'good', 'train', index, 0, 64).image,
+    })),
+  );
+  // Pose: the screw lies at a different angle in each image; lighting: the background level moves.
+  const angles = samples.filter((s) => s.product === 'screw').map((s) => orientation(s.image));
+  const spread = (v: number[]) => Math.max(...v) - Math.min(...v);
+  assert.ok(spread(angles) > 20, `screw orientations ${angles.map((a) => a.toFixed(0))}`);
+  const tilts = samples.filter((s) => s.product === 'screw').map((s) => lightTilt(s.image));
+  assert.ok(
+    spread(tilts) > 3,
+    `screw background left-right tilt ${tilts.map((t) => t.toFixed(1))}`,
+  );
+  // Family: in standardised colour/contrast/texture space, every image's nearest neighbour
+  // among the others is an image of the same product.
+  const features = samples.map((s) => describe(s.image));
+  const scale = features[0].map((_, k) => {
+    const column = features.map((f) => f[k]);
+    const m = column.reduce((a, v) => a + v, 0) / column.length;
+    return Math.sqrt(column.reduce((a, v) => a + (v - m) ** 2, 0) / column.length) || 1;
+  });
+  const distance = (a: number[], b: number[]) =>
+    Math.hypot(...a.map((v, k) => (v - b[k]) / scale[k]));
+  samples.forEach((s, i) => {
+    let best = -1;
+    features.forEach((f, j) => {
+      if (j !== i && (best < 0 || distance(features[i], f) < distance(features[i], features[best])))
+        best = j;
+    });
+    assert.equal(
+      samples[best].product,
+      s.product,
+      `good ${s.product} #${i % 4} looks like ${samples[best].product}`,
+    );
+  });
+  assert.notDeepEqual(samples[0].image.data, samples[1].image.data);
 });
 
 test('unknown product and bad counts are user errors', async () => {

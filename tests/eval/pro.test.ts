@@ -12,10 +12,19 @@ interface ProductCase {
   expected: { proPaper?: number | null; proExact?: number };
 }
 
-const { cases } = fixture<{ cases: ProductCase[] }>('products.json');
+const { cases, reference } = fixture<{
+  cases: ProductCase[];
+  reference: { proExact: string; sha256: Record<string, string> };
+}>('products.json');
 const { arange } = fixture<{ arange: { lo: number; hi: number; thresholds: StoredArray }[] }>(
   'smoothing.json',
 );
+
+test('the exact-AUPRO goldens come from the MVTec AD evaluation code', () => {
+  assert.match(reference.proExact, /^MVTec AD evaluation code/);
+  assert.deepEqual(Object.keys(reference.sha256).sort(), ['generic_util.py', 'pro_curve_util.py']);
+  assert.ok(cases.filter((c) => c.expected.proExact !== undefined).length >= 6);
+});
 
 test('paper thresholds equal np.arange on float32 min/max (200 or 201 of them)', () => {
   let seen201 = false;
@@ -29,8 +38,11 @@ test('paper thresholds equal np.arange on float32 min/max (200 or 201 of them)',
   assert.ok(seen201);
 });
 
+// proPaper: against metrics_reference.py's port of the public cal_pro_score. proExact: against
+// the MVTec AD evaluation code itself (compute_pro + trapezoid, run by make_metrics_golden.py),
+// which keeps its FPR curve in float32: hence 1e-6, not 1e-12.
 for (const c of cases) {
-  test(`PRO matches the public cal_pro_score and exact AUPRO: ${c.name}`, () => {
+  test(`PRO matches the public cal_pro_score, exact AUPRO the MVTec AD evaluation code: ${c.name}`, () => {
     const maps = unstack(c.maps);
     const masks = unstack(c.masks);
     const pixels = collectPixels(
@@ -44,7 +56,7 @@ for (const c of cases) {
       assert.throws(() => auproExact(pixels), /without anomalous regions/);
       return;
     }
-    near(auproExact(pixels).value, c.expected.proExact, 1e-12, 'exact AUPRO');
+    near(auproExact(pixels).value, c.expected.proExact, 1e-6, 'exact AUPRO vs MVTec AD evaluation');
     const paper = proPaper(pixels);
     if (c.expected.proPaper === null || c.expected.proPaper === undefined) {
       // the public code raises (constant maps) or returns NaN (empty FPR range): we define 0

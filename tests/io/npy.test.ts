@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../../src/errors.js';
 import { decodeNpy, encodeNpy, readNpy } from '../../src/io/npy.js';
-
-const PYTHON = process.env.VCP_EXP_PYTHON ?? '/work/venv-golden/bin/python';
+import { need, numpyPython } from '../requirements.js';
 
 test('encode → decode round-trips every supported dtype', () => {
   for (const data of [
@@ -27,7 +26,8 @@ test('encode → decode round-trips every supported dtype', () => {
 });
 
 test('numpy reads what we write and we read what numpy writes', async (t) => {
-  if (!existsSync(PYTHON)) return t.skip(`no reference python at ${PYTHON} (set VCP_EXP_PYTHON)`);
+  const python = need(t, 'numpy-python', numpyPython());
+  if (!python) return;
   const dir = mkdtempSync(join(tmpdir(), 'npy-'));
   try {
     writeFileSync(join(dir, 'ts.npy'), encodeNpy(new Float32Array([0.25, 1, 2, 3, 4, 5]), [3, 2]));
@@ -36,9 +36,7 @@ a = np.load('${dir}/ts.npy'); assert a.dtype == np.float32 and a.shape == (3, 2)
 np.save('${dir}/py_f4.npy', np.arange(6, dtype='<f4').reshape(2, 3) / 7)
 np.save('${dir}/py_u2.npy', np.array([[1, 65535]], dtype='<u2'))
 np.save('${dir}/py_f8.npy', np.array([[0.1]], dtype='<f8'))`;
-    const r = spawnSync(PYTHON, ['-c', script], { encoding: 'utf8' });
-    if (r.status !== 0 && /No module named/.test(r.stderr))
-      return t.skip(`numpy unavailable: ${r.stderr.trim()}`);
+    const r = spawnSync(python, ['-c', script], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     const [f4, u2, f8] = await Promise.all([
       readNpy(join(dir, 'py_f4.npy')),

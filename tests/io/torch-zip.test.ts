@@ -14,6 +14,7 @@ import { PickleDict, PickleRefused } from '../../src/io/pickle.js';
 import { SafetensorsFile } from '../../src/io/safetensors.js';
 import { TorchZip } from '../../src/io/torch-zip.js';
 import { buildZip, op, pickle, tensorOps, torchArchive } from './torch-zip-builder.js';
+import { need, pythonWith } from '../requirements.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/torch-zip/', import.meta.url));
 const fixture = (name: string) => join(FIXTURES, name);
@@ -89,14 +90,6 @@ test('zip64 records (torch writes them past 4 GB) are read', async () => {
   await archive.close();
 });
 
-function findPython(): string | undefined {
-  for (const candidate of [process.env.VCP_EXP_PYTHON, '.venv/bin/python', 'python3']) {
-    if (!candidate) continue;
-    if (spawnSync(candidate, ['-c', 'pass']).status === 0) return candidate;
-  }
-  return undefined;
-}
-
 test('a pickle that calls os.system is refused by name and nothing runs; Python itself would run it', async (t) => {
   const marker = join(tmp, 'pwned');
   const previous = process.env.VCP_EXP_PWNED;
@@ -117,8 +110,8 @@ test('a pickle that calls os.system is refused by name and nothing runs; Python 
   }
   // The control: the same bytes through Python's pickle do run the command, so the fixture is
   // a real attack and the absence of the marker above means something.
-  const python = findPython();
-  if (!python) return t.skip('no Python to run the control (set VCP_EXP_PYTHON)');
+  const python = need(t, 'project-python', pythonWith([]));
+  if (!python) return;
   const run = spawnSync(
     python,
     [

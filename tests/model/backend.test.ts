@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { BackendError, describeBackend, initBackend } from '../../src/model/backend.js';
 import { tf } from '../../src/model/tf.js';
+import { need } from '../requirements.js';
 
 /** The product of two small matrices, checked on whichever backend is active. */
 function checkMatMul(): void {
@@ -21,9 +22,7 @@ function checkMatMul(): void {
 test('auto picks the native TensorFlow backend when it is built', async (t) => {
   const info = await initBackend('auto');
   if (info.name !== 'tensorflow') {
-    if (process.env.CI)
-      assert.fail(`CI must run on the native backend; got ${describeBackend(info)}: ${info.hint}`);
-    t.skip(`native backend not built here (${info.hint}); run npm run setup:native`);
+    need(t, 'native-backend', { ok: false, reason: `auto chose ${describeBackend(info)}` });
     return;
   }
   assert.equal(tf.getBackend(), 'tensorflow');

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +29,7 @@ import {
   loadFixture,
   tensorOf,
 } from './methods/vcp-clip/fixture.js';
+import { need, numpyPython, torchPython } from '../requirements.js';
 
 const missing = fixtureMissing();
 const fx: Fixture | null = missing ? null : await loadFixture();
@@ -47,19 +48,6 @@ function forwardMap(method: ZeroShotMethod): Float32Array {
       return method.forward(batch, { training: false }).anomalyMap!;
     })
     .dataSync() as Float32Array;
-}
-
-/** A Python with numpy (all the converter needs); with `torch`, one that also has torch and safetensors. */
-function python(need: 'numpy' | 'torch'): string | null {
-  const candidates = [
-    process.env.VCP_EXP_PYTHON,
-    '.venv/bin/python',
-    '/work/venv-golden/bin/python',
-  ].filter((p): p is string => !!p && existsSync(p));
-  const probe = need === 'numpy' ? 'import numpy' : 'import numpy, torch, safetensors';
-  return (
-    candidates.find((p) => spawnSync(p, ['-c', probe], { stdio: 'ignore' }).status === 0) ?? null
-  );
 }
 
 const FIXTURE_PTH = join(DIR, 'tiny-public.pth');
@@ -140,15 +128,8 @@ describe('checkpoints', { skip: missing ?? false }, () => {
   });
 
   test('committed public .pth → converter without torch → the tensors torch reads, same forward as the values set directly', async (t) => {
-    const py = python('numpy');
-    if (!py) {
-      const reason =
-        'no Python with numpy (tried $VCP_EXP_PYTHON, .venv/bin/python from `npm run setup`, /work/venv-golden/bin/python)';
-      if (process.env.CI && process.env.CI !== 'false')
-        assert.fail(`${reason}: the converter test cannot run in CI without one`);
-      t.skip(reason);
-      return;
-    }
+    const py = need(t, 'numpy-python', numpyPython());
+    if (!py) return;
     const reference = join(DIR, 'tiny-public-reference.safetensors');
     const out = join(work, 'converted');
     runConverter(py, FIXTURE_PTH, out);
@@ -206,12 +187,8 @@ describe('checkpoints', { skip: missing ?? false }, () => {
   });
 
   test('a .pth freshly saved by the installed torch: the torch-free reader equals torch.load', async (t) => {
-    const py = python('torch');
-    if (!py) {
-      // Optional: CI installs no torch; the committed fixture above covers the reader there.
-      t.skip('no Python with torch and safetensors (set VCP_EXP_PYTHON)');
-      return;
-    }
+    const py = need(t, 'torch-python', torchPython());
+    if (!py) return;
     const { text, vision, projectionDim } = clip.config;
     const pth = join(work, 'fresh.pth');
     const expected = join(work, 'fresh-expected.safetensors');

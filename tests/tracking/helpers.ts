@@ -16,9 +16,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MlflowClient } from '../../src/tracking/client.js';
 import type { RetryPolicy } from '../../src/tracking/http.js';
-import { projectRoot, startLocalServer, type LocalServer } from '../../src/tracking/server.js';
+import { startLocalServer, type LocalServer } from '../../src/tracking/server.js';
+import { projectVenvDir, unavailable } from '../requirements.js';
 
-export const VENV_BIN = join(projectRoot(), '.venv', 'bin');
+export const VENV_BIN = join(projectVenvDir(), 'bin');
 
 export type TestServer =
   | {
@@ -35,7 +36,8 @@ export const FAST_RETRY: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 50, 
 
 /**
  * Starts a managed server in a fresh state directory. In CI a failure throws (the test file
- * fails); elsewhere it returns the reason so that tests can skip.
+ * fails); elsewhere it prints and returns the reason so that tests can skip
+ * (tests/requirements.ts).
  */
 export async function startTestServer(label: string): Promise<TestServer> {
   const stateDir = mkdtempSync(join(tmpdir(), `vcp-mlflow-${label}-`));
@@ -62,10 +64,7 @@ export async function startTestServer(label: string): Promise<TestServer> {
     };
   } catch (error) {
     rmSync(stateDir, { recursive: true, force: true });
-    if (process.env.CI === 'true') throw error;
-    const reason = `MLflow server unavailable (${(error as Error).message.split('\n')[0]})`;
-    console.log(`# skipping: ${reason}`);
-    return { ok: false, reason };
+    return { ok: false, reason: unavailable('mlflow', (error as Error).message.split('\n')[0]) };
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * Test helpers: a tiny CLIP-style checkpoint directory (config.json, model.safetensors,
- * tokenizer files) generated from scratch, and where the real CLIP tokenizer asset lives.
+ * tokenizer files) generated from scratch. (Where the real CLIP tokenizer lives:
+ * tests/requirements.ts.)
  */
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
@@ -9,18 +10,6 @@ import { fileURLToPath } from 'node:url';
 import { writeSafetensors } from '../../../src/io/safetensors.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
-
-/** The real openai/clip-vit tokenizer files, or undefined (tests then skip with this reason). */
-export function realTokenizerDir(): string | undefined {
-  const candidates = [
-    process.env.VCP_EXP_CLIP_TOKENIZER,
-    join(REPO, '../shared/assets/clip-tokenizer'),
-    '/work/shared/assets/clip-tokenizer',
-  ];
-  return candidates.find((dir): dir is string => !!dir && existsSync(join(dir, 'tokenizer.json')));
-}
-export const NO_TOKENIZER =
-  'the real CLIP tokenizer is absent (set VCP_EXP_CLIP_TOKENIZER or provide shared/assets/clip-tokenizer)';
 
 export const TINY_FIXTURE = join(REPO, 'tests/fixtures/clip/tiny-clip');
 

@@ -14,6 +14,7 @@ import type { ClipModel } from '../../../src/model/clip/model.js';
 import { readSafetensors } from '../../../src/io/safetensors.js';
 import type { RawTensor } from '../../../src/io/safetensors.js';
 import { findEosIndex } from '../../../src/model/clip/text.js';
+import { unavailable } from '../../requirements.js';
 
 const DIR = 'tests/fixtures/clip';
 const TOLERANCE = 1e-4;
@@ -86,12 +87,14 @@ after(() => {
 for (const backend of BACKENDS) {
   describe(`CLIP parity with transformers on ${backend}`, () => {
     let ready = false;
+    let notReady = '';
     before(async () => {
       try {
         await initBackend(backend);
         ready = true;
       } catch (error) {
-        if (backend !== 'tensorflow' || process.env.CI) throw error;
+        if (backend !== 'tensorflow') throw error;
+        notReady = unavailable('native-backend', (error as Error).message.split('\n')[0]);
       }
     });
 
@@ -108,7 +111,7 @@ for (const backend of BACKENDS) {
         after(() => model?.dispose());
 
         test('vision: every block output and the global feature at the native size', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const pixels = images('input.images');
           const out = model.vision.forward(pixels, { layers: [1, 2, 3], tokens: 'raw' });
           out.layers.forEach((layer, i) =>
@@ -119,7 +122,7 @@ for (const backend of BACKENDS) {
         });
 
         test('vision: a larger input resizes the positional grid (bicubic), in chunks of one image', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const large = images('input.large');
           assert.equal(large.shape[1], meta.large_image_size);
           const out = model.vision.forward(large, { layers: [3, 1], chunkSize: 1 });
@@ -130,7 +133,7 @@ for (const backend of BACKENDS) {
         });
 
         test('vision: a batch split into chunks equals one pass; projected tokens end in the global feature', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const pixels = images('input.images');
           const whole = model.vision.forward(pixels, { layers: [3], tokens: 'projected' });
           const chunked = model.vision.forward(pixels, {
@@ -149,7 +152,7 @@ for (const backend of BACKENDS) {
         });
 
         test('text: EOS features of token ids', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const ids = padded(meta.ids);
           assert.deepEqual(findEosIndex(ids), meta.eos_index);
           const features = model.text.encodeText(ids);
@@ -160,7 +163,7 @@ for (const backend of BACKENDS) {
         });
 
         test('text: spliced embeddings with deep prompts inserted and overwritten by hooks', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const ids = padded(meta.ids.slice(0, 2));
           const eos = meta.eos_index.slice(0, 2);
           const splice = raw('input.splice');
@@ -202,7 +205,7 @@ for (const backend of BACKENDS) {
         });
 
         test('text: gradients reach the input embeddings (finite, nonzero)', (t) => {
-          if (!ready) return t.skip(`${backend} backend not available`);
+          if (!ready) return t.skip(notReady);
           const embeddings = model.text.embedTokens(padded(meta.ids)) as Tensor3D;
           const grad = tf.grad((x: Tensor) =>
             model.text

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { UserError } from '../../../src/errors.js';
 import { ClipTokenizer } from '../../../src/model/clip/tokenizer.js';
-import { NO_TOKENIZER, realTokenizerDir, tinyTokenizerJson } from './helpers.js';
+import { tinyTokenizerJson } from './helpers.js';
+import { need, realTokenizer } from '../../requirements.js';
 
 interface Golden {
   contextLength: number;
@@ -18,10 +19,10 @@ interface Golden {
 const golden = JSON.parse(
   readFileSync(new URL('../../fixtures/clip/tokenizer-golden.json', import.meta.url), 'utf8'),
 ) as Golden;
-const realDir = realTokenizerDir();
 
 test('real CLIP tokenizer: ids equal transformers and OpenAI BPE on every golden prompt', async (t) => {
-  if (!realDir) return t.skip(NO_TOKENIZER);
+  const realDir = need(t, 'clip-tokenizer', realTokenizer());
+  if (!realDir) return;
   const tokenizer = await ClipTokenizer.fromDirectory(realDir);
   assert.equal(tokenizer.sotId, golden.sot);
   assert.equal(tokenizer.eotId, golden.eot);
@@ -33,7 +34,8 @@ test('real CLIP tokenizer: ids equal transformers and OpenAI BPE on every golden
 });
 
 test('real CLIP tokenizer: batches are zero-padded and truncated like open_clip', async (t) => {
-  if (!realDir) return t.skip(NO_TOKENIZER);
+  const realDir = need(t, 'clip-tokenizer', realTokenizer());
+  if (!realDir) return;
   const tokenizer = await ClipTokenizer.fromDirectory(realDir);
   const L = golden.contextLength;
   const { ids, eosIndex } = tokenizer.encodeBatch(golden.cases.map((c) => c.text));
@@ -49,7 +51,8 @@ test('real CLIP tokenizer: batches are zero-padded and truncated like open_clip'
 });
 
 test('real CLIP tokenizer: a template with a placeholder matches the whole prompt around it', async (t) => {
-  if (!realDir) return t.skip(NO_TOKENIZER);
+  const realDir = need(t, 'clip-tokenizer', realTokenizer());
+  if (!realDir) return;
   const tokenizer = await ClipTokenizer.fromDirectory(realDir);
   for (const [template, filler] of [
     ['a photo of a good [cls].', 'pcb1'],

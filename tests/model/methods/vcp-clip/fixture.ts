@@ -33,6 +33,10 @@ export interface Fixture {
   clipTensors: Map<string, RawTensor>;
 }
 
+/**
+ * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
+ * skipping. Returns null so that callers' `{ skip: missing }` never skips.
+ */
 export function fixtureMissing(): string | null {
   for (const f of [
     `${DIR}/golden.safetensors`,
@@ -40,7 +44,9 @@ export function fixtureMissing(): string | null {
     `${TOKENIZER_DIR}/tokenizer.json`,
   ]) {
     if (!existsSync(f))
-      return `fixture ${f} is missing: run /work/venv-golden/bin/python python/golden/make_vcp_golden.py`;
+      throw new Error(
+        `committed fixture ${f} is missing: restore it from git or regenerate it with python/golden/make_vcp_golden.py (python/README.md)`,
+      );
   }
   return null;
 }
