@@ -52,10 +52,9 @@ What is the authors' code and what is not:
 - Not runnable with the authors' code, so not in the goldens: the paper's intent (the global
   feature with ln_post; "good" in the normal prompt). Their code has only the quirks.
 
-Run: <python with torch, transformers, safetensors, scipy, scikit-learn, scikit-image, Pillow, tqdm,
-     ftfy, regex, packaging> python/golden/make_vip2_golden.py PATH/TO/ViP2-CLIP [--commit SHA]
-     (a venv: python -m venv v && v/bin/pip install torch transformers safetensors scipy
-      scikit-learn scikit-image pillow tqdm ftfy regex packaging)
+Run: .venv-golden/bin/python python/golden/make_vip2_golden.py PATH/TO/ViP2-CLIP [--commit SHA]
+     (the hash-locked golden venv of python/README.md: torch, transformers, safetensors, scipy,
+      scikit-learn, scikit-image, Pillow, ftfy, regex, tqdm, packaging)
 """
 
 import argparse

@@ -5,7 +5,7 @@ Cases cover every branch scipy's 'auto' takes: exact null distribution (no ties,
 n ≤ 50), exact sign-flip permutation test (ties or zero differences, n ≤ 13), normal
 approximation with tie correction (ties or zeros with 14 ≤ n ≤ 50, or n > 50), plus tiny and
 degenerate samples. Values are stored as JSON doubles (repr round-trips).
-Usage: /work/venv-golden/bin/python python/golden/make_wilcoxon_golden.py
+Usage: .venv-golden/bin/python python/golden/make_wilcoxon_golden.py (python/README.md)
 """
 
 import json

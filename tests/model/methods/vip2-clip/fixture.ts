@@ -42,6 +42,10 @@ export interface Fixture {
   clipTensors: Map<string, RawTensor>;
 }
 
+/**
+ * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
+ * skipping. Returns null so that callers' `{ skip: missing }` never skips.
+ */
 export function fixtureMissing(): string | null {
   for (const f of [
     `${DIR}/golden.safetensors`,
@@ -49,7 +53,9 @@ export function fixtureMissing(): string | null {
     `${TOKENIZER_DIR}/tokenizer.json`,
   ]) {
     if (!existsSync(f))
-      return `fixture ${f} is missing: run python/golden/make_vip2_golden.py PATH/TO/ViP2-CLIP`;
+      throw new Error(
+        `committed fixture ${f} is missing: restore it from git or regenerate it with python/golden/make_vip2_golden.py (python/README.md)`,
+      );
   }
   return null;
 }
