@@ -36,7 +36,10 @@ for (const [name, shape] of expectedClipTensors(config)) {
   tensors.set(name, { dtype: 'F32', shape, data });
 }
 tensors.set('logit_scale', { dtype: 'F32', shape: [], data: new Float32Array([4.6]) });
-const clip = createClipModel(config, tensors, { activation: 'gelu' });
+const clip = createClipModel(config, tensors, {
+  activation: 'gelu',
+  posEmbedResize: 'bicubic_antialias',
+});
 tensors.clear();
 const tokenizer = ClipTokenizer.fromJson(tinyTokenizerJson(), {});
 const S = 224;

@@ -38,29 +38,6 @@ cli
 
 cli
   .command(
-    'import <method> [file]',
-    "Convert a checkpoint the authors' public code saved (.pth) into a vcp-exp checkpoint",
-  )
-  .option(
-    '--clip <dir>',
-    '[string] the CLIP it was trained on: checkpoint directory, name or hub id',
-  )
-  .option('--out <dir>', '[string] the vcp-exp checkpoint directory to write')
-  .option(
-    '--layers <list>',
-    "[string] 1-based vision blocks, e.g. 6,12,18,24 (default: the method's)",
-  )
-  .option('--image-size <px>', "[number] input size S (default: the method's, 518)")
-  .action(
-    async (
-      method: string,
-      file: string | undefined,
-      options: { clip?: string; out?: string; layers?: string; imageSize?: string },
-    ) => (await import('./commands/import.js')).importCommand(method, file, options),
-  );
-
-cli
-  .command(
     'plan <spec>',
     'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate',
   )
@@ -211,21 +188,59 @@ cli
 
 cli
   .command(
-    'predict [...images]',
-    'Anomaly maps of images with a trained checkpoint: heat-map overlays, raw maps, scores',
+    'import <method> [file]',
+    "Import a released checkpoint: `import vcp-clip|vip2-clip <file.pth> --clip <dir|hub id> --out <dir>` reads the authors' train.py .pth (without PyTorch, nothing executed)",
   )
-  .option('--checkpoint <dir>', '[string] checkpoint directory written by vcp-exp train')
+  .option(
+    '--clip <ref>',
+    '[string] the CLIP it was trained on: a checkpoint directory, a known name or a pulled hub id',
+  )
+  .option(
+    '--layers <list>',
+    "[string] 1-based vision blocks of its per-layer maps (default: the method's, 6,12,18,24)",
+  )
+  .option('--image-size <n>', '[number] input size S (default: 518)')
+  .option('--out <dir>', '[string] the checkpoint directory to write')
+  .action(
+    async (
+      method: string,
+      file: string | undefined,
+      options: { clip?: string; layers?: string; imageSize?: number; out?: string },
+    ) => (await import('./commands/import.js')).importCommand(method, file, options),
+  );
+
+cli
+  .command(
+    'predict [...images]',
+    "Anomaly maps of images with a checkpoint: overlays at each image's size, raw maps, scores (each image on its own)",
+  )
+  .option('--checkpoint <dir>', '[string] checkpoint directory (vcp-exp train or vcp-exp import)')
+  .option('--run <id>', "[string] a trial's checkpoint from MLflow: its run id or trial id")
+  .option(
+    '--tracking-uri <uri>',
+    '[string] with --run: the MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)',
+  )
   .option('--out <dir>', '[string] output directory for overlays and raw maps')
   .option(
     '--dump <dir>',
-    '[string] also write text embeddings, per-layer maps and the fused map as float32 .npy',
+    '[string] also write text embeddings, per-layer maps, the fused and final maps and the score as float32 .npy',
   )
   .option('--raw <format>', '[string] raw map format: npy (float32) | png16 (default: npy)')
+  .option(
+    '--normalize <mode>',
+    '[string] none: raw map and score per image | set: min–max over the given images, as evaluation (default: none)',
+  )
+  .option(
+    '--alpha <a>',
+    "[number] weight of the VCP map in the fused map (default: the checkpoint's)",
+  )
+  .option(
+    '--sigma <s>',
+    "[number] Gaussian smoothing of the final map in pixels, 0 = none (default: the checkpoint's)",
+  )
   .action(
-    async (
-      images: string[],
-      options: { backend: string; checkpoint?: string; out?: string; dump?: string; raw?: string },
-    ) => (await import('./commands/predict.js')).predictCommand(images, options),
+    async (images: string[], options: Record<string, string | undefined> & { backend: string }) =>
+      (await import('./commands/predict.js')).predictCommand(images, options),
   );
 
 cli.help();

@@ -69,7 +69,7 @@ export async function importCommand(
   for (const warning of result.warnings) console.error(`warning: ${warning}`);
   const c = result.config.config;
   console.log(
-    `${file} → ${result.dir}: ${result.tensors} tensors; ${method} on ${result.config.clip.name} (sha256 ${result.config.clip.sha256.slice(0, 12)}…), layers ${(c.layers as number[]).join(',')}, image size ${String(c.image_size)}`,
+    `${file} → ${result.dir}: ${result.tensors} tensors; ${method} on ${result.config.clip.name} (sha256 ${result.config.clip.sha256.slice(0, 12)}…), layers ${(c.layers as number[]).join(',')}, image size ${String(c.image_size)}, ${result.summary}`,
   );
   console.log(`use it with: vcp-exp predict --checkpoint ${result.dir} <images…> --out <dir>`);
 }

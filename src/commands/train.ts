@@ -40,6 +40,13 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   }
   const trial = spec.trials[0];
   const { method: methodName, model, train, eval: evaluation } = trial.config;
+  const ds = train.dataset;
+  if (!ds) {
+    throw new UserError(
+      `${specFile}: train.checkpoint names a checkpoint to evaluate; \`vcp-exp train\` trains`,
+      { hint: `evaluate it with: vcp-exp run ${specFile}` },
+    );
+  }
   const info = await initBackend(options.backend as BackendChoice);
   const log = (line: string) => !options.quiet && console.log(line);
   log(`backend: ${describeBackend(info)}`);
@@ -60,7 +67,6 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       chunkSize: train.micro_batch,
     });
 
-    const ds = train.dataset;
     const dataset = await openCheckedDataset(ds);
     const samples = samplesOfSplit(dataset, ds.split);
     log(

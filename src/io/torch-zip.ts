@@ -8,7 +8,8 @@
  * storage before any byte is read; tensors come back as contiguous little-endian bytes of their
  * own dtype (safetensors names: F32, F16, BF16, …), so a conversion is bit-exact.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import {
   type PickleKey,
@@ -435,17 +436,43 @@ export type DecodedValue =
   | DecodedValue[]
   | Map<PickleKey, DecodedValue>;
 
+const TORCH_FILE_HINT =
+  "give a file written by torch.save (its zip format), e.g. the authors' train.py .pth";
+
+/** A missing file, a directory, or bytes that are neither a zip nor a pickle: said as such. */
+export async function checkTorchFile(file: string): Promise<void> {
+  const info = await stat(file).catch(() => null);
+  if (!info) throw new UserError(`${file}: no such file`, { hint: TORCH_FILE_HINT });
+  if (!info.isFile()) throw new UserError(`${file}: not a file`, { hint: TORCH_FILE_HINT });
+  const handle = await open(file, 'r');
+  const head = Buffer.alloc(4);
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  const zip = head[0] === 0x50 && head[1] === 0x4b; // "PK"
+  const pickle = head[0] === 0x80; // PROTO: the legacy format (TorchZip.open refuses it, saying how to convert)
+  if (!zip && !pickle)
+    throw new UserError(
+      `${file}: not a PyTorch checkpoint: neither torch.save's zip format nor its legacy pickle (${extname(file) || 'no extension'}, ${info.size} bytes)`,
+      { hint: TORCH_FILE_HINT },
+    );
+}
+
 /**
  * Reads a torch.save file (zip format, nothing executed) into its object tree with every tensor
  * decoded: float16 / bfloat16 / float64 widened or narrowed to float32, integer and bool tensors
- * as int32 (int64 beyond int32 as BigInt64Array).
+ * as int32 (int64 beyond int32 as BigInt64Array). Containers shared in the pickle stay shared.
  */
 export async function readTorchCheckpoint(
   file: string,
   options: TorchZipOptions = {},
 ): Promise<DecodedValue> {
+  await checkTorchFile(file);
   const zip = await TorchZip.open(file, options);
   try {
+    const converted = new Map<object, DecodedValue>();
     const convert = async (value: PickleValue): Promise<DecodedValue> => {
       if (isTorchTensor(value)) {
         const bytes = await zip.bytes(value);
@@ -456,13 +483,21 @@ export async function readTorchCheckpoint(
           data: decodeTensorBytes(value.dtype, bytes),
         };
       }
+      if (typeof value !== 'object' || value === null || value instanceof Uint8Array)
+        return value as DecodedValue;
+      if (converted.has(value)) return converted.get(value)!;
       if (value instanceof PickleDict) {
         const out = new Map<PickleKey, DecodedValue>();
+        converted.set(value, out);
         for (const [k, v] of value) out.set(k, await convert(v));
         return out;
       }
-      if (Array.isArray(value))
-        return Promise.all((value as readonly PickleValue[]).map((v) => convert(v)));
+      if (Array.isArray(value)) {
+        const list: DecodedValue[] = [];
+        converted.set(value, list);
+        for (const v of value as readonly PickleValue[]) list.push(await convert(v));
+        return list;
+      }
       return value as DecodedValue;
     };
     return await convert(zip.root);

@@ -13,10 +13,19 @@ import { UserError } from '../errors.js';
 import { readSafetensors, writeSafetensors, type RawTensor } from '../io/safetensors.js';
 import type { ZeroShotMethod } from './methods/method.js';
 import { tf } from './tf.js';
+import {
+  CHECKPOINT_CONFIG,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_WEIGHTS,
+  LEGACY_CONFIG_VALUES,
+} from './checkpoint-format.js';
 
-export const CHECKPOINT_CONFIG = 'config.json';
-export const CHECKPOINT_WEIGHTS = 'model.safetensors';
-export const CHECKPOINT_FORMAT = 'vcp-exp checkpoint v1';
+export {
+  CHECKPOINT_CONFIG,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_WEIGHTS,
+  LEGACY_CONFIG_VALUES,
+} from './checkpoint-format.js';
 
 /** Fields that only change evaluation: a checkpoint serves every value of them. */
 export const EVAL_ONLY_FIELDS = ['alpha', 'sigma', 'image_score', 'topk'] as const;
@@ -39,7 +48,8 @@ export interface LoadedCheckpoint {
   tensors: Map<string, RawTensor>;
 }
 
-function packageVersion(): string {
+/** The version of vcp-exp that writes a checkpoint. */
+export function packageVersion(): string {
   const file = new URL('../../package.json', import.meta.url);
   return existsSync(file)
     ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version
@@ -107,7 +117,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   for (const file of [configFile, weightsFile]) {
     if (!existsSync(file)) {
       throw new UserError(`${dir}: not a vcp-exp checkpoint (missing ${basename(file)})`, {
-        hint: 'give a directory written by `vcp-exp train` or by python/convert/vcp_clip_pth.py',
+        hint: 'give a directory written by `vcp-exp train` or `vcp-exp import vcp-clip`',
       });
     }
   }
@@ -128,6 +138,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     if (config[field] === undefined) throw new UserError(`${configFile}: ${field}: missing`);
   }
   const { tensors } = await readSafetensors(weightsFile);
+  config.config = { ...LEGACY_CONFIG_VALUES, ...config.config };
   return { dir, config, tensors };
 }
 

@@ -124,7 +124,7 @@ export async function predictImages(
 }
 
 export interface PostprocessedProduct {
-  /** Smoothed, min–max-normalised maps. [S·S] each */
+  /** Smoothed (and, when normalising, min–max-normalised) maps. [S·S] each */
   maps: Float32Array[];
   /** Method score per image, min–max normalised over the product when the method says so (null without one). */
   methodScores: number[] | null;
@@ -132,12 +132,18 @@ export interface PostprocessedProduct {
   maxScores: number[];
 }
 
-/** Smoothing (σ), min–max normalisation of maps and scores over one product's predictions. */
+/**
+ * Smoothing (σ), min–max normalisation of maps and scores over one product's predictions.
+ * `normalize: false` keeps every image's map and score its own (independent of the others).
+ */
 export function postprocessProduct(
   method: ZeroShotMethod,
   predictions: readonly ImagePrediction[],
+  options: { normalize?: boolean } = {},
 ): PostprocessedProduct {
-  const { smoothingSigma, normalizeMaps, normalizeScores } = method.postprocess;
+  const { smoothingSigma } = method.postprocess;
+  const normalizeMaps = options.normalize ?? method.postprocess.normalizeMaps;
+  const normalizeScores = options.normalize ?? method.postprocess.normalizeScores;
   const s = method.features.imageSize;
   let maps = predictions.map((p) =>
     smoothingSigma > 0 ? gaussianFilter(p.raw, s, s, smoothingSigma) : p.raw,

@@ -55,7 +55,7 @@ export async function loadMethod(
   const backbone = await loadBackbone(
     String(config.backbone),
     (config.activation as Activation | undefined) ?? 'gelu',
-    config.pos_embed_resize as PosEmbedResize | undefined,
+    (config.pos_embed_resize as PosEmbedResize | undefined) ?? 'bicubic_antialias',
   );
   try {
     return {

@@ -4,6 +4,7 @@
  * Each trial gets a content-hash id, a training key and a frozen-feature key.
  */
 import { relative, resolve, dirname, sep } from 'node:path';
+import { LEGACY_CONFIG_VALUES } from '../model/checkpoint-format.js';
 import type { MethodName } from '../model/methods/method.js';
 import { shortHash, sortKeys } from './canonical.js';
 import { isPlainObject } from './extends.js';
@@ -103,7 +104,9 @@ function fillTrain(train: Record<string, unknown>): TrialConfig['train'] {
     batch_size: batch,
     micro_batch: batch,
     ...t,
-    dataset: { ...TRAIN_DEFAULTS.dataset, ...(t.dataset as object) },
+    ...(t.dataset === undefined
+      ? {}
+      : { dataset: { ...TRAIN_DEFAULTS.dataset, ...(t.dataset as object) } }),
     augment: { ...TRAIN_DEFAULTS.augment, ...(t.augment as object) },
   } as TrialConfig['train'];
 }
@@ -167,30 +170,46 @@ function absolutizeRoots(
       ? resolve(dirname(fileOf(origin)), root)
       : String(root);
   };
-  config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
+  if (config.train.dataset)
+    config.train.dataset.root = abs(config.train.dataset.root, 'train.dataset.root');
+  if (config.train.checkpoint)
+    config.train.checkpoint = abs(config.train.checkpoint, 'train.checkpoint');
   config.eval.datasets.forEach((d, i) => (d.root = abs(d.root, `eval.datasets.${i}.root`)));
+}
+
+/** A trial with a later field's legacy value keeps the id it had before the field existed. */
+function withoutLegacyValues(model: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(model).filter(
+      ([k, v]) => !(k in LEGACY_CONFIG_VALUES) || LEGACY_CONFIG_VALUES[k] !== v,
+    ),
+  );
 }
 
 /**
  * Ids and keys. `weightsOf(trial)` is the backbone's weights identity; dataset roots enter
  * relative to `specDir` so a checkout elsewhere keeps its ids; micro_batch (an execution
- * detail) is left out.
+ * detail) is left out. A trial that evaluates a checkpoint is trained by it alone: its train
+ * identity is `checkpointOf(path)` (the checkpoint's content), nothing of the schedule.
  */
 export function assignKeys(
   drafts: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>[],
   weightsOf: (trial: Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>) => string,
   specDir: string,
+  checkpointOf: (dir: string) => string = (dir) => `dir:${dir}`,
 ): Trial[] {
   const rel = (p: string) => relative(specDir, p).split(sep).join('/') || '.';
   return drafts.map((d) => {
     const { config } = d;
     const weights = weightsOf(d);
     const { micro_batch: _mb, ...train } = config.train;
-    const model = { ...config.model, backbone: weights };
+    const model = withoutLegacyValues({ ...config.model, backbone: weights });
     const identity = {
       method: config.method,
       model,
-      train: { ...train, dataset: { ...train.dataset, root: rel(train.dataset.root) } },
+      train: train.checkpoint
+        ? { checkpoint: checkpointOf(train.checkpoint) }
+        : { ...train, dataset: { ...train.dataset!, root: rel(train.dataset!.root) } },
       eval: {
         ...config.eval,
         datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
@@ -204,10 +223,11 @@ export function assignKeys(
     const features = {
       weights,
       activation: String(config.model.activation),
+      pos_embed_resize: String(config.model.pos_embed_resize),
       image_size: Number(config.model.image_size),
       layers: [...(config.model.layers as number[])],
     };
-    const featureKey: FeatureKey = { id: shortHash(features), ...features };
+    const featureKey: FeatureKey = { id: shortHash(withoutLegacyValues(features)), ...features };
     return {
       ...d,
       id: shortHash(identity),

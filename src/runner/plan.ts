@@ -51,7 +51,8 @@ export async function planSpec(
   const pending = spec.trials.filter((t) => !finished.has(t.id));
   const trainingsToRun = new Map<string, Trial>();
   for (const t of pending)
-    if (!trainingsToRun.has(t.trainingKey)) trainingsToRun.set(t.trainingKey, t);
+    if (!t.config.train.checkpoint && !trainingsToRun.has(t.trainingKey))
+      trainingsToRun.set(t.trainingKey, t);
   const backend = spec.execution.backend === 'auto' ? 'tensorflow' : spec.execution.backend;
   const counts = new Map<string, number | undefined>();
   const count = (root: string, products: 'all' | string[]) => {
@@ -65,7 +66,7 @@ export async function planSpec(
   const add = (a: number | undefined, b: number | undefined) =>
     a === undefined || b === undefined ? undefined : a + b;
   for (const t of trainingsToRun.values()) {
-    const n = count(t.config.train.dataset.root, t.config.train.dataset.products);
+    const n = count(t.config.train.dataset!.root, t.config.train.dataset!.products);
     const passes = n === undefined ? undefined : n * t.config.train.epochs;
     trainPasses = add(trainPasses, passes);
     // Training runs the frozen vision tower on every (augmented) image, plus the text tower and backward of the small heads (≈ +50%).
@@ -92,11 +93,13 @@ export async function planSpec(
   return {
     spec,
     finished,
-    trainings: new Set(spec.trials.map((t) => t.trainingKey)).size,
+    trainings: new Set(
+      spec.trials.filter((t) => !t.config.train.checkpoint).map((t) => t.trainingKey),
+    ).size,
     trainingsToRun: trainingsToRun.size,
     evaluationsToRun: pending.length,
     work: {
-      trainImages: first
+      trainImages: first?.config.train.dataset
         ? count(first.config.train.dataset.root, first.config.train.dataset.products)
         : 0,
       evalImages: first

@@ -38,7 +38,13 @@ export interface EvalDataset {
 export type Augment = AugmentSwitches;
 
 export interface TrainSection {
-  dataset: TrainDataset;
+  /** Absent when `checkpoint` is given. */
+  dataset?: TrainDataset;
+  /**
+   * A checkpoint directory (absolute after loading) every trial evaluates instead of training;
+   * dataset, schedule and augmentation are then unused.
+   */
+  checkpoint?: string;
   epochs: number;
   batch_size: number;
   /** Images per forward/backward chunk (gradient accumulation); an execution detail, not in ids. */
@@ -138,7 +144,7 @@ export interface SpecInput {
   sweep?: SweepInput;
   seeds?: number | number[];
   train: Partial<Omit<TrainSection, 'dataset' | 'augment'>> & {
-    dataset: Partial<TrainDataset>;
+    dataset?: Partial<TrainDataset>;
     augment?: Partial<Augment>;
   };
   eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
@@ -161,6 +167,7 @@ export interface FeatureKey {
   id: string;
   weights: string;
   activation: string;
+  pos_embed_resize: string;
   image_size: number;
   layers: number[];
 }

@@ -6,12 +6,14 @@
  * Dataset roots are not required to exist when a spec is loaded (a spec is often planned on
  * one machine and run on another): a missing root is a warning here and an error when the
  * trial runs. A checkpoint-directory backbone must exist: its shapes are needed to check
- * layers, heads and image size.
+ * layers, heads and image size. A checkpoint named to evaluate (train.checkpoint) is checked
+ * against the trials' configs when it is here, and a warning otherwise.
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
 import { shortHash } from './canonical.js';
+import { checkNamedCheckpoints, checkTrainSource } from './checkpoint-checks.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
 import { isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
@@ -51,6 +53,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
   const axes = readSweep(raw.sweep, sink);
   const seeds = readSeeds(raw, sink);
+  checkTrainSource(raw, sink);
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
@@ -80,6 +83,7 @@ export async function loadSpec(file: string): Promise<Spec> {
       fileOf: (origin) => sink.position(origin, 'value').file,
     });
     const backbones = checkTrials(drafts, sink, rootFile);
+    const checkpoints = sink.errorCount === 0 ? await checkNamedCheckpoints(drafts, sink) : null;
     if (sink.errorCount === 0) {
       const identities = new Map<BackboneInfo, string>();
       for (const info of new Set(backbones))
@@ -88,6 +92,7 @@ export async function loadSpec(file: string): Promise<Spec> {
         drafts,
         (d) => identities.get(backbones[d.index]!)!,
         dirname(resolve(rootFile)),
+        (dir) => checkpoints!.get(dir)!,
       );
       warnMissingRoots(trials, sink);
     }
@@ -127,7 +132,8 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
     );
   };
   for (const t of trials) {
-    warn(t.config.train.dataset.root, originOf(t.origins, 'train.dataset.root'), 'train dataset');
+    if (t.config.train.dataset)
+      warn(t.config.train.dataset.root, originOf(t.origins, 'train.dataset.root'), 'train dataset');
     t.config.eval.datasets.forEach((d, i) =>
       warn(d.root, originOf(t.origins, `eval.datasets.${i}.root`), `eval dataset ${d.name}`),
     );

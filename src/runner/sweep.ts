@@ -52,7 +52,7 @@ export interface SweepResult {
 export async function ensureSynthRoots(spec: Spec, log: (line: string) => void): Promise<void> {
   const roots = new Set(
     spec.trials.flatMap((t) => [
-      t.config.train.dataset.root,
+      ...(t.config.train.dataset ? [t.config.train.dataset.root] : []),
       ...t.config.eval.datasets.map((d) => d.root),
     ]),
   );

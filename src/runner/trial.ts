@@ -103,10 +103,21 @@ export async function runTrial({
       chunkSize: train.micro_batch,
     });
 
-    const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
+    const checkpointDir = train.checkpoint ?? join(job.checkpointsDir, trial.trainingKey);
     let trained = false;
     let trainSeconds = 0;
-    if (
+    if (train.checkpoint) {
+      // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
+      // and logged with the trial so that `predict --run` finds what was evaluated.
+      applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
+      emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
+      logger.setTags({
+        [TRIAL_TAGS.trained]: 'false',
+        [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
+      });
+      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+        await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
+    } else if (
       job.reuseCheckpoint &&
       existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
       existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
@@ -125,6 +136,7 @@ export async function runTrial({
       });
     } else {
       const ds = train.dataset;
+      if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
       const dataset = await openCheckedDataset({ ...ds, decode: false });
       const samples = samplesOfSplit(dataset, ds.split);
       emit({

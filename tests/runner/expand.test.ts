@@ -82,6 +82,7 @@ test('variants × zip groups × seeds; keys follow what each field affects', asy
     ...b16.featureKey,
     weights: 'openai/ViT-B-16',
     activation: 'gelu',
+    pos_embed_resize: 'bicubic_antialias',
     image_size: 224,
     layers: [3, 6, 9, 12],
   });

@@ -8,8 +8,12 @@ export const ACTIVATIONS = ['gelu', 'quick_gelu'] as const;
 /** `gelu`: exact erf GELU (what VCP-CLIP's code builds); `quick_gelu`: x·σ(1.702x), as CLIP was trained. */
 export type Activation = (typeof ACTIVATIONS)[number];
 
-export const POS_EMBED_RESIZES = ['bicubic', 'bilinear'] as const;
-/** Interpolation of the positional grid when the input size differs (align_corners=false). */
+export const POS_EMBED_RESIZES = ['bicubic_antialias', 'bicubic', 'bilinear'] as const;
+/**
+ * Interpolation of the positional grid when the input size differs (PyTorch F.interpolate,
+ * align_corners=false): `bicubic_antialias` (antialias=True: VCP-CLIP's and open_clip's
+ * resize_pos_embed), `bicubic` (Hugging Face's interpolate_pos_encoding), `bilinear`.
+ */
 export type PosEmbedResize = (typeof POS_EMBED_RESIZES)[number];
 
 export const TOKEN_OUTPUTS = ['raw', 'projected'] as const;
@@ -52,7 +56,7 @@ export interface ClipConfig {
 export interface ClipOptionsInput {
   /** Block activation of both towers (default: the checkpoint's hidden_act). */
   activation?: Activation;
-  /** Positional-grid interpolation for other input sizes (default: bicubic, as VCP-CLIP). */
+  /** Positional-grid interpolation for other input sizes (default: bicubic, Hugging Face's; methods set theirs). */
   posEmbedResize?: PosEmbedResize;
   /** Form of the intermediate vision tokens returned (default: raw, as VCP-CLIP). */
   intermediateTokens?: TokenOutput;

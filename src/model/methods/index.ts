@@ -39,12 +39,15 @@ export interface PublicImportResult {
   tensors: number;
   warnings: string[];
   config: { config: Record<string, unknown>; clip: { name: string; sha256: string } };
+  /** What the checkpoint determined, for the command's summary line (e.g. "n_ctx 2, deep prompts 1"). */
+  summary: string;
 }
 
 /** Methods whose authors' checkpoints can be imported, each loaded on demand. */
 export const PUBLIC_IMPORTERS: Partial<
   Record<MethodName, () => Promise<(options: PublicImportOptions) => Promise<PublicImportResult>>>
 > = {
+  'vcp-clip': async () => (await import('./vcp-clip/import.js')).importVcpClip,
   'vip2-clip': async () => (await import('./vip2-clip/import.js')).importVip2Clip,
 };
 

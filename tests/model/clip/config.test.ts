@@ -108,6 +108,6 @@ test('options default to the checkpoint activation, bicubic and raw tokens; bad 
   assert.equal(resolveClipOptions({ activation: 'gelu' }, config).activation, 'gelu');
   assert.throws(
     () => resolveClipOptions({ posEmbedResize: 'nearest' as never }, config),
-    /posEmbedResize: got "nearest", accepted: bicubic, bilinear/,
+    /posEmbedResize: got "nearest", accepted: bicubic_antialias, bicubic, bilinear/,
   );
 });

@@ -1,5 +1,6 @@
 // The positional-grid resize against torch.nn.functional.interpolate(align_corners=False)
-// (goldens from python/golden/make_clip_fixture.py), and the class token kept as is.
+// in its three modes (goldens from python/golden/make_resize_golden.py, and the older bicubic /
+// bilinear cases of python/golden/make_clip_fixture.py), and the class token kept as is.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -15,6 +16,11 @@ const meta = JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8')) as {
   resize_cases: { name: string; channels: number; from: number; to: number }[];
 };
 const { tensors: golden } = await readSafetensors(`${DIR}/golden.safetensors`);
+const resizeMeta = JSON.parse(readFileSync(`${DIR}/resize-golden.json`, 'utf8')) as {
+  cases: { name: string; channels: number; from: [number, number]; to: [number, number] }[];
+};
+const { tensors: resizeGolden } = await readSafetensors(`${DIR}/resize-golden.safetensors`);
+const MODES = ['bicubic_antialias', 'bicubic', 'bilinear'] as const;
 
 function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   assert.equal(a.length, b.length);
@@ -34,8 +40,26 @@ for (const { name, channels, from, to } of meta.resize_cases) {
   }
 }
 
+for (const { name, channels, from, to } of resizeMeta.cases) {
+  for (const mode of MODES) {
+    test(`${mode} ${from.join('×')} → ${to.join('×')} equals torch F.interpolate (${name})`, () => {
+      const input = resizeGolden.get(`resize.${name}.input`)!.data as Float32Array;
+      const expected = resizeGolden.get(`resize.${name}.${mode}`)!.data;
+      const err = maxAbsDiff(resizeGrid(input, from, to, channels, mode), expected);
+      assert.ok(err <= 1e-5, `max abs error ${err.toExponential(2)}`);
+    });
+  }
+}
+
+test('antialiased bicubic is not plain bicubic, even when upsampling 24 → 37', () => {
+  const input = resizeGolden.get('resize.up24to37.input')!.data as Float32Array;
+  const plain = resizeGrid(input, 24, 37, 2, 'bicubic');
+  const antialiased = resizeGrid(input, 24, 37, 2, 'bicubic_antialias');
+  assert.ok(maxAbsDiff(plain, antialiased) > 1e-2);
+});
+
 test('interpolation rows sum to one and the identity size is the identity', () => {
-  for (const mode of ['bicubic', 'bilinear'] as const) {
+  for (const mode of MODES) {
     for (const [n, m] of [
       [24, 37],
       [7, 5],

@@ -3,7 +3,12 @@
  * docs/vcp-clip-spec.md). `resolveVcpClipConfig` validates user input and fills the defaults.
  */
 import { UserError } from '../../../errors.js';
-import { ACTIVATIONS, type Activation } from '../../clip/config.js';
+import {
+  ACTIVATIONS,
+  POS_EMBED_RESIZES,
+  type Activation,
+  type PosEmbedResize,
+} from '../../clip/config.js';
 import { KNOWN_BACKBONES, type BackboneShape } from '../../clip/presets.js';
 export const DTP_POSITIONS = ['pre', 'post'] as const;
 export type DtpPosition = (typeof DTP_POSITIONS)[number];
@@ -13,6 +18,11 @@ export type ImageScoreRule = (typeof IMAGE_SCORE_RULES)[number];
 export interface VcpClipConfigInput {
   /** Residual-block activation of both CLIP encoders; the public code uses exact GELU (default 'gelu'). */
   activation?: Activation;
+  /**
+   * Positional-grid resize when image_size differs from the backbone's: the public code's
+   * antialiased bicubic ('bicubic_antialias', default), Hugging Face's 'bicubic', or 'bilinear'.
+   */
+  pos_embed_resize?: PosEmbedResize;
   /** CLIP backbone name (default 'ViT-L-14-336'). */
   backbone?: string;
   /** Input resolution S (default 518). */
@@ -72,6 +82,7 @@ export const VCP_CLIP_DEFAULTS: VcpClipConfig = Object.freeze({
   activation: 'gelu',
   backbone: 'ViT-L-14-336',
   image_size: 518,
+  pos_embed_resize: 'bicubic_antialias',
   layers: Object.freeze([6, 12, 18, 24]),
   templates: Object.freeze(['a photo of a {state} {cls}']),
   state_words: Object.freeze([Object.freeze(['good', 'damaged'] as [string, string])]),
@@ -169,6 +180,7 @@ export function resolveVcpClipConfig(
     );
 
   oneOf('activation', ACTIVATIONS);
+  oneOf('pos_embed_resize', POS_EMBED_RESIZES);
   check(
     typeof c.backbone === 'string' && c.backbone.length > 0,
     'backbone',

@@ -282,6 +282,15 @@ export function createVcpClip(input: unknown, context: MethodContext): VcpClipMe
       },
     );
   }
+  const resize = context.clip.options.posEmbedResize;
+  if (resize !== config.pos_embed_resize) {
+    throw new UserError(
+      `vcp-clip config: pos_embed_resize: got "${config.pos_embed_resize}", but the CLIP model was built with "${resize}"`,
+      {
+        hint: 'build CLIP with the pos_embed_resize of the method config (bicubic_antialias is the public code)',
+      },
+    );
+  }
   if (context.backbone !== undefined && context.backbone !== config.backbone) {
     throw new UserError(
       `vcp-clip config: backbone: got "${config.backbone}", but the CLIP model loaded is "${context.backbone}"`,

@@ -39,6 +39,8 @@ export interface ImportedVip2Checkpoint {
   config: CheckpointConfig;
   tensors: number;
   warnings: string[];
+  /** What the checkpoint determined, for the import command's summary line. */
+  summary: string;
 }
 
 async function sha256(file: string): Promise<string> {
@@ -158,7 +160,9 @@ export async function importVip2Clip(
         { sha256: backbone.sha256, name },
         { imported_from: resolve(pth), pth_sha256: await sha256(pth), public_code: PUBLIC_CODE },
       );
-      return { dir: out, config, tensors: params.size, warnings };
+      const c = method.config;
+      const summary = `n_ctx ${c.n_ctx}, n_cls ${c.n_cls}, normal prompt's state word "${c.normal_state_word}"`;
+      return { dir: out, config, tensors: params.size, warnings, summary };
     } finally {
       method.dispose();
     }

@@ -21,8 +21,6 @@ export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
 export interface Fixture {
   meta: {
     config: VcpClipConfigInput;
-    losses: Record<string, number>;
-    loss_total: number;
     layers: number[];
   };
   params: Map<string, RawTensor>;
@@ -75,6 +73,7 @@ export function tensorOf(raw: RawTensor): Tensor {
 export function buildClip(fx: Fixture): ClipModel {
   return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, {
     activation: 'gelu',
+    posEmbedResize: 'bicubic_antialias',
   });
 }
 

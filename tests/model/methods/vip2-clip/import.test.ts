@@ -185,6 +185,6 @@ test(
     assert.match(bad.stderr, /not a ViP²-CLIP checkpoint of the public train\.py/);
     assert.doesNotMatch(bad.stderr, /\n\s+at /);
     const unknown = run('nope', 'x.pth');
-    assert.match(unknown.stderr, /got method "nope", expected one of vip2-clip/);
+    assert.match(unknown.stderr, /got method "nope", expected one of vcp-clip, vip2-clip/);
   },
 );
