@@ -5,6 +5,7 @@
 import { cac } from 'cac';
 import { readFileSync } from 'node:fs';
 import { exitCodeOf, formatError } from './errors.js';
+import type { WeightsCommandOptions } from './commands/weights.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -124,9 +125,9 @@ cli
 cli
   .command(
     'weights <action> [id]',
-    'Manage CLIP weights: `weights pull <hub-id>` downloads a Hugging Face CLIP checkpoint into the cache',
+    'CLIP weights: `weights pull <hub-id>` (safetensors, a conversion PR, pytorch_model.bin or OpenCLIP, converted safely), `weights list`, `weights verify <hub-id>`',
   )
-  .option('--revision <rev>', '[string] branch, tag or commit to download', { default: 'main' })
+  .option('--revision <rev>', '[string] branch, tag, refs/pr/N or commit', { default: 'main' })
   .option(
     '--cache-dir <dir>',
     '[string] cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp)',
@@ -135,12 +136,30 @@ cli
     '--endpoint <url>',
     '[string] Hugging Face-compatible server (default: $HF_ENDPOINT or https://huggingface.co)',
   )
-  .action(
-    async (
-      action: string,
-      id: string | undefined,
-      options: { revision: string; cacheDir?: string; endpoint?: string },
-    ) => (await import('./commands/weights.js')).weightsCommand(action, id, options),
+  .option(
+    '--hf-cache',
+    'pull: download into the Hugging Face cache ($HF_HUB_CACHE or $HF_HOME/hub), where Python finds it too',
+  )
+  .option(
+    '--refresh',
+    'pull: ask the server even when a local copy exists (a branch may have moved)',
+  )
+  .option('--offline', 'pull: never use the network (default when HF_HUB_OFFLINE is set)')
+  .option(
+    '--safetensors-only',
+    'pull: refuse pytorch_model.bin / open_clip_pytorch_model.bin (otherwise read by a restricted reader that runs no pickle code)',
+  )
+  .option(
+    '--tokenizer-from <id>',
+    '[string] pull: tokenizer repository for checkpoints that ship none (default openai/clip-vit-large-patch14)',
+  )
+  .option(
+    '--max-bytes <n>',
+    '[number] pull: largest file accepted when the server announces no size',
+  )
+  .option('--json', 'list: print JSON')
+  .action(async (action: string, id: string | undefined, options: WeightsCommandOptions) =>
+    (await import('./commands/weights.js')).weightsCommand(action, id, options),
   );
 
 cli

@@ -50,7 +50,11 @@ test('a missing dependency fails in CI, is a printed skip reason elsewhere; only
   const optional = Object.entries(DEPENDENCIES)
     .filter(([, info]) => 'optionalInCI' in info)
     .map(([name]) => name);
-  assert.deepEqual(optional, ['torch-python'], 'README "Testing" lists exactly these');
+  assert.deepEqual(
+    optional,
+    ['torch-python', 'hub-python'],
+    'README "Testing" lists exactly these',
+  );
 });
 
 test('VCP_EXP_PYTHON that does not exist is reported, not silently replaced', () => {

@@ -47,6 +47,12 @@ export const DEPENDENCIES = {
     optionalInCI:
       'CI installs no PyTorch (several GB); the committed .pth fixture covers the torch-free reader there',
   },
+  'hub-python': {
+    what: 'a Python with huggingface_hub',
+    fix: 'set VCP_EXP_PYTHON to a venv made from python/requirements-golden.txt (python/README.md)',
+    optionalInCI:
+      'CI installs no golden Python; the committed tests/fixtures/clip/hf-cache, written by huggingface_hub itself, covers the cache layout there',
+  },
   'clip-tokenizer': {
     what: "the real CLIP tokenizer files (openai/clip-vit-base-patch32's tokenizer.json)",
     fix: 'set VCP_EXP_CLIP_TOKENIZER to their directory, or keep shared/assets/clip-tokenizer beside the checkout (as CI does)',
@@ -141,6 +147,7 @@ export const numpyPython = (): Availability<string> => pythonWith(['numpy']);
 export const pillowPython = (): Availability<string> => pythonWith(['numpy', 'PIL']);
 export const torchPython = (): Availability<string> =>
   pythonWith(['numpy', 'torch', 'safetensors']);
+export const hubPython = (): Availability<string> => pythonWith(['huggingface_hub']);
 
 /** The real CLIP tokenizer directory: $VCP_EXP_CLIP_TOKENIZER, else ../shared/assets/clip-tokenizer. */
 export function realTokenizer(): Availability<string> {

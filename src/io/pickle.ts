@@ -287,7 +287,8 @@ export function unpickle(bytes: Uint8Array, options: UnpickleOptions): PickleVal
       case 0x65: {
         // APPENDS
         const items = popMark().map((item) => value(item, 'a list item'));
-        listOf(top('APPENDS'), 'APPENDS').push(...items);
+        const list = listOf(top('APPENDS'), 'APPENDS');
+        for (const item of items) list.push(item); // no spread: a million items would overflow the call stack
         break;
       }
       case 0x7d: // EMPTY_DICT

@@ -39,6 +39,9 @@ export interface HeaderEntry {
   data_offsets: [number, number];
 }
 
+/** The reference implementation's bound on the JSON header (safetensors' N_MAX). */
+const MAX_HEADER_BYTES = 100_000_000;
+
 const BYTES: Record<SafetensorsDtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4 };
 
 function corrupt(file: string, what: string): UserError {
@@ -64,6 +67,11 @@ export async function readSafetensorsHeader(file: string): Promise<{
     const headerLength = Number(lengthBytes.readBigUInt64LE(0));
     if (headerLength <= 0 || 8 + headerLength > size)
       throw corrupt(file, `header length ${headerLength} exceeds file size ${size}`);
+    if (headerLength > MAX_HEADER_BYTES)
+      throw corrupt(
+        file,
+        `header length ${headerLength} exceeds the format's limit of ${MAX_HEADER_BYTES}`,
+      );
     const headerBytes = Buffer.alloc(headerLength);
     await handle.read(headerBytes, 0, headerLength, 8);
     let parsed: Record<string, unknown>;
@@ -135,8 +143,11 @@ function halfToFloat(h: number): number {
   return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
 }
 
-/** Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are aligned). */
-function decode(
+/**
+ * Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are
+ * aligned): floats widened to float32, integers to int32 (I64 checked to fit).
+ */
+export function decode(
   dtype: SafetensorsDtype,
   aligned: Uint8Array,
   what: string,

@@ -20,7 +20,13 @@ import {
   type PickleTuple,
   type PickleValue,
 } from './pickle.js';
-import { DTYPE_BYTES, type RawDtype } from './safetensors.js';
+import {
+  decode,
+  DTYPE_BYTES,
+  type RawDtype,
+  type RawTensor,
+  type SafetensorsDtype,
+} from './safetensors.js';
 import { ZipArchive, type ZipEntry } from './zip.js';
 
 /** Tensor dtypes under their safetensors names. */
@@ -81,6 +87,7 @@ export interface TorchZipOptions {
   maxPickleBytes?: number;
 }
 
+const DECODABLE = new Set<TorchDtype>(['F32', 'F16', 'BF16', 'I64', 'I32']);
 const MAX_DIMS = 32;
 const MAX_DEPTH = 64;
 
@@ -183,6 +190,23 @@ export class TorchZip {
     else gather(data, out, size, shape, stride, offset);
     if (this.bigEndian && size > 1) swapBytes(out, size);
     return out;
+  }
+
+  /**
+   * The tensor decoded as io/safetensors decodes (floats widened to float32, integers to
+   * int32); other dtypes (F64, I16, I8, U8, BOOL) are refused by name.
+   */
+  async rawTensor(name: string, tensor: TorchTensor): Promise<RawTensor> {
+    if (!DECODABLE.has(tensor.dtype))
+      throw new UserError(
+        `${this.file}: tensor "${name}" has dtype ${tensor.dtype}; readable as numbers: ${[...DECODABLE].join(', ')}`,
+      );
+    const dtype = tensor.dtype as SafetensorsDtype;
+    return {
+      dtype,
+      shape: tensor.shape,
+      data: decode(dtype, await this.bytes(tensor), `${this.file}: tensor "${name}"`),
+    };
   }
 
   /** A storage read whole (CRC-checked); the last one is kept for tensors that share it. */

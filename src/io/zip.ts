@@ -1,8 +1,9 @@
 /**
- * A read-only zip archive opened by its central directory (zip64 included), with random access
- * to stored entries through the file handle: a 1.7 GB torch.save archive is never read whole.
- * Stored and deflated entries are read; every offset and size is checked against the file.
+ * A read-only zip archive opened by its central directory (zip64 included); entries are read
+ * one at a time through the file handle (a 1.7 GB torch.save archive is never read whole),
+ * stored or deflated, CRC-checked; every offset and size is checked against the file.
  */
+import { constants } from 'node:buffer';
 import { open, type FileHandle } from 'node:fs/promises';
 import { inflateRawSync } from 'node:zlib';
 import * as zlib from 'node:zlib';
@@ -85,9 +86,15 @@ export class ZipArchive {
 
   /** The whole entry, decompressed and CRC-checked; refuses entries larger than `maxBytes`. */
   async read(entry: ZipEntry, maxBytes: number): Promise<Uint8Array> {
-    if (entry.size > maxBytes)
+    // One Buffer holds an entry; deflate cannot expand more than 1032:1, so a larger claim is a lie.
+    const limit = Math.min(
+      maxBytes,
+      constants.MAX_LENGTH,
+      entry.method === 8 ? entry.compressedSize * 1032 : Infinity,
+    );
+    if (entry.size > limit)
       throw new UserError(
-        `${this.file}: entry "${entry.name}" holds ${entry.size} bytes, more than the ${maxBytes} allowed for it`,
+        `${this.file}: entry "${entry.name}" claims ${entry.size} bytes, more than the ${limit} that can be read for it`,
       );
     const start = await this.dataOffset(entry);
     const raw = await readExactly(this.handle, start, entry.compressedSize, this.file);
@@ -119,24 +126,6 @@ export class ZipArchive {
         `entry "${entry.name}" fails its CRC-32 check (${crc.toString(16)} ≠ ${entry.crc32.toString(16)})`,
       );
     return data;
-  }
-
-  /**
-   * `length` bytes from `offset` inside a stored entry, without reading the rest of it (no CRC:
-   * a part cannot be checked; callers that need integrity read whole entries or hash the file).
-   */
-  async readRange(entry: ZipEntry, offset: number, length: number): Promise<Uint8Array> {
-    if (entry.method !== 0) {
-      const whole = await this.read(entry, entry.size);
-      return whole.subarray(offset, offset + length);
-    }
-    if (offset < 0 || length < 0 || offset + length > entry.size)
-      throw corrupt(
-        this.file,
-        `bytes ${offset}..${offset + length} are outside entry "${entry.name}" (${entry.size} bytes)`,
-      );
-    const start = await this.dataOffset(entry);
-    return readExactly(this.handle, start + offset, length, this.file);
   }
 }
 

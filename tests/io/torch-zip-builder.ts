@@ -1,46 +1,53 @@
 /**
- * Hand-built torch.save-style archives for the reader's refusal tests: a stored zip writer
- * (optionally with zip64 records, as torch writes for files over 4 GB) and a pickle assembler.
+ * Hand-built torch.save-style archives for the reader's refusal tests: a zip writer (stored, or
+ * deflated as a repacked archive would be; optionally with zip64 records, as torch writes for
+ * files over 4 GB) and a pickle assembler.
  */
+import { deflateRawSync } from 'node:zlib';
 import { crc32 } from '../../src/io/zip.js';
 
 export function buildZip(
   entries: [string, Uint8Array][],
-  options: { zip64?: boolean } = {},
+  options: { zip64?: boolean; deflate?: boolean; claimSize?: number } = {},
 ): Buffer {
   const parts: Buffer[] = [];
   const central: Buffer[] = [];
   let offset = 0;
   for (const [name, data] of entries) {
+    const stored = options.deflate ? deflateRawSync(data) : Buffer.from(data);
+    const size = options.claimSize ?? data.length;
+    const method = options.deflate ? 8 : 0;
     const nameBytes = Buffer.from(name);
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
+    local.writeUInt16LE(method, 8);
     local.writeUInt32LE(crc32(data), 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
+    local.writeUInt32LE(stored.length, 18);
+    local.writeUInt32LE(size, 22);
     local.writeUInt16LE(nameBytes.length, 26);
-    parts.push(local, nameBytes, Buffer.from(data));
+    parts.push(local, nameBytes, stored);
     const extra = options.zip64 ? Buffer.alloc(4 + 24) : Buffer.alloc(0);
     if (options.zip64) {
       extra.writeUInt16LE(1, 0);
       extra.writeUInt16LE(24, 2);
-      extra.writeBigUInt64LE(BigInt(data.length), 4);
-      extra.writeBigUInt64LE(BigInt(data.length), 12);
+      extra.writeBigUInt64LE(BigInt(size), 4);
+      extra.writeBigUInt64LE(BigInt(stored.length), 12);
       extra.writeBigUInt64LE(BigInt(offset), 20);
     }
     const entry = Buffer.alloc(46);
     entry.writeUInt32LE(0x02014b50, 0);
     entry.writeUInt16LE(45, 4);
     entry.writeUInt16LE(45, 6);
+    entry.writeUInt16LE(method, 10);
     entry.writeUInt32LE(crc32(data), 16);
-    entry.writeUInt32LE(options.zip64 ? 0xffffffff : data.length, 20);
-    entry.writeUInt32LE(options.zip64 ? 0xffffffff : data.length, 24);
+    entry.writeUInt32LE(options.zip64 ? 0xffffffff : stored.length, 20);
+    entry.writeUInt32LE(options.zip64 ? 0xffffffff : size, 24);
     entry.writeUInt16LE(nameBytes.length, 28);
     entry.writeUInt16LE(extra.length, 30);
     entry.writeUInt32LE(options.zip64 ? 0xffffffff : offset, 42);
     central.push(entry, nameBytes, extra);
-    offset += 30 + nameBytes.length + data.length;
+    offset += 30 + nameBytes.length + stored.length;
   }
   const cd = Buffer.concat(central);
   const tail: Buffer[] = [];
@@ -142,7 +149,7 @@ export function tensorOps(t: {
 export function torchArchive(
   pkl: Uint8Array,
   storages: Record<string, Uint8Array>,
-  options: { zip64?: boolean } = {},
+  options: Parameters<typeof buildZip>[1] = {},
 ): Buffer {
   return buildZip(
     [

@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../../src/errors.js';
 import { PickleDict, PickleRefused } from '../../src/io/pickle.js';
-import { SafetensorsFile } from '../../src/io/safetensors.js';
+import { decode, SafetensorsFile, type SafetensorsDtype } from '../../src/io/safetensors.js';
 import { TorchZip } from '../../src/io/torch-zip.js';
 import { buildZip, op, pickle, tensorOps, torchArchive } from './torch-zip-builder.js';
 import { need, pythonWith } from '../requirements.js';
@@ -41,6 +41,20 @@ async function assertMatchesExpected(file: string): Promise<void> {
       assert.ok(got.equals(Buffer.from(await expected.bytes(name))), `${name}: bytes differ`);
     }
     assert.equal(tensors.get('prompt')!.parameter, true);
+    // Decoded values (what a consumer of float32 data gets) equal what the safetensors reader
+    // decodes from safetensors.torch's copy (that decoder is tested against Python).
+    for (const name of ['dtypes.f16', 'dtypes.bf16', 'dtypes.i32', 'views.column', 'prompt']) {
+      const raw = await archive.rawTensor(name, tensors.get(name)!);
+      const entry = expected.entries[name];
+      const want = decode(entry.dtype as SafetensorsDtype, await expected.bytes(name), name);
+      assert.equal(raw.dtype, entry.dtype, name);
+      assert.deepEqual(raw.shape, entry.shape, name);
+      assert.deepEqual([...raw.data], [...want], name);
+    }
+    await assert.rejects(
+      archive.rawTensor('dtypes.u8', tensors.get('dtypes.u8')!),
+      /tensor "dtypes\.u8" has dtype U8; readable as numbers: F32, F16, BF16, I64, I32/,
+    );
     assert.equal(tensors.get('model.0.weight')!.parameter, false);
     // Views keep their layout until read: the slice sits at offset 12 of the shared storage.
     assert.equal(tensors.get('views.row_slice')!.offset, 12);
@@ -73,7 +87,7 @@ test('a big-endian archive is byte-swapped to the same little-endian values', as
   await assertMatchesExpected(fixture('state-big-endian.pth'));
 });
 
-test('zip64 records (torch writes them past 4 GB) are read', async () => {
+test('zip64 records (torch writes them past 4 GB) and deflated entries are read; a deflate bomb claim is refused', async () => {
   const data = Buffer.from(new Float32Array([1.5, -2, 3, 4]).buffer);
   const pkl = pickle(
     op.proto,
@@ -83,11 +97,19 @@ test('zip64 records (torch writes them past 4 GB) are read', async () => {
     op.setitem,
     op.stop,
   );
-  const file = await write('zip64.pth', torchArchive(pkl, { '0': data }, { zip64: true }));
-  const archive = await TorchZip.open(file);
-  const w = archive.tensors().get('w')!;
-  assert.deepEqual([...new Float32Array((await archive.bytes(w)).buffer)], [1.5, 3, -2, 4]);
-  await archive.close();
+  for (const options of [{ zip64: true }, { deflate: true }, { zip64: true, deflate: true }]) {
+    const file = await write('zip.pth', torchArchive(pkl, { '0': data }, options));
+    const archive = await TorchZip.open(file);
+    const w = archive.tensors().get('w')!;
+    assert.deepEqual([...new Float32Array((await archive.bytes(w)).buffer)], [1.5, 3, -2, 4]);
+    await archive.close();
+  }
+  // Deflated entries that claim 2 GB: more than deflate can expand them to, refused unread.
+  const bomb = await write('bomb.pth', torchArchive(pkl, {}, { deflate: true, claimSize: 2e9 }));
+  await assert.rejects(
+    TorchZip.open(bomb),
+    /bomb\.pth: entry "archive\/[^"]+" claims 2000000000 bytes, more than the \d+ that can be read for it/,
+  );
 });
 
 test('a pickle that calls os.system is refused by name and nothing runs; Python itself would run it', async (t) => {

@@ -235,3 +235,13 @@ export function gridSize(
   }
   return imageSize / config.patchSize;
 }
+
+/** Whether a parsed config.json is a Hugging Face CLIPModel config (not timm's, not another model's). */
+export function isHfClipConfig(config: unknown): boolean {
+  if (typeof config !== 'object' || config === null) return false;
+  const c = config as { model_type?: unknown; architectures?: unknown };
+  return (
+    c.model_type === 'clip' ||
+    (Array.isArray(c.architectures) && c.architectures.includes('CLIPModel'))
+  );
+}

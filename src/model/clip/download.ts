@@ -3,7 +3,8 @@
  * X-Linked-Size / X-Linked-Etag headers HF sets on LFS redirects, else Content-Length / ETag),
  * then a GET into `<dest>.part` that resumes with HTTP Range after a dropped connection, retries
  * network errors and 5xx with exponential backoff, and is renamed into place only once its size
- * and sha256 are verified.
+ * and sha256 are verified (and the caller's content check passes). A body never grows past the
+ * announced size, or past `maxBytes` when none is announced.
  */
 import { open, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +24,19 @@ export interface HttpOptions {
   progress?: DownloadProgress;
 }
 
+/** Default bound on a file whose size the server does not announce (the largest CLIP is ~10 GB). */
+export const DEFAULT_MAX_BYTES = 32 * 2 ** 30;
+
+export interface DownloadOptions extends HttpOptions {
+  /** Refuse a body longer than this when the server announces no size (default 32 GiB). */
+  maxBytes?: number;
+  /**
+   * Checks the downloaded bytes before they are moved into place (e.g. that a weights file
+   * parses); a throw deletes the download. The only check a file without a size or hash gets.
+   */
+  verify?: (file: string) => Promise<void>;
+}
+
 export interface RemoteFile {
   /** The URL the file was asked for. */
   url: string;
@@ -33,6 +47,8 @@ export interface RemoteFile {
   sha256?: string;
   /** X-Repo-Commit: the commit the revision resolved to. */
   commit?: string;
+  /** The file's etag as the hub gives it (sha256 for LFS files, git blob sha1 otherwise). */
+  etag?: string;
 }
 
 /** A failure worth retrying (network error, 429, 5xx, connection cut short). */
@@ -54,8 +70,14 @@ function classify(label: string, url: string, status: number): Error {
   return new UserError(`${label}: ${url} answered an unexpected ${status}`);
 }
 
+/** An ETag without W/ and quotes, as huggingface_hub normalises it (the blob's name in its cache). */
+function normaliseEtag(etag: string | null): string | undefined {
+  const value = etag?.replace(/^W\//, '').replaceAll('"', '').trim();
+  return value && /^[0-9A-Za-z._-]{1,128}$/.test(value) ? value : undefined;
+}
+
 function sha256FromEtag(etag: string | null): string | undefined {
-  const value = etag?.replace(/^W\//, '').replaceAll('"', '').trim().toLowerCase();
+  const value = normaliseEtag(etag)?.toLowerCase();
   return value && /^[0-9a-f]{64}$/.test(value) ? value : undefined;
 }
 
@@ -63,11 +85,12 @@ function sizeFrom(header: string | null): number | undefined {
   return header !== null && /^\d+$/.test(header.trim()) ? Number(header) : undefined;
 }
 
-async function withRetries<T>(
+export async function withRetries<T>(
   label: string,
   options: HttpOptions,
   run: () => Promise<T>,
   onRetry?: () => Promise<boolean>,
+  action = 'download',
 ): Promise<T> {
   const retries = options.retries ?? 5;
   const progress = options.progress ?? silentProgress;
@@ -80,7 +103,7 @@ async function withRetries<T>(
       if (onRetry && (await onRetry())) attempt = 0;
       if (attempt >= retries) {
         throw new UserError(
-          `${label}: download failed after ${retries + 1} attempts: ${describeError(error)}`,
+          `${label}: ${action} failed after ${retries + 1} attempts: ${describeError(error)}`,
           {
             hint: 'check the network and the endpoint, then run the command again: finished files are kept and a partial one resumes',
             cause: error,
@@ -113,6 +136,7 @@ export async function remoteMetadata(
     let current = url;
     let linkedSize: number | undefined;
     let linkedSha: string | undefined;
+    let linkedEtag: string | undefined;
     let commit: string | undefined;
     for (let hop = 0; hop < 10; hop++) {
       const response = await fetch(current, {
@@ -122,6 +146,7 @@ export async function remoteMetadata(
       });
       linkedSize ??= sizeFrom(response.headers.get('x-linked-size'));
       linkedSha ??= sha256FromEtag(response.headers.get('x-linked-etag'));
+      linkedEtag ??= normaliseEtag(response.headers.get('x-linked-etag'));
       commit ??= response.headers.get('x-repo-commit') ?? undefined;
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
@@ -132,7 +157,14 @@ export async function remoteMetadata(
           linkedSha !== undefined ||
           new URL(next).origin !== new URL(current).origin
         ) {
-          return { url, location: next, size: linkedSize, sha256: linkedSha, commit };
+          return {
+            url,
+            location: next,
+            size: linkedSize,
+            sha256: linkedSha,
+            commit,
+            etag: linkedEtag,
+          };
         }
         current = next;
         continue;
@@ -145,6 +177,7 @@ export async function remoteMetadata(
         size: linkedSize ?? sizeFrom(response.headers.get('content-length')),
         sha256: linkedSha ?? sha256FromEtag(response.headers.get('etag')),
         commit,
+        etag: linkedEtag ?? normaliseEtag(response.headers.get('etag')),
       };
     }
     throw new UserError(`${label}: ${url} redirects more than 10 times`);
@@ -163,9 +196,10 @@ async function fetchInto(
   remote: RemoteFile,
   part: string,
   label: string,
-  options: HttpOptions,
+  options: DownloadOptions,
 ): Promise<void> {
   const progress = options.progress ?? silentProgress;
+  const limit = remote.size ?? options.maxBytes ?? DEFAULT_MAX_BYTES;
   let have = await sizeOf(part);
   if (remote.size !== undefined && have > remote.size) {
     await truncate(part, 0);
@@ -214,14 +248,35 @@ async function fetchInto(
     }
     progress.start(label, remote.size, have);
     const handle = await open(part, flags);
+    let tooLong = false;
     try {
       for await (const chunk of response.body ?? []) {
         arm();
-        await handle.write(chunk as Uint8Array);
-        progress.advance((chunk as Uint8Array).length);
+        const bytes = chunk as Uint8Array;
+        if (have + bytes.length > limit) {
+          tooLong = true; // leaving the loop cancels the body
+          break;
+        }
+        await handle.write(bytes);
+        have += bytes.length;
+        progress.advance(bytes.length);
       }
     } finally {
       await handle.close();
+    }
+    if (tooLong) {
+      await unlink(part).catch(() => undefined);
+      throw new UserError(
+        remote.size !== undefined
+          ? `${label}: ${remote.location} sends more than the ${remote.size} bytes announced for it; stopped at ${have} bytes and deleted the partial file`
+          : `${label}: ${remote.location} announces no size and sends more than ${limit} bytes; stopped and deleted the partial file`,
+        {
+          hint:
+            remote.size !== undefined
+              ? 'the server (or a proxy in between) serves something else than the file it describes: check the endpoint'
+              : 'raise the bound with --max-bytes if this file really is that large, or use a server that announces sizes',
+        },
+      );
     }
   } catch (error) {
     if (error instanceof UserError || error instanceof TransientError) throw error;
@@ -246,9 +301,15 @@ export async function downloadFile(
   remote: RemoteFile,
   dest: string,
   label: string,
-  options: HttpOptions = {},
+  options: DownloadOptions = {},
 ): Promise<string> {
   const progress = options.progress ?? silentProgress;
+  const limit = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  if (remote.size !== undefined && remote.size > limit)
+    throw new UserError(
+      `${label}: ${remote.url} announces ${remote.size} bytes, more than the ${limit} allowed`,
+      { hint: 'raise the bound with --max-bytes if this file really is that large' },
+    );
   const part = `${dest}.part`;
   const started = performance.now();
   const initial = await sizeOf(part);
@@ -288,6 +349,14 @@ export async function downloadFile(
         hint: `run the command again; if it fails the same way, the server at ${new URL(remote.location).origin} serves a file that differs from what it announces`,
       },
     );
+  }
+  if (options.verify) {
+    try {
+      await options.verify(part);
+    } catch (error) {
+      await unlink(part).catch(() => undefined);
+      throw error;
+    }
   }
   await rename(part, dest);
   progress.done(

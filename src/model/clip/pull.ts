@@ -1,148 +1,255 @@
 /**
- * `vcp-exp weights pull`: fetches a CLIP checkpoint's files from a Hugging Face-compatible
- * endpoint (`<endpoint>/<id>/resolve/<revision>/<file>`) into the cache, skipping files already
- * there and verified, then validates the directory as loadClipCheckpoint would.
+ * `vcp-exp weights pull <id>`: a CLIP checkpoint directory (config.json, model.safetensors,
+ * tokenizer files) in our cache, from whatever the repository publishes. Resolution order:
+ *  1. what is already local, without the network: our cache (a directory with a manifest), then
+ *     Python's Hugging Face cache (refs/<revision> → snapshots/<commit>/), used where it lies;
+ *  2. `model.safetensors` on the revision (a Hugging Face CLIP config.json next to it);
+ *  3. the repository's safetensors conversion pull request (Hub API; opened by SFconvertbot and
+ *     converted from the same pytorch_model.bin), pinned by its commit and named;
+ *  4. `pytorch_model.bin`, read by the restricted torch-zip reader and converted here;
+ *  5. the OpenCLIP / timm layout (open_clip_config.json + open_clip_model.safetensors or
+ *     open_clip_pytorch_model.bin, OpenAI parameter names), converted here.
+ * (pull-plan.ts decides 2–5, pull-listing.ts lists, pull-files.ts fetches.) Every file is pinned
+ * to the commit the revision resolved to and verified (size, sha256, and weights that parse with
+ * every tensor the config needs) before it is placed; the manifest is written last.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../../errors.js';
-import { cacheRoot, checkHubId, checkpointCacheDir } from './cache.js';
-import { downloadFile, remoteMetadata, type HttpOptions, type RemoteFile } from './download.js';
-import { silentProgress } from './progress.js';
+import { PickleRefused } from '../../io/pickle.js';
+import { parseClipConfig, type ClipConfig } from './config.js';
+import { convertTorchBin } from './convert-torch.js';
+import { hfRepoDir } from './hf-cache.js';
 import {
+  MANIFEST_FILE,
+  readManifest,
+  writeManifest,
+  type WeightsFormat,
+  type WeightsManifest,
+} from './manifest.js';
+import { convertOpenClip, OPEN_CLIP_CONFIG, openClipConfigToHf } from './open-clip.js';
+import { PullContext, type FileStatus, type PullOptions } from './pull-context.js';
+import { fetchSource, placeFile, removeStale, replaceFile, SOURCE_DIR } from './pull-files.js';
+import { localListing, onlineListing, TOKENIZER_FILES, TORCH_FILE } from './pull-listing.js';
+import { isLocal, planFormat, type Plan } from './pull-plan.js';
+import { openTensorSource } from './tensor-source.js';
+import {
+  checkWeightsFile,
   inspectClipCheckpoint,
   rememberHash,
   sha256File,
-  weightsHash,
   WEIGHTS_FILE,
   type CheckpointSummary,
 } from './weights.js';
 
-export const DEFAULT_ENDPOINT = 'https://huggingface.co';
-
-/** Small files first, so a wrong id or revision fails before the large download starts. */
-export const PULL_FILES: readonly { name: string; required: boolean }[] = [
-  { name: 'config.json', required: true },
-  { name: 'tokenizer.json', required: true },
-  { name: 'tokenizer_config.json', required: false },
-  { name: 'special_tokens_map.json', required: false },
-  { name: 'vocab.json', required: false },
-  { name: 'merges.txt', required: false },
-  { name: WEIGHTS_FILE, required: true },
-];
-
-export interface PullOptions extends HttpOptions {
-  /** Hugging Face model id, e.g. openai/clip-vit-large-patch14-336. */
-  id: string;
-  revision?: string;
-  /** Cache root (default: $VCP_EXP_CACHE, $XDG_CACHE_HOME/vcp-exp or ~/.cache/vcp-exp). */
-  cacheDir?: string;
-  /** Server (default: $HF_ENDPOINT or https://huggingface.co). */
-  endpoint?: string;
-  /** Access token for private or gated repositories (default: $HF_TOKEN). */
-  token?: string;
-}
-
-export type FileStatus = 'downloaded' | 'up to date' | 'absent';
+export { DEFAULT_ENDPOINT, resolveEndpoint } from './pull-context.js';
+export type { FileStatus, PullOptions } from './pull-context.js';
+export { DEFAULT_TOKENIZER_REPO } from './pull-plan.js';
 
 export interface PullResult {
   dir: string;
-  /** The commit the revision resolved to, when the server says. */
+  /** The commit the revision resolved to, when known. */
   commit?: string;
+  format: WeightsFormat;
+  /** One sentence: where the weights came from. */
+  origin: string;
   files: { name: string; status: FileStatus }[];
   checkpoint: CheckpointSummary;
-}
-
-/** The endpoint to use: the flag, else $HF_ENDPOINT, else huggingface.co; no trailing slash. */
-export function resolveEndpoint(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv = process.env,
-): string {
-  const endpoint = (flag ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
-  let parsed: URL;
-  try {
-    parsed = new URL(endpoint);
-  } catch {
-    throw new UserError(`endpoint "${endpoint}" is not a URL`, {
-      hint: 'use e.g. --endpoint https://huggingface.co',
-    });
-  }
-  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
-    throw new UserError(`endpoint "${endpoint}": only http and https are supported`);
-  return endpoint;
-}
-
-async function isUpToDate(dest: string, remote: RemoteFile): Promise<boolean> {
-  const size = await stat(dest).then(
-    (s) => s.size,
-    () => undefined,
-  );
-  if (size === undefined || (remote.size !== undefined && size !== remote.size)) return false;
-  if (remote.sha256 === undefined) return true;
-  const actual = dest.endsWith(WEIGHTS_FILE) ? await weightsHash(dest) : await sha256File(dest);
-  return actual === remote.sha256;
+  manifest: WeightsManifest;
+  /** Things the user should know (ignored pull requests, skipped tensors). */
+  notes: string[];
 }
 
 export async function pullClipCheckpoint(options: PullOptions): Promise<PullResult> {
-  checkHubId(options.id);
-  const revision = options.revision ?? 'main';
-  const endpoint = resolveEndpoint(options.endpoint);
-  const dir = checkpointCacheDir(options.id, revision, options.cacheDir ?? cacheRoot());
-  const progress = options.progress ?? silentProgress;
-  const token = options.token ?? process.env.HF_TOKEN;
-  const http: HttpOptions = {
-    ...options,
-    progress,
-    headers: { ...options.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-  };
-  const urlOf = (name: string) =>
-    `${endpoint}/${options.id}/resolve/${encodeURIComponent(revision)}/${name}`;
-  await mkdir(dir, { recursive: true });
-
-  const files: PullResult['files'] = [];
-  let commit: string | undefined;
-  for (const { name, required } of PULL_FILES) {
-    const remote = await remoteMetadata(urlOf(name), name, http);
-    if (!remote) {
-      if (required) throw await missingRequired(name, urlOf, options.id, revision, http);
-      progress.done(name, 'not in the repository (optional)');
-      files.push({ name, status: 'absent' });
-      continue;
+  const ctx = new PullContext(options);
+  if (!options.refresh) {
+    const ours = await fromOurCache(ctx);
+    if (ours) return ours;
+    const local = localListing(ctx, ctx.id, ctx.revision);
+    if (local) {
+      const plan = await planFormat(ctx, local).catch((error: unknown) => {
+        if (ctx.offline) throw error;
+        return undefined; // an incomplete or unusable snapshot: ask the server
+      });
+      if (plan && isLocal(plan)) return assemble(ctx, plan);
     }
-    commit ??= remote.commit;
-    const dest = join(dir, name);
-    if (await isUpToDate(dest, remote)) {
-      progress.done(name, 'up to date');
-      files.push({ name, status: 'up to date' });
-      continue;
-    }
-    const sha256 = await downloadFile(remote, dest, name, http);
-    if (name === WEIGHTS_FILE) await rememberHash(dest, sha256);
-    files.push({ name, status: 'downloaded' });
   }
-  const checkpoint = await inspectClipCheckpoint(dir);
-  return { dir, commit, files, checkpoint };
-}
-
-async function missingRequired(
-  name: string,
-  urlOf: (name: string) => string,
-  id: string,
-  revision: string,
-  http: HttpOptions,
-): Promise<UserError> {
-  if (
-    name === WEIGHTS_FILE &&
-    (await remoteMetadata(urlOf('pytorch_model.bin'), 'pytorch_model.bin', http))
-  ) {
-    return new UserError(
-      `${id} (${revision}) has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`,
+  if (ctx.offline)
+    throw new UserError(
+      `${ctx.where} is not available offline: not in ${ctx.dir} nor in the Hugging Face cache ${hfRepoDir(ctx.hfRoot, ctx.id)}`,
       {
-        hint: `look for a revision with ${WEIGHTS_FILE} (e.g. a refs/pr/N conversion), or convert in Python: CLIPModel.from_pretrained(id).save_pretrained(dir, safe_serialization=True)`,
+        hint: 'unset HF_HUB_OFFLINE (or drop --offline) to download it, or download it with Python first',
       },
     );
+  return assemble(ctx, await planFormat(ctx, await onlineListing(ctx, ctx.id, ctx.revision)));
+}
+
+/** Our directory, complete (a manifest for this revision, every file of it there). */
+async function fromOurCache(ctx: PullContext): Promise<PullResult | undefined> {
+  const manifest = await readManifest(ctx.dir);
+  if (!manifest || manifest.id !== ctx.id || manifest.revision !== ctx.revision) return undefined;
+  if (!Object.keys(manifest.files).every((name) => existsSync(join(ctx.dir, name))))
+    return undefined;
+  return {
+    dir: ctx.dir,
+    commit: manifest.commit,
+    format: manifest.format,
+    origin: `already in ${ctx.dir} (${describeOrigin(manifest)}); nothing downloaded`,
+    files: Object.keys(manifest.files).map((name) => ({ name, status: 'up to date' })),
+    checkpoint: await inspectClipCheckpoint(ctx.dir),
+    manifest,
+    notes: [],
+  };
+}
+
+/** Fetches (or finds) what the plan needs, converts if needed, and writes the manifest last. */
+async function assemble(ctx: PullContext, plan: Plan): Promise<PullResult> {
+  await mkdir(ctx.dir, { recursive: true });
+  await unlink(join(ctx.dir, MANIFEST_FILE)).catch(() => undefined);
+  const { config, configFile } = await placeConfigAndTokenizer(ctx, plan);
+  const weights = join(ctx.dir, WEIGHTS_FILE);
+  const { listing, name } = plan.weights;
+  let source: WeightsManifest['source'];
+  let ignored: string[] = [];
+  if (plan.format === 'safetensors' || plan.format === 'conversion-pr') {
+    await placeFile(ctx, listing, WEIGHTS_FILE, false, (file) =>
+      checkWeightsFile(file, config, configFile).then(() => undefined),
+    );
+    source = {
+      file: WEIGHTS_FILE,
+      revision: listing.revision,
+      commit: listing.commit,
+      ...ctx.records[WEIGHTS_FILE],
+      from: ctx.statusOf(WEIGHTS_FILE) === 'hf-cache' ? 'hf-cache' : 'download',
+    };
+  } else {
+    const fetched = await fetchSource(ctx, listing, name);
+    source = {
+      file: name,
+      revision: listing.revision,
+      commit: listing.commit,
+      sha256: fetched.sha256,
+      size: (await stat(fetched.path)).size,
+      from: fetched.from,
+    };
+    ctx.progress.note(`${name}: converting to ${WEIGHTS_FILE} (restricted reader: no code runs)`);
+    await removeStale(weights);
+    try {
+      if (plan.format === 'pytorch_model.bin') {
+        ignored = (await convertTorchBin(fetched.path, config, weights, name)).ignored;
+      } else {
+        const tensors = await openTensorSource(fetched.path);
+        try {
+          await convertOpenClip(tensors, config, weights, name);
+        } finally {
+          await tensors.close();
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      if (fetched.ours) await unlink(fetched.path).catch(() => undefined);
+      throw new UserError(`${ctx.where}: ${error.message}`, {
+        hint:
+          error instanceof PickleRefused
+            ? `${name} is not a plain state dict and may be malicious: nothing from it was run${fetched.ours ? ' and the download was deleted' : ''}. Use safetensors weights instead (a conversion pull request, another revision or repository)`
+            : fetched.ours
+              ? `the download was deleted: run the command again; if it fails the same way, ${ctx.id}'s ${name} is broken at this revision`
+              : `${fetched.path} is damaged: delete it from the Hugging Face cache (huggingface-cli delete-cache) and run the command again`,
+        cause: error,
+      });
+    }
+    if (ignored.length)
+      ctx.notes.push(
+        `${name}: left out ${ignored.length} tensor(s) a CLIPModel does not use: ${ignored.join(', ')}`,
+      );
+    await rememberHash(weights, await sha256File(weights));
+    await ctx.record(WEIGHTS_FILE, 'converted');
   }
-  return new UserError(`${id} (${revision}): ${name} not found at ${urlOf(name)} (404)`, {
-    hint: 'check the model id and the revision; a CLIP checkpoint in Hugging Face format has config.json, model.safetensors and tokenizer.json',
-  });
+  await checkWeightsFile(weights, config, configFile);
+  const manifest: WeightsManifest = {
+    version: 1,
+    id: ctx.id,
+    revision: ctx.revision,
+    commit: plan.repo.commit,
+    endpoint: plan.repo.online ? ctx.endpoint : undefined,
+    format: plan.format,
+    source,
+    pullRequest: plan.pr && {
+      num: plan.pr.num,
+      title: plan.pr.title,
+      author: plan.pr.author,
+      commit: plan.pr.commit,
+    },
+    tokenizer:
+      plan.tokenizer === plan.repo
+        ? undefined
+        : {
+            id: plan.tokenizer.id,
+            revision: plan.tokenizer.revision,
+            commit: plan.tokenizer.commit,
+          },
+    ignored: ignored.length ? ignored : undefined,
+    files: ctx.records,
+    createdAt: new Date().toISOString(),
+  };
+  const checkpoint = await inspectClipCheckpoint(ctx.dir);
+  await writeManifest(ctx.dir, manifest);
+  await rm(join(ctx.dir, SOURCE_DIR), { recursive: true, force: true });
+  return {
+    dir: ctx.dir,
+    commit: plan.repo.commit,
+    format: plan.format,
+    origin: describeOrigin(manifest),
+    files: ctx.files,
+    checkpoint,
+    manifest,
+    notes: ctx.notes,
+  };
+}
+
+/** config.json (as published, or converted from open_clip_config.json) and the tokenizer files. */
+async function placeConfigAndTokenizer(
+  ctx: PullContext,
+  plan: Plan,
+): Promise<{ config: ClipConfig; configFile: string }> {
+  const tokenizerJson = (await placeFile(ctx, plan.tokenizer, 'tokenizer.json', false))!;
+  for (const name of TOKENIZER_FILES.slice(1)) await placeFile(ctx, plan.tokenizer, name, true);
+  if (plan.format !== 'open_clip') {
+    const configFile = (await placeFile(ctx, plan.repo, 'config.json', false))!;
+    const raw: unknown = JSON.parse(await readFile(configFile, 'utf8'));
+    return { config: parseClipConfig(raw, `${ctx.where}: config.json`), configFile };
+  }
+  const source = await fetchSource(ctx, plan.repo, OPEN_CLIP_CONFIG);
+  const tokenizer = JSON.parse(await readFile(tokenizerJson, 'utf8')) as {
+    added_tokens?: { id?: number; content?: string }[];
+  };
+  const special = (content: string) =>
+    tokenizer.added_tokens?.find((t) => t.content === content)?.id;
+  const hfConfig = openClipConfigToHf(
+    JSON.parse(await readFile(source.path, 'utf8')),
+    `${ctx.where}: ${OPEN_CLIP_CONFIG}`,
+    { bos: special('<|startoftext|>'), eos: special('<|endoftext|>') },
+  );
+  const configFile = join(ctx.dir, 'config.json');
+  await replaceFile(configFile, `${JSON.stringify(hfConfig, null, 2)}\n`);
+  await ctx.record('config.json', 'converted');
+  return { config: parseClipConfig(hfConfig, configFile), configFile };
+}
+
+/** One sentence saying where a checkpoint's weights came from. */
+export function describeOrigin(m: WeightsManifest): string {
+  const at = (revision: string, commit?: string) =>
+    `${revision}${commit && commit !== revision ? ` @ ${commit.slice(0, 12)}` : ''}`;
+  const where = `${at(m.source.revision, m.source.commit)}${m.source.from === 'hf-cache' ? ' from the Hugging Face cache' : ''}`;
+  switch (m.format) {
+    case 'safetensors':
+      return `${WEIGHTS_FILE} of ${m.id} ${where}`;
+    case 'conversion-pr':
+      return `${WEIGHTS_FILE} of pull request #${m.pullRequest?.num} "${m.pullRequest?.title}" by ${m.pullRequest?.author} (${where})`;
+    case 'pytorch_model.bin':
+      return `converted from ${TORCH_FILE} of ${m.id} ${where} (restricted reader)`;
+    case 'open_clip':
+      return `converted from the OpenCLIP layout (${m.source.file}) of ${m.id} ${where}${m.tokenizer ? `, tokenizer from ${m.tokenizer.id}` : ''}`;
+  }
 }

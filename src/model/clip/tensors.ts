@@ -57,27 +57,52 @@ export function expectedClipTensors(config: ClipConfig): Map<string, number[]> {
   return new Map(shapes);
 }
 
+/** What a checkpoint format says about one tensor before its values are read. */
+export interface TensorDescription {
+  dtype: string;
+  shape: readonly number[];
+}
+
+export const FLOAT_DTYPES: readonly string[] = ['F32', 'F16', 'BF16'];
+
+/**
+ * Every way `describe` (a name → dtype and shape lookup: a safetensors header, a torch archive,
+ * loaded tensors) departs from what `config` needs: missing, mis-shaped or non-float tensors.
+ */
+export function clipTensorProblems(
+  describe: (name: string) => TensorDescription | undefined,
+  config: ClipConfig,
+): string[] {
+  const problems: string[] = [];
+  for (const [name, shape] of expectedClipTensors(config)) {
+    const found = describe(name);
+    if (!found) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
+    else if (found.shape.length !== shape.length || found.shape.some((s, i) => s !== shape[i]))
+      problems.push(`tensor "${name}" has shape [${found.shape.join(',')}], expected [${shape}]`);
+    else if (!FLOAT_DTYPES.includes(found.dtype))
+      problems.push(`tensor "${name}" has dtype ${found.dtype}, expected a float`);
+  }
+  return problems;
+}
+
+/** "first problem (and N more: …)" for one error line. */
+export function summariseProblems(problems: readonly string[]): string {
+  const more =
+    problems.length > 1
+      ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})`
+      : '';
+  return `${problems[0]}${more}`;
+}
+
 /** Throws a UserError naming the first missing or mis-shaped tensor (and how many others are). */
 export function checkClipTensors(
   tensors: ReadonlyMap<string, RawTensor>,
   config: ClipConfig,
   source: string,
 ): void {
-  const problems: string[] = [];
-  for (const [name, shape] of expectedClipTensors(config)) {
-    const found = tensors.get(name);
-    if (!found) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
-    else if (found.shape.length !== shape.length || found.shape.some((s, i) => s !== shape[i])) {
-      problems.push(`tensor "${name}" has shape [${found.shape}], expected [${shape}]`);
-    } else if (!(found.data instanceof Float32Array))
-      problems.push(`tensor "${name}" has integer dtype ${found.dtype}, expected a float`);
-  }
+  const problems = clipTensorProblems((name) => tensors.get(name), config);
   if (problems.length === 0) return;
-  const more =
-    problems.length > 1
-      ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})`
-      : '';
-  throw new UserError(`${source}: ${problems[0]}${more}`, {
+  throw new UserError(`${source}: ${summariseProblems(problems)}`, {
     hint: 'the weights do not match config.json: use the model.safetensors and config.json of the same Hugging Face CLIP checkpoint',
   });
 }

@@ -5,12 +5,19 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { UserError } from '../../errors.js';
+import { cacheRoot } from './cache.js';
+import { inHfSnapshot } from './hf-cache.js';
 import { parseClipConfig, type ClipConfig } from './config.js';
-import { readSafetensors, readSafetensorsHeader, type RawTensor } from '../../io/safetensors.js';
-import { expectedClipTensors } from './tensors.js';
+import {
+  readSafetensors,
+  readSafetensorsHeader,
+  type HeaderEntry,
+  type RawTensor,
+} from '../../io/safetensors.js';
+import { clipTensorProblems, summariseProblems } from './tensors.js';
 import { ClipTokenizer } from './tokenizer.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -65,11 +72,11 @@ export async function checkCheckpointFiles(dir: string): Promise<void> {
     const torchOnly = name === WEIGHTS_FILE && (await exists(join(dir, 'pytorch_model.bin')));
     throw new UserError(
       torchOnly
-        ? `${dir}: has pytorch_model.bin but no ${WEIGHTS_FILE}; only safetensors weights are supported (pickled PyTorch files can run code when loaded)`
+        ? `${dir}: has pytorch_model.bin but no ${WEIGHTS_FILE}; a checkpoint directory is loaded from ${WEIGHTS_FILE}`
         : `${dir}: missing ${name} (a CLIP checkpoint directory needs ${REQUIRED_FILES.join(', ')})`,
       {
         hint: torchOnly
-          ? `convert it once in Python: CLIPModel.from_pretrained(dir).save_pretrained(dir, safe_serialization=True), or pull a revision that has ${WEIGHTS_FILE}`
+          ? `refer to the weights by their hub id instead: vcp-exp weights pull <id> converts pytorch_model.bin once with a restricted reader that runs no pickle code (from Python's Hugging Face cache too, offline)`
           : `download the whole checkpoint with: ${PULL_EXAMPLE} (or another Hugging Face CLIP id)`,
       },
     );
@@ -97,25 +104,7 @@ export async function inspectClipCheckpoint(dir: string): Promise<CheckpointSumm
   await checkCheckpointFiles(dir);
   const { raw, config } = await readConfig(dir);
   const weightsFile = join(dir, WEIGHTS_FILE);
-  const { entries } = await readSafetensorsHeader(weightsFile);
-  const problems: string[] = [];
-  for (const [name, shape] of expectedClipTensors(config)) {
-    const entry = entries[name];
-    if (!entry) problems.push(`tensor "${name}" is missing (expected shape [${shape}])`);
-    else if (entry.shape.length !== shape.length || entry.shape.some((s, i) => s !== shape[i]))
-      problems.push(`tensor "${name}" has shape [${entry.shape}], expected [${shape}]`);
-    else if (!['F32', 'F16', 'BF16'].includes(entry.dtype))
-      problems.push(`tensor "${name}" has dtype ${entry.dtype}, expected a float`);
-  }
-  if (problems.length > 0) {
-    const more =
-      problems.length > 1
-        ? ` (and ${problems.length - 1} more: ${problems.slice(1, 4).join('; ')}${problems.length > 4 ? '; …' : ''})`
-        : '';
-    throw new UserError(`${weightsFile}: ${problems[0]}${more}`, {
-      hint: `the weights do not match ${join(dir, CONFIG_FILE)}: both files must come from the same Hugging Face CLIP checkpoint`,
-    });
-  }
+  const entries = await checkWeightsFile(weightsFile, config, join(dir, CONFIG_FILE));
   const tokenizer = await ClipTokenizer.fromDirectory(dir);
   const { size } = await stat(weightsFile);
   return {
@@ -126,6 +115,24 @@ export async function inspectClipCheckpoint(dir: string): Promise<CheckpointSumm
     tensorCount: Object.keys(entries).length,
     weightsBytes: size,
   };
+}
+
+/**
+ * Checks a weights file against a config without reading its values: it parses as safetensors
+ * and holds every tensor the config needs (float, right shape). Returns its header entries.
+ */
+export async function checkWeightsFile(
+  weightsFile: string,
+  config: ClipConfig,
+  configFile: string,
+): Promise<Record<string, HeaderEntry>> {
+  const { entries } = await readSafetensorsHeader(weightsFile);
+  const problems = clipTensorProblems((name) => entries[name], config);
+  if (problems.length > 0)
+    throw new UserError(`${weightsFile}: ${summariseProblems(problems)}`, {
+      hint: `the weights do not match ${configFile}: both files must come from the same Hugging Face CLIP checkpoint`,
+    });
+  return entries;
 }
 
 /** Loads a checkpoint directory: validated config, every tensor, the tokenizer and the weights hash. */
@@ -161,12 +168,22 @@ interface HashSidecar {
 }
 
 /**
- * sha256 of a weights file, remembered in `<file>.sha256` next to it and trusted while the file's
+ * Where a file's hash is remembered: `<file>.sha256` beside it, except in Python's Hugging Face
+ * cache (not ours to write in), whose snapshot files get theirs under our cache root.
+ */
+export function hashSidecar(file: string): string {
+  const m = /(models--[^\\/]+)[\\/]snapshots[\\/]([0-9a-f]{40})[\\/](.+)$/.exec(file);
+  if (!m || !inHfSnapshot(file)) return `${file}.sha256`;
+  return join(cacheRoot(), 'hashes', m[1], m[2], `${m[3].replaceAll(/[\\/]/g, '--')}.sha256`);
+}
+
+/**
+ * sha256 of a weights file, remembered in its sidecar (hashSidecar) and trusted while the file's
  * size and mtime are unchanged (hashing 1.7 GB takes seconds; every run needs the hash).
  */
 export async function weightsHash(file: string): Promise<string> {
   const { size, mtimeMs } = await stat(file);
-  const sidecar = `${file}.sha256`;
+  const sidecar = hashSidecar(file);
   const cached = await readFile(sidecar, 'utf8')
     .then(
       (text) => JSON.parse(text) as Partial<HashSidecar>,
@@ -189,6 +206,9 @@ export async function weightsHash(file: string): Promise<string> {
 export async function rememberHash(file: string, sha256: string): Promise<void> {
   const { size, mtimeMs } = await stat(file);
   const record: HashSidecar = { size, mtimeMs, sha256 };
+  const sidecar = hashSidecar(file);
   // A read-only checkpoint directory just means the hash is recomputed next time.
-  await writeFile(`${file}.sha256`, `${JSON.stringify(record)}\n`).catch(() => undefined);
+  await mkdir(dirname(sidecar), { recursive: true })
+    .then(() => writeFile(sidecar, `${JSON.stringify(record)}\n`))
+    .catch(() => undefined);
 }

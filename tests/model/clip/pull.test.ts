@@ -203,31 +203,36 @@ test('transient 503s are retried; 401 and 404 give clear errors', async () => {
     pull().run,
     (e: Error) =>
       e instanceof UserError &&
-      /config\.json: .* answered 401/.test(e.message) &&
+      /^test-org\/tiny-clip: http:\/\/127\.0\.0\.1:\d+ refused the revision "main" lookup \(401\)/.test(
+        e.message,
+      ) &&
       /HF_TOKEN/.test((e as UserError).hint ?? ''),
   );
   server.faults.unauthorized = false;
   server.requests.length = 0;
   await pull({ token: 'hf_secret' }).run;
-  const hub = server.requests.filter((r) => r.path.includes('/resolve/'));
+  const hub = server.requests.filter(
+    (r) => r.path.includes('/resolve/') || r.path.startsWith('/api/'),
+  );
   assert.ok(hub.length > 0 && hub.every((r) => r.auth === 'Bearer hf_secret'));
 
   await assert.rejects(
     pull({ id: 'test-org/nothing-here' }).run,
     (e: Error) =>
       e instanceof UserError &&
-      /test-org\/nothing-here \(main\): config\.json not found at http:\/\/127\.0\.0\.1:\d+\/test-org\/nothing-here\/resolve\/main\/config\.json \(404\)/.test(
+      /test-org\/nothing-here \(main\): nothing found at http:\/\/127\.0\.0\.1:\d+\/test-org\/nothing-here\/resolve\/main\/config\.json \(404\)/.test(
         e.message,
       ),
   );
+  // A pytorch_model.bin that is no torch archive at all: converted through the reader, refused.
   await assert.rejects(
     pull({ id: 'test-org/torch-only' }).run,
-    /has pytorch_model\.bin but no model\.safetensors; only safetensors/,
+    /^UserError: test-org\/torch-only \(main\): .*pytorch_model\.bin: not a readable zip archive: only 6 bytes/,
   );
   await assert.rejects(pull({ id: '../etc' }).run, /"\.\.\/etc" is not a Hugging Face model id/);
   await assert.rejects(
     pull({ retries: 1, endpoint: 'http://127.0.0.1:9' }).run,
-    /config\.json: download failed after 2 attempts/,
+    /test-org\/tiny-clip: Hub API: revision lookup failed after 2 attempts/,
   );
 });
 

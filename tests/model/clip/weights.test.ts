@@ -87,7 +87,11 @@ test('pytorch_model.bin alone is refused with how to convert it', async () => {
   await rename(join(dir, 'model.safetensors'), join(dir, 'pytorch_model.bin'));
   await assert.rejects(
     loadClipCheckpoint(dir),
-    isUserError('pytorch_model.bin', 'only safetensors', 'safe_serialization=True'),
+    isUserError(
+      'pytorch_model.bin but no model.safetensors',
+      'vcp-exp weights pull <id>',
+      'runs no pickle code',
+    ),
   );
 });
 
