@@ -22,7 +22,7 @@ function specText(name: string, axis: string): string {
   return `name: ${name}
 method: vcp-clip
 base:
-  backbone: ${join(projectRoot(), 'tests/fixtures/clip/tiny-clip')}
+  backbone: ${join(projectRoot(), 'assets/clip/tiny-clip')}
   activation: quick_gelu
   image_size: 32
   layers: [1, 2, 3]

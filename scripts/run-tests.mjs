@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Runs every tests/**/*.test.ts with node's built-in test runner (through tsx), one file at a
-// time: the tests share two cores and some of them start servers.
+// time: the tests share two cores and some of them start servers. Tests that run the CLI run
+// the compiled bin, so dist/ is rebuilt first when it is out of date with src/.
 // Usage: npm test [-- <path-substring>...]   e.g. npm test -- eval/ clip
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { buildProblem } from '../bin/build-stamp.js';
 
 function findTests(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -22,6 +24,12 @@ const files = findTests('tests')
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
+}
+const stale = buildProblem();
+if (stale) {
+  console.log(`${stale.message}: building it (npm run build)`);
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit' });
+  if (build.status !== 0) process.exit(build.status ?? 1);
 }
 const result = spawnSync(
   process.execPath,

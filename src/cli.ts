@@ -18,6 +18,20 @@ cli.option('--backend <name>', '[string] tfjs backend: auto | tensorflow | wasm 
 cli.option('--debug', '[boolean] print full stack traces on errors');
 
 cli
+  .command(
+    'setup [part]',
+    'Install what vcp-exp needs beyond npm install into the user cache (~/.cache/vcp-exp): the native TensorFlow backend and the pinned MLflow; part: native | mlflow | all (default)',
+  )
+  .option('--strict', '[boolean] exit non-zero when a part cannot be set up (default: warn)')
+  .option(
+    '--wheel',
+    "[boolean] native: build from PyPI's TensorFlow wheel without trying the official download",
+  )
+  .action(async (part: string | undefined, options: { strict?: boolean; wheel?: boolean }) =>
+    (await import('./commands/setup.js')).setupCommand(part, options),
+  );
+
+cli
   .command('backend', 'Show the tfjs backend vcp-exp would use, its threads and its matMul speed')
   .action(async (options: { backend: string }) =>
     (await import('./commands/backend.js')).backendCommand(options),
@@ -82,6 +96,15 @@ withSweepOptions(
   ),
 ).action(async (spec: string, options: Record<string, unknown>) =>
   (await import('./commands/run.js')).runCommand(spec, options),
+);
+
+withSweepOptions(
+  cli.command(
+    'quickstart',
+    'Run the quickstart sweep (tiny CLIP, synthetic data, 12 trials) in the current directory: writes quickstart.yaml, runs it, reports to reports/quickstart/',
+  ),
+).action(async (options: Record<string, unknown>) =>
+  (await import('./commands/quickstart.js')).quickstartCommand(options),
 );
 
 withSweepOptions(
@@ -195,13 +218,17 @@ cli
 cli
   .command(
     'train <spec>',
-    'Train one trial of a spec, save its checkpoint, evaluate it on the eval datasets and print the metrics',
+    'Train one trial of a spec (or reuse its training), evaluate it on the eval datasets, print the metrics and keep everything in --out',
   )
   .option(
     '--out <dir>',
     '[string] output directory (default: .vcp-exp/runs/<spec name>/<trial id>)',
   )
-  .action(async (spec: string, options: { backend: string; out?: string }) =>
+  .option(
+    '--retrain',
+    '[boolean] train even if a checkpoint of this training exists (in .vcp-exp/checkpoints, shared with vcp-exp run)',
+  )
+  .action(async (spec: string, options: { backend: string; out?: string; retrain?: boolean }) =>
     (await import('./commands/train.js')).trainCommand(spec, options),
   );
 

@@ -15,6 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { inCI } from '../src/io/ci.js';
+import { activeMlflowVenv } from '../src/tracking/mlflow-install.js';
 import { projectRoot } from '../src/tracking/server.js';
 
 interface DependencyInfo {
@@ -30,7 +31,7 @@ export const DEPENDENCIES = {
     fix: 'run `npm run setup:native`',
   },
   'project-python': {
-    what: "the project's Python (the venv `npm run setup` makes for MLflow)",
+    what: "the project's Python (the venv `npm run setup` makes for MLflow in the user cache)",
     fix: 'run `npm run setup:mlflow`',
   },
   'numpy-python': {
@@ -96,11 +97,11 @@ export function need<T>(
 }
 
 /**
- * Where `npm run setup` puts the project's Python venv. The single place to change when the
- * venv moves.
+ * The project's Python venv: the MLflow venv `npm run setup` makes in the user cache (or a
+ * checkout's older `.venv/`; src/tracking/mlflow-install.ts decides).
  */
 export function projectVenvDir(): string {
-  return join(projectRoot(), '.venv');
+  return activeMlflowVenv();
 }
 
 /** The project venv's python, when setup made it. */

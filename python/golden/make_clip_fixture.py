@@ -1,7 +1,8 @@
 """Tiny CLIP checkpoint in Hugging Face format + golden outputs for src/model/clip.
 
-Writes tests/fixtures/clip/tiny-clip/ (config.json, model.safetensors and the tokenizer files of
-a real CLIP-style BPE tokenizer with a tiny vocabulary) and tests/fixtures/clip/golden.{json,safetensors}.
+Writes assets/clip/tiny-clip/ (config.json, model.safetensors and the tokenizer files of a real
+CLIP-style BPE tokenizer with a tiny vocabulary; also the quickstart's CLIP, shipped with the
+package) and tests/fixtures/clip/golden.{json,safetensors}.
 
 What is compared (all references computed in float64 from the float32 weights that are saved):
 - vision.<act>.hidden.<i>     outputs of vision blocks i = 1..N (1-based), [B, 1+L, W], for the two
@@ -40,7 +41,7 @@ from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "clip"
-CKPT = OUT / "tiny-clip"
+CKPT = ROOT / "assets" / "clip" / "tiny-clip"
 # The real CLIP tokenizer files: $VCP_EXP_CLIP_TOKENIZER, else shared/assets/ beside the checkout.
 REAL_TOKENIZER = Path(os.environ.get("VCP_EXP_CLIP_TOKENIZER") or ROOT.parent / "shared/assets/clip-tokenizer") / "tokenizer.json"
 SEED = 1234

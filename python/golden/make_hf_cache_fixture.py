@@ -3,7 +3,7 @@
 reader and writer of that cache (tests/model/clip/hf-cache.test.ts).
 
 tests/fixtures/clip/hf-cache/ is the HF_HUB_CACHE after hf_hub_download() fetched every file of
-tests/fixtures/clip/tiny-clip as repository `test-org/tiny-clip`, revision main, from a local
+assets/clip/tiny-clip as repository `test-org/tiny-clip`, revision main, from a local
 stand-in of the Hub started here (the network is never used): HEAD/GET
 /<repo>/resolve/<revision>/<file> answering as huggingface.co does — X-Repo-Commit, an ETag that
 is the git blob sha1 for small files, and for model.safetensors (an LFS file) a 302 to a CDN URL
@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCE = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip"
+SOURCE = ROOT / "assets" / "clip" / "tiny-clip"
 OUT = ROOT / "tests" / "fixtures" / "clip" / "hf-cache"
 REPO = "test-org/tiny-clip"
 COMMIT = "fedcba9876543210fedcba9876543210fedcba98"

@@ -8,7 +8,7 @@ Post-VCP attention maps (internal to its forward, never returned).
 Writes tests/fixtures/vcp-clip/:
 - tiny-clip/{config.json, model.safetensors}: a tiny transformers CLIPModel whose text width equals
   its projection dim (Pre-VCP needs W = D), hidden_act "gelu" (the method's default), the
-  vocabulary of tests/fixtures/clip/tiny-clip (whose tokenizer.json is used here and by the tests).
+  vocabulary of assets/clip/tiny-clip (whose tokenizer.json is used here and by the tests).
 - params.safetensors: every learnable VCP-CLIP tensor, initial values, checkpoint names/layouts
   of the TS module (Linear / Conv1d-k1 weights [out, in]; Mini-Net weight [r, 3]).
 - inputs.safetensors: frozen features (patch tokens per layer [B, L, Dv], global [B, D]) and masks.
@@ -34,7 +34,7 @@ from transformers import CLIPConfig, CLIPModel
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "vcp-clip"
-TOKENIZER = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip" / "tokenizer.json"
+TOKENIZER = ROOT / "assets" / "clip" / "tiny-clip" / "tokenizer.json"
 SEED = 4321
 CONTEXT = 77
 
@@ -275,7 +275,7 @@ def main() -> None:
 
     meta = {
         "config": CONFIG,
-        "tokenizer": "tests/fixtures/clip/tiny-clip",
+        "tokenizer": "assets/clip/tiny-clip",
         "layers": LAYERS,
     }
     (OUT / "golden.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -18,7 +18,7 @@ the fusion, the top-k score, the loss sum, the checkpoint dict) are repeated bel
 The tiny CLIP (written to <out>/tiny-clip in Hugging Face format, float16 storage, every value
 float16-exact because the public loader rounds the weights through float16):
 vision width 64, 2 blocks, 1 head, patch 4, native 16 px (grid 4); text width 64, 3 blocks,
-1 head, vocabulary of tests/fixtures/clip/tiny-clip (764 tokens); embed dim 64. Heads are
+1 head, vocabulary of assets/clip/tiny-clip (764 tokens); embed dim 64. Heads are
 width // 64 because the public CLIP hard-codes that. The same weights go into the public CLIP
 under OpenAI's names through a TorchScript file, as Load_CLIP expects; the conversion is checked
 against transformers' CLIPModel at the native size (text and image features, max |diff| printed).
@@ -86,7 +86,7 @@ from tokenizers import Tokenizer
 from transformers import CLIPConfig, CLIPModel
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY_TOKENIZER = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip" / "tokenizer.json"
+TINY_TOKENIZER = ROOT / "assets" / "clip" / "tiny-clip" / "tokenizer.json"
 SEED = 20240717
 CONTEXT = 77
 

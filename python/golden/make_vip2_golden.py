@@ -6,7 +6,7 @@ format, and writes tests/fixtures/vip2-clip/:
 
 - tiny-clip/{config.json, model.safetensors, tokenizer files}: the tiny CLIP (QuickGELU, vision width 64 / 1 head /
   2 blocks / patch 4 / native 16 px, text width 64 / 1 head / 1 block, projection D = 32; float16
-  values), with the vocabulary of tests/fixtures/clip/tiny-clip (whose tokenizer.json both sides
+  values), with the vocabulary of assets/clip/tiny-clip (whose tokenizer.json both sides
   use). The authors' build_model gives every tower width // 64 heads, hence width 64.
 - params.safetensors: the initial ICA + FGP parameters that the authors' train() drew, in our
   checkpoint names (our_names() below; Conv1d k=1 weights [out, in, 1] → [out, in]).
@@ -78,7 +78,7 @@ from transformers import CLIPConfig, CLIPModel
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "fixtures" / "vip2-clip"
-TOKENIZER = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip" / "tokenizer.json"
+TOKENIZER = ROOT / "assets" / "clip" / "tiny-clip" / "tokenizer.json"
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"]
 
 SEED = 111  # the authors' default seed
@@ -651,7 +651,7 @@ def main() -> None:
             "topk": TOPK, "lr": LR, "sigma": SIGMA, "seed": SEED,
         },
         "shapes": {"W": W, "D": D, "Dv": DV, "L": L, "S": S, "batch": 4},
-        "tokenizer": "tests/fixtures/clip/tiny-clip",
+        "tokenizer": "assets/clip/tiny-clip",
         "losses": losses,
         "train": {"epochs": EPOCHS, "first_batch": first, "adam_groups": record["groups"]},
         "test_order": test_order,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The tiny CLIP of tests/fixtures/clip/tiny-clip in the other formats CLIP weights are published
+"""The tiny CLIP of assets/clip/tiny-clip in the other formats CLIP weights are published
 in, written by the libraries that publish them, for `vcp-exp weights pull` (tests/model/clip/
 formats.test.ts). Every format holds the same float32 values, bit for bit.
 
@@ -38,7 +38,7 @@ from safetensors.torch import load_file
 from transformers import CLIPConfig, CLIPModel  # before the torchvision stub: it probes for it
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ROOT / "tests" / "fixtures" / "clip" / "tiny-clip"
+TINY = ROOT / "assets" / "clip" / "tiny-clip"
 GOLDEN = ROOT / "tests" / "fixtures" / "clip" / "golden.json"
 OUT = ROOT / "tests" / "fixtures" / "clip" / "formats"
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt"]

@@ -73,6 +73,13 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
     w.seconds === undefined
       ? 'time: unknown until the dataset roots exist (image counts are needed)'
       : `time: ~${formatDuration(w.seconds)} on ${w.backend} (approximate: vision-tower FLOPs ÷ typical ${w.backend} throughput + ~5 s start-up per trial process; the feature cache makes re-evaluations cheaper)`,
+    ...(plan.missing.length > 0
+      ? [
+          '',
+          'missing here (vcp-exp run starts nothing until they are):',
+          ...plan.missing.map((m) => `  - ${m}`),
+        ]
+      : []),
   ];
   return out.join('\n');
 }

@@ -5,11 +5,13 @@
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
+import { planSpec } from '../runner/plan.js';
 import { chooseProgress } from '../runner/progress.js';
 import { loadSpecWithSeeds } from '../runner/reruns.js';
 import { loadSpec } from '../runner/spec.js';
 import type { Spec } from '../runner/spec-types.js';
 import { checkSweep, runSweep } from '../runner/sweep.js';
+import { formatPlan } from './plan.js';
 
 export interface RunCommandOptions {
   backend?: string;
@@ -58,10 +60,28 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
   };
 }
 
+/**
+ * Nothing starts (no MLflow run, no trial process) while the trials need weights or datasets
+ * that are not here: the plan is printed and the error names each missing thing and its fix.
+ */
+async function requireEverything(spec: Spec): Promise<void> {
+  const plan = await planSpec(spec);
+  if (plan.missing.length === 0) return;
+  console.log(formatPlan(plan, false));
+  throw new UserError(
+    `${spec.file}: the trials need what is not on this machine:\n${plan.missing.map((m) => `  - ${m}`).join('\n')}`,
+    {
+      hint: `get it, then run the same command again (vcp-exp plan ${spec.file} shows the trials)`,
+    },
+  );
+}
+
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(`warning: ${w}`);
-  checkSweep(await runSweep(parseOptions(spec, options)));
+  const sweep = parseOptions(spec, options);
+  await requireEverything(spec);
+  checkSweep(await runSweep(sweep));
 }
 
 export async function rerunCommand(file: string, options: RunCommandOptions): Promise<void> {
@@ -77,6 +97,7 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
       : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`,
   );
   const sweep = parseOptions(spec, options);
+  await requireEverything(spec);
   checkSweep(
     await runSweep({
       ...sweep,

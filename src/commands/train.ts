@@ -1,29 +1,29 @@
 /**
- * `vcp-exp train <spec.yaml> [--out DIR]`: one trial of a spec, end to end: train on the train
- * dataset, save the checkpoint, evaluate on the eval datasets, print the metrics table.
- * A spec that expands to several trials belongs to `vcp-exp run`.
+ * `vcp-exp train <spec.yaml> [--out DIR] [--retrain]`: one trial of a spec through the same
+ * pipeline as a runner's trial (src/runner/trial.ts: load, train or reuse, evaluate, record),
+ * recorded into a directory instead of MLflow and reported on the terminal. Features and
+ * checkpoints are shared with `vcp-exp run` (src/runner/state-dirs.ts). A spec that expands to
+ * several trials belongs to `vcp-exp run`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { openCheckedDataset } from '../datasets/check.js';
-import { FeatureCache } from '../model/feature-cache.js';
-import { samplesOfSplit } from '../datasets/open.js';
-import { initBackend, describeBackend, type BackendChoice } from '../model/backend.js';
-import { saveCheckpoint } from '../model/checkpoint.js';
-import { cacheRoot } from '../model/clip/cache.js';
-import { FeatureExtractor } from '../model/features.js';
-import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../model/infer.js';
-import { loadMethod } from '../model/load.js';
-import { trainMethod } from '../model/train.js';
+import { describeBackend, initBackend, type BackendChoice } from '../model/backend.js';
+import { CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS } from '../model/checkpoint.js';
+import type { DatasetEvaluation } from '../model/infer.js';
 import { loadSpec } from '../runner/spec.js';
+import { checkpointsDir, featureCacheDir } from '../runner/state-dirs.js';
+import { runTrial } from '../runner/trial.js';
+import type { TrialEvent } from '../runner/trial-events.js';
+import { DirectoryRun } from '../tracking/directory-run.js';
+import { resolveStateDir } from '../tracking/server.js';
 import { table } from './metrics.js';
 
 export interface TrainCommandOptions {
   backend: string;
   out?: string;
-  /** Feature cache directory (default <cache root>/features); false disables it. */
-  featureCache?: string | false;
+  /** Train even when a checkpoint of the trial's training key exists. */
+  retrain?: boolean;
   quiet?: boolean;
 }
 
@@ -39,87 +39,68 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
     );
   }
   const trial = spec.trials[0];
-  const { method: methodName, model, train, eval: evaluation } = trial.config;
-  const ds = train.dataset;
-  if (!ds) {
+  if (!trial.config.train.dataset) {
     throw new UserError(
       `${specFile}: train.checkpoint names a checkpoint to evaluate; \`vcp-exp train\` trains`,
       { hint: `evaluate it with: vcp-exp run ${specFile}` },
     );
   }
-  const info = await initBackend(options.backend as BackendChoice);
   const log = (line: string) => !options.quiet && console.log(line);
-  log(`backend: ${describeBackend(info)}`);
+  const backendInfo = await initBackend(options.backend as BackendChoice);
+  log(`backend: ${describeBackend(backendInfo)}`);
   const out = resolve(options.out ?? join('.vcp-exp', 'runs', spec.name, trial.id));
-  const { backbone, method } = await loadMethod(methodName, model);
-  try {
-    // Built before training so bad prompts fail fast; it shares (and sees) the trained Variables.
-    const evalMethod = withEvalPrompts(method, evaluation.prompts);
-    const cache =
-      options.featureCache === false
-        ? undefined
-        : new FeatureCache({ dir: options.featureCache ?? join(cacheRoot(), 'features') });
-    const extractor = new FeatureExtractor({
-      clip: backbone.clip,
-      weightsHash: backbone.sha256,
-      request: method.features,
-      cache,
-      chunkSize: train.micro_batch,
-    });
+  const stateDir = resolveStateDir();
+  const prompts = trial.config.eval.prompts;
+  if (prompts !== null) log(`eval: ${prompts.length} test-time prompt pair(s) from eval.prompts`);
 
-    const dataset = await openCheckedDataset(ds);
-    const samples = samplesOfSplit(dataset, ds.split);
-    log(
-      `train: ${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
-    );
-    const started = performance.now();
-    const result = await trainMethod({
-      method,
-      extractor,
-      samples,
-      seed: trial.seed,
-      schedule: train,
-      onEpoch: (e) =>
-        log(
-          `epoch ${e.epoch + 1}/${train.epochs}: loss ${e.loss.toFixed(4)} (${((performance.now() - started) / 1000).toFixed(1)} s)`,
-        ),
-    });
-    await mkdir(out, { recursive: true });
-    const checkpointDir = join(out, 'checkpoint');
-    await saveCheckpoint(
-      checkpointDir,
-      method,
-      { sha256: backbone.sha256, name: backbone.name },
-      { trial: trial.id, training_key: trial.trainingKey, seed: trial.seed, losses: result.losses },
-    );
-    log(`checkpoint: ${checkpointDir}`);
-
-    if (evaluation.prompts !== null)
-      log(`eval: ${evaluation.prompts.length} test-time prompt pair(s) from eval.prompts`);
-    const evaluations: DatasetEvaluation[] = [];
-    for (const d of evaluation.datasets) {
-      const evalSet = await openCheckedDataset(d);
-      const res = await evaluateDataset({
-        method: evalMethod,
-        extractor,
-        dataset: evalSet,
-        pro: evaluation.pro,
-        batchSize: train.micro_batch,
-      });
+  const losses: number[] = [];
+  const epochLosses: number[] = [];
+  const evaluations: DatasetEvaluation[] = [];
+  const started = performance.now();
+  const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+  const onEvent = (event: TrialEvent): void => {
+    if (event.type === 'step') losses.push(event.loss);
+    else if (event.type === 'epoch') {
+      epochLosses.push(event.loss);
+      log(
+        `epoch ${event.epoch + 1}/${event.epochs}: loss ${event.loss.toFixed(4)} (${seconds()} s)`,
+      );
+    } else if (event.type === 'phase' && event.phase !== 'evaluate')
+      log(`${event.phase}: ${event.detail}`);
+  };
+  const summary = await runTrial({
+    job: {
+      trial,
+      checkpointsDir: checkpointsDir(stateDir),
+      featureCacheDir: featureCacheDir(stateDir),
+      reuseCheckpoint: !options.retrain,
+      backend: backendInfo.name,
+      device: 'cpu',
+      samplesPerProduct: 0,
+      workDir: out,
+    },
+    logger: new DirectoryRun(out),
+    emit: onEvent,
+    backendInfo,
+    onEvaluation: (name, res) => {
       evaluations.push(res);
       console.log(
-        `\n${d.name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
+        `\n${name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
       );
       console.log(table(res.products, res.mean.mean));
-    }
-    const stats = extractor.stats;
-    log(`\nfeatures: ${stats.hits} cache hits, ${stats.misses} misses, ${stats.encoded} encoded`);
-    await writeFile(
-      join(out, 'metrics.json'),
-      `${JSON.stringify({ trial: trial.id, losses: result.losses, epochLosses: result.epochLosses, evalPrompts: evaluation.prompts, evaluations }, null, 2)}\n`,
-    );
-  } finally {
-    method.dispose();
-    backbone.clip.dispose();
-  }
+    },
+  });
+  const checkpoint = join(out, 'checkpoint');
+  await mkdir(checkpoint, { recursive: true });
+  for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+    await copyFile(join(summary.checkpoint, file), join(checkpoint, file));
+  log(
+    `\ncheckpoint: ${checkpoint}${summary.trained ? '' : ` (reused training ${trial.trainingKey}; --retrain trains again)`}`,
+  );
+  const { hits, misses, encoded } = summary.cache;
+  log(`features: ${hits} cache hits, ${misses} misses, ${encoded} encoded`);
+  await writeFile(
+    join(out, 'metrics.json'),
+    `${JSON.stringify({ trial: trial.id, trained: summary.trained, losses, epochLosses, evalPrompts: prompts, evaluations }, null, 2)}\n`,
+  );
 }

@@ -4,7 +4,7 @@
  * change the other images. Masks are exactly the pixels a defect changed.
  */
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { writePngGray8, writePngRgb, type GrayImage, type RgbImage } from './image-io.js';
 import { hashString, Rng } from '../io/prng.js';
@@ -18,6 +18,11 @@ import {
 
 export { SYNTH_PRODUCTS, type SynthProduct } from './synth-products.js';
 export { DEFECT_KINDS, type DefectKind } from './synth-defects.js';
+
+/** A dataset root `vcp-exp run` fills with the synthetic dataset when it is missing (its name starts with "synth"). */
+export function isSynthRoot(root: string): boolean {
+  return basename(root).startsWith('synth');
+}
 
 export interface SynthOptions {
   seed: number;

@@ -1,10 +1,13 @@
 /**
- * What a spec's `backbone` names: a known OpenAI architecture, or a Hugging Face CLIP
- * checkpoint directory (relative to the spec file that wrote it). Gives the shapes the
- * cross-field checks need and the weights identity that goes into trial and feature keys.
+ * What a spec's `backbone` names: a known OpenAI architecture, a CLIP shipped with the
+ * package (`tiny-clip`, the quickstart's), or a Hugging Face CLIP checkpoint directory
+ * (relative to the spec file that wrote it). Gives the shapes the cross-field checks need and
+ * the weights identity that goes into trial and feature keys.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { resolveWeightsDir } from './clip/cache.js';
 import { parseClipConfig } from './clip/config.js';
 import { sha256File, weightsHash } from './clip/weights.js';
 import { BACKBONE_ALIASES, KNOWN_BACKBONES, type BackboneShape } from './clip/presets.js';
@@ -14,6 +17,27 @@ export type BackboneInfo =
   | { kind: 'checkpoint'; dir: string; shape: BackboneShape; textContext: number };
 
 /**
+ * CLIP checkpoints shipped with the package (assets/clip/<name>): name → directory. The tiny
+ * random-weights CLIP lets the quickstart and the tests run without downloading anything.
+ */
+export const BUNDLED_BACKBONES: Readonly<Record<string, string>> = Object.freeze({
+  // src/model/ and dist/model/ are both two levels below the package root.
+  'tiny-clip': fileURLToPath(new URL('../../assets/clip/tiny-clip', import.meta.url)),
+});
+
+/**
+ * The checkpoint directory of a backbone as a trial config holds it (a directory, a bundled
+ * CLIP, a known architecture or its hub id: pulled into the cache); throws a UserError naming
+ * the `vcp-exp weights pull` command when the weights are not downloaded.
+ */
+export function backboneDir(backbone: string): string {
+  if (BUNDLED_BACKBONES[backbone]) return BUNDLED_BACKBONES[backbone];
+  if (existsSync(backbone) && statSync(backbone).isDirectory()) return backbone;
+  const hubId = Object.entries(BACKBONE_ALIASES).find(([, name]) => name === backbone)?.[0];
+  return resolveWeightsDir(hubId ?? backbone);
+}
+
+/**
  * Resolves `backbone` as written in `file`; returns a message (got/expected) when it is
  * neither a known name nor a readable checkpoint directory.
  */
@@ -21,8 +45,12 @@ export function resolveBackbone(backbone: string, file: string): BackboneInfo | 
   const known = (backbone in KNOWN_BACKBONES ? backbone : BACKBONE_ALIASES[backbone]) as
     keyof typeof KNOWN_BACKBONES | undefined;
   if (known) return { kind: 'known', name: known, shape: KNOWN_BACKBONES[known] };
-  const dir = resolve(dirname(file), backbone);
-  const names = [...Object.keys(KNOWN_BACKBONES), ...Object.keys(BACKBONE_ALIASES)].join(', ');
+  const dir = BUNDLED_BACKBONES[backbone] ?? resolve(dirname(file), backbone);
+  const names = [
+    ...Object.keys(KNOWN_BACKBONES),
+    ...Object.keys(BACKBONE_ALIASES),
+    ...Object.keys(BUNDLED_BACKBONES),
+  ].join(', ');
   if (!existsSync(dir) || !statSync(dir).isDirectory()) {
     return {
       error: `got ${JSON.stringify(backbone)}, expected a known backbone (${names}) or a CLIP checkpoint directory (no directory at ${dir})`,

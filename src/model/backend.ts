@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
+import { loadNativeTfjs, TFJS_NODE } from './native.js';
 import { tf } from './tf.js';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -30,7 +31,7 @@ export interface BackendInfo {
 
 const require = createRequire(import.meta.url);
 const NATIVE_HINT =
-  'native TensorFlow backend not available (about 6x faster than wasm): run `npm run setup:native`';
+  'native TensorFlow backend not available (about 6x faster than wasm): run `vcp-exp setup native` (in a checkout: npm run setup:native)';
 
 export class BackendError extends UserError {
   override name = 'BackendError';
@@ -48,19 +49,20 @@ function loadNative(): Omit<BackendInfo, 'threads'> {
   // Silence TensorFlow's C++ info logging unless the user asked for it.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   const errors: string[] = [];
-  const candidates = gpuVisible()
-    ? ([
-        ['@tensorflow/tfjs-node-gpu', 'gpu'],
-        ['@tensorflow/tfjs-node', 'cpu'],
-      ] as const)
-    : ([['@tensorflow/tfjs-node', 'cpu']] as const);
-  for (const [pkg, device] of candidates) {
+  if (gpuVisible()) {
+    // The GPU build is the user's to install beside vcp-exp (npm install @tensorflow/tfjs-node-gpu).
     try {
-      require(pkg);
-      return { name: 'tensorflow', package: pkg, device };
+      require('@tensorflow/tfjs-node-gpu');
+      return { name: 'tensorflow', package: '@tensorflow/tfjs-node-gpu', device: 'gpu' };
     } catch (error) {
-      errors.push(`${pkg}: ${firstLine(error)}`);
+      errors.push(`@tensorflow/tfjs-node-gpu: ${firstLine(error)}`);
     }
+  }
+  try {
+    loadNativeTfjs();
+    return { name: 'tensorflow', package: TFJS_NODE, device: 'cpu' };
+  } catch (error) {
+    errors.push(`${TFJS_NODE}: ${firstLine(error)}`);
   }
   throw new BackendError(`${NATIVE_HINT}\n  ${errors.join('\n  ')}`);
 }

@@ -1,18 +1,18 @@
 /**
  * Builds what training and inference need from a method config: the frozen CLIP model named by
  * `backbone` (a checkpoint directory, a known architecture name or a hub id pulled into the
- * cache) with the method's activation and positional-embedding resize, its tokenizer and
- * weights hash, then the method itself.
+ * cache, or a CLIP shipped with the package) with the method's activation and
+ * positional-embedding resize, its tokenizer and weights hash, then the method itself.
  */
-import { existsSync, statSync } from 'node:fs';
-import { BACKBONE_ALIASES } from './clip/presets.js';
+import { backboneDir } from './backbones.js';
 import type { Activation, PosEmbedResize } from './clip/config.js';
-import { resolveWeightsDir } from './clip/cache.js';
 import { createClipModel, type ClipModel } from './clip/model.js';
 import type { ClipTokenizer } from './clip/tokenizer.js';
 import { loadClipCheckpoint } from './clip/weights.js';
 import { createMethod } from './methods/index.js';
 import type { ZeroShotMethod } from './methods/method.js';
+
+export { backboneDir };
 
 export interface LoadedBackbone {
   clip: ClipModel;
@@ -22,13 +22,6 @@ export interface LoadedBackbone {
   dir: string;
   /** As the config names it (e.g. ViT-L-14-336 or a directory). */
   name: string;
-}
-
-/** The checkpoint directory of a backbone reference. */
-export function backboneDir(backbone: string): string {
-  if (existsSync(backbone) && statSync(backbone).isDirectory()) return backbone;
-  const hubId = Object.entries(BACKBONE_ALIASES).find(([, name]) => name === backbone)?.[0];
-  return resolveWeightsDir(hubId ?? backbone);
 }
 
 export async function loadBackbone(
@@ -60,7 +53,10 @@ export async function loadMethod(
   try {
     return {
       backbone,
-      method: createMethod(name, config, { clip: backbone.clip, tokenizer: backbone.tokenizer }),
+      method: await createMethod(name, config, {
+        clip: backbone.clip,
+        tokenizer: backbone.tokenizer,
+      }),
     };
   } catch (error) {
     backbone.clip.dispose();

@@ -5,6 +5,8 @@
  * differ), and it is identified by the sha256 of its weights; one that is not here is a warning
  * at load (as a missing dataset root is) and an error when its trials run.
  */
+import { evalOnlyFields } from '../model/methods/config.js';
+import { methodDefinition } from '../model/methods/index.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
@@ -17,8 +19,8 @@ import { canonicalJson } from './canonical.js';
 import { originOf } from './expand.js';
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
-import { METHOD_SPECS } from './methods.js';
-import { show, type JsonPath } from './spec-error.js';
+import { show } from '../io/wording.js';
+import type { JsonPath } from './spec-error.js';
 import type { Trial } from './spec-types.js';
 
 type Draft = Omit<Trial, 'id' | 'trainingKey' | 'featureKey'>;
@@ -102,7 +104,7 @@ export async function checkNamedCheckpoints(
       );
       continue;
     }
-    const evalOnly = METHOD_SPECS[trial.config.method].evalOnly as readonly string[];
+    const evalOnly = evalOnlyFields(methodDefinition(trial.config.method));
     for (const [field, value] of Object.entries({ ...LEGACY_CONFIG_VALUES, ...saved.config })) {
       if (evalOnly.includes(field)) continue;
       const mine = trial.config.model[field];

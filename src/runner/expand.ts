@@ -5,10 +5,10 @@
  */
 import { relative, resolve, dirname, sep } from 'node:path';
 import { LEGACY_CONFIG_VALUES } from '../model/checkpoint-format.js';
-import type { MethodName } from '../model/methods/method.js';
+import { evalOnlyFields, methodDefaults } from '../model/methods/config.js';
+import { methodDefinition, type MethodName } from '../model/methods/index.js';
 import { shortHash, sortKeys } from './canonical.js';
 import { isPlainObject } from './extends.js';
-import { METHOD_SPECS } from './methods.js';
 import type { JsonPath } from './spec-error.js';
 import {
   EVAL_DEFAULTS,
@@ -49,7 +49,10 @@ export function expandTrials(
       const origins: Record<string, JsonPath> = {};
       const config: TrialConfig = {
         method: input.method,
-        model: { ...METHOD_SPECS[input.method].defaults, ...structuredClone(input.base) },
+        model: {
+          ...structuredClone(methodDefaults(methodDefinition(input.method))),
+          ...structuredClone(input.base),
+        },
         train: fillTrain(input.train),
         eval: fillEval(input.eval),
       };
@@ -215,10 +218,9 @@ export function assignKeys(
         datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
       },
     };
+    const evalOnly = evalOnlyFields(methodDefinition(config.method));
     const trainingModel = Object.fromEntries(
-      Object.entries(model).filter(
-        ([k]) => !(METHOD_SPECS[config.method].evalOnly as readonly string[]).includes(k),
-      ),
+      Object.entries(model).filter(([k]) => !evalOnly.includes(k)),
     );
     const features = {
       weights,

@@ -5,6 +5,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveBackbone } from '../model/backbones.js';
+import { missingRequirements } from './requirements.js';
 import type { Spec, Trial } from './spec-types.js';
 
 /** Which of these trial ids already have a FINISHED run (the tracking side implements it). */
@@ -41,6 +42,8 @@ export interface Plan {
   trainingsToRun: number;
   evaluationsToRun: number;
   work: WorkEstimate;
+  /** What the trials need that is not on this machine (weights, datasets), one line each. */
+  missing: string[];
 }
 
 export async function planSpec(
@@ -93,6 +96,7 @@ export async function planSpec(
   return {
     spec,
     finished,
+    missing: missingRequirements(spec),
     trainings: new Set(
       spec.trials.filter((t) => !t.config.train.checkpoint).map((t) => t.trainingKey),
     ).size,

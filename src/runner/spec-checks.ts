@@ -4,7 +4,7 @@
  */
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
-import { show, suggest } from './spec-error.js';
+import { show, suggest } from '../io/wording.js';
 import { DEFAULT_SEED } from './spec-types.js';
 
 /** The seeds every sweep point runs with. */

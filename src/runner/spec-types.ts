@@ -2,8 +2,8 @@
  * Types of an experiment spec (as written: `SpecInput`, see schemas/experiment.schema.json)
  * and of what loading resolves it to (`Spec`, `Trial`), with the frozen defaults.
  */
-import type { MethodName } from '../model/methods/method.js';
-import type { VcpClipConfigInput } from '../model/methods/vcp-clip/config.js';
+import type { MethodName } from '../model/methods/index.js';
+
 import type { JsonPath } from './spec-error.js';
 import type { AugmentSwitches } from '../model/augment.js';
 
@@ -140,7 +140,8 @@ export interface SpecInput {
   description?: string;
   extends?: string;
   method?: MethodName;
-  base?: VcpClipConfigInput;
+  /** The method's config, partial (schemas/methods/<method>.schema.json). */
+  base?: Record<string, unknown>;
   sweep?: SweepInput;
   seeds?: number | number[];
   train: Partial<Omit<TrainSection, 'dataset' | 'augment'>> & {

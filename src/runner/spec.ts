@@ -11,13 +11,15 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { isSynthRoot } from '../datasets/synth.js';
 import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
 import { shortHash } from './canonical.js';
 import { checkNamedCheckpoints, checkTrainSource } from './checkpoint-checks.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
 import { isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
-import { validateAt } from './schema.js';
+import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
+import { validateAt, validateBase } from './schema.js';
 import { checkEval, checkReport, readSeeds } from './spec-checks.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
@@ -51,7 +53,8 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
 
   for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
-  const axes = readSweep(raw.sweep, sink);
+  const method = readMethod(raw, sink);
+  const axes = readSweep(raw.sweep, sink, method);
   const seeds = readSeeds(raw, sink);
   checkTrainSource(raw, sink);
   const datasetNames = checkEval(raw, sink);
@@ -62,7 +65,6 @@ export async function loadSpec(file: string): Promise<Spec> {
     (i) =>
       i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))),
   );
-  const method = (raw.method ?? 'vcp-clip') as Spec['method'];
   let trials: Spec['trials'] = [];
   if (!blocked) {
     const drafts = expandTrials({
@@ -119,6 +121,22 @@ export async function loadSpec(file: string): Promise<Spec> {
   };
 }
 
+/**
+ * The spec's method (default vcp-clip), and `base` checked against that method's config
+ * schema. An unknown method is reported; the default's schema then stands in for the axes.
+ */
+function readMethod(raw: Record<string, unknown>, sink: IssueSink): MethodName {
+  const written = raw.method ?? 'vcp-clip';
+  if (!isMethodName(written)) {
+    sink.error(['method'], 'value', unknownMethodMessage(written));
+    return 'vcp-clip';
+  }
+  if (raw.base !== undefined)
+    for (const p of validateBase(written, raw.base))
+      sink.error(['base', ...p.path], p.at, p.message);
+  return written;
+}
+
 /** A dataset root that does not exist here: a warning at load, an error when the trial runs. */
 function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
   const warned = new Set<string>();
@@ -128,7 +146,9 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
     sink.warning(
       origin ?? [],
       'value',
-      `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
+      isSynthRoot(root)
+        ? `${what} root ${root} does not exist yet; vcp-exp run generates the synthetic dataset there`
+        : `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
     );
   };
   for (const t of trials) {

@@ -3,8 +3,10 @@
  * axis paths that exist in the trial config, values valid for their field, zip groups of
  * equal length, unique variant names, no field swept twice.
  */
+import type { MethodName } from '../model/methods/index.js';
 import { fieldSchema, isObjectField, validateAt } from './schema.js';
-import { show, unknownKeyMessage, type JsonPath } from './spec-error.js';
+import { show, unknownKeyMessage } from '../io/wording.js';
+import type { JsonPath } from './spec-error.js';
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
 
@@ -40,13 +42,14 @@ function lookupAxis(
   axis: string,
   where: JsonPath,
   sink: IssueSink,
+  method: MethodName,
 ): { pointer: string; schema: Record<string, unknown> } | undefined {
   if (axis in RESERVED) {
     sink.error(where, 'key', `got axis ${JSON.stringify(axis)}: ${RESERVED[axis]}`);
     return undefined;
   }
   const segs = axis.split('.');
-  const found = fieldSchema(segs);
+  const found = fieldSchema(segs, method);
   if (!found.ok) {
     const prefix = segs.slice(0, found.index).join('.');
     const allowed = found.allowed.map((k) => (prefix ? `${prefix}.${k}` : k));
@@ -60,8 +63,11 @@ function checkValue(pointer: string, value: unknown, where: JsonPath, sink: Issu
   for (const p of validateAt(pointer, value)) sink.error([...where, ...p.path], p.at, p.message);
 }
 
-/** Reads grid/zip/variants into axes (in expansion order: variants, grid axes, zip groups). */
-export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
+/**
+ * Reads grid/zip/variants into axes (in expansion order: variants, grid axes, zip groups);
+ * model-field paths are those of `method`'s config schema.
+ */
+export function readSweep(sweep: unknown, sink: IssueSink, method: MethodName): Axis[] {
   if (!isPlainObject(sweep)) return [];
   const axes: Axis[] = [];
   const sweptAt = new Map<string, JsonPath>();
@@ -86,7 +92,7 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
   if (isPlainObject(sweep.grid)) {
     for (const [axis, values] of Object.entries(sweep.grid)) {
       const where: JsonPath = ['sweep', 'grid', axis];
-      const found = lookupAxis(axis, where, sink);
+      const found = lookupAxis(axis, where, sink, method);
       claim(axis, where);
       const list = axisValues(values, where, found?.pointer);
       gridAxes.push({
@@ -111,7 +117,7 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
       const [firstAxis, firstValues] = entries[0];
       for (const [axis, values] of Object.entries(group)) {
         const where: JsonPath = ['sweep', 'zip', g, axis];
-        const found = lookupAxis(axis, where, sink);
+        const found = lookupAxis(axis, where, sink, method);
         claim(axis, where);
         axisValues(values, where, found?.pointer);
         if (Array.isArray(values) && values.length !== firstValues.length) {
@@ -155,7 +161,7 @@ export function readSweep(sweep: unknown, sink: IssueSink): Axis[] {
       }
       const patches: Patch[] = [];
       if (isPlainObject(variant.set))
-        flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink);
+        flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink, method);
       for (const p of patches) {
         const axis = p.path.join('.');
         const clash = sweptAt.get(axis);
@@ -180,14 +186,15 @@ function flattenSet(
   where: JsonPath,
   out: Patch[],
   sink: IssueSink,
+  method: MethodName,
 ): void {
   for (const [key, value] of Object.entries(set)) {
     const segs = [...prefix, ...key.split('.')];
     const origin = [...where, key];
-    const found = lookupAxis(segs.join('.'), origin, sink);
+    const found = lookupAxis(segs.join('.'), origin, sink, method);
     if (!found) continue;
     if (isPlainObject(value) && isObjectField(found.schema)) {
-      flattenSet(value, segs, origin, out, sink);
+      flattenSet(value, segs, origin, out, sink, method);
     } else {
       checkValue(found.pointer, value, origin, sink);
       out.push({ path: segs, value, origin });

@@ -7,9 +7,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { generateSynthDataset } from '../datasets/synth.js';
+import { generateSynthDataset, isSynthRoot } from '../datasets/synth.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
@@ -57,7 +57,7 @@ export async function ensureSynthRoots(spec: Spec, log: (line: string) => void):
     ]),
   );
   for (const root of roots) {
-    if (existsSync(root) || !basename(root).startsWith('synth')) continue;
+    if (existsSync(root) || !isSynthRoot(root)) continue;
     log(
       `dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`,
     );

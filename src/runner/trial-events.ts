@@ -6,12 +6,9 @@
 import type { BackendChoice } from '../model/backend.js';
 import type { Trial } from './spec-types.js';
 
-export interface TrialJob {
+/** What one trial needs to run, wherever it runs (a runner's child process or `vcp-exp train`). */
+export interface TrialWork {
   trial: Trial;
-  /** The trial's MLflow child run, created by the parent before the process starts. */
-  runId: string;
-  trackingUri: string;
-  journalDir: string;
   /** Trained checkpoints are kept under `<checkpointsDir>/<trainingKey>`. */
   checkpointsDir: string;
   /** Shared frozen-feature cache directory; null disables the cache (benchmark baseline). */
@@ -23,8 +20,16 @@ export interface TrialJob {
   device: string;
   /** Sample overlays, attention maps and text embeddings logged per product. */
   samplesPerProduct: number;
-  /** Scratch directory of this trial process (config, CSVs, samples before upload). */
+  /** Scratch directory of this trial (config, CSVs, samples before upload). */
   workDir: string;
+}
+
+/** The job a runner hands its trial process (as a JSON file): the work and its MLflow run. */
+export interface TrialJob extends TrialWork {
+  /** The trial's MLflow child run, created by the parent before the process starts. */
+  runId: string;
+  trackingUri: string;
+  journalDir: string;
 }
 
 export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';

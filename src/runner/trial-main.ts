@@ -1,5 +1,6 @@
 /**
- * Entry point of a trial's child process: `node --import tsx trial-main.ts <job.json>`.
+ * Entry point of a trial's child process: `node dist/runner/trial-main.js <job.json>` (from
+ * sources: through tsx; see executors/trial-entry.ts).
  * Attaches to the MLflow run the parent created, runs the trial, and ends the run FINISHED,
  * FAILED (with the error) or KILLED (SIGTERM/SIGINT, or the runner went away). Progress
  * events go to the parent over the IPC channel.
@@ -14,7 +15,7 @@ import type { TrialEvent, TrialJob } from './trial-events.js';
 
 async function main(): Promise<void> {
   const file = process.argv[2];
-  if (!file) throw new Error('usage: trial-main.ts <job.json>');
+  if (!file) throw new Error('usage: trial-main.js <job.json>');
   const job = JSON.parse(readFileSync(file, 'utf8')) as TrialJob;
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });

@@ -1,7 +1,8 @@
 /**
- * One trial, start to end, inside its own process: load CLIP and the method, train (or reuse
- * the checkpoint of a trial with the same training key), evaluate on every eval dataset and
- * log everything to the trial's MLflow run. Progress goes to `emit` (the parent's UI).
+ * One trial, start to end: load CLIP and the method, train (or reuse the checkpoint of a
+ * trial with the same training key), evaluate on every eval dataset and record everything.
+ * The one pipeline of both a runner's trial process (recording to its MLflow run, progress to
+ * the parent's UI) and `vcp-exp train` (recording to a directory, progress to the terminal).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,14 +24,14 @@ import {
   type FeatureExtractorOptions,
   type FeatureImage,
 } from '../model/features.js';
-import { evaluateDataset, withEvalPrompts } from '../model/infer.js';
-import { loadMethod } from '../model/load.js';
-import type { FrozenFeatures } from '../model/methods/method.js';
+import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../model/infer.js';
+import { loadMethod, type LoadedBackbone } from '../model/load.js';
+import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
 import { artifactDir, resultsPath } from '../tracking/artifact-names.js';
-import type { RunLogger } from '../tracking/run-logger.js';
+import type { TrialRecorder } from '../tracking/recorder.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
-import type { TrialEvent, TrialJob, TrialSummary } from './trial-events.js';
+import type { TrialEvent, TrialSummary, TrialWork } from './trial-events.js';
 
 /** Tags of a trial run beyond the layout's identity tags. */
 export const TRIAL_TAGS = Object.freeze({
@@ -58,25 +59,23 @@ export class TimedFeatureExtractor extends FeatureExtractor {
 }
 
 export interface RunTrialOptions {
-  job: TrialJob;
-  logger: RunLogger;
+  job: TrialWork;
+  /** Where the results go: the trial's MLflow run, or a directory. */
+  logger: TrialRecorder;
   emit: (event: TrialEvent) => void;
   signal?: AbortSignal;
-  /** Backend already initialised by the caller (tests); default: initBackend(job.backend). */
+  /** Backend already initialised by the caller; default: initBackend(job.backend). */
   backendInfo?: BackendInfo;
+  /** Each eval dataset's full result (per-product metrics) under its spec name, once evaluated. */
+  onEvaluation?: (name: string, evaluation: DatasetEvaluation) => void;
 }
 
-export async function runTrial({
-  job,
-  logger,
-  emit,
-  signal,
-  backendInfo,
-}: RunTrialOptions): Promise<TrialSummary> {
+export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> {
+  const { job, logger, emit } = options;
   const { trial } = job;
-  const { method: methodName, model, train, eval: evaluation } = trial.config;
+  const { method: methodName, model, train } = trial.config;
   const started = performance.now();
-  const info = backendInfo ?? (await initBackend(job.backend));
+  const info = options.backendInfo ?? (await initBackend(job.backend));
   logger.setTags({
     'vcp.backend': info.name,
     'vcp.device': job.device,
@@ -102,159 +101,20 @@ export async function runTrial({
       cache,
       chunkSize: train.micro_batch,
     });
-
-    const checkpointDir = train.checkpoint ?? join(job.checkpointsDir, trial.trainingKey);
-    let trained = false;
-    let trainSeconds = 0;
-    if (train.checkpoint) {
-      // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
-      // and logged with the trial so that `predict --run` finds what was evaluated.
-      applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
-      emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
-      logger.setTags({
-        [TRIAL_TAGS.trained]: 'false',
-        [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
-      });
-      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
-        await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
-    } else if (
-      job.reuseCheckpoint &&
-      existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
-      existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
-    ) {
-      const checkpoint = await loadCheckpoint(checkpointDir);
-      applyCheckpoint(method, checkpoint, backbone.sha256);
-      const from = checkpoint.config.info?.run_id;
-      emit({
-        type: 'phase',
-        phase: 'train',
-        detail: `reusing the checkpoint of training ${trial.trainingKey}`,
-      });
-      logger.setTags({
-        [TRIAL_TAGS.trained]: 'false',
-        [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
-      });
-    } else {
-      const ds = train.dataset;
-      if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
-      const dataset = await openCheckedDataset({ ...ds, decode: false });
-      const samples = samplesOfSplit(dataset, ds.split);
-      emit({
-        type: 'phase',
-        phase: 'train',
-        detail: `${samples.length} images, ${train.epochs} epochs`,
-      });
-      const trainStart = performance.now();
-      const result = await trainMethod({
-        method,
-        extractor,
-        samples,
-        seed: trial.seed,
-        schedule: train,
-        signal,
-        onStep: (e) => {
-          logger.logMetric('train.loss', e.loss, e.step);
-          emit({
-            type: 'step',
-            epoch: e.epoch,
-            epochs: train.epochs,
-            step: e.stepInEpoch,
-            stepsPerEpoch: e.stepsPerEpoch,
-            loss: e.loss,
-          });
-        },
-        onEpoch: (e) => {
-          logger.logMetric('train.epoch_loss', e.loss, e.epoch);
-          emit({ type: 'epoch', epoch: e.epoch, epochs: train.epochs, loss: e.loss });
-        },
-      });
-      signal?.throwIfAborted();
-      trainSeconds = (performance.now() - trainStart) / 1000;
-      await saveCheckpoint(
-        checkpointDir,
-        method,
-        { sha256: backbone.sha256, name: backbone.name },
-        {
-          trial: trial.id,
-          training_key: trial.trainingKey,
-          run_id: logger.runId,
-          seed: trial.seed,
-          losses: result.losses,
-        },
-      );
-      trained = true;
-      logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
-      // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
-      for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
-        await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
-    }
+    const loaded: LoadedTrial = { ...options, backbone, method, extractor };
+    const training = await trainOrReuse(loaded);
     const featuresAfterTrain = extractor.seconds;
+    const evaluation = await evaluateTrial(loaded);
 
-    // Test-time prompts: a view sharing the trained Variables, disposed with `method`.
-    const evalMethod = withEvalPrompts(method, evaluation.prompts);
-    const metrics: Record<string, number> = {};
-    const evalStart = performance.now();
-    for (const d of evaluation.datasets) {
-      signal?.throwIfAborted();
-      const dataset = await openCheckedDataset({ ...d, decode: false });
-      const products = dataset.products();
-      emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
-      let done = 0;
-      const result = await evaluateDataset({
-        method: evalMethod,
-        extractor,
-        dataset,
-        pro: evaluation.pro,
-        batchSize: train.micro_batch,
-        signal,
-        onProduct: (m) =>
-          emit({
-            type: 'product',
-            dataset: d.name,
-            product: m.product,
-            done: ++done,
-            total: products.length,
-          }),
-      });
-      for (const name of METRICS) {
-        const mean = result.mean.mean[name];
-        if (mean !== null) metrics[`${d.name}.${METRIC_KEYS[name]}`] = mean;
-        for (const p of result.products) {
-          const value = p[name];
-          if (value !== null) metrics[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
-        }
-      }
-      metrics[`${d.name}.ms_per_image`] = result.msPerImage;
-      await logger.logArtifact(
-        await writeProductCsv(job.workDir, d.name, result.products),
-        artifactDir(resultsPath(d.name)),
-      );
-      if (job.samplesPerProduct > 0) {
-        emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
-        const outDir = join(job.workDir, 'artifacts');
-        for (const product of products) {
-          const files = await writeProductSamples({
-            method: evalMethod,
-            extractor,
-            dataset,
-            product,
-            count: job.samplesPerProduct,
-            outDir,
-          });
-          for (const rel of files) await logger.logArtifact(join(outDir, rel), artifactDir(rel));
-        }
-      }
-    }
-    const evalSeconds = (performance.now() - evalStart) / 1000;
     const stats = extractor.stats;
     const timings = {
-      train_s: trainSeconds,
-      eval_s: evalSeconds,
+      train_s: training.seconds,
+      eval_s: evaluation.seconds,
       features_s: extractor.seconds,
       total_s: (performance.now() - started) / 1000,
     };
     logger.logMetrics({
-      ...metrics,
+      ...evaluation.metrics,
       'time.train_s': timings.train_s,
       'time.eval_s': timings.eval_s,
       'time.features_s': timings.features_s,
@@ -267,14 +127,198 @@ export async function runTrial({
     await logger.flush();
     return {
       trialId: trial.id,
-      trained,
-      checkpoint: checkpointDir,
+      trained: training.trained,
+      checkpoint: training.checkpointDir,
       cache: { ...stats },
       timings,
-      metrics,
+      metrics: evaluation.metrics,
     };
   } finally {
     method.dispose();
     backbone.clip.dispose();
   }
+}
+
+/** A trial with its CLIP, method and feature extractor built. */
+interface LoadedTrial extends RunTrialOptions {
+  backbone: LoadedBackbone;
+  method: ZeroShotMethod;
+  extractor: TimedFeatureExtractor;
+}
+
+/**
+ * Loads the checkpoint the spec names (train.checkpoint), or the checkpoint of the trial's
+ * training key when one exists (and reuse is allowed), else trains on the train dataset and
+ * saves it there, logging it once per training.
+ */
+export async function trainOrReuse({
+  job,
+  logger,
+  emit,
+  signal,
+  backbone,
+  method,
+  extractor,
+}: LoadedTrial): Promise<{ trained: boolean; seconds: number; checkpointDir: string }> {
+  const { trial } = job;
+  const { train } = trial.config;
+  if (train.checkpoint) {
+    // The spec names a checkpoint (trained elsewhere, or imported): evaluated, never trained,
+    // and logged with the trial so that `predict --run` finds what was evaluated.
+    applyCheckpoint(method, await loadCheckpoint(train.checkpoint), backbone.sha256);
+    emit({ type: 'phase', phase: 'train', detail: `evaluating ${train.checkpoint}` });
+    logger.setTags({
+      [TRIAL_TAGS.trained]: 'false',
+      [TRIAL_TAGS.checkpointFrom]: train.checkpoint,
+    });
+    for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+      await logger.logArtifact(join(train.checkpoint, file), 'checkpoint');
+    return { trained: false, seconds: 0, checkpointDir: train.checkpoint };
+  }
+  const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
+  if (
+    job.reuseCheckpoint &&
+    existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
+    existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
+  ) {
+    const checkpoint = await loadCheckpoint(checkpointDir);
+    applyCheckpoint(method, checkpoint, backbone.sha256);
+    const from = checkpoint.config.info?.run_id;
+    emit({
+      type: 'phase',
+      phase: 'train',
+      detail: `reusing the checkpoint of training ${trial.trainingKey}`,
+    });
+    logger.setTags({
+      [TRIAL_TAGS.trained]: 'false',
+      [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
+    });
+    return { trained: false, seconds: 0, checkpointDir };
+  }
+  const ds = train.dataset;
+  if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
+  const dataset = await openCheckedDataset({ ...ds, decode: false });
+  const samples = samplesOfSplit(dataset, ds.split);
+  emit({
+    type: 'phase',
+    phase: 'train',
+    detail: `${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
+  });
+  const trainStart = performance.now();
+  const result = await trainMethod({
+    method,
+    extractor,
+    samples,
+    seed: trial.seed,
+    schedule: train,
+    signal,
+    onStep: (e) => {
+      logger.logMetric('train.loss', e.loss, e.step);
+      emit({
+        type: 'step',
+        epoch: e.epoch,
+        epochs: train.epochs,
+        step: e.stepInEpoch,
+        stepsPerEpoch: e.stepsPerEpoch,
+        loss: e.loss,
+      });
+    },
+    onEpoch: (e) => {
+      logger.logMetric('train.epoch_loss', e.loss, e.epoch);
+      emit({ type: 'epoch', epoch: e.epoch, epochs: train.epochs, loss: e.loss });
+    },
+  });
+  signal?.throwIfAborted();
+  const seconds = (performance.now() - trainStart) / 1000;
+  await saveCheckpoint(
+    checkpointDir,
+    method,
+    { sha256: backbone.sha256, name: backbone.name },
+    {
+      trial: trial.id,
+      training_key: trial.trainingKey,
+      run_id: logger.runId,
+      seed: trial.seed,
+      losses: result.losses,
+    },
+  );
+  logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
+  // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
+  for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
+    await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
+  return { trained: true, seconds, checkpointDir };
+}
+
+/**
+ * Evaluates the (trained) method on every eval dataset, with the test-time prompts if the
+ * spec gives them; logs per-product CSVs and sample artifacts; returns the metrics
+ * (`<dataset>.<metric>`, `<dataset>.<product>.<metric>`, fractions).
+ */
+export async function evaluateTrial({
+  job,
+  logger,
+  emit,
+  signal,
+  onEvaluation,
+  method,
+  extractor,
+}: LoadedTrial): Promise<{ metrics: Record<string, number>; seconds: number }> {
+  const { train, eval: evaluation } = job.trial.config;
+  // Test-time prompts: a view sharing the trained Variables, disposed with `method`.
+  const evalMethod = withEvalPrompts(method, evaluation.prompts);
+  const metrics: Record<string, number> = {};
+  const evalStart = performance.now();
+  for (const d of evaluation.datasets) {
+    signal?.throwIfAborted();
+    const dataset = await openCheckedDataset({ ...d, decode: false });
+    const products = dataset.products();
+    emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
+    let done = 0;
+    const result = await evaluateDataset({
+      method: evalMethod,
+      extractor,
+      dataset,
+      pro: evaluation.pro,
+      batchSize: train.micro_batch,
+      signal,
+      onProduct: (m) =>
+        emit({
+          type: 'product',
+          dataset: d.name,
+          product: m.product,
+          done: ++done,
+          total: products.length,
+        }),
+    });
+    for (const name of METRICS) {
+      const mean = result.mean.mean[name];
+      if (mean !== null) metrics[`${d.name}.${METRIC_KEYS[name]}`] = mean;
+      for (const p of result.products) {
+        const value = p[name];
+        if (value !== null) metrics[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
+      }
+    }
+    metrics[`${d.name}.ms_per_image`] = result.msPerImage;
+    onEvaluation?.(d.name, result);
+    await logger.logArtifact(
+      await writeProductCsv(job.workDir, d.name, result.products),
+      artifactDir(resultsPath(d.name)),
+    );
+    if (job.samplesPerProduct > 0) {
+      emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
+      const outDir = join(job.workDir, 'artifacts');
+      for (const product of products) {
+        const files = await writeProductSamples({
+          method: evalMethod,
+          extractor,
+          dataset,
+          product,
+          count: job.samplesPerProduct,
+          outDir,
+        });
+        for (const rel of files) await logger.logArtifact(join(outDir, rel), artifactDir(rel));
+      }
+    }
+  }
+  return { metrics, seconds: (performance.now() - evalStart) / 1000 };
 }

@@ -1,5 +1,5 @@
 /**
- * The managed local MLflow server: `.venv/bin/mlflow server` on 127.0.0.1 with a SQLite
+ * The managed local MLflow server: `mlflow server` (from the venv of mlflow-install.ts) on 127.0.0.1 with a SQLite
  * store and proxied artifacts under the project's state directory. A state file (pid, port)
  * lets later commands reuse a running server instead of starting another.
  */
@@ -7,12 +7,13 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
+import { projectRoot } from '../io/package-root.js';
+import { mlflowBin, mlflowVenv } from './mlflow-install.js';
 
-/** Keep in sync with MLFLOW_VERSION in scripts/setup-mlflow.mjs. */
-export const MLFLOW_VERSION = '3.17.2';
+export { MLFLOW_VERSION } from './mlflow-install.js';
+export { projectRoot };
 
 const STATE_FILE = 'mlflow-server.json';
 const LOCK_FILE = 'mlflow-server.lock';
@@ -40,7 +41,7 @@ export interface StartServerOptions {
   stateDir: string;
   /** Port to listen on (default: a free one). */
   port?: number;
-  /** The mlflow executable (default: the project's .venv/bin/mlflow, or $VCP_EXP_MLFLOW). */
+  /** The mlflow executable (default: $VCP_EXP_MLFLOW, else the venv of `vcp-exp setup`). */
   mlflowBin?: string;
   /** How long to wait for /health (default 120 s: the first start creates the database). */
   startTimeoutMs?: number;
@@ -52,27 +53,11 @@ export function resolveStateDir(cwd = process.cwd(), env: NodeJS.ProcessEnv = pr
   return resolve(cwd, env.VCP_EXP_STATE_DIR || '.vcp-exp');
 }
 
-/** The directory holding vcp-exp's package.json (and its .venv). */
-export function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (
-      existsSync(pkg) &&
-      (JSON.parse(readFileSync(pkg, 'utf8')) as { name?: string }).name === 'vcp-exp'
-    )
-      return dir;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('vcp-exp package.json not found above src/tracking');
-    dir = parent;
-  }
-}
-
 export function mlflowExecutable(env: NodeJS.ProcessEnv = process.env): string {
-  const bin = env.VCP_EXP_MLFLOW || join(projectRoot(), '.venv', 'bin', 'mlflow');
+  const bin = mlflowBin(env);
   if (!existsSync(bin)) {
     throw new UserError(`MLflow is not installed: ${bin} does not exist`, {
-      hint: 'run `npm run setup:mlflow` (it needs python3 with venv: apt-get install python3-venv), or set MLFLOW_TRACKING_URI to a running server',
+      hint: 'run `vcp-exp setup mlflow` (`npm run setup:mlflow` in a checkout; it needs python3 with venv: apt-get install python3-venv), or set MLFLOW_TRACKING_URI to a running server',
     });
   }
   return bin;
@@ -248,7 +233,7 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
             `last lines of ${logPath}:\n${tail(logPath)}`,
           {
             hint: exited
-              ? 'if MLflow itself is broken, reinstall it: rm -rf .venv && npm run setup:mlflow'
+              ? `if MLflow itself is broken, reinstall it: rm -rf ${mlflowVenv()} && vcp-exp setup mlflow`
               : 'the machine may be busy; retry',
           },
         );

@@ -221,7 +221,7 @@ describe(
       fails(
         cli(
           ...importArgs(PTH, out()).map((a) =>
-            a === CLIP ? join(REPO, 'tests/fixtures/clip/tiny-clip') : a,
+            a === CLIP ? join(REPO, 'assets/clip/tiny-clip') : a,
           ),
         ),
         /public\.pth: does not fit the CLIP .*tiny-clip: the text width \(New_Lan_Embed\.prompt_query\) is 64, the CLIP's is 32/,

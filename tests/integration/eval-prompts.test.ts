@@ -1,12 +1,12 @@
 /**
- * `eval.prompts` end to end through `vcp-exp train` with the tiny CLIP fixture: the same
- * training (identical checkpoints) evaluated with the training prompts, with an explicit pair
- * that spells the training prompt (identical metrics), and with another wording (different
- * metrics).
+ * `eval.prompts` end to end through `vcp-exp train` with the tiny CLIP fixture: one training
+ * (the later commands reuse its checkpoint, as trials of a sweep do) evaluated with the
+ * training prompts, with an explicit pair that spells the training prompt (identical
+ * metrics), and with another wording (different metrics).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -29,6 +29,7 @@ const run = (...args: string[]) =>
   });
 
 interface Metrics {
+  trained: boolean;
   losses: number[];
   evalPrompts: { normal: string; abnormal: string }[] | null;
   evaluations: {
@@ -42,7 +43,7 @@ function spec(prompts: string): string {
   return `name: tiny-eval-prompts
 method: vcp-clip
 base:
-  backbone: ${join(REPO, 'tests/fixtures/clip/tiny-clip')}
+  backbone: ${join(REPO, 'assets/clip/tiny-clip')}
   activation: quick_gelu
   image_size: 64
   layers: [1, 2, 3]
@@ -103,7 +104,14 @@ test('vcp-exp train evaluates with eval.prompts', async () => {
   assert.equal(trained.metrics.evalPrompts, null);
   assert.equal(other.metrics.evalPrompts?.length, 2);
   assert.match(other.printed, /2 test-time prompt pair\(s\) from eval\.prompts/);
-  // One training: the runs differ only in their evaluation.
+  // One training: the runs differ only in their evaluation, so the later ones reuse the
+  // first one's checkpoint from the shared state directory (as a sweep's trials would).
+  assert.deepEqual(
+    [trained, same, other].map((r) => r.metrics.trained),
+    [true, false, false],
+  );
+  assert.match(same.printed, /reusing the checkpoint of training/);
+  assert.ok(existsSync(join(work, '.vcp-exp', 'features')), 'the shared feature cache');
   assert.ok(same.weights.equals(trained.weights), 'same-wording: another checkpoint');
   assert.ok(other.weights.equals(trained.weights), 'other-wording: another checkpoint');
   assert.deepEqual(

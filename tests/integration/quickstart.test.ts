@@ -31,7 +31,7 @@ import { startTestServer, type TestServer } from '../tracking/helpers.js';
 const SPEC = `name: it-quickstart
 method: vcp-clip
 base:
-  backbone: ${join(projectRoot(), 'tests/fixtures/clip/tiny-clip')}
+  backbone: ${join(projectRoot(), 'assets/clip/tiny-clip')}
   activation: quick_gelu
   image_size: 32
   layers: [1, 2, 3]

@@ -48,7 +48,7 @@ test('train on seen products, evaluate zero-shot on unseen ones, predict', async
     `name: tiny-train
 method: vcp-clip
 base:
-  backbone: ${join(REPO, 'tests/fixtures/clip/tiny-clip')}
+  backbone: ${join(REPO, 'assets/clip/tiny-clip')}
   activation: quick_gelu
   image_size: 64
   layers: [1, 2, 3]

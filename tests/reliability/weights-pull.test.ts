@@ -15,7 +15,7 @@ import { pullClipCheckpoint, type PullOptions } from '../../src/model/clip/pull.
 import type { DownloadProgress } from '../../src/model/clip/progress.js';
 import { startHubServer, type HubServer } from '../model/clip/hub-server.js';
 
-const TINY = fileURLToPath(new URL('../fixtures/clip/tiny-clip/', import.meta.url));
+const TINY = fileURLToPath(new URL('../../assets/clip/tiny-clip/', import.meta.url));
 const OTHER_WEIGHTS = fileURLToPath(
   new URL('../fixtures/vcp-clip/tiny-clip/model.safetensors', import.meta.url),
 );

@@ -96,6 +96,6 @@ test('a checkpoint-directory backbone is resolved relative to the spec and ident
   assert.equal(spec.trials.length, 12);
   assert.equal(new Set(spec.trials.map((t) => t.trainingKey)).size, 6);
   const t = spec.trials[0];
-  assert.equal(t.config.model.backbone, `${process.cwd()}/tests/fixtures/clip/tiny-clip`);
+  assert.equal(t.config.model.backbone, `${process.cwd()}/assets/clip/tiny-clip`);
   assert.match(t.featureKey.weights, /^sha256:[0-9a-f]{16}$/);
 });

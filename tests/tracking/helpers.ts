@@ -1,6 +1,6 @@
 /**
- * Shared set-up for the tracking integration tests: a real `mlflow server` (the project's
- * .venv) on a free loopback port with a temporary state directory, and a small HTTP proxy
+ * Shared set-up for the tracking integration tests: a real `mlflow server` (the venv of
+ * `vcp-exp setup`, src/tracking/mlflow-install.ts) on a free loopback port with a temporary state directory, and a small HTTP proxy
  * in front of it that can drop answers or inject errors.
  */
 import { spawnSync } from 'node:child_process';

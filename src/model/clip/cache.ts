@@ -1,20 +1,16 @@
 /**
  * Where downloaded checkpoints live: `<cache root>/models/<hub id>/<revision>/`, the cache root
- * being $VCP_EXP_CACHE, else $XDG_CACHE_HOME/vcp-exp, else ~/.cache/vcp-exp. A hub id is also
- * found in Python's Hugging Face cache (hf-cache.ts), used there as it is.
+ * being $VCP_EXP_CACHE, else $XDG_CACHE_HOME/vcp-exp, else ~/.cache/vcp-exp (src/io/cache-dir.ts).
+ * A hub id is also found in Python's Hugging Face cache (hf-cache.ts), used there as it is.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../../errors.js';
+import { cacheRoot } from '../../io/cache-dir.js';
 import { isHfClipConfig } from './config.js';
 import { findHfSnapshot, hfHubCacheRoot } from './hf-cache.js';
 
-export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.VCP_EXP_CACHE) return resolve(env.VCP_EXP_CACHE);
-  if (env.XDG_CACHE_HOME) return join(resolve(env.XDG_CACHE_HOME), 'vcp-exp');
-  return join(homedir(), '.cache', 'vcp-exp');
-}
+export { cacheRoot };
 
 const HUB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]*(\/[A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 

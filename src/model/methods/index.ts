@@ -1,28 +1,48 @@
 /**
- * Registry of the zero-shot methods a spec's `method:` can name. Factories are plain
- * functions: nothing is built or registered at import time.
+ * Registry of the zero-shot methods a spec's `method:` can name: one line per method, its
+ * definition (schema, checks across fields, factory loaded on demand). Adding a method = a
+ * schema in schemas/methods/, a folder here, and a line below (docs/architecture.md).
+ * Importing this module builds nothing and does not load tfjs.
  */
 import { UserError } from '../../errors.js';
-import type { MethodContext, MethodFactory, MethodName, ZeroShotMethod } from './method.js';
-import { METHOD_NAMES } from './method.js';
-import { createVcpClip } from './vcp-clip/model.js';
-import { createVip2Clip } from './vip2-clip/model.js';
+import { suggestValue } from '../../io/wording.js';
+import type { MethodDefinition } from './config.js';
+import type { MethodContext, ZeroShotMethod } from './method.js';
+import { VCP_CLIP } from './vcp-clip/config.js';
+import { VIP2_CLIP } from './vip2-clip/config.js';
 
 export const METHODS = {
-  'vcp-clip': createVcpClip,
-  'vip2-clip': createVip2Clip,
-} satisfies Record<MethodName, MethodFactory>;
+  'vcp-clip': VCP_CLIP,
+  'vip2-clip': VIP2_CLIP,
+} as const satisfies Record<string, MethodDefinition<object>>;
 
-/** Builds the named method; an unknown name is a UserError listing the known ones. */
-export function createMethod(
+export type MethodName = keyof typeof METHODS;
+export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
+
+export function isMethodName(name: unknown): name is MethodName {
+  return typeof name === 'string' && Object.hasOwn(METHODS, name);
+}
+
+/** "got "vcp-clipp", expected one of vcp-clip; did you mean "vcp-clip"?" */
+export function unknownMethodMessage(name: unknown): string {
+  const guess = typeof name === 'string' ? suggestValue(name, METHOD_NAMES) : '';
+  return `got ${JSON.stringify(name)}, expected one of ${METHOD_NAMES.join(', ')}${guess}`;
+}
+
+/** The named method's definition; an unknown name is a UserError listing the known ones. */
+export function methodDefinition(name: string): MethodDefinition {
+  if (!isMethodName(name)) throw new UserError(`method: ${unknownMethodMessage(name)}`);
+  return METHODS[name] as unknown as MethodDefinition;
+}
+
+/** Builds the named method (its factory validates `config` against the CLIP in `context`). */
+export async function createMethod(
   name: string,
   config: unknown,
   context: MethodContext,
-): ZeroShotMethod {
-  if (!(METHOD_NAMES as readonly string[]).includes(name)) {
-    throw new UserError(`method: got "${name}", expected one of ${METHOD_NAMES.join(', ')}`);
-  }
-  return METHODS[name as MethodName](config, context);
+): Promise<ZeroShotMethod> {
+  const factory = await methodDefinition(name).load();
+  return factory(config, context);
 }
 
 /** What `vcp-exp import <method>` needs: the authors' .pth, the CLIP it ran on, where to write. */

@@ -4,6 +4,7 @@
  * depend on this file only; a new method is a new folder implementing `ZeroShotMethod`.
  */
 import type { ClipModel } from '../clip/model.js';
+import type { MethodName } from './index.js';
 import type { ClipTokenizer } from '../clip/tokenizer.js';
 import type { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } from '../tf.js';
 
@@ -126,8 +127,8 @@ export interface PromptPair {
   readonly abnormal: string;
 }
 
-export const METHOD_NAMES = ['vcp-clip', 'vip2-clip'] as const;
-export type MethodName = (typeof METHOD_NAMES)[number];
+/** A name in the registry (src/model/methods/index.ts). */
+export type { MethodName };
 
 /** The part of the CLIP tokenizer prompt builders use. */
 export type PromptTokenizer = Pick<

@@ -8,11 +8,11 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { Spec, Trial } from '../spec-types.js';
+import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
   isTrialEvent,
   type TrialEvent,
@@ -20,13 +20,10 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
+import { trialProcessArgs } from './trial-entry.js';
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
-
-const TRIAL_MAIN = fileURLToPath(new URL('../trial-main.ts', import.meta.url));
-/** tsx's loader, resolved from here so that trials start from any working directory. */
-const TSX = import.meta.resolve('tsx');
 
 export interface LocalExecutorOptions {
   spec: Spec;
@@ -120,8 +117,8 @@ export class LocalExecutor {
       runId,
       trackingUri: o.trackingUri,
       journalDir: o.journalDir,
-      checkpointsDir: share ? join(o.stateDir, 'checkpoints') : join(workDir, 'checkpoints'),
-      featureCacheDir: share ? join(o.stateDir, 'features') : null,
+      checkpointsDir: share ? checkpointsDir(o.stateDir) : join(workDir, 'checkpoints'),
+      featureCacheDir: share ? featureCacheDir(o.stateDir) : null,
       reuseCheckpoint: share,
       backend: o.backend,
       device,
@@ -134,7 +131,7 @@ export class LocalExecutor {
     closeSync(openSync(logFile, 'a'));
     let summary: TrialSummary | undefined;
     let result: { exitCode?: number; signal?: string };
-    const child = execa(process.execPath, ['--import', TSX, TRIAL_MAIN, jobFile], {
+    const child = execa(process.execPath, trialProcessArgs(jobFile), {
       stdin: 'ignore',
       // O_APPEND on both: lines of the two streams interleave as they are written.
       stdout: { file: logFile, append: true },

@@ -6,7 +6,7 @@ import { UserError } from '../../../src/errors.js';
 import { gridSize, parseClipConfig, resolveClipOptions } from '../../../src/model/clip/config.js';
 import { CLIP_PRESET_NAMES, clipPreset } from '../../../src/model/clip/presets.js';
 
-const FILE = 'tests/fixtures/clip/tiny-clip/config.json';
+const FILE = 'assets/clip/tiny-clip/config.json';
 const json = JSON.parse(readFileSync(FILE, 'utf8')) as Record<string, Record<string, unknown>>;
 
 function withField(section: string, field: string, value: unknown): unknown {

@@ -27,9 +27,10 @@ import {
   type HubRepo,
   type HubServer,
 } from './hub-server.js';
+import { TINY_FIXTURE } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
-const TINY = join(FIXTURES, 'clip/tiny-clip');
+const TINY = TINY_FIXTURE;
 const FORMATS = join(FIXTURES, 'clip/formats');
 const read = (dir: string, name: string) => readFileSync(join(dir, name));
 const TOKENIZER = [

@@ -11,7 +11,7 @@ import { writeSafetensors } from '../../../src/io/safetensors.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 
-export const TINY_FIXTURE = join(REPO, 'tests/fixtures/clip/tiny-clip');
+export const TINY_FIXTURE = join(REPO, 'assets/clip/tiny-clip');
 
 /** GPT-2/CLIP byte → printable-character table. */
 function bytesToUnicode(): string[] {

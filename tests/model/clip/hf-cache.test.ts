@@ -17,10 +17,11 @@ import { pullClipCheckpoint, type PullOptions } from '../../../src/model/clip/pu
 import { hashSidecar, loadClipCheckpoint } from '../../../src/model/clip/weights.js';
 import { hubPython, need } from '../../requirements.js';
 import { startHubServer, type HubRepo, type HubServer } from './hub-server.js';
+import { TINY_FIXTURE } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/', import.meta.url));
 const HF_FIXTURE = join(FIXTURES, 'clip/hf-cache');
-const TINY = join(FIXTURES, 'clip/tiny-clip');
+const TINY = TINY_FIXTURE;
 const FIXTURE_COMMIT = 'fedcba9876543210fedcba9876543210fedcba98';
 const ID = 'test-org/tiny-clip';
 const tmp = await mkdtemp(join(tmpdir(), 'vcp-hfcache-'));

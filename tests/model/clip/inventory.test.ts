@@ -12,10 +12,11 @@ import { listLocalWeights, verifyLocalWeights } from '../../../src/model/clip/in
 import { hfRepoDir } from '../../../src/model/clip/hf-cache.js';
 import { pullClipCheckpoint } from '../../../src/model/clip/pull.js';
 import { startHubServer, type HubServer } from './hub-server.js';
+import { TINY_FIXTURE } from './helpers.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const FIXTURES = join(REPO_ROOT, 'tests/fixtures');
-const TINY = join(FIXTURES, 'clip/tiny-clip');
+const TINY = TINY_FIXTURE;
 const tiny = new Map(
   readdirSync(TINY).map((n): [string, Buffer] => [n, readFileSync(join(TINY, n))]),
 );

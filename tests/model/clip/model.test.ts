@@ -17,6 +17,7 @@ import { findEosIndex } from '../../../src/model/clip/text.js';
 import { unavailable } from '../../requirements.js';
 
 const DIR = 'tests/fixtures/clip';
+const TINY = 'assets/clip/tiny-clip';
 const TOLERANCE = 1e-4;
 const BACKENDS: BackendName[] = ['tensorflow', 'wasm', 'cpu'];
 
@@ -29,11 +30,11 @@ const meta = JSON.parse(readFileSync(`${DIR}/golden.json`, 'utf8')) as {
   large_image_size: number;
 };
 const config = parseClipConfig(
-  JSON.parse(readFileSync(`${DIR}/tiny-clip/config.json`, 'utf8')),
-  `${DIR}/tiny-clip/config.json`,
+  JSON.parse(readFileSync(`${TINY}/config.json`, 'utf8')),
+  `${TINY}/config.json`,
 );
 const [{ tensors: weights }, { tensors: golden }] = await Promise.all([
-  readSafetensors(`${DIR}/tiny-clip/model.safetensors`),
+  readSafetensors(`${TINY}/model.safetensors`),
   readSafetensors(`${DIR}/golden.safetensors`),
 ]);
 

@@ -16,10 +16,11 @@ import {
 } from '../../../src/model/clip/open-clip.js';
 import { CLIP_PRESETS } from '../../../src/model/clip/presets.js';
 import { expectedClipTensors } from '../../../src/model/clip/tensors.js';
+import { TINY_FIXTURE } from './helpers.js';
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/clip/', import.meta.url));
 const tinyConfig = parseClipConfig(
-  JSON.parse(readFileSync(join(FIXTURES, 'tiny-clip/config.json'), 'utf8')),
+  JSON.parse(readFileSync(join(TINY_FIXTURE, 'config.json'), 'utf8')),
   'tiny-clip/config.json',
 );
 
@@ -51,7 +52,7 @@ test('the table is a bijection onto the tensors a CLIPModel has (tiny CLIP and V
 });
 
 test("HF → OpenCLIP gives open_clip's own file bit for bit, and OpenCLIP → HF gives transformers' back", async () => {
-  const hf = await tensors(join(FIXTURES, 'tiny-clip/model.safetensors'));
+  const hf = await tensors(join(TINY_FIXTURE, 'model.safetensors'));
   const openClip = await tensors(join(FIXTURES, 'formats/open_clip/open_clip_model.safetensors'));
   const rules = openClipNameTable(tinyConfig.vision.layers, tinyConfig.text.layers);
   assert.deepEqual([...openClip.keys()].sort(), rules.map((r) => r.openClip).sort());

@@ -11,7 +11,7 @@ import { readSafetensors } from '../../../src/io/safetensors.js';
 import { expectedClipTensors } from '../../../src/model/clip/tensors.js';
 import { tf } from '../../../src/model/tf.js';
 
-const DIR = 'tests/fixtures/clip/tiny-clip';
+const DIR = 'assets/clip/tiny-clip';
 const config = parseClipConfig(
   JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')),
   `${DIR}/config.json`,

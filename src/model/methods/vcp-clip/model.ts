@@ -272,6 +272,7 @@ export function backboneShapeOf(context: MethodContext): BackboneShape {
 export function createVcpClip(input: unknown, context: MethodContext): VcpClipMethod {
   const config = resolveVcpClipConfig((input ?? {}) as VcpClipConfigInput, {
     backbone: backboneShapeOf(context),
+    backboneName: context.backbone,
   });
   const built = context.clip.options.activation;
   if (built !== config.activation) {

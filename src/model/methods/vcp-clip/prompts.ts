@@ -15,7 +15,8 @@ import type { Tensor, Tensor2D, Tensor3D } from '../../tf.js';
 import type { ClipTextTower } from '../../clip/text.js';
 import type { TemplateTokens } from '../../clip/tokenizer.js';
 import type { PromptPair, PromptTokenizer } from '../method.js';
-import { ConfigError } from './config.js';
+import { show } from '../../../io/wording.js';
+import { ConfigError } from '../config.js';
 import type { DeepPrompts } from './dtp.js';
 import { l2Normalize } from './post-vcp.js';
 
@@ -44,24 +45,23 @@ export function resolvePromptPairs(
   field = 'prompts',
   source = 'vcp-clip test-time prompts',
 ): readonly PromptPair[] {
+  const promptError = (at: (string | number)[], got: unknown, expected: string) =>
+    new ConfigError(
+      [{ path: [...field.split('.'), ...at], message: `got ${show(got)}, expected ${expected}` }],
+      source,
+    );
   if (!Array.isArray(input) || input.length === 0) {
-    throw new ConfigError(
-      field,
+    throw promptError(
+      [],
       input,
       'a non-empty list of {normal, abnormal} prompt pairs, e.g. [{normal: "a photo of a good {cls}", abnormal: "a photo of a damaged {cls}"}]',
-      source,
     );
   }
   return Object.freeze(
     input.map((pair: unknown, i) => {
       const isObject = typeof pair === 'object' && pair !== null && !Array.isArray(pair);
       if (!isObject || Object.keys(pair).some((k) => k !== 'normal' && k !== 'abnormal')) {
-        throw new ConfigError(
-          `${field}[${i}]`,
-          pair,
-          'an object with the keys normal and abnormal',
-          source,
-        );
+        throw promptError([i], pair, 'an object with the keys normal and abnormal');
       }
       const p = pair as Record<string, unknown>;
       for (const side of ['normal', 'abnormal'] as const) {
@@ -71,11 +71,10 @@ export function resolvePromptPairs(
           text.split('{cls}').length !== 2 ||
           text.includes('{state}')
         ) {
-          throw new ConfigError(
-            `${field}[${i}].${side}`,
+          throw promptError(
+            [i, side],
             text,
             `a sentence with exactly one {cls} slot and no {state} slot, e.g. "a photo of a ${side === 'normal' ? 'good' : 'damaged'} {cls}"`,
-            source,
           );
         }
       }

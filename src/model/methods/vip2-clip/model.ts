@@ -17,7 +17,12 @@ import type {
   PostprocessSpec,
   ZeroShotMethod,
 } from '../method.js';
-import { resolveVip2ClipConfig, type Vip2ClipConfig, type Vip2ClipConfigInput } from './config.js';
+import {
+  resolveVip2ClipConfig,
+  vip2FeatureForms,
+  type Vip2ClipConfig,
+  type Vip2ClipConfigInput,
+} from './config.js';
 import { Fgp, l2Normalize } from './fgp.js';
 import { Ica } from './ica.js';
 import { vip2Loss } from './loss.js';
@@ -51,8 +56,7 @@ export class Vip2ClipMethod implements ZeroShotMethod<Vip2ClipConfig> {
     this.features = {
       layers: config.layers,
       imageSize: config.image_size,
-      tokens: 'projected',
-      global: config.global_ln_post ? 'ln_post' : 'no_ln_post',
+      ...vip2FeatureForms(config),
     };
     this.postprocess = {
       smoothingSigma: config.sigma,
@@ -181,6 +185,7 @@ function backboneShapeOf(context: MethodContext): BackboneShape {
 export function createVip2Clip(input: unknown, context: MethodContext): Vip2ClipMethod {
   const config = resolveVip2ClipConfig((input ?? {}) as Vip2ClipConfigInput, {
     backbone: backboneShapeOf(context),
+    backboneName: context.backbone,
   });
   const built = context.clip.options;
   for (const [field, want, got] of [

@@ -42,23 +42,27 @@ test('overrides are kept; undefined fields take the default', () => {
 
 const cases: [string, VcpClipConfigInput, RegExp][] = [
   ['n_ctx 0', { n_ctx: 0 }, /n_ctx: got 0, expected an integer ≥ 1/],
-  ['n_ctx 1.5', { n_ctx: 1.5 }, /n_ctx: got 1\.5, expected an integer ≥ 1/],
+  ['n_ctx 1.5', { n_ctx: 1.5 }, /n_ctx: got 1\.5 \(number\), expected an integer ≥ 1/],
   [
     'layer beyond the backbone',
     { layers: [6, 25] },
-    /layers: got \[6,25\], expected .*1\.\.24 \(ViT-L-14-336 has 24 vision blocks\)/,
+    /layers: got layers \[6,25\], expected .*1\.\.24: ViT-L-14-336 has 24 vision blocks \(25 beyond it\)/,
   ],
   [
     'ViT-B-16 has 12 blocks',
     { backbone: 'ViT-B-16', image_size: 224 },
-    /layers: got \[6,12,18,24\], expected .*1\.\.12/,
+    /layers: got layers \[6,12,18,24\], expected .*1\.\.12/,
   ],
-  ['0-based layer', { layers: [0, 6] }, /layers: got \[0,6\]/],
-  ['duplicate layers', { layers: [6, 6] }, /layers: got \[6,6\], expected distinct block indices/],
+  ['0-based layer', { layers: [0, 6] }, /layers\[0\]: got 0, expected an integer ≥ 1/],
+  [
+    'duplicate layers',
+    { layers: [6, 6] },
+    /layers: got \[6,6\] \(items 1 and 0 are equal\), expected a non-empty list of distinct items/,
+  ],
   [
     'heads must divide the width',
     { heads: 7 },
-    /heads: got 7, expected a divisor of the vision width 1024/,
+    /heads: got heads 7, expected a divisor of the vision width 1024 of ViT-L-14-336/,
   ],
   [
     'unknown activation',
@@ -75,17 +79,21 @@ const cases: [string, VcpClipConfigInput, RegExp][] = [
     { templates: ['a photo of a {state} object'] },
     /templates\[0\]: got "a photo of a \{state\} object", expected a string with exactly one \{state\} and one \{cls\}/,
   ],
-  ['empty templates', { templates: [] }, /templates: got \[\], expected a non-empty list/],
+  [
+    'empty templates',
+    { templates: [] },
+    /templates: got \[\] \(0 items\), expected a non-empty list/,
+  ],
   [
     'state pair of one word',
     { state_words: [['good']] as never },
-    /state_words\[0\]: got \["good"\], expected a pair/,
+    /state_words\[0\]: got \["good"\] \(1 items\), expected a pair of non-empty words/,
   ],
   ['alpha above 1', { alpha: 1.5 }, /alpha: got 1\.5, expected a number in \[0, 1\]/],
   [
     'image size not a patch multiple',
     { image_size: 500 },
-    /image_size: got 500, expected a multiple of the patch size 14/,
+    /image_size: got image_size 500, expected a multiple of the patch size 14 of ViT-L-14-336 \(e\.g\. 490 or 504\)/,
   ],
   [
     'image score rule',
@@ -93,13 +101,17 @@ const cases: [string, VcpClipConfigInput, RegExp][] = [
     /image_score: got "mean", expected one of topk-mean, max/,
   ],
   ['negative lr', { lr: -1 }, /lr: got -1, expected a number > 0/],
-  ['betas', { betas: [0.5, 1] }, /betas: got \[0\.5,1\], expected two numbers in \[0, 1\)/],
+  ['betas', { betas: [0.5, 1] }, /betas\[1\]: got 1, expected a number in \[0, 1\)/],
   ['dropout 1', { dtp_dropout: 1 }, /dtp_dropout: got 1, expected a number in \[0, 1\)/],
-  ['boolean switch', { pre_vcp: 'yes' as never }, /pre_vcp: got "yes", expected true or false/],
+  [
+    'boolean switch',
+    { pre_vcp: 'yes' as never },
+    /pre_vcp: got "yes" \(string\), expected true or false/,
+  ],
   [
     'unknown field',
     { n_ctxx: 3 } as never,
-    /n_ctxx: got 3, expected a known field \(activation, backbone/,
+    /n_ctxx: unknown key "n_ctxx"; did you mean "n_ctx"\? allowed: activation, backbone/,
   ],
 ];
 for (const [name, input, message] of cases) {
@@ -129,7 +141,7 @@ test('a given backbone shape overrides the table (e.g. a test model)', () => {
         { backbone: 'tiny', layers: [3], image_size: 24, heads: 4 },
         { backbone },
       ),
-    /layers: got \[3\]/,
+    /layers: got layers \[3\], expected 1-based vision blocks in 1\.\.2: the loaded CLIP has 2/,
   );
   assert.throws(
     () =>
@@ -137,6 +149,6 @@ test('a given backbone shape overrides the table (e.g. a test model)', () => {
         { backbone: 'tiny', layers: [1], image_size: 24, heads: 4 },
         { backbone: { ...backbone, embedDim: 24 } },
       ),
-    /pre_vcp: got true, expected false for this backbone: Pre-VCP needs text width \(32\) = embed dim \(24\)/,
+    /pre_vcp: got pre_vcp true, expected false for the loaded CLIP: Pre-VCP needs text width \(32\) = embed dim \(24\)/,
   );
 });

@@ -16,7 +16,7 @@ import {
 import { resolveVcpClipConfig } from '../../../../src/model/methods/vcp-clip/config.js';
 
 export const DIR = 'tests/fixtures/vcp-clip';
-export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
+export const TOKENIZER_DIR = 'assets/clip/tiny-clip';
 
 export interface Fixture {
   meta: {

@@ -191,9 +191,9 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     });
   });
 
-  test('the registry builds vcp-clip and names the known methods otherwise', () => {
+  test('the registry builds vcp-clip and names the known methods otherwise', async () => {
     assert.deepEqual(Object.keys(METHODS), ['vcp-clip', 'vip2-clip']);
-    const method = createMethod('vcp-clip', fx!.meta.config, contextOf(fx!, clip));
+    const method = await createMethod('vcp-clip', fx!.meta.config, contextOf(fx!, clip));
     assert.equal(method.name, 'vcp-clip');
     assert.deepEqual(method.features, { layers: [1, 2], imageSize: 24 });
     assert.deepEqual(method.postprocess, {
@@ -203,11 +203,11 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
       score: 'method',
     });
     method.dispose();
-    assert.throws(
+    await assert.rejects(
       () => createMethod('vcp', {}, contextOf(fx!, clip)),
       /method: got "vcp", expected one of vcp-clip, vip2-clip/,
     );
-    assert.throws(
+    await assert.rejects(
       () =>
         createMethod(
           'vcp-clip',

@@ -14,7 +14,7 @@ import {
 } from '../../../../src/model/methods/vip2-clip/model.js';
 
 export const DIR = 'tests/fixtures/vip2-clip';
-export const TOKENIZER_DIR = 'tests/fixtures/clip/tiny-clip';
+export const TOKENIZER_DIR = 'assets/clip/tiny-clip';
 
 export interface Fixture {
   meta: {

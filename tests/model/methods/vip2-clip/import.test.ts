@@ -143,7 +143,7 @@ test('refusals name the problem', { skip: missing ?? false }, async () => {
     /legacy torch\.save format/,
   );
   await assert.rejects(
-    importVip2Clip({ ...options('epoch_5.pth', 'z'), clip: 'tests/fixtures/clip/tiny-clip' }),
+    importVip2Clip({ ...options('epoch_5.pth', 'z'), clip: 'assets/clip/tiny-clip' }),
     /trained for text width 64 and joint width 32, but .* has 32 and 24/,
   );
   mkdirSync(join(tmp, 'occupied'));

@@ -97,10 +97,10 @@ describe('vip2-clip options', { skip: missing ?? false }, () => {
       { normal_state_word: 'fine' },
       /normal_state_word: got "fine", expected one of damaged, good/,
     );
-    bad({ layers: [1, 5] }, /layers: .*1-based block indices in 1\.\.2/);
-    bad({ heads: 5 }, /heads: got 5, expected a divisor of the joint embedding width 32/);
+    bad({ layers: [1, 5] }, /layers: got layers \[1,5\], expected 1-based vision blocks in 1\.\.2/);
+    bad({ heads: 5 }, /heads: got heads 5, expected a divisor of the joint embedding width 32/);
     bad({ topk: 0 }, /topk: got 0, expected an integer ≥ 1/);
-    bad({ alpha: 0.5 }, /alpha: got 0\.5, expected a known field/);
+    bad({ alpha: 0.5 }, /alpha: unknown key "alpha"; allowed: activation, pos_embed_resize/);
     bad(
       { activation: 'gelu' },
       /activation: got "gelu", but the CLIP model was built with "quick_gelu"/,
