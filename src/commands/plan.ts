@@ -1,5 +1,6 @@
 import { planSpec, noFinishedTrials, type FinishedTrialLookup, type Plan } from '../runner/plan.js';
 import { openPlanLookup } from '../runner/plan-lookup.js';
+import { formatSharing, sharingOf } from '../runner/sharing.js';
 import { loadSpec } from '../runner/spec.js';
 
 export interface PlanCommandOptions {
@@ -40,13 +41,26 @@ const cell = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify
 
 export function formatPlan(plan: Plan, tracked: boolean): string {
   const { spec } = plan;
-  const header = ['#', 'trial', ...spec.axes, 'seed', 'training', 'done'];
+  // Several methods (variants naming one): each trial's method and feature key are shown.
+  const methods = new Set(spec.trials.map((t) => t.config.method)).size > 1;
+  const header = [
+    '#',
+    'trial',
+    ...(methods ? ['method'] : []),
+    ...spec.axes,
+    'seed',
+    'training',
+    ...(methods ? ['features'] : []),
+    'done',
+  ];
   const rows = spec.trials.map((t) => [
     String(t.index + 1),
     t.id,
+    ...(methods ? [t.config.method] : []),
     ...spec.axes.map((a) => cell(t.point[a])),
     String(t.seed),
     t.trainingKey,
+    ...(methods ? [t.featureKey.id] : []),
     tracked ? (plan.finished.has(t.id) ? 'yes' : 'no') : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -68,6 +82,7 @@ export function formatPlan(plan: Plan, tracked: boolean): string {
       (tracked
         ? `; ${plan.finished.size} already finished, to run: ${plan.trainingsToRun} trainings, ${plan.evaluationsToRun} evaluations`
         : ' (no tracking lookup: finished runs not checked)'),
+    ...formatSharing(sharingOf(spec.trials)),
     `work: ${num(w.trainImages)} train images × epochs × ${plan.trainingsToRun} trainings = ${num(w.trainImagePasses)} image passes; ` +
       `${num(w.evalImages)} eval images × ${plan.evaluationsToRun} evaluations = ${num(w.evalImagePasses)} image passes`,
     w.seconds === undefined

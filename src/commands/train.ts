@@ -13,7 +13,7 @@ import { CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS } from '../model/checkpoint.js';
 import type { DatasetEvaluation } from '../model/infer.js';
 import { loadSpec } from '../runner/spec.js';
 import { checkpointsDir, featureCacheDir } from '../runner/state-dirs.js';
-import { runTrial } from '../runner/trial.js';
+import { describeUndefined, runTrial } from '../runner/trial.js';
 import type { TrialEvent } from '../runner/trial-events.js';
 import { DirectoryRun } from '../tracking/directory-run.js';
 import { resolveStateDir } from '../tracking/server.js';
@@ -88,6 +88,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
         `\n${name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
       );
       console.log(table(res.products, res.mean.mean));
+      if (res.undefined.length > 0) console.log(describeUndefined(res.undefined));
     },
   });
   const checkpoint = join(out, 'checkpoint');

@@ -8,9 +8,9 @@
  */
 import { loadImageTensorData, loadMaskData } from '../datasets/image-io.js';
 import type { Dataset, Sample } from '../datasets/types.js';
+import { applyDatasetApplicability, type UndefinedMetrics } from '../eval/applicability.js';
 import {
   evaluateProduct,
-  meanOverProducts,
   type MeanMetrics,
   type ProductMetrics,
   type ProVariant,
@@ -179,6 +179,8 @@ export interface DatasetEvaluation {
   dataset: string;
   products: ProductMetrics[];
   mean: MeanMetrics;
+  /** Metrics the dataset cannot define (e.g. image metrics when every image is anomalous), with why: null in `products` and `mean`. */
+  undefined: UndefinedMetrics[];
   images: number;
   /** Wall time per image (features + forward + post-processing). */
   msPerImage: number;
@@ -228,10 +230,12 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
     results.push(metrics);
     options.onProduct?.(metrics, ms);
   }
+  const applied = applyDatasetApplicability(results);
   return {
     dataset: dataset.name,
-    products: results,
-    mean: meanOverProducts(results),
+    products: applied.products,
+    mean: applied.mean,
+    undefined: applied.undefined,
     images,
     msPerImage: images > 0 ? elapsed / images : 0,
   };

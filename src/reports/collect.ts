@@ -58,7 +58,14 @@ export async function collectResults(
   const results = new Map<string, TrialResult>();
   for (const [id, run] of newest) {
     const metrics = Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value]));
-    results.set(id, { trialId: id, runId: run.info.run_id, seed: trials.get(id)!.seed, metrics });
+    const tags = Object.fromEntries(run.data.tags.map((t) => [t.key, t.value]));
+    results.set(id, {
+      trialId: id,
+      runId: run.info.run_id,
+      seed: trials.get(id)!.seed,
+      metrics,
+      tags,
+    });
   }
   const missing = spec.trials.filter((t) => !results.has(t.id)).map((t) => t.id);
   return { experimentId: experiment.experiment_id, results, foreign, missing };

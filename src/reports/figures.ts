@@ -70,10 +70,11 @@ function panelData(
     const i = fig.metrics!.indexOf(metric);
     for (const [key, values] of Object.entries(ref.values)) {
       const [xLabel, seriesLabel] = key.split(KEY_SEPARATOR);
+      if (values[i] === null || values[i] === undefined) continue; // not reported
       paper.push({
         x: xLabel,
         series: seriesLabel ? `${PAPER}: ${seriesLabel}` : PAPER,
-        value: values[i],
+        value: values[i]!,
       });
     }
   }

@@ -5,7 +5,9 @@
  * MLflow results the runner logged. No paper reports any of this; the paper values go in the
  * spec's ordinary tables beside ours.
  */
-import type { Metric } from '../runner/spec-types.js';
+import type { HeadToHeadSpec, Metric } from '../runner/spec-types.js';
+
+export type { HeadToHeadSpec };
 import { groupLabel, summarize, varyingAxes, type Group, type Stat } from './aggregate.js';
 import { METRIC_LABELS, metricUnit, toDisplay } from './labels.js';
 import { productsOf } from './table.js';
@@ -19,16 +21,6 @@ export const COST_KEYS = Object.freeze({
   inferMs: 'time.infer_ms_per_image',
   trained: 'model.trained',
 });
-
-export interface HeadToHeadSpec {
-  name: string;
-  title?: string;
-  /** The two compared sweep points, by their label (e.g. variant names). */
-  compare: [string, string];
-  metrics: Metric[];
-  /** Eval datasets whose products are compared (default: all). */
-  datasets?: string[];
-}
 
 export interface ProductRow {
   dataset: string;
@@ -74,6 +66,9 @@ export interface HeadToHeadModel {
   notes: string[];
 }
 
+/** A comparison the spec asks for that the sweep cannot give (e.g. an unknown label). */
+export class HeadToHeadError extends Error {}
+
 /** Equal at the shown precision (2 decimals of a percent) counts as a tie. */
 const TIE = 0.005;
 
@@ -88,7 +83,7 @@ export function buildHeadToHead(
   const find = (label: string): Group => {
     const matches = groups.filter((_, i) => labels[i] === label);
     if (matches.length !== 1)
-      throw new Error(
+      throw new HeadToHeadError(
         `head-to-head ${spec.name}: "${label}" names ${matches.length} sweep points (they are: ${labels.join('; ')})`,
       );
     return matches[0];

@@ -17,6 +17,12 @@ import {
 } from './artifact-figures.js';
 import { collectResults } from './collect.js';
 import { gainFigure, metricFigure } from './figures.js';
+import {
+  buildHeadToHead,
+  HeadToHeadError,
+  headToHeadCsv,
+  headToHeadMarkdown,
+} from './head-to-head.js';
 import { toCsv, toLatex, toMarkdown } from './render-table.js';
 import { buildProductTable, buildTable, type TableModel } from './table.js';
 import { renderVegaLite } from './vega.js';
@@ -105,6 +111,24 @@ export async function writeReport({
     log(`table ${table.name}`);
   }
 
+  const h2h = spec.report.head_to_head;
+  if (h2h) {
+    readme.push(`## ${h2h.title ?? h2h.name}`, '');
+    try {
+      const model = buildHeadToHead(h2h, spec.axes, groups, datasets);
+      const md = headToHeadMarkdown(model);
+      await write(`${h2h.name}.md`, md);
+      await write(`${h2h.name}.csv`, headToHeadCsv(model));
+      readme.push(md, `[Markdown](${h2h.name}.md) · [CSV](${h2h.name}.csv)`, '');
+      notes.push(...model.notes.map((n) => `head-to-head ${h2h.name}: ${n}`));
+    } catch (error) {
+      if (!(error instanceof HeadToHeadError)) throw error;
+      notes.push(`head-to-head ${h2h.name} not written: ${error.message}`);
+      readme.push(`_Not written: ${error.message}._`, '');
+    }
+    log(`head-to-head ${h2h.name}`);
+  }
+
   for (const fig of spec.report.figures) {
     readme.push(`## ${fig.title ?? fig.name}`, '');
     try {
@@ -125,6 +149,7 @@ export async function writeReport({
       readme.push(`_Not drawn: ${error.message}._`, '');
     }
   }
+  notes.push(...undefinedMetricNotes(groups));
   if (notes.length > 0) readme.push('## Notes', '', ...notes.map((n) => `- ${n}`), '');
   await write('README.md', `${readme.join('\n').trimEnd()}\n`);
   return { files, groups, notes };
@@ -163,4 +188,15 @@ async function figureSpec(
   if (kind === 'samples') return samplesFigure(fig, source);
   if (kind === 'attention') return attentionFigure(fig, source);
   return tsneFigure(fig, source);
+}
+
+/** The trials' statements of metrics a dataset cannot define (tags vcp.undefined.<dataset>), once each. */
+export function undefinedMetricNotes(groups: readonly Group[]): string[] {
+  const prefix = 'vcp.undefined.';
+  const found = new Map<string, string>();
+  for (const g of groups)
+    for (const r of g.results)
+      for (const [key, text] of Object.entries(r.tags ?? {}))
+        if (key.startsWith(prefix)) found.set(`${key.slice(prefix.length)}: ${text}`, '');
+  return [...found.keys()].sort();
 }

@@ -51,9 +51,10 @@ function cellOf(
   group: Group,
   key: string,
   metric: Metric,
-  paper: number | undefined,
+  reported: number | null | undefined,
 ): Omit<Cell, 'best'> {
   const stat = metricStat(group, key, (v) => toDisplay(metric, v));
+  const paper = reported ?? undefined; // null: the paper reports none
   return { stat, paper, delta: stat && paper !== undefined ? stat.mean - paper : undefined };
 }
 

@@ -55,13 +55,17 @@ export function sharingOf(trials: readonly Trial[]): Sharing {
   };
 }
 
+/** What an absent optional feature-key field means (FeatureKey: only non-default forms are written). */
+const FEATURE_DEFAULTS: Record<string, unknown> = { tokens: 'raw', global: 'ln_post' };
+
 /** Fields whose values differ between feature keys, e.g. "activation gelu / quick_gelu". */
 export function featureDifferences(sharing: Sharing): string[] {
   const keys = sharing.featureKeys;
   if (keys.length < 2) return [];
   const names = [...new Set(keys.flatMap((k) => Object.keys(k.fields)))].sort();
+  const text = (v: unknown) => (typeof v === 'string' ? v : canonicalJson(v ?? null));
   return names.flatMap((name) => {
-    const values = [...new Set(keys.map((k) => canonicalJson(k.fields[name] ?? null)))];
+    const values = [...new Set(keys.map((k) => text(k.fields[name] ?? FEATURE_DEFAULTS[name])))];
     return values.length > 1 ? [`${name} ${values.join(' / ')}`] : [];
   });
 }

@@ -168,4 +168,31 @@ export function checkReport(
       }
     });
   }
+  const h2h = isPlainObject(report.head_to_head) ? report.head_to_head : undefined;
+  if (h2h) {
+    const at = ['report', 'head_to_head'];
+    if (typeof h2h.name === 'string' && seen.has(h2h.name))
+      sink.error(
+        [...at, 'name'],
+        'value',
+        `got duplicate report name ${show(h2h.name)}, expected unique names (they are file names)`,
+      );
+    if (axes.length === 0)
+      sink.error(
+        at,
+        'key',
+        'got a head-to-head comparison, but the spec sweeps nothing: compare two sweep points (e.g. two variants)',
+      );
+    if (Array.isArray(h2h.compare) && h2h.compare[0] === h2h.compare[1])
+      sink.error([...at, 'compare'], 'value', 'got the same sweep point twice, expected two');
+    if (Array.isArray(h2h.datasets))
+      h2h.datasets.forEach((d, j) => {
+        if (typeof d === 'string' && !datasets.includes(d))
+          sink.error(
+            [...at, 'datasets', j],
+            'value',
+            `got dataset ${show(d)}, expected one of eval.datasets: ${datasets.join(', ')}`,
+          );
+      });
+  }
 }

@@ -66,7 +66,8 @@ export interface EvalSection {
 
 export interface Reference {
   source: string;
-  values: Record<string, number[]>;
+  /** Row label → one value per metric (null: not reported by the paper). */
+  values: Record<string, (number | null)[]>;
   /** Eval dataset the values refer to (default: the first dataset shown). */
   dataset?: string;
   /** dataset → product → values (per-product tables). */
@@ -107,6 +108,17 @@ export interface FigureSpec {
   reference?: Reference;
 }
 
+/** report.head_to_head: two sweep points compared (src/reports/head-to-head.ts). */
+export interface HeadToHeadSpec {
+  name: string;
+  title?: string;
+  /** Labels of the two compared sweep points (e.g. variant names). */
+  compare: [string, string];
+  metrics: Metric[];
+  /** Eval datasets compared (default: all). */
+  datasets?: string[];
+}
+
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
@@ -131,7 +143,13 @@ export interface Tracking {
 export interface SweepInput {
   grid?: Record<string, unknown[]>;
   zip?: Record<string, unknown[]>[];
-  variants?: { name: string; description?: string; set: Record<string, unknown> }[];
+  variants?: {
+    name: string;
+    description?: string;
+    /** Another method than the spec's: the variant starts from its defaults (no `base`). */
+    method?: MethodName;
+    set?: Record<string, unknown>;
+  }[];
 }
 
 /** A spec as written (after `extends` is merged). */
@@ -149,7 +167,7 @@ export interface SpecInput {
     augment?: Partial<Augment>;
   };
   eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
-  report?: { tables?: TableSpec[]; figures?: FigureSpec[] };
+  report?: { tables?: TableSpec[]; figures?: FigureSpec[]; head_to_head?: HeadToHeadSpec };
   execution?: Partial<Execution>;
   tracking?: Partial<Tracking>;
 }
@@ -171,6 +189,10 @@ export interface FeatureKey {
   pos_embed_resize: string;
   image_size: number;
   layers: number[];
+  /** Token form when not raw (e.g. 'projected': ln_post + visual projection). */
+  tokens?: string;
+  /** Global-feature form when not CLIP's image embedding (e.g. 'no_ln_post'). */
+  global?: string;
 }
 
 export interface Trial {
@@ -200,7 +222,7 @@ export interface Spec {
   seeds: number[];
   /** Swept axis paths in expansion order (`variant` first when there are variants). */
   axes: string[];
-  report: { tables: TableSpec[]; figures: FigureSpec[] };
+  report: { tables: TableSpec[]; figures: FigureSpec[]; head_to_head?: HeadToHeadSpec };
   execution: Execution;
   tracking: Tracking;
   trials: Trial[];

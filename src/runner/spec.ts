@@ -102,7 +102,10 @@ export async function loadSpec(file: string): Promise<Spec> {
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
   const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
-  const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
+  const report = (raw.report ?? {}) as Spec['report'] & {
+    tables?: TableSpec[];
+    figures?: FigureSpec[];
+  };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {
     file: rootFile,
@@ -112,7 +115,11 @@ export async function loadSpec(file: string): Promise<Spec> {
     method,
     seeds,
     axes: axisNames,
-    report: { tables: report.tables ?? [], figures: report.figures ?? [] },
+    report: {
+      tables: report.tables ?? [],
+      figures: report.figures ?? [],
+      ...(report.head_to_head ? { head_to_head: report.head_to_head } : {}),
+    },
     execution,
     tracking: { uri: tracking.uri, experiment: tracking.experiment ?? (raw.name as string) },
     trials,

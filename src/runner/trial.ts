@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
+import type { UndefinedMetrics } from '../eval/applicability.js';
 import { METRICS } from '../eval/evaluate.js';
+import { loadImageTensorData } from '../datasets/image-io.js';
 import { initBackend, type BackendInfo } from '../model/backend.js';
 import {
   applyCheckpoint,
@@ -27,6 +29,7 @@ import {
 import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../model/infer.js';
 import { loadMethod, type LoadedBackbone } from '../model/load.js';
 import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
+import { inferenceMsPerImage, parameterCount } from '../model/timing.js';
 import { trainMethod } from '../model/train.js';
 import { artifactDir, resultsPath } from '../tracking/artifact-names.js';
 import type { TrialRecorder } from '../tracking/recorder.js';
@@ -38,7 +41,12 @@ export const TRIAL_TAGS = Object.freeze({
   trained: 'vcp.trained',
   checkpointFrom: 'vcp.checkpoint_from',
   trainingKey: 'vcp.training_key',
+  /** `vcp.undefined.<dataset>`: the metrics that dataset cannot define, and why. */
+  undefinedPrefix: 'vcp.undefined.',
 });
+
+/** Test images whose inference is timed per trial (batch 1, after one warm-up image). */
+const TIMED_IMAGES = 4;
 
 /** A FeatureExtractor that also measures the time spent getting features (cache or encoder). */
 export class TimedFeatureExtractor extends FeatureExtractor {
@@ -105,6 +113,7 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
     const training = await trainOrReuse(loaded);
     const featuresAfterTrain = extractor.seconds;
     const evaluation = await evaluateTrial(loaded);
+    const inferMs = await timeInference(loaded);
 
     const stats = extractor.stats;
     const timings = {
@@ -115,6 +124,9 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
     };
     logger.logMetrics({
       ...evaluation.metrics,
+      'model.parameters': parameterCount(method),
+      'model.trained': training.trained ? 1 : 0,
+      ...(inferMs === null ? {} : { 'time.infer_ms_per_image': inferMs }),
       'time.train_s': timings.train_s,
       'time.eval_s': timings.eval_s,
       'time.features_s': timings.features_s,
@@ -299,6 +311,11 @@ export async function evaluateTrial({
       }
     }
     metrics[`${d.name}.ms_per_image`] = result.msPerImage;
+    if (result.undefined.length > 0) {
+      const text = describeUndefined(result.undefined);
+      emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${text}` });
+      logger.setTags({ [`${TRIAL_TAGS.undefinedPrefix}${d.name}`]: text });
+    }
     onEvaluation?.(d.name, result);
     await logger.logArtifact(
       await writeProductCsv(job.workDir, d.name, result.products),
@@ -321,4 +338,35 @@ export async function evaluateTrial({
     }
   }
   return { metrics, seconds: (performance.now() - evalStart) / 1000 };
+}
+
+/** "image AUROC, image AP, image F1-max not defined: every image is anomalous (…)". */
+export function describeUndefined(skipped: readonly UndefinedMetrics[]): string {
+  return skipped
+    .map(
+      ({ metrics, reason }) =>
+        `${metrics.map((m) => METRIC_KEYS[m]).join(', ')} not defined on this dataset (${reason}): skipped`,
+    )
+    .join('; ');
+}
+
+/**
+ * Inference ms per image on this machine (model/timing.ts), on the first test images of the
+ * first eval dataset: the cost column of method comparisons. null without test images.
+ */
+async function timeInference({ job, method, backbone }: LoadedTrial): Promise<number | null> {
+  const first = job.trial.config.eval.datasets[0];
+  if (!first) return null;
+  const dataset = await openCheckedDataset({ ...first, decode: false });
+  const samples = dataset.products().flatMap((p) => dataset.samples(p, 'test'));
+  if (samples.length === 0) return null;
+  const s = method.features.imageSize;
+  const images = await Promise.all(
+    samples.slice(0, TIMED_IMAGES).map(async (sample) => ({
+      pixels: await loadImageTensorData(sample.imagePath, s),
+      cacheable: false,
+    })),
+  );
+  const evalMethod = withEvalPrompts(method, job.trial.config.eval.prompts);
+  return inferenceMsPerImage(evalMethod, backbone.clip, images);
 }

@@ -35,11 +35,11 @@ test('two methods with different CLIP options share neither trainings nor featur
   assert.deepEqual(sharing.points, ['A', 'B']);
   assert.deepEqual(sharing.sharedTrainings, []);
   assert.deepEqual(sharing.sharedFeatures, []);
-  assert.deepEqual(featureDifferences(sharing), ['activation "gelu" / "quick_gelu"']);
+  assert.deepEqual(featureDifferences(sharing), ['activation gelu / quick_gelu']);
   const lines = formatSharing(sharing);
   assert.equal(lines[0], 'trainings shared between sweep points: none');
   assert.equal(lines[1], 'frozen features shared between sweep points: none');
-  assert.match(lines[2], /2 feature keys .* differing in activation "gelu" \/ "quick_gelu"/);
+  assert.match(lines[2], /2 feature keys .* differing in activation gelu \/ quick_gelu/);
 });
 
 test('evaluation-only sweeps share trainings and features; one point prints nothing', () => {
