@@ -52,9 +52,9 @@ function fitsMethodSchema(trial: Draft, sink: IssueSink, reported: Set<string>):
   for (const issue of issues) {
     const at = originOf(trial.origins, ['model', ...issue.path].join('.')) ?? ['base'];
     const message = `${issue.message} (for method ${method}${trial.variant ? `, variant ${JSON.stringify(trial.variant)}` : ''})`;
-    const key = `${JSON.stringify(at)}\u0000${message}`;
-    if (reported.has(key)) continue;
-    reported.add(key);
+    // Once per problem, at its first place (a swept field would repeat it per value).
+    if (reported.has(message)) continue;
+    reported.add(message);
     sink.error(at, 'value', message);
   }
   return issues.length === 0;
