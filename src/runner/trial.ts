@@ -209,7 +209,7 @@ export async function trainOrReuse({
   }
   const ds = train.dataset;
   if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
-  const dataset = await openCheckedDataset({ ...ds, decode: false });
+  const dataset = await openCheckedDataset({ ...ds, decode: false, requireMasks: true });
   const samples = samplesOfSplit(dataset, ds.split);
   emit({
     type: 'phase',
