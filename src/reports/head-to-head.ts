@@ -50,6 +50,8 @@ export interface MetricTest {
 
 export interface Costs {
   label: string;
+  /** tfjs backends the trials ran on (their vcp.backend tags). */
+  backends: string[];
   parameters: number | null;
   /** Seconds per training (trials that trained, not those that reused a checkpoint). */
   trainSeconds: Stat | null;
@@ -169,8 +171,12 @@ function costsOf(label: string, group: Group): Costs {
   const values = (key: string, keep: (m: Record<string, number>) => boolean = () => true) =>
     group.results.filter((r) => key in r.metrics && keep(r.metrics)).map((r) => r.metrics[key]);
   const parameters = values(COST_KEYS.parameters);
+  const backends = [
+    ...new Set(group.results.map((r) => r.tags?.['vcp.backend']).filter((b) => b !== undefined)),
+  ].sort() as string[];
   return {
     label,
+    backends,
     parameters: parameters.length > 0 ? parameters[0] : null,
     trainSeconds: summarize(values(COST_KEYS.trainSeconds, (m) => m[COST_KEYS.trained] === 1)),
     inferMs: summarize(values(COST_KEYS.inferMs)),
@@ -209,7 +215,10 @@ export function testSentence(model: HeadToHeadModel, t: MetricTest): string {
 }
 
 /** The head-to-head section as Markdown (winner table, tests, costs). */
-export function headToHeadMarkdown(model: HeadToHeadModel): string {
+export function headToHeadMarkdown(
+  model: HeadToHeadModel,
+  context: { workers?: number } = {},
+): string {
   const [a, b] = model.labels;
   const out: string[] = [];
   out.push(
@@ -236,13 +245,13 @@ export function headToHeadMarkdown(model: HeadToHeadModel): string {
       );
       if (!r || r.winner === null) return '–';
       if (r.winner === 'tie') return `tie (${fixed(r.a!.mean)})`;
-      return `${r.winner} (${r.margin! >= 0 ? '+' : '−'}${fixed(Math.abs(r.margin!))})`;
+      return `${r.winner} +${fixed(Math.abs(r.margin!))}`;
     });
     out.push(`| ${[dataset, product].map(mdEscape).join(' | ')} | ${cells.join(' | ')} |`);
   }
   out.push(
     '',
-    `Cells: the winner and ${a} − ${b} in points (mean over seeds). Products won per metric: ` +
+    `Cells: the winner and its lead in points (means over seeds; ties: equal to 2 decimals). Products won per metric: ` +
       model.tests
         .map(
           (t) =>
@@ -270,7 +279,11 @@ export function headToHeadMarkdown(model: HeadToHeadModel): string {
     );
   out.push(
     '',
-    'Training time: wall time of the trainings (trials that reused a checkpoint are left out), mean ± std. Inference: frozen CLIP encoder (computed, not from the feature cache) + method head + post-processing, per test image.',
+    'Training time: wall time of the trainings (trials that reused a checkpoint are left out), mean ± std. Inference: frozen CLIP encoder (computed, not from the feature cache) + method head + post-processing, per test image at batch 1.' +
+      ` Backend: ${[...new Set(model.costs.flatMap((c) => c.backends))].join(', ') || 'unknown'}` +
+      (context.workers && context.workers > 1
+        ? `; ${context.workers} trials ran at once on the machine, so the times are comparable between the methods but not a benchmark.`
+        : '.'),
     '',
   );
   for (const n of model.notes) out.push(`_Note: ${n}._`, '');

@@ -116,7 +116,7 @@ export async function writeReport({
     readme.push(`## ${h2h.title ?? h2h.name}`, '');
     try {
       const model = buildHeadToHead(h2h, spec.axes, groups, datasets);
-      const md = headToHeadMarkdown(model);
+      const md = headToHeadMarkdown(model, { workers: spec.execution.workers });
       await write(`${h2h.name}.md`, md);
       await write(`${h2h.name}.csv`, headToHeadCsv(model));
       readme.push(md, `[Markdown](${h2h.name}.md) · [CSV](${h2h.name}.csv)`, '');

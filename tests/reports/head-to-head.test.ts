@@ -25,7 +25,13 @@ function groups(): Group[] {
     metrics[COST_KEYS.trained] = seed === 1 ? 1 : 0;
     metrics[COST_KEYS.trainSeconds] = seed === 1 ? (variant === 'A' ? 10 : 30) : 0;
     metrics[COST_KEYS.inferMs] = variant === 'A' ? 5 + seed : 8 + seed;
-    return { trialId: `${variant}${seed}`, runId: `r${variant}${seed}`, seed, metrics };
+    return {
+      trialId: `${variant}${seed}`,
+      runId: `r${variant}${seed}`,
+      seed,
+      metrics,
+      tags: { 'vcp.backend': 'wasm' },
+    };
   };
   return (['A', 'B'] as const).map((v, index) => ({
     index,
@@ -88,9 +94,18 @@ test('per-product winners, paired Wilcoxon over seeds × products, costs', () =>
     md,
     /Wilcoxon signed-rank test, two-sided, paired over 12 \(seed, product\) pairs \(3 seeds × 4 products\)/,
   );
-  assert.match(md, /\| D \| p4 \| A \(\+1\.00\) \| tie \(70\.00\) \|/);
+  assert.match(md, /\| D \| p4 \| A \+1\.00 \| tie \(70\.00\) \|/);
   assert.match(md, /\| B \| 2,500 \| 30\.0 ± – \| 10\.0 ± 1\.0 \|/);
   assert.match(md, /12 zero differences dropped\), exact sign-flip permutation/);
+  assert.deepEqual(
+    model.costs.map((c) => c.backends),
+    [['wasm'], ['wasm']],
+  );
+  assert.match(md, /per test image at batch 1\. Backend: wasm\.$/m);
+  assert.match(
+    headToHeadMarkdown(model, { workers: 2 }),
+    /Backend: wasm; 2 trials ran at once on the machine, so the times are comparable between the methods but not a benchmark\./,
+  );
   assert.match(
     headToHeadCsv(model),
     /^dataset,product,metric,A mean,B mean,winner,margin\nD,p1,pixel_auroc,/,
