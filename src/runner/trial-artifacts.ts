@@ -22,6 +22,7 @@ import {
 import { resizeU8 } from '../datasets/resample.js';
 import type { Dataset, Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
+import { minMaxNormalise } from '../eval/smoothing.js';
 import { writeNpy } from '../io/npy.js';
 import type { FeatureExtractor } from '../model/features.js';
 import { postprocessProduct, predictImages } from '../model/infer.js';
@@ -143,6 +144,9 @@ export async function writeProductSamples(options: {
   );
   const predictions = await predictImages(method, extractor, inputs, { keepExtras: true });
   const post = postprocessProduct(method, predictions.slice(0, pictures.length));
+  // Min–max over the pictured images whatever the method's own rule (ViP²-CLIP reports raw
+  // probabilities, nearly flat to the eye), as the public visualisers do.
+  const shown = minMaxNormalise(post.maps);
   const written: string[] = [];
   const put = async (rel: string, write: (file: string) => Promise<void>) => {
     const file = join(outDir, rel);
@@ -171,7 +175,7 @@ export async function writeProductSamples(options: {
       'bicubic',
     );
     const mask = await loadMaskData(sample.maskPath, SAMPLE_SIDE);
-    const map8 = Uint8Array.from(post.maps[i], (v) =>
+    const map8 = Uint8Array.from(shown[i], (v) =>
       Math.round(255 * Math.min(1, Math.max(0, v))),
     );
     const map = resizeU8(map8, s, s, 1, SAMPLE_SIDE, SAMPLE_SIDE, 'bilinear');
