@@ -122,6 +122,8 @@ export interface HeadToHeadSpec {
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
+  /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
+  max_trials?: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   slurm?: {
