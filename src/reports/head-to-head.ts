@@ -184,6 +184,9 @@ function costsOf(label: string, group: Group): Costs {
 }
 
 const fixed = (v: number, d = 2) => v.toFixed(d);
+/** With a typographic minus, as the tables' Δ columns. */
+const signed = (v: number) =>
+  v < 0 && fixed(v) !== '-0.00' ? `−${fixed(-v)}` : fixed(Math.abs(v));
 const pm = (s: Stat | null, d = 2) =>
   s === null ? '–' : `${fixed(s.mean, d)} ± ${s.std === null ? '–' : fixed(s.std, d)}`;
 const mdEscape = (s: string) => s.replaceAll('|', '\\|').replaceAll('_', '\\_');
@@ -210,7 +213,7 @@ export function testSentence(model: HeadToHeadModel, t: MetricTest): string {
   return (
     `${METRIC_LABELS[t.metric]}: Wilcoxon signed-rank test, two-sided, paired over ${t.pairs} (seed, product) pairs ` +
     `(${t.seeds} seeds × ${t.products} products${r.zeros ? `, ${r.zeros} zero differences dropped` : ''}), ${method}: ` +
-    `W = ${fixed(r.statistic, 1)}, p = ${formatP(r.pValue)}; mean ${a} − ${b} = ${fixed(t.meanDifference!)} points.`
+    `W = ${fixed(r.statistic, 1)}, p = ${formatP(r.pValue)}; mean ${a} − ${b} = ${signed(t.meanDifference!)} points.`
   );
 }
 

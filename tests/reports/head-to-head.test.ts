@@ -97,6 +97,8 @@ test('per-product winners, paired Wilcoxon over seeds × products, costs', () =>
   assert.match(md, /\| D \| p4 \| A \+1\.00 \| tie \(70\.00\) \|/);
   assert.match(md, /\| B \| 2,500 \| 30\.0 ± – \| 10\.0 ± 1\.0 \|/);
   assert.match(md, /12 zero differences dropped\), exact sign-flip permutation/);
+  assert.match(md, /mean A − B = −1\.25 points\./);
+  assert.match(md, /mean A − B = 0\.00 points\./);
   assert.deepEqual(
     model.costs.map((c) => c.backends),
     [['wasm'], ['wasm']],
