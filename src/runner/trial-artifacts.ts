@@ -177,9 +177,7 @@ export async function writeProductSamples(options: {
       'bicubic',
     );
     const mask = await loadMaskData(sample.maskPath, SAMPLE_SIDE);
-    const map8 = Uint8Array.from(shown[i], (v) =>
-      Math.round(255 * Math.min(1, Math.max(0, v))),
-    );
+    const map8 = Uint8Array.from(shown[i], (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
     const map = resizeU8(map8, s, s, 1, SAMPLE_SIDE, SAMPLE_SIDE, 'bilinear');
     const overlay = new Uint8Array(image.data.length);
     for (let p = 0; p < SAMPLE_SIDE * SAMPLE_SIDE; p++) {
