@@ -1,11 +1,13 @@
 /**
  * Checks of the non-sweep sections that JSON Schema cannot make: seeds vs base.seed, unique
- * eval dataset names, test-time prompt slots, report axes/datasets/reference widths.
+ * eval dataset names, test-time prompt slots, report axes/datasets/reference widths, workers
+ * vs GPUs.
  */
+import { defaultWorkers, deviceSlotProblem, gpuIndex } from './executors/devices.js';
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
 import { show, suggest } from '../io/wording.js';
-import { DEFAULT_SEED } from './spec-types.js';
+import { DEFAULT_SEED, EXECUTION_DEFAULTS } from './spec-types.js';
 
 /** The seeds every sweep point runs with. */
 export function readSeeds(spec: Record<string, unknown>, sink: IssueSink): number[] {
@@ -168,4 +170,33 @@ export function checkReport(
       }
     });
   }
+}
+
+/**
+ * The local executor's workers must fit the GPUs: at most `trials_per_device` trials at once on
+ * each (executors/devices.ts). Returns the workers the spec runs (a GPU spec that names none
+ * fills every GPU slot).
+ */
+export function checkExecution(spec: Record<string, unknown>, sink: IssueSink): number {
+  const ex = isPlainObject(spec.execution) ? spec.execution : {};
+  const devices = Array.isArray(ex.devices)
+    ? ex.devices.filter((d): d is string => typeof d === 'string')
+    : EXECUTION_DEFAULTS.devices;
+  const perDevice = Number.isInteger(ex.trials_per_device)
+    ? (ex.trials_per_device as number)
+    : EXECUTION_DEFAULTS.trials_per_device;
+  const workers = Number.isInteger(ex.workers)
+    ? (ex.workers as number)
+    : defaultWorkers(devices, perDevice);
+  if (ex.executor === 'slurm') return workers;
+  if (ex.trials_per_device !== undefined && !devices.some((d) => gpuIndex(d) !== undefined))
+    sink.warning(
+      ['execution', 'trials_per_device'],
+      'key',
+      `trials_per_device applies to GPUs and execution.devices lists none (${show(devices)})`,
+    );
+  const problem = deviceSlotProblem(devices, workers, perDevice);
+  if (problem)
+    sink.error(['execution', ex.workers !== undefined ? 'workers' : 'devices'], 'value', problem);
+  return workers;
 }

@@ -111,6 +111,8 @@ export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
   devices: string[];
+  /** Trials sharing one GPU at once (their memory grows on demand). */
+  trials_per_device: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   slurm?: {
     partition?: string;
@@ -234,6 +236,7 @@ export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({
   executor: 'local',
   workers: 1,
   devices: ['cpu'],
+  trials_per_device: 1,
   backend: 'auto',
 });
 

@@ -20,7 +20,7 @@ import { isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
 import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
 import { validateAt, validateBase } from './schema.js';
-import { checkEval, checkReport, readSeeds } from './spec-checks.js';
+import { checkEval, checkExecution, checkReport, readSeeds } from './spec-checks.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
   EXECUTION_DEFAULTS,
@@ -60,6 +60,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
+  const workers = checkExecution(raw, sink);
 
   const blocked = sink.issues.some(
     (i) =>
@@ -101,7 +102,11 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
-  const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
+  const execution = {
+    ...EXECUTION_DEFAULTS,
+    ...(raw.execution as Partial<Execution> | undefined),
+    workers,
+  };
   const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {

@@ -14,6 +14,7 @@ import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
 import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
+import { deviceSlotProblem } from './executors/devices.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
@@ -119,6 +120,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 
     const backend = options.backend ?? spec.execution.backend;
     const workers = options.workers ?? spec.execution.workers;
+    const { devices, trials_per_device: perDevice } = spec.execution;
+    const crowded =
+      options.workers === undefined ? undefined : deviceSlotProblem(devices, workers, perDevice);
+    if (crowded) throw new UserError(`--workers ${workers}: ${crowded}`, { exitCode: 2 });
     const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
     const sweep = await layout.startSweepRun({
       ...identity,

@@ -11,7 +11,12 @@ import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
 import { METRICS } from '../eval/evaluate.js';
-import { initBackend, type BackendInfo } from '../model/backend.js';
+import {
+  describeBackend,
+  describeDevice,
+  initBackend,
+  type BackendInfo,
+} from '../model/backend.js';
 import {
   applyCheckpoint,
   CHECKPOINT_CONFIG,
@@ -76,9 +81,16 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   const { method: methodName, model, train } = trial.config;
   const started = performance.now();
   const info = options.backendInfo ?? (await initBackend(job.backend));
+  // The device it really runs on, which may differ from the one planned (job.device).
+  const device = info.gpu?.id ?? 'cpu';
+  // A caller that initialised the backend has logged it already (vcp-exp train).
+  if (!options.backendInfo) console.log(`backend: ${describeBackend(info)}`);
+  if (job.device.startsWith('gpu') && device === 'cpu')
+    console.log(`planned for ${job.device}, this trial computes on the CPU`);
   logger.setTags({
     'vcp.backend': info.name,
-    'vcp.device': job.device,
+    'vcp.device': device,
+    'vcp.backend_detail': describeBackend(info),
     [TRIAL_TAGS.trainingKey]: trial.trainingKey,
   });
   await mkdir(job.workDir, { recursive: true });
@@ -89,7 +101,11 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   );
   await logger.logArtifact(configFile);
 
-  emit({ type: 'phase', phase: 'load', detail: `CLIP ${String(model.backbone)}` });
+  emit({
+    type: 'phase',
+    phase: 'load',
+    detail: `CLIP ${String(model.backbone)} on ${describeDevice(info)}`,
+  });
   const { backbone, method } = await loadMethod(methodName, model);
   try {
     const cache =
