@@ -7,7 +7,7 @@
  * wasm, or against a remote MLFLOW_TRACKING_URI, and says how to come back here.
  */
 import { UserError } from '../errors.js';
-import { gpuBlocker } from '../model/gpu.js';
+import { gpuBlocker, type GpuBlocker } from '../model/gpu.js';
 import { setupNative } from '../model/native-setup.js';
 import { installMlflow } from '../tracking/mlflow-install.js';
 
@@ -38,8 +38,17 @@ const PARTS = {
 } as const;
 type Part = keyof typeof PARTS;
 
-/** The parts to set up: `all` is native, mlflow and, when a driver is visible (or --gpu), gpu. */
-function chooseParts(part: string | undefined, options: SetupCommandOptions, log: Log): Part[] {
+/**
+ * The parts to set up: `all` is native, mlflow and, when a driver is visible (or --gpu), gpu.
+ * `machine.blocker` is why this machine has no GPU to build for (the driver decides, not
+ * CUDA_VISIBLE_DEVICES; undefined: it has one); a parameter so tests can stand in for a driver.
+ */
+export function chooseParts(
+  part: string | undefined,
+  options: SetupCommandOptions,
+  log: Log,
+  { blocker }: { blocker: GpuBlocker | undefined } = { blocker: gpuBlocker({}) },
+): Part[] {
   const names = Object.keys(PARTS) as Part[];
   if (part !== undefined && part !== 'all' && !(names as string[]).includes(part))
     throw new UserError(`setup: got "${part}", expected one of ${names.join(', ')} or all`, {
@@ -47,8 +56,6 @@ function chooseParts(part: string | undefined, options: SetupCommandOptions, log
     });
   if (part !== undefined && part !== 'all')
     return options.gpu && part !== 'gpu' ? [part as Part, 'gpu'] : [part as Part];
-  // The driver, not CUDA_VISIBLE_DEVICES, decides whether this machine has a GPU to build for.
-  const blocker = gpuBlocker({});
   if (options.gpu || !blocker) return ['native', 'gpu', 'mlflow'];
   if (blocker.kind !== 'no-driver')
     log(`[setup:gpu] skipped: ${blocker.reason} (vcp-exp setup --gpu builds it anyway)`);
