@@ -1,6 +1,12 @@
+import {
+  preflightDatasets,
+  preflightError,
+  renamedProductNotes,
+} from '../runner/dataset-preflight.js';
 import { planSpec, noFinishedTrials, type FinishedTrialLookup, type Plan } from '../runner/plan.js';
 import { openPlanLookup } from '../runner/plan-lookup.js';
 import { loadSpec } from '../runner/spec.js';
+import { resolveStateDir } from '../tracking/server.js';
 
 export interface PlanCommandOptions {
   json?: boolean;
@@ -11,8 +17,10 @@ export interface PlanCommandOptions {
 }
 
 /**
- * `vcp-exp plan <spec>`: validates the spec and prints its trials, trainings vs evaluations
- * and a rough work estimate. Runs nothing.
+ * `vcp-exp plan <spec>`: validates the spec, checks its datasets as `run` would (every problem
+ * listed; a root missing here is only a warning, since a spec may be planned on one machine
+ * and run on another) and prints its trials, trainings vs evaluations and a rough work
+ * estimate. Runs nothing; exits 2 on any problem, after printing the plan.
  */
 export async function planCommand(
   file: string,
@@ -21,6 +29,12 @@ export async function planCommand(
 ): Promise<void> {
   const spec = await loadSpec(file);
   for (const w of spec.warnings) console.error(w);
+  const reports = await preflightDatasets(spec.trials, {
+    stateDir: resolveStateDir(),
+    onDataset: (use) => console.error(`checking ${use.labels.join(', ')} at ${use.root} …`),
+  });
+  for (const note of renamedProductNotes(reports)) console.error(note);
+  const problems = preflightError(reports, false);
   const opened = given ? undefined : await openPlanLookup(spec, options);
   const lookup = given ?? opened?.lookup ?? noFinishedTrials;
   let plan: Plan;
@@ -29,11 +43,9 @@ export async function planCommand(
   } finally {
     await opened?.close();
   }
-  if (options.json) {
-    console.log(JSON.stringify({ ...plan, finished: [...plan.finished] }, null, 2));
-    return;
-  }
-  console.log(formatPlan(plan, lookup !== noFinishedTrials));
+  if (options.json) console.log(JSON.stringify({ ...plan, finished: [...plan.finished] }, null, 2));
+  else console.log(formatPlan(plan, lookup !== noFinishedTrials));
+  if (problems) throw problems;
 }
 
 const cell = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));

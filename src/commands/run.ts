@@ -1,7 +1,8 @@
 /**
  * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
  * locally and track them in MLflow. A second `run` of the same spec resumes: FINISHED trials
- * are skipped, KILLED ones run again, FAILED ones only with --retry-failed.
+ * are skipped, every other one runs again; the exit is non-zero while any trial of the spec
+ * has no FINISHED run.
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
@@ -17,7 +18,6 @@ export interface RunCommandOptions {
   backend?: string;
   workers?: number | string;
   failFast?: boolean;
-  retryFailed?: boolean;
   progress?: string;
   trackingUri?: string;
   /** rerun: seeds per configuration. */
@@ -54,7 +54,6 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     workers,
     backend: backend as BackendChoice | undefined,
     failFast: Boolean(options.failFast),
-    retryFailed: Boolean(options.retryFailed),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
   };

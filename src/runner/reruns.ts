@@ -5,13 +5,13 @@
  * gets seed_k = first + 1000·k for the missing k. Existing seeds keep their trial ids, so only
  * the new trials run.
  */
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { parse } from 'yaml';
 import { UserError } from '../errors.js';
 import { isPlainObject } from './extends.js';
 import { loadSpec } from './spec.js';
 import type { Spec } from './spec-types.js';
+import { loadYamlFile } from './yaml-source.js';
 
 /** The seeds a spec written with `seeds` (count, list or absent) has once extended to `n`. */
 export function extendSeeds(
@@ -39,7 +39,7 @@ export async function loadSpecWithSeeds(
     });
   const original = await loadSpec(file);
   if (original.seeds.length >= n) return { spec: original, added: [] };
-  const raw: unknown = parse(readFileSync(file, 'utf8'));
+  const raw = loadYamlFile(file).value; // bounded like every spec read
   const seeds = extendSeeds(original.seeds, isPlainObject(raw) ? raw.seeds : undefined, n);
   // Written beside the spec: dataset roots and ids stay relative to the same directory.
   const overlay = join(dirname(file), `.${basename(file)}.seeds-${n}-${process.pid}.yaml`);

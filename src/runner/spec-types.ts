@@ -110,6 +110,8 @@ export interface FigureSpec {
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
+  /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
+  max_trials?: number;
   devices: string[];
   /** Trials sharing one GPU at once (their memory grows on demand). */
   trials_per_device: number;

@@ -1,16 +1,21 @@
 /**
  * The local executor: a pool of `workers` child processes on this machine, one process per
  * trial (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
- * uploaded to the run as `logs/trial.log`. A process that dies without ending its run (SIGKILL,
- * out of memory) is marked here: FAILED, or KILLED when the runner stopped it.
+ * uploaded to the run as `logs/trial.log`; the trial's work directory is removed once that is
+ * done. A process that dies without ending its run (SIGKILL, out of memory) is marked here:
+ * FAILED, or KILLED when the runner stopped it. Before each trial the pool waits for the
+ * tracking server (a supervised one may be restarting) and checks the free disk space; a
+ * trial that ran out of disk (exit 28) stops the sweep from starting more.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import { lowDiskSpace } from '../disk-space.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
@@ -43,10 +48,17 @@ export interface LocalExecutorOptions {
   /** Share the frozen-feature cache and trained checkpoints between trials (default true). */
   share?: boolean;
   samplesPerProduct?: number;
+  /** Resolves when the tracking server takes requests (a supervised one may be restarting). */
+  trackingReady?: () => Promise<void>;
+  /** Environment whose VCP_EXP_MIN_FREE_MB sets the free-space floor (default process.env). */
+  env?: NodeJS.ProcessEnv;
   onStart?: (trial: Trial, worker: number, device: string) => void;
   onEvent?: (trial: Trial, event: TrialEvent) => void;
   onEnd?: (outcome: TrialOutcome) => void;
 }
+
+/** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
+export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
 /** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there (devices.ts). */
 export function workerDevice(
@@ -75,9 +87,21 @@ export class LocalExecutor {
 
   /** Runs the trials; resolves when every started trial has ended. */
   run(trials: readonly Trial[]): Promise<PoolResult> {
-    const { workers, failFast } = this.options;
-    return runPool(trials, { workers, failFast, signal: this.abort.signal }, (trial, worker) =>
-      this.runOne(trial, worker),
+    const { workers, failFast, stateDir } = this.options;
+    return runPool(
+      trials,
+      {
+        workers,
+        failFast,
+        signal: this.abort.signal,
+        beforeStart: async () => {
+          await this.options.trackingReady?.();
+          return lowDiskSpace(stateDir, this.options.env);
+        },
+        haltAfter: (outcome) =>
+          isDiskFullOutcome(outcome) ? outcome.reason!.split('\n')[0] : undefined,
+      },
+      (trial, worker) => this.runOne(trial, worker),
     );
   }
 
@@ -112,7 +136,7 @@ export class LocalExecutor {
 
     const share = o.share ?? true;
     const workDir = join(o.stateDir, 'trials', runId);
-    await mkdir(workDir, { recursive: true });
+    const logFile = join(workDir, 'trial.log');
     const job: TrialJob = {
       trial,
       runId,
@@ -127,9 +151,24 @@ export class LocalExecutor {
       workDir,
     };
     const jobFile = join(workDir, 'job.json');
-    await writeFile(jobFile, JSON.stringify(job));
-    const logFile = join(workDir, 'trial.log');
-    closeSync(openSync(logFile, 'a'));
+    try {
+      await mkdir(workDir, { recursive: true });
+      await writeFile(jobFile, JSON.stringify(job));
+      closeSync(openSync(logFile, 'a'));
+    } catch (error) {
+      // E.g. a full disk: the run exists, so it must end (journaled if need be), not stay RUNNING.
+      const reason = isDiskFull(error) ? diskFullReason(error) : (error as Error).message;
+      await logger.end('FAILED', `the trial could not start: ${reason}`).catch(() => undefined);
+      const outcome: TrialOutcome = {
+        trial,
+        status: 'FAILED',
+        reason,
+        runId,
+        seconds: (performance.now() - started) / 1000,
+      };
+      o.onEnd?.(outcome);
+      return outcome;
+    }
     let summary: TrialSummary | undefined;
     let result: { exitCode?: number; signal?: string };
     const child = execa(process.execPath, trialProcessArgs(jobFile), {
@@ -168,13 +207,26 @@ export class LocalExecutor {
         : `exited with code ${result.exitCode ?? '?'}`;
       const run = await o.layout.client.getRun(runId).catch(() => undefined);
       const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
+      const diskFull =
+        result.exitCode === DISK_FULL_EXIT_CODE
+          ? (/^disk full\b.*$/m.exec(reasonTag ?? tail(logFile, 200))?.[0] ??
+            'disk full (the trial process exited with code 28)')
+          : undefined;
       if (!run || run.info.status === 'RUNNING') {
         const status = this.stopping ? 'KILLED' : 'FAILED';
         const reason = this.stopping
           ? `stopped by the runner (${how})`
-          : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
-        await o.layout.markEnded(runId, status, reason).catch(() => undefined);
+          : diskFull
+            ? `${diskFull}\n${tail(logFile)}`
+            : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
+        // Through a RunLogger: journaled, and delivered later, when the server is away.
+        await o.layout
+          .attach(runId)
+          .end(status, reason)
+          .catch(() => undefined);
         outcome = { trial, status, reason, runId, seconds };
+      } else if (diskFull && !reasonTag?.startsWith('disk full')) {
+        outcome = { trial, status: 'FAILED', reason: diskFull, runId, seconds, summary };
       } else {
         const status =
           run.info.status === 'KILLED'
@@ -185,14 +237,20 @@ export class LocalExecutor {
         outcome = { trial, status, reason: reasonTag ?? how, runId, seconds, summary };
       }
     }
-    // The log is complete only now: the parent uploads it (journaled if the server is away).
+    // The log is complete only now: the parent uploads it (journaled if the server is away);
+    // once it is, the work directory holds nothing that is not in MLflow or its journal.
     const attached = o.layout.attach(runId);
-    await attached
+    const logged = await attached
       .logArtifact(logFile, 'logs')
-      .catch((error: unknown) =>
-        console.error(`could not upload ${logFile}: ${(error as Error).message}`),
+      .then(() => attached.flush())
+      .then(
+        () => true,
+        (error: unknown) => {
+          console.error(`could not upload ${logFile} (kept): ${(error as Error).message}`);
+          return false;
+        },
       );
-    await attached.flush().catch(() => undefined);
+    if (logged) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     o.onEnd?.(outcome);
     return outcome;
   }
