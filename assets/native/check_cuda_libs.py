@@ -13,11 +13,19 @@ and prints one JSON object: what resolved where, and the problems (exit code 1 i
    builtins library beside it). NVRTC compiles on the host, so this needs no GPU either.
 3. cuDNN's sub-libraries, which libcudnn.so.9 opens from its own directory, load.
 
+4. What TensorFlow's GPU kernels are compiled for (informational, "kernels" in the report):
+   the fatbins inside its two libraries, counted by the machine code (SASS) architectures
+   and the PTX architectures and ISA versions they hold. A GPU without matching machine code
+   runs the PTX, JIT-compiled by its driver, which must know that PTX ISA version.
+
 libcuda.so.1 is the driver's and is not checked: it is on a machine with a GPU, or not.
 """
+import collections
 import ctypes
 import json
+import mmap
 import os
+import re
 import struct
 import sys
 
@@ -142,11 +150,60 @@ def check_cudnn_parts(deps, report, problems):
             problems.append("cuDNN's %s does not load: %s" % (os.path.basename(path), error))
 
 
+FATBIN_MAGIC = struct.pack("<I", 0xBA55ED50)
+
+
+def fatbin_entries(path):
+    """(kind, arch, PTX ISA version or None) of every entry of every fatbin in an ELF library.
+
+    A fatbin is a 16-byte header (magic, version 1, header size 16, size) followed by entries,
+    each a header (kind 1 = PTX, 2 = ELF machine code; its size; the payload size; at offset
+    28 the architecture, e.g. 90 for sm_90/compute_90) and the payload.
+    """
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        pos = data.find(FATBIN_MAGIC)
+        while pos >= 0:
+            _, version, header, size = struct.unpack_from("<IHHQ", data, pos)
+            if version != 1 or header != 16 or size == 0 or pos + 16 + size > len(data):
+                pos = data.find(FATBIN_MAGIC, pos + 4)
+                continue
+            entry, end = pos + 16, pos + 16 + size
+            while entry < end:
+                kind, _, entry_header, payload = struct.unpack_from("<HHIQ", data, entry)
+                if entry_header < 32 or kind not in (1, 2):
+                    break
+                arch, = struct.unpack_from("<I", data, entry + 28)
+                isa = None
+                if kind == 1:
+                    start = entry + entry_header
+                    found = re.search(rb"\.version (\d+\.\d+)", data[start:start + min(payload, 4096)])
+                    isa = found.group(1).decode() if found else "unreadable"
+                yield ("ptx" if kind == 1 else "sass", arch, isa)
+                entry += entry_header + payload
+            yield ("end", None, None)
+            pos = data.find(FATBIN_MAGIC, end)
+
+
+def check_kernels(deps, report, problems):
+    fatbins, sass, ptx = 0, collections.Counter(), collections.Counter()
+    for lib in ("libtensorflow_cc.so.2", "libtensorflow_framework.so.2"):
+        for kind, arch, isa in fatbin_entries(os.path.join(deps, "lib", lib)):
+            if kind == "end":
+                fatbins += 1
+            elif kind == "sass":
+                sass[str(arch)] += 1
+            else:
+                ptx["%d/%s" % (arch, isa)] += 1
+    report["kernels"] = {"fatbins": fatbins, "sass": dict(sass), "ptx": dict(ptx)}
+    if fatbins == 0:
+        problems.append("no CUDA kernels (fatbins) in TensorFlow's libraries: not a GPU build")
+
+
 def main():
     deps = os.path.abspath(sys.argv[1])
-    report = {"tensorflow_opens": {}, "nvrtc": {}, "cudnn_parts": [], "problems": []}
+    report = {"tensorflow_opens": {}, "nvrtc": {}, "cudnn_parts": [], "kernels": {}, "problems": []}
     problems = report["problems"]
-    for check in (check_tf_loader, check_nvrtc, check_cudnn_parts):
+    for check in (check_tf_loader, check_nvrtc, check_cudnn_parts, check_kernels):
         try:
             check(deps, report, problems)
         except Exception as error:  # a missing file or a broken library: report, do not trace

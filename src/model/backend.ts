@@ -14,6 +14,7 @@ import { UserError } from '../errors.js';
 import {
   describeGpu,
   gpuBlocker,
+  kernelWarning,
   listGpus,
   pinOneGpu,
   pinnedGpu,
@@ -37,8 +38,11 @@ export interface BackendInfo {
   threads: number;
   /** Why a faster backend was not used, and how to get it; absent when none was skipped. */
   hint?: string;
-  /** The GPU computed on (device 'gpu'): `gpu:<nvidia-smi index>` and what it is. */
-  gpu?: { id: string; info?: GpuInfo };
+  /**
+   * The GPU computed on (device 'gpu'): `gpu:<nvidia-smi index>`, what it is, and what may go
+   * wrong on it (gpu.ts kernelWarning).
+   */
+  gpu?: { id: string; info?: GpuInfo; warning?: string };
   /** Why no GPU computes (device 'cpu'). */
   noGpu?: {
     reason: string;
@@ -143,9 +147,10 @@ function nativeDevice(native: NativeLoaded): Pick<BackendInfo, 'device' | 'gpu' 
   }
   const smi = listGpus();
   const info = 'gpus' in smi ? pinnedGpu(smi.gpus) : undefined;
+  const warning = info ? kernelWarning(info) : undefined;
   return {
     device: 'gpu',
-    gpu: { id: `gpu:${info?.index ?? process.env.CUDA_VISIBLE_DEVICES}`, info },
+    gpu: { id: `gpu:${info?.index ?? process.env.CUDA_VISIBLE_DEVICES}`, info, warning },
   };
 }
 
@@ -238,6 +243,7 @@ export function describeBackend(
       : `${info.name} (${info.device}, ${threads}, ${info.package})`;
   const notes = [
     gpuNote && info.noGpu?.notable ? `GPU not used: ${info.noGpu.reason}` : undefined,
+    info.gpu?.warning ? `warning: ${info.gpu.warning}` : undefined,
     info.hint,
   ].filter(Boolean);
   return [line, ...notes].join('; ');

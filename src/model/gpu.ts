@@ -14,6 +14,29 @@ import { join } from 'node:path';
  */
 export const MIN_DRIVER = '525.60.13';
 
+/**
+ * What the GPU build's kernels are compiled for (tests/model/native-gpu.test.ts reads it from
+ * TensorFlow's libraries): machine code for compute capabilities 6.0, 7.0, 8.0 and 8.9 in
+ * every kernel, which GPUs of the same major version run as it is; for 9.0 in only some; and
+ * compute_90 PTX of ISA 8.5 (CUDA 12.5) in most. A GPU of compute capability 9.0 or newer
+ * therefore runs most kernels from that PTX, compiled by its driver, and a driver compiles
+ * only PTX of an ISA it knows: 8.5 needs the CUDA 12.5 driver or newer.
+ */
+export const KERNELS_IN_FULL = ['6.0', '7.0', '8.0', '8.9'];
+export const PTX_JIT_DRIVER = '555.42.02';
+
+/** Why a GPU the build computes on may fail some kernels; undefined when nothing is known against it. */
+export function kernelWarning(
+  gpu: Pick<GpuInfo, 'computeCapability' | 'driver'>,
+): string | undefined {
+  const major = Number(gpu.computeCapability.split('.')[0]);
+  const fullyCompiled = KERNELS_IN_FULL.some((cc) => Number(cc.split('.')[0]) === major);
+  if (fullyCompiled || !(major >= 9)) return undefined;
+  if (!/^\d+(\.\d+)*$/.test(gpu.driver) || compareVersions(gpu.driver, PTX_JIT_DRIVER) >= 0)
+    return undefined;
+  return `on compute capability ${gpu.computeCapability} most of TensorFlow's kernels are JIT-compiled from their CUDA 12.5 PTX, which the NVIDIA driver ${gpu.driver} cannot compile (it needs ${PTX_JIT_DRIVER} or newer): update the driver`;
+}
+
 /** Where the kernel module shows itself; a parameter so tests can point elsewhere. */
 export interface DriverPaths {
   version: string;

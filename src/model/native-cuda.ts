@@ -73,7 +73,17 @@ export interface CudaCheck {
   tensorflowOpens: Record<string, string>;
   /** library → the NVRTC it finds. */
   nvrtc: Record<string, string>;
+  /** TensorFlow's GPU kernels: fatbins, and how many hold machine code per sm / PTX per "arch/ISA". */
+  kernels: KernelInventory;
   problems: string[];
+}
+
+export interface KernelInventory {
+  fatbins: number;
+  /** "90" → fatbins with sm_90 machine code. */
+  sass: Record<string, number>;
+  /** "90/8.5" → fatbins with compute_90 PTX of ISA 8.5. */
+  ptx: Record<string, number>;
 }
 
 /** Runs assets/native/check_cuda_libs.py on `deps` (a few seconds, no GPU needed). */
@@ -90,12 +100,14 @@ export function checkCudaLibraries(py: string, deps: string): CudaCheck {
     const report = JSON.parse(line) as {
       tensorflow_opens: Record<string, string>;
       nvrtc: Record<string, string>;
+      kernels: Partial<KernelInventory>;
       problems: string[];
     };
     return {
       ok: r.status === 0 && report.problems.length === 0,
       tensorflowOpens: report.tensorflow_opens,
       nvrtc: report.nvrtc,
+      kernels: { fatbins: 0, sass: {}, ptx: {}, ...report.kernels },
       problems: report.problems,
     };
   } catch {
@@ -104,6 +116,7 @@ export function checkCudaLibraries(py: string, deps: string): CudaCheck {
       ok: false,
       tensorflowOpens: {},
       nvrtc: {},
+      kernels: { fatbins: 0, sass: {}, ptx: {} },
       problems: [`${script} did not report (${why})`],
     };
   }

@@ -96,6 +96,8 @@ test('the description names the GPU, or says why none computes when that is news
     describeBackend(gpu),
     'tensorflow (gpu:1 (NVIDIA L40S, 45 GiB, compute capability 8.9), @tensorflow/tfjs-node-gpu)',
   );
+  const warned = { ...gpu, gpu: { ...gpu.gpu, warning: 'the NVIDIA driver 535.104.05 cannot' } };
+  assert.match(describeBackend(warned), /-gpu\); warning: the NVIDIA driver 535\.104\.05 cannot$/);
   const cpu = {
     name: 'tensorflow',
     package: '@tensorflow/tfjs-node',

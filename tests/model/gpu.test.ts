@@ -12,11 +12,13 @@ import {
   describeGpu,
   driverPathsUnder,
   gpuBlocker,
+  kernelWarning,
   MIN_DRIVER,
   parseDriverVersion,
   parseNvidiaSmi,
   pinnedGpu,
   pinOneGpu,
+  PTX_JIT_DRIVER,
   visibleDevices,
 } from '../../src/model/gpu.js';
 
@@ -127,4 +129,21 @@ test("nvidia-smi's rows: the pinned GPU's name, memory and compute capability", 
   assert.equal(pinnedGpu(gpus, {})?.index, '0');
   assert.equal(describeGpu(gpus[0]!), 'NVIDIA A100-SXM4-80GB, 80 GiB, compute capability 8.0');
   assert.throws(() => parseNvidiaSmi('0, only, three'), /unexpected nvidia-smi line/);
+});
+
+test('a GPU that runs the kernels from PTX is warned about a driver too old to compile it', () => {
+  // The build's facts behind this (which machine code, which PTX ISA) are read from
+  // TensorFlow's libraries in tests/model/native-gpu.test.ts.
+  const h100 = { computeCapability: '9.0', driver: '535.104.05' };
+  assert.equal(
+    kernelWarning(h100),
+    "on compute capability 9.0 most of TensorFlow's kernels are JIT-compiled from their CUDA 12.5 PTX, which the NVIDIA driver 535.104.05 cannot compile (it needs 555.42.02 or newer): update the driver",
+  );
+  assert.equal(kernelWarning({ ...h100, driver: PTX_JIT_DRIVER }), undefined);
+  assert.equal(kernelWarning({ ...h100, driver: '570.86.15' }), undefined);
+  // Machine code for 6.0, 7.0, 8.0 and 8.9 runs on every GPU of the same major version.
+  for (const computeCapability of ['6.1', '7.5', '8.0', '8.6', '8.9'])
+    assert.equal(kernelWarning({ computeCapability, driver: MIN_DRIVER }), undefined);
+  assert.match(kernelWarning({ computeCapability: '12.0', driver: '550.54.15' })!, /12\.0/);
+  assert.equal(kernelWarning({ computeCapability: '9.0', driver: '[N/A]' }), undefined);
 });

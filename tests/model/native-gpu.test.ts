@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { gpuBlocker } from '../../src/model/gpu.js';
+import {
+  compareVersions,
+  gpuBlocker,
+  KERNELS_IN_FULL,
+  PTX_JIT_DRIVER,
+} from '../../src/model/gpu.js';
 import { checkCudaLibraries } from '../../src/model/native-cuda.js';
 import { findPython } from '../../src/model/native-wheels.js';
 import { nativeDir, nativePackageDir } from '../../src/model/native.js';
@@ -49,6 +54,35 @@ test("TensorFlow's own loader finds every CUDA library the GPU build opens, NVRT
     'libcudnn_graph.so.9',
     'libcufft.so.11',
   ]);
+});
+
+/** The first Linux driver of the CUDA release that introduced a PTX ISA (CUDA release notes). */
+const PTX_ISA_DRIVER: Record<string, string> = {
+  '8.3': '545.23.06',
+  '8.4': '550.54.14',
+  '8.5': '555.42.02',
+};
+
+test('the kernels are what gpu.ts says: machine code up to 8.9 in full, PTX for 9.0 and newer', (t) => {
+  if (!need(t, 'gpu-build', gpuBuild())) return;
+  const { kernels } = checkCudaLibraries(findPython(), deps);
+  console.log(`# TensorFlow's GPU kernels: ${JSON.stringify(kernels)}`);
+  assert.ok(kernels.fatbins > 1000, `${kernels.fatbins} fatbins`);
+  // Machine code every GPU of these major versions runs without a JIT (kernelWarning is silent).
+  for (const cc of KERNELS_IN_FULL)
+    assert.equal(kernels.sass[cc.replace('.', '')], kernels.fatbins, `sm_${cc}`);
+  // For 9.0 only part: the rest, like everything on newer GPUs, is JIT-compiled from PTX.
+  assert.ok((kernels.sass['90'] ?? 0) < kernels.fatbins, 'sm_90 in every kernel: drop the warning');
+  const ptx = Object.entries(kernels.ptx);
+  assert.ok(
+    ptx.length > 0 && ptx.every(([key]) => key.startsWith('90/')),
+    Object.keys(kernels.ptx).join(),
+  );
+  const newest = ptx
+    .map(([key]) => key.split('/')[1]!)
+    .sort(compareVersions)
+    .pop()!;
+  assert.equal(PTX_ISA_DRIVER[newest], PTX_JIT_DRIVER, `PTX ISA ${newest}`);
 });
 
 test('without its links the check fails: cuSOLVER and NVRTC are then out of reach', (t) => {
