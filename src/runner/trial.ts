@@ -92,8 +92,12 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   const device = info.gpu?.id ?? 'cpu';
   // A caller that initialised the backend has logged it already (vcp-exp train).
   if (!options.backendInfo) console.log(`backend: ${describeBackend(info)}`);
-  if (job.device.startsWith('gpu') && device === 'cpu')
-    console.log(`planned for ${job.device}, this trial computes on the CPU`);
+  if (job.device.startsWith('gpu') && device === 'cpu') {
+    const env = process.env;
+    const pinned = `CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES ?? '(unset)'}, TF_FORCE_GPU_ALLOW_GROWTH=${env.TF_FORCE_GPU_ALLOW_GROWTH ?? '(unset)'}`;
+    const why = info.noGpu?.reason ?? `the ${info.name} backend computes on the CPU only`;
+    console.log(`planned for ${job.device} (${pinned}), this trial computes on the CPU: ${why}`);
+  }
   logger.setTags({
     'vcp.backend': info.name,
     'vcp.device': device,
