@@ -257,11 +257,16 @@ function label(build: NativeBuild): string {
   return build === 'gpu' ? 'GPU build' : 'native backend';
 }
 
-function assertGpuPlatform(): void {
-  if (process.platform !== 'linux' || process.arch !== 'x64')
-    throw new Error(
-      `the GPU build is for Linux x86_64 only (this is ${process.platform}-${process.arch}): TensorFlow publishes its CUDA build for no other platform`,
-    );
+/** The locked wheels are Linux x86_64 ones (native-wheels.ts WHEEL_TARGET): elsewhere, why not. */
+export function wheelPlatformProblem(
+  build: NativeBuild,
+  platform: string = process.platform,
+  arch: string = process.arch,
+): string | undefined {
+  if (platform === 'linux' && arch === 'x64') return undefined;
+  return build === 'gpu'
+    ? `the GPU build is for Linux x86_64 only (this is ${platform}-${arch}): TensorFlow publishes its CUDA build for no other platform`
+    : `building from PyPI's TensorFlow wheel is for Linux x86_64 only (this is ${platform}-${arch}); here only tfjs-node's official download can provide the native backend`;
 }
 
 /** Throws an Error saying what failed and what is needed. */
@@ -272,13 +277,15 @@ export function setupNative({ build = 'cpu', wheel, log }: NativeSetupOptions): 
     log(`${label(build)} ready (${before.output})`);
     return;
   }
-  if (build === 'gpu') assertGpuPlatform();
+  const platformProblem = wheelPlatformProblem(build);
+  if (build === 'gpu' && platformProblem) throw new Error(platformProblem);
   const pkg = installPackage(build, log);
   const skipOfficial = build === 'gpu' || wheel || process.env.VCP_EXP_NATIVE_FROM_WHEEL === '1';
   if (!skipOfficial && tryOfficialInstall(pkg, log)) {
     log(`native backend ready from the official download (${probeNative().output})`);
     return;
   }
+  if (platformProblem) throw new Error(platformProblem);
   const py = findPython();
   const lock = readLock(build);
   const tensorflow = lock.findIndex((w) => /^tensorflow(-cpu)?$/.test(w.name));

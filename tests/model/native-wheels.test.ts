@@ -14,6 +14,7 @@ import {
   readLock,
   wheelsDir,
 } from '../../src/model/native-wheels.js';
+import { wheelPlatformProblem } from '../../src/model/native-setup.js';
 import { need, type Availability } from '../requirements.js';
 
 test('the GPU lock pins TensorFlow and the CUDA 12 libraries it opens, each with its hashes', () => {
@@ -118,4 +119,17 @@ test("every pinned CUDA library is within tensorflow 2.21.0's own and-cuda range
     'nvidia-curand-cu12',
     'nvidia-nccl-cu12',
   ]);
+});
+
+test('the wheels are built from on Linux x86_64 only; elsewhere setup says so', () => {
+  assert.equal(wheelPlatformProblem('cpu', 'linux', 'x64'), undefined);
+  assert.equal(wheelPlatformProblem('gpu', 'linux', 'x64'), undefined);
+  assert.match(
+    wheelPlatformProblem('gpu', 'darwin', 'arm64')!,
+    /^the GPU build is for Linux x86_64 only \(this is darwin-arm64\)/,
+  );
+  assert.match(
+    wheelPlatformProblem('cpu', 'linux', 'arm64')!,
+    /wheel is for Linux x86_64 only \(this is linux-arm64\); here only tfjs-node's official download/,
+  );
 });
