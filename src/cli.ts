@@ -92,6 +92,14 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
     .option(
       '--tracking-uri <uri>',
       '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
+    )
+    .option(
+      '--executor <name>',
+      '[string] local | slurm (default: execution.executor); slurm submits job arrays with sbatch',
+    )
+    .option(
+      '--detach',
+      '[boolean] slurm: return once the jobs are submitted (vcp-exp status <spec> follows them)',
     );
 }
 
@@ -122,6 +130,24 @@ withSweepOptions(
   .option('--seeds <n>', '[number] seeds per configuration wanted')
   .action(async (spec: string, options: Record<string, unknown>) =>
     (await import('./commands/run.js')).rerunCommand(spec, options),
+  );
+
+cli
+  .command(
+    'status <spec>',
+    'Follow the trials of a spec submitted to Slurm (re-attach after --detach); --once prints their state and exits',
+  )
+  .option('--once', "[boolean] record what has ended, print every trial's state and exit")
+  .option(
+    '--progress <mode>',
+    '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
+  )
+  .option(
+    '--tracking-uri <uri>',
+    '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
+  )
+  .action(async (spec: string, options: Record<string, unknown>) =>
+    (await import('./commands/status.js')).statusCommand(spec, options),
   );
 
 cli
@@ -216,8 +242,12 @@ cli
     'mlflow <action>',
     'Local MLflow server: `mlflow ui` starts it and keeps it up until Ctrl-C, `mlflow stop`, `mlflow status`',
   )
-  .option('--port <n>', '[number] ui: port on 127.0.0.1 (default: a free one)')
-  .action(async (action: string, options: { port?: number }) =>
+  .option('--port <n>', '[number] ui: port (default: a free one)')
+  .option(
+    '--host <address>',
+    '[string] ui: address to listen on (default 127.0.0.1; 0.0.0.0 lets Slurm nodes reach it)',
+  )
+  .action(async (action: string, options: { port?: number; host?: string }) =>
     (await import('./commands/mlflow.js')).mlflowCommand(action, options),
   );
 

@@ -25,7 +25,7 @@ export function checkNumbers(value: unknown, sink: IssueSink, path: JsonPath = [
         sink.settle(
           at,
           'value',
-          `got ${show(v)}, beyond 2^53: YAML reads integers this large rounded, so the value used would not be the one written`,
+          `got ${show(v)}, beyond 2^53: numbers this large are not exact as written (YAML rounds such integers), and no spec field takes one`,
         );
     } else if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...at, i]));
     else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) visit(x, [...at, k]);
@@ -257,10 +257,12 @@ export function checkExecution(spec: Record<string, unknown>, sink: IssueSink): 
   const perDevice = Number.isInteger(ex.trials_per_device)
     ? (ex.trials_per_device as number)
     : EXECUTION_DEFAULTS.trials_per_device;
+  // Slurm hands out GPUs itself (execution.slurm.gpus / gres): devices are the local executor's.
+  if (ex.executor === 'slurm')
+    return Number.isInteger(ex.workers) ? (ex.workers as number) : EXECUTION_DEFAULTS.workers;
   const workers = Number.isInteger(ex.workers)
     ? (ex.workers as number)
     : defaultWorkers(devices, perDevice);
-  if (ex.executor === 'slurm') return workers;
   if (ex.trials_per_device !== undefined && !devices.some((d) => gpuIndex(d) !== undefined))
     sink.warning(
       ['execution', 'trials_per_device'],

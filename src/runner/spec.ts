@@ -123,6 +123,11 @@ export async function loadSpec(file: string): Promise<Spec> {
     ...(raw.execution as Partial<Execution> | undefined),
     workers,
   };
+  if (execution.shared_dir !== undefined) {
+    // Relative to the file that names it (a base spec may set it for its children).
+    const file = sink.position(['execution', 'shared_dir'], 'value').file;
+    execution.shared_dir = resolve(dirname(resolve(file)), execution.shared_dir);
+  }
   const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {

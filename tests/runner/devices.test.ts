@@ -87,6 +87,11 @@ test('a GPU spec without workers fills every GPU slot; trials_per_device on CPUs
     );
     assert.equal(shared.execution.workers, 4);
     assert.equal(shared.execution.trials_per_device, 2);
+    // Slurm hands out GPUs itself: devices do not make workers there.
+    const slurm = await loadSpec(
+      write('slurm.yaml', '{ executor: slurm, devices: [gpu:0, gpu:1], trials_per_device: 2 }'),
+    );
+    assert.equal(slurm.execution.workers, 1);
     const cpu = await loadSpec(write('cpu.yaml', '{ trials_per_device: 2 }'));
     assert.equal(cpu.execution.workers, 1);
     assert.ok(
