@@ -58,9 +58,9 @@ test(
     });
     assert.equal(r.status, 0, r.output);
     // No `workers`: one per GPU slot, so both trials start at once, one on each GPU.
-    const starts = r.output.match(/ start \(.*\) on worker \d \((gpu:\d)\)/g) ?? [];
+    const starts = r.output.match(/ start \(.*\) on .*$/gm) ?? [];
     assert.deepEqual(
-      starts.map((l) => / \((gpu:\d)\)$/.exec(l)![1]).sort(),
+      starts.map((l) => /\bgpu:\d\b/.exec(l)?.[0]).sort(),
       ['gpu:0', 'gpu:1'],
       r.output,
     );
