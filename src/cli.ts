@@ -20,19 +20,29 @@ cli.option('--debug', '[boolean] print full stack traces on errors');
 cli
   .command(
     'setup [part]',
-    'Install what vcp-exp needs beyond npm install into the user cache (~/.cache/vcp-exp): the native TensorFlow backend and the pinned MLflow; part: native | mlflow | all (default)',
+    'Install what vcp-exp needs beyond npm install into the user cache (~/.cache/vcp-exp): the native TensorFlow backend (its GPU build too when an NVIDIA driver is visible) and the pinned MLflow; part: native | gpu | mlflow | all (default)',
   )
   .option('--strict', '[boolean] exit non-zero when a part cannot be set up (default: warn)')
+  .option(
+    '--gpu',
+    '[boolean] also build the GPU build (CUDA 12, ~2 GB download), even without an NVIDIA driver here',
+  )
   .option(
     '--wheel',
     "[boolean] native: build from PyPI's TensorFlow wheel without trying the official download",
   )
-  .action(async (part: string | undefined, options: { strict?: boolean; wheel?: boolean }) =>
-    (await import('./commands/setup.js')).setupCommand(part, options),
+  .action(
+    async (
+      part: string | undefined,
+      options: { strict?: boolean; wheel?: boolean; gpu?: boolean },
+    ) => (await import('./commands/setup.js')).setupCommand(part, options),
   );
 
 cli
-  .command('backend', 'Show the tfjs backend vcp-exp would use, its threads and its matMul speed')
+  .command(
+    'backend',
+    'Show the tfjs backend vcp-exp would use, the GPU it computes on or why none, and its matMul speed',
+  )
   .action(async (options: { backend: string }) =>
     (await import('./commands/backend.js')).backendCommand(options),
   );

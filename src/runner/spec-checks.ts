@@ -1,14 +1,15 @@
 /**
  * Checks of the non-sweep sections that JSON Schema cannot make: numbers JSON cannot hold,
  * seeds vs base.seed, the number of trials, unique eval dataset names, test-time prompt
- * slots, report axes/datasets/reference widths.
+ * slots, report axes/datasets/reference widths, workers vs GPUs.
  */
+import { defaultWorkers, deviceSlotProblem, gpuIndex } from './executors/devices.js';
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
 import { show, suggest } from '../io/wording.js';
 import { DEFAULT_MAX_TRIALS } from './limits.js';
 import type { JsonPath } from './spec-error.js';
-import { DEFAULT_SEED } from './spec-types.js';
+import { DEFAULT_SEED, EXECUTION_DEFAULTS } from './spec-types.js';
 import type { Axis } from './sweep-input.js';
 
 /**
@@ -268,4 +269,35 @@ export function checkReport(
           );
       });
   }
+}
+
+/**
+ * The local executor's workers must fit the GPUs: at most `trials_per_device` trials at once on
+ * each (executors/devices.ts). Returns the workers the spec runs (a GPU spec that names none
+ * fills every GPU slot).
+ */
+export function checkExecution(spec: Record<string, unknown>, sink: IssueSink): number {
+  const ex = isPlainObject(spec.execution) ? spec.execution : {};
+  const devices = Array.isArray(ex.devices)
+    ? ex.devices.filter((d): d is string => typeof d === 'string')
+    : EXECUTION_DEFAULTS.devices;
+  const perDevice = Number.isInteger(ex.trials_per_device)
+    ? (ex.trials_per_device as number)
+    : EXECUTION_DEFAULTS.trials_per_device;
+  // Slurm hands out GPUs itself (execution.slurm.gpus / gres): devices are the local executor's.
+  if (ex.executor === 'slurm')
+    return Number.isInteger(ex.workers) ? (ex.workers as number) : EXECUTION_DEFAULTS.workers;
+  const workers = Number.isInteger(ex.workers)
+    ? (ex.workers as number)
+    : defaultWorkers(devices, perDevice);
+  if (ex.trials_per_device !== undefined && !devices.some((d) => gpuIndex(d) !== undefined))
+    sink.warning(
+      ['execution', 'trials_per_device'],
+      'key',
+      `trials_per_device applies to GPUs and execution.devices lists none (${show(devices)})`,
+    );
+  const problem = deviceSlotProblem(devices, workers, perDevice);
+  if (problem)
+    sink.error(['execution', ex.workers !== undefined ? 'workers' : 'devices'], 'value', problem);
+  return workers;
 }

@@ -143,6 +143,8 @@ export interface Execution {
   /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
   max_trials?: number;
   devices: string[];
+  /** Trials sharing one GPU at once (their memory grows on demand). */
+  trials_per_device: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Absolute after loading: the feature cache and checkpoints of Slurm trials. */
   shared_dir?: string;
@@ -271,6 +273,7 @@ export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({
   executor: 'local',
   workers: 1,
   devices: ['cpu'],
+  trials_per_device: 1,
   backend: 'auto',
 });
 

@@ -22,6 +22,7 @@ import { isMethodName, unknownMethodMessage, type MethodName } from '../model/me
 import { validateAt, validateBase } from './schema.js';
 import {
   checkEval,
+  checkExecution,
   checkNumbers,
   checkReport,
   checkSweepSize,
@@ -72,6 +73,7 @@ export async function loadSpec(file: string): Promise<Spec> {
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
+  const workers = checkExecution(raw, sink);
 
   const blocked = sink.issues.some(
     (i) =>
@@ -116,7 +118,11 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
-  const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
+  const execution = {
+    ...EXECUTION_DEFAULTS,
+    ...(raw.execution as Partial<Execution> | undefined),
+    workers,
+  };
   if (execution.shared_dir !== undefined) {
     // Relative to the file that names it (a base spec may set it for its children).
     const file = sink.position(['execution', 'shared_dir'], 'value').file;

@@ -22,6 +22,7 @@ import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
 import { resolveStateDir } from '../tracking/server.js';
 import { preflightDatasets, preflightError, renamedProductNotes } from './dataset-preflight.js';
 import { lowDiskSpace } from './disk-space.js';
+import { deviceSlotProblem } from './executors/devices.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { runOnSlurm, settleEarlierSubmissions } from './executors/slurm.js';
@@ -221,6 +222,10 @@ async function runTracked(
 
     const backend = options.backend ?? spec.execution.backend;
     const workers = options.workers ?? spec.execution.workers;
+    const { devices, trials_per_device: perDevice } = spec.execution;
+    const crowded =
+      options.workers === undefined ? undefined : deviceSlotProblem(devices, workers, perDevice);
+    if (crowded) throw new UserError(`--workers ${workers}: ${crowded}`, { exitCode: 2 });
     const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
     if (executor === 'slurm' && selection.toRun.length === 0) {
       // Only trials submitted earlier: follow them (what `vcp-exp status` does).

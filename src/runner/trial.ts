@@ -12,7 +12,12 @@ import { samplesOfSplit } from '../datasets/open.js';
 import type { UndefinedMetrics } from '../eval/applicability.js';
 import { METRICS } from '../eval/evaluate.js';
 import { loadImageTensorData } from '../datasets/image-io.js';
-import { initBackend, type BackendInfo } from '../model/backend.js';
+import {
+  describeBackend,
+  describeDevice,
+  initBackend,
+  type BackendInfo,
+} from '../model/backend.js';
 import {
   applyCheckpoint,
   CHECKPOINT_CONFIG,
@@ -91,9 +96,20 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   const { method: methodName, model, train } = trial.config;
   const started = performance.now();
   const info = options.backendInfo ?? (await initBackend(job.backend));
+  // The device it really runs on, which may differ from the one planned (job.device).
+  const device = info.gpu?.id ?? 'cpu';
+  // A caller that initialised the backend has logged it already (vcp-exp train).
+  if (!options.backendInfo) console.log(`backend: ${describeBackend(info)}`);
+  if (job.device.startsWith('gpu') && device === 'cpu') {
+    const env = process.env;
+    const pinned = `CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES ?? '(unset)'}, TF_FORCE_GPU_ALLOW_GROWTH=${env.TF_FORCE_GPU_ALLOW_GROWTH ?? '(unset)'}`;
+    const why = info.noGpu?.reason ?? `the ${info.name} backend computes on the CPU only`;
+    console.log(`planned for ${job.device} (${pinned}), this trial computes on the CPU: ${why}`);
+  }
   logger.setTags({
     'vcp.backend': info.name,
-    'vcp.device': job.device,
+    'vcp.device': device,
+    'vcp.backend_detail': describeBackend(info),
     [TRIAL_TAGS.trainingKey]: trial.trainingKey,
   });
   await mkdir(job.workDir, { recursive: true });
@@ -104,7 +120,11 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   );
   await logger.logArtifact(configFile);
 
-  emit({ type: 'phase', phase: 'load', detail: `CLIP ${String(model.backbone)}` });
+  emit({
+    type: 'phase',
+    phase: 'load',
+    detail: `CLIP ${String(model.backbone)} on ${describeDevice(info)}`,
+  });
   const { backbone, method } = await loadMethod(methodName, model);
   try {
     const cache =

@@ -234,6 +234,11 @@ test(
       assert.ok(auroc >= 0 && auroc <= 1, `pixel AUROC ${auroc} is a fraction`);
       assert.equal(tag(run, 'vcp.device'), 'cpu');
       assert.ok(tag(run, 'vcp.backend'));
+      // The device the trial computed on, as its log says it (backend.ts describeBackend).
+      assert.match(
+        tag(run, 'vcp.backend_detail') ?? '',
+        /^(tensorflow|wasm|cpu) \(cpu, \d+ threads?, @tensorflow\//,
+      );
       assert.ok(tag(run, 'mlflow.parentRunId'));
     }
     // Two trainings (heads 1, 2): α only changes evaluation, so the other two reuse a checkpoint.

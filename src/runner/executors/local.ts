@@ -24,6 +24,7 @@ import {
   type TrialJob,
   type TrialSummary,
 } from '../trial-events.js';
+import { gpuIndex, gpuWorkerEnv } from './devices.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
 
@@ -59,14 +60,14 @@ export interface LocalExecutorOptions {
 /** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
 export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
-/** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
+/** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there (devices.ts). */
 export function workerDevice(
   devices: readonly string[],
   worker: number,
 ): { device: string; cuda?: string } {
-  const raw = devices.length > 0 ? devices[worker % devices.length] : 'cpu';
-  const gpu = /^(?:gpu:|cuda:)?(\d+)$/.exec(raw);
-  return gpu ? { device: `gpu:${gpu[1]}`, cuda: gpu[1] } : { device: raw };
+  const raw = devices.length > 0 ? devices[worker % devices.length]! : 'cpu';
+  const gpu = gpuIndex(raw);
+  return gpu !== undefined ? { device: `gpu:${gpu}`, cuda: gpu } : { device: raw };
 }
 
 function tail(file: string, lines = 15): string {
@@ -180,7 +181,7 @@ export class LocalExecutor {
       reject: false,
       forceKillAfterDelay: 30_000,
       env: {
-        ...(cuda !== undefined ? { CUDA_VISIBLE_DEVICES: cuda } : {}),
+        ...gpuWorkerEnv(cuda),
         VCP_EXP_TRIAL: trial.id,
       },
     });
