@@ -67,6 +67,10 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       );
     } else if (event.type === 'phase' && event.phase !== 'evaluate')
       log(`${event.phase}: ${event.detail}`);
+    else if (event.type === 'images')
+      log(
+        `evaluate ${event.dataset}: ${event.done}/${event.total} images, ${event.rate.toFixed(1)} images/s`,
+      );
   };
   const summary = await runTrial({
     job: {

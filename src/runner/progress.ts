@@ -45,6 +45,10 @@ export function describeEvent(event: TrialEvent): string | undefined {
       return `epoch ${event.epoch + 1}/${event.epochs}: loss ${event.loss.toFixed(4)}`;
     case 'product':
       return `evaluate ${event.dataset}: ${event.product} (${event.done}/${event.total})`;
+    case 'images':
+      return `evaluate ${event.dataset}: ${event.done}/${event.total} images, ${event.rate.toFixed(1)} images/s`;
+    case 'log':
+      return undefined;
     case 'step':
       return `epoch ${event.epoch + 1}/${event.epochs} step ${event.step + 1}/${event.stepsPerEpoch}: loss ${event.loss.toFixed(4)}`;
     case 'done':

@@ -11,6 +11,7 @@ import { MlflowClient } from '../tracking/client.js';
 import { runLogged } from '../tracking/exit.js';
 import { ExperimentLayout } from '../tracking/layout.js';
 import { runTrial } from './trial.js';
+import { TrialLog } from './trial-log.js';
 import type { TrialEvent, TrialJob } from './trial-events.js';
 
 async function main(): Promise<void> {
@@ -20,11 +21,15 @@ async function main(): Promise<void> {
   const client = new MlflowClient({ trackingUri: job.trackingUri, env: process.env });
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });
   const logger = layout.attach(job.runId);
+  // The trial's own log: stdout goes to logs/trial.log (with stderr) via the executor.
+  const log = new TrialLog((line) => process.stdout.write(`${line}\n`));
   const emit = (event: TrialEvent) => {
+    log.event(event);
     if (process.connected) process.send?.(event);
   };
   process.on('disconnect', onDisconnect);
   const summary = await runLogged(logger, (l) => runTrial({ job, logger: l, emit }));
+  log.event({ type: 'done', summary });
   if (process.connected)
     await new Promise<void>((resolve) =>
       process.send!({ type: 'done', summary } satisfies TrialEvent, () => resolve()),

@@ -10,7 +10,11 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import type { BackendChoice } from '../../model/backend.js';
+import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
+import { ArtifactStore } from '../../tracking/artifacts.js';
+import { MlflowClient } from '../../tracking/client.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import type { DatasetInputs } from '../dataset-inputs.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
@@ -19,8 +23,12 @@ import {
   type TrialJob,
   type TrialSummary,
 } from '../trial-events.js';
+import { streamLog } from './log-stream.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
+
+/** How often a running trial's log is uploaded to its run (when it grew). */
+export const LOG_UPLOAD_INTERVAL_MS = 15_000;
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
@@ -42,6 +50,8 @@ export interface LocalExecutorOptions {
   /** Share the frozen-feature cache and trained checkpoints between trials (default true). */
   share?: boolean;
   samplesPerProduct?: number;
+  /** Describes each trial's datasets for its run's inputs (none when absent). */
+  datasetInputs?: DatasetInputs;
   onStart?: (trial: Trial, worker: number, device: string) => void;
   onEvent?: (trial: Trial, event: TrialEvent) => void;
   onEnd?: (outcome: TrialOutcome) => void;
@@ -69,8 +79,14 @@ export class LocalExecutor {
   private readonly children = new Set<ResultPromise>();
   private stopping = false;
   private readonly abort = new AbortController();
+  /** Uploads of the growing trial logs: one attempt each, never journaled (see log-stream.ts). */
+  private readonly liveArtifacts: ArtifactStore;
 
-  constructor(private readonly options: LocalExecutorOptions) {}
+  constructor(private readonly options: LocalExecutorOptions) {
+    this.liveArtifacts = new ArtifactStore(
+      new MlflowClient({ trackingUri: options.trackingUri, retry: { attempts: 1 } }),
+    );
+  }
 
   /** Runs the trials; resolves when every started trial has ended. */
   run(trials: readonly Trial[]): Promise<PoolResult> {
@@ -99,6 +115,7 @@ export class LocalExecutor {
       trialId: trial.id,
       config: trial.config as unknown as Record<string, unknown>,
       runName: runName(trial),
+      datasets: o.datasetInputs ? await o.datasetInputs.forTrial(trial) : undefined,
     });
     const runId = logger.runId;
     logger.setTags({
@@ -122,7 +139,7 @@ export class LocalExecutor {
       reuseCheckpoint: share,
       backend: o.backend,
       device,
-      samplesPerProduct: o.samplesPerProduct ?? 2,
+      samplesPerProduct: o.samplesPerProduct ?? trial.config.eval.samples_per_product,
       workDir,
     };
     const jobFile = join(workDir, 'job.json');
@@ -146,6 +163,11 @@ export class LocalExecutor {
       },
     });
     this.children.add(child);
+    const stream = streamLog({
+      file: logFile,
+      everyMs: LOG_UPLOAD_INTERVAL_MS,
+      upload: (file) => this.liveArtifacts.putFile(runId, file, TRIAL_LOG_ARTIFACT),
+    });
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;
       if (message.type === 'done') summary = message.summary;
@@ -155,6 +177,7 @@ export class LocalExecutor {
       result = await child;
     } finally {
       this.children.delete(child);
+      await stream.stop();
     }
 
     let outcome: TrialOutcome;
@@ -187,7 +210,7 @@ export class LocalExecutor {
     // The log is complete only now: the parent uploads it (journaled if the server is away).
     const attached = o.layout.attach(runId);
     await attached
-      .logArtifact(logFile, 'logs')
+      .logArtifact(logFile, artifactDir(TRIAL_LOG_ARTIFACT))
       .catch((error: unknown) =>
         console.error(`could not upload ${logFile}: ${(error as Error).message}`),
       );
