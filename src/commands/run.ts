@@ -10,7 +10,9 @@ import { chooseProgress } from '../runner/progress.js';
 import { loadSpecWithSeeds } from '../runner/reruns.js';
 import { loadSpec } from '../runner/spec.js';
 import type { Spec } from '../runner/spec-types.js';
-import { checkSweep, runSweep } from '../runner/sweep.js';
+import { SYNTH_ROOT_NOTE } from '../runner/spec.js';
+import { checkSweep, ensureSynthRoots, runSweep } from '../runner/sweep.js';
+import { plural } from '../io/wording.js';
 import { formatPlan } from './plan.js';
 
 export interface RunCommandOptions {
@@ -20,6 +22,8 @@ export interface RunCommandOptions {
   retryFailed?: boolean;
   progress?: string;
   trackingUri?: string;
+  /** `key=value` overrides of the spec (src/runner/overrides.ts). */
+  overrides?: readonly string[];
   /** rerun: seeds per configuration. */
   seeds?: number | string;
 }
@@ -67,7 +71,7 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
 async function requireEverything(spec: Spec): Promise<void> {
   const plan = await planSpec(spec);
   if (plan.missing.length === 0) return;
-  console.log(formatPlan(plan, false));
+  console.log(formatPlan(plan, false, 'time: vcp-exp plan estimates it once everything is here'));
   throw new UserError(
     `${spec.file}: the trials need what is not on this machine:\n${plan.missing.map((m) => `  - ${m}`).join('\n')}`,
     {
@@ -76,10 +80,19 @@ async function requireEverything(spec: Spec): Promise<void> {
   );
 }
 
+/**
+ * Synthetic dataset roots are generated first, so that the spec's warnings that they do not
+ * exist yet (meant for `plan`) are not printed before the line saying they are generated.
+ */
+async function prepare(spec: Spec): Promise<void> {
+  await ensureSynthRoots(spec, (line) => console.log(line));
+  for (const w of spec.warnings) if (!w.includes(SYNTH_ROOT_NOTE)) console.error(`warning: ${w}`);
+}
+
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
-  const spec = await loadSpec(file);
-  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  const spec = await loadSpec(file, { overrides: options.overrides });
   const sweep = parseOptions(spec, options);
+  await prepare(spec);
   await requireEverything(spec);
   checkSweep(await runSweep(sweep));
 }
@@ -89,14 +102,14 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
     throw new UserError('rerun: --seeds <n> is required (seeds per configuration)', {
       exitCode: 2,
     });
-  const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds));
-  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds), options.overrides);
   console.log(
     added.length === 0
-      ? `${file} already has ${spec.seeds.length} seed(s) per configuration`
-      : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`,
+      ? `${file} already has ${plural(spec.seeds.length, 'seed')} per configuration`
+      : `adding ${plural(added.length, 'seed')} ${added.join(', ')} (seeds now ${spec.seeds.join(', ')}); vcp-exp report ${file} includes them`,
   );
   const sweep = parseOptions(spec, options);
+  await prepare(spec);
   await requireEverything(spec);
   checkSweep(
     await runSweep({

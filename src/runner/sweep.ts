@@ -13,7 +13,12 @@ import { generateSynthDataset, isSynthRoot } from '../datasets/synth.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
-import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
+import { currentGitCommit, ExperimentLayout, runSource } from '../tracking/layout.js';
+import { experimentUrl } from '../tracking/mlflow-ui.js';
+import { chooseTrackingUri } from '../tracking/tracking-uri.js';
+import { DatasetInputs } from './dataset-inputs.js';
+import { overridesLine } from './overrides.js';
+import { experimentPresentation } from './experiment-view.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
@@ -27,7 +32,7 @@ export interface SweepOptions {
   retryFailed?: boolean;
   backend?: BackendChoice;
   progress: ProgressMode;
-  /** Tracking server (else MLFLOW_TRACKING_URI, spec tracking.uri, the managed server). */
+  /** --tracking-uri (the server is chosen by the rule of tracking/tracking-uri.ts). */
   trackingUri?: string;
   /** Share features and checkpoints between trials (default true; off for the benchmark baseline). */
   share?: boolean;
@@ -65,20 +70,19 @@ export async function ensureSynthRoots(spec: Spec, log: (line: string) => void):
   }
 }
 
-function trackingEnv(options: SweepOptions): NodeJS.ProcessEnv {
-  const env = { ...(options.env ?? process.env) };
-  const uri = options.trackingUri ?? (env.MLFLOW_TRACKING_URI?.trim() || options.spec.tracking.uri);
-  if (uri) env.MLFLOW_TRACKING_URI = uri;
-  return env;
-}
-
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const { spec } = options;
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
   await ensureSynthRoots(spec, log);
+  const env = options.env ?? process.env;
   const tracking: Tracking = await openTracking({
-    env: trackingEnv(options),
+    env,
+    choice: chooseTrackingUri({
+      flag: options.trackingUri,
+      env,
+      spec: { uri: spec.tracking.uri, file: spec.file },
+    }),
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
   });
   const trackingUri = tracking.client.http.baseUrl;
@@ -87,7 +91,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     if (replayed.length > 0)
       log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
     const layout = new ExperimentLayout(tracking.client, { journalDir: tracking.journalDir });
-    const experimentId = await layout.experimentFor(spec.tracking.experiment);
+    const experimentId = await layout.experimentFor(
+      spec.tracking.experiment,
+      experimentPresentation(spec),
+    );
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
       log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
@@ -119,7 +126,12 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
 
     const backend = options.backend ?? spec.execution.backend;
     const workers = options.workers ?? spec.execution.workers;
-    const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
+    const identity = {
+      specHash: spec.hash,
+      gitCommit: currentGitCommit(),
+      backend,
+      source: runSource(spec.file),
+    };
     const sweep = await layout.startSweepRun({
       ...identity,
       device: spec.execution.devices.join(','),
@@ -132,6 +144,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
         'sweep.workers': workers,
         'sweep.axes': spec.axes.join(','),
         'sweep.seeds': spec.seeds.join(','),
+        'sweep.overrides': overridesParam(spec.overrides),
         ...options.params,
       },
     });
@@ -145,6 +158,11 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       `${JSON.stringify({ ...spec, trials: spec.trials.map(({ origins: _o, ...t }) => t) }, null, 2)}\n`,
     );
     await sweep.logArtifact(resolved, 'spec');
+    if (spec.overrides.length > 0) {
+      const file = join(specDir, 'overrides.txt');
+      await writeFile(file, `${spec.overrides.join('\n')}\n`);
+      await sweep.logArtifact(file, 'spec');
+    }
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
 
     const reporter = createReporter(options.progress, log);
@@ -163,6 +181,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       failFast: options.failFast,
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
+      datasetInputs: new DatasetInputs((line) => log(`note: ${line}`)),
       onStart: (t, w, d) => reporter.trialStarted(t, w, d),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),
@@ -214,13 +233,20 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     log(summaryLine(result));
     log(
       tracking.server
-        ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}")`
-        : `runs: ${trackingUri} (experiment "${spec.tracking.experiment}")`,
+        ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}"; its view "vcp-exp: headline metrics" shows the swept params and headline metrics)`
+        : `runs: ${experimentUrl(trackingUri, experimentId, true)} (experiment "${spec.tracking.experiment}", headline view)`,
     );
     return result;
   } finally {
     await tracking.close();
   }
+}
+
+/** The overrides as the sweep run's param (cut, pointing to the artifact, past MLflow's limit). */
+function overridesParam(overrides: readonly string[]): string {
+  if (overrides.length === 0) return '-';
+  const line = overridesLine(overrides);
+  return line.length <= 6000 ? line : `${line.slice(0, 5900)} … (in full: spec/overrides.txt)`;
 }
 
 export function summaryLine(r: SweepResult): string {
