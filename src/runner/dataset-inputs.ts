@@ -136,4 +136,15 @@ export class DatasetInputs {
     }
     return out;
   }
+
+  /** Every dataset the trials read, once per name, digest and use (the sweep run's inputs). */
+  async forTrials(trials: readonly Trial[]): Promise<DatasetInput[]> {
+    const seen = new Map<string, DatasetInput>();
+    for (const t of trials)
+      for (const input of await this.forTrial(t)) {
+        const key = JSON.stringify([input.dataset.name, input.dataset.digest, input.tags]);
+        if (!seen.has(key)) seen.set(key, input);
+      }
+    return [...seen.values()];
+  }
 }

@@ -164,6 +164,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       await sweep.logArtifact(file, 'spec');
     }
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
+    // The sweep's datasets on the parent run too: the runs table shows it collapsed by default.
+    const datasetInputs = new DatasetInputs((line) => log(`note: ${line}`));
+    await tracking.client
+      .logInputs(sweep.runId, await datasetInputs.forTrials(spec.trials))
+      .catch((error: unknown) =>
+        log(`note: the sweep's datasets were not logged: ${(error as Error).message}`),
+      );
 
     const reporter = createReporter(options.progress, log);
     const executor = new LocalExecutor({
@@ -181,7 +188,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       failFast: options.failFast,
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
-      datasetInputs: new DatasetInputs((line) => log(`note: ${line}`)),
+      datasetInputs,
       onStart: (t, w, d) => reporter.trialStarted(t, w, d),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),

@@ -1,8 +1,12 @@
 /**
  * What makes an experiment look in MLflow's UI (3.x) as its users expect, and the UI's links.
- * Checked against the UI bundled with the pinned MLflow (server/js/build):
- * - `mlflow.experimentKind` = `custom_model_development` opens the experiment on its training
- *   runs (without it MLflow 3 may open the GenAI view: traces, evaluations);
+ * Checked against the UI bundled with the pinned MLflow 3.17.2 (server/js/build), by the
+ * screenshots of scripts/mlflow-screenshot.mjs:
+ * - `mlflow.experimentKind` = `custom_model_development` marks a model-development experiment
+ *   (the UI reads it where its workflow switch is off). In 3.17 the switch is on: the mode
+ *   (GenAI | Model training) comes from the URL's `workflowType` parameter, else the browser's
+ *   last choice, else GenAI. So every link vcp-exp prints names `workflowType=machine_learning`:
+ *   it opens the experiment on its training runs, not on the GenAI overview (traces);
  * - `mlflow.note.content` is the experiment's description;
  * - the runs table's columns are browser state (default: Source, Models, Dataset); a server
  *   cannot change them. What a server can do is save a *view*: an experiment tag
@@ -25,6 +29,8 @@ export const SHARED_VIEW_PREFIX = 'mlflow.sharedViewState.';
 export const HEADLINE_VIEW_ID = 'vcp-exp-headline';
 /** URL parameter that opens a saved view. */
 export const VIEW_PARAM = 'viewStateShareKey';
+/** URL parameter (and value) that puts the UI in its "Model training" mode. */
+export const MODEL_TRAINING_MODE = 'workflowType=machine_learning';
 
 /** Attribute columns MLflow shows by default; kept in the view. */
 const DEFAULT_ATTRIBUTE_COLUMNS = [
@@ -65,10 +71,10 @@ export function headlineViewTag(view: HeadlineView, name = 'vcp-exp: headline me
 
 const base = (trackingUri: string) => trackingUri.replace(/\/+$/, '');
 
-/** The experiment's runs in the UI; with the headline view when `view` is true. */
+/** The experiment's runs in the UI's Model-training mode; with the headline view when `view`. */
 export function experimentUrl(trackingUri: string, experimentId: string, view = false): string {
-  const path = `${base(trackingUri)}/#/experiments/${encodeURIComponent(experimentId)}/runs`;
-  return view ? `${path}?${VIEW_PARAM}=${HEADLINE_VIEW_ID}` : path;
+  const path = `${base(trackingUri)}/#/experiments/${encodeURIComponent(experimentId)}/runs?${MODEL_TRAINING_MODE}`;
+  return view ? `${path}&${VIEW_PARAM}=${HEADLINE_VIEW_ID}` : path;
 }
 
 /** The UI's route comparing runs (JSON arrays in the fragment's query, as the UI writes them). */

@@ -24,6 +24,7 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { streamLog } from './log-stream.js';
+import { dropNativeLogNoise } from './native-noise.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
 
@@ -152,7 +153,7 @@ export class LocalExecutor {
       stdin: 'ignore',
       // O_APPEND on both: lines of the two streams interleave as they are written.
       stdout: { file: logFile, append: true },
-      stderr: { file: logFile, append: true },
+      stderr: [dropNativeLogNoise, { file: logFile, append: true }],
       ipc: true,
       serialization: 'json',
       reject: false,
