@@ -74,11 +74,11 @@ export async function writeReport({
     );
   if (collected.missing.length > 0)
     notes.push(
-      `${collected.missing.length} trials have no FINISHED run yet: ${collected.missing.join(', ')}`,
+      `${plural(collected.missing.length, 'trial')} without a FINISHED run yet: ${collected.missing.join(', ')}`,
     );
   if (collected.foreign > 0)
     notes.push(
-      `${collected.foreign} FINISHED runs belong to trials no longer in the spec and were left out`,
+      `${plural(collected.foreign, 'FINISHED run')} of trials no longer in the spec left out`,
     );
 
   const write = async (name: string, data: string | Buffer) => {

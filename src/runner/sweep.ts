@@ -24,6 +24,7 @@ import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
 import { markOrphans, selectTrials, trialHistory } from './resume.js';
 import type { Spec, Trial } from './spec-types.js';
+import { plural } from '../io/wording.js';
 
 export interface SweepOptions {
   spec: Spec;
@@ -89,7 +90,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   try {
     const replayed = await replayJournals(tracking.client, tracking.journalDir);
     if (replayed.length > 0)
-      log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
+      log(`delivered the journals of ${plural(replayed.length, 'run')} left by earlier processes`);
     const layout = new ExperimentLayout(tracking.client, { journalDir: tracking.journalDir });
     const experimentId = await layout.experimentFor(
       spec.tracking.experiment,
@@ -97,7 +98,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     );
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
-      log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
+      log(`marked ${plural(orphans.length, 'run')} left RUNNING by a runner that died as KILLED`);
     const history = await trialHistory(layout, experimentId);
     const selection = selectTrials(spec.trials, history, options.retryFailed ?? false);
     for (const t of selection.failedBefore)
@@ -118,7 +119,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     };
     if (selection.toRun.length === 0) {
       log(
-        `nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
+        `nothing to run: ${selection.finished.length} of ${plural(spec.trials.length, 'trial')} already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
       );
       result.seconds = (performance.now() - started) / 1000;
       return result;
@@ -233,7 +234,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     else if (failed.length > 0)
       await sweep.end(
         'FAILED',
-        `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`,
+        `${plural(failed.length, 'trial')} failed: ${failed.map((o) => o.trial.id).join(', ')}`,
       );
     else await sweep.end('FINISHED');
     result.seconds = (performance.now() - started) / 1000;
@@ -276,13 +277,13 @@ export function summaryLine(r: SweepResult): string {
 export function checkSweep(r: SweepResult): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
   if (r.stopped)
-    throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, {
+    throw new UserError(`sweep stopped: ${plural(failed.length, 'trial')} interrupted`, {
       exitCode: 130,
       hint: 'run the same command again to resume',
     });
   if (failed.length > 0) {
     throw new UserError(
-      `${failed.length} of ${r.outcomes.length} trial(s) failed (see their vcp.failure_reason and logs/trial.log in MLflow)`,
+      `${failed.length} of ${plural(r.outcomes.length, 'trial')} failed (see their vcp.failure_reason and logs/trial.log in MLflow)`,
       {
         hint: 'fix the cause, then re-run with --retry-failed',
       },

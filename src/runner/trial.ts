@@ -33,6 +33,7 @@ import type { TrialRecorder } from '../tracking/recorder.js';
 import { configSummary } from './trial-log.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialSummary, TrialWork } from './trial-events.js';
+import { plural } from '../io/wording.js';
 
 /** Tags of a trial run beyond the layout's identity tags. */
 export const TRIAL_TAGS = Object.freeze({
@@ -230,7 +231,7 @@ export async function trainOrReuse({
   emit({
     type: 'phase',
     phase: 'train',
-    detail: `${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
+    detail: `${plural(samples.length, 'image')} of ${plural(dataset.products().length, 'product')} (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
   });
   const trainStart = performance.now();
   let epochStart = trainStart;
@@ -320,7 +321,11 @@ export async function evaluateTrial({
     signal?.throwIfAborted();
     const dataset = await openCheckedDataset({ ...d, decode: false });
     const products = dataset.products();
-    emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
+    emit({
+      type: 'phase',
+      phase: 'evaluate',
+      detail: `${d.name}: ${plural(products.length, 'product')}`,
+    });
     let done = 0;
     const datasetStart = performance.now();
     let lastProgress = 0;
@@ -379,7 +384,7 @@ export async function evaluateTrial({
       emit({
         type: 'phase',
         phase: 'artifacts',
-        detail: `${d.name}: ${job.samplesPerProduct} sample picture${job.samplesPerProduct === 1 ? '' : 's'} per product`,
+        detail: `${d.name}: ${plural(job.samplesPerProduct, 'sample picture')} per product`,
       });
       const outDir = join(job.workDir, 'artifacts');
       for (const product of products) {

@@ -225,10 +225,10 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
   assert.ok(
     result.notes.some((n) => n.includes('figure missing not drawn') && n.includes('samples/')),
   );
-  assert.ok(result.notes.some((n) => n.startsWith('3 trials have no FINISHED run')));
+  assert.ok(result.notes.some((n) => n.startsWith('3 trials without a FINISHED run')));
   assert.ok(
     result.notes.some((n) =>
-      n.startsWith('1 FINISHED runs belong to trials no longer in the spec'),
+      n.startsWith('1 FINISHED run of trials no longer in the spec left out'),
     ),
   );
 
