@@ -36,13 +36,13 @@ sweep:
     alpha: [0.5, 0.75]
 seeds: 1
 train:
-  dataset: { format: mvtec, root: ./synth }
+  dataset: { format: mvtec, root: ./synth, products: [carpet] }
   epochs: 1
   batch_size: 4
   augment: { mosaic: 0 }
 eval:
   datasets:
-    - { name: synth, format: mvtec, root: ./synth }
+    - { name: synth, format: mvtec, root: ./synth, products: [bottle] }
   samples_per_product: 1
 execution: { executor: local, workers: 1 }
 report:
@@ -195,7 +195,12 @@ async function checkMlflowView(server: TestServer & { ok: true }, dir: string): 
       assert.equal(input.dataset.name, 'synth');
       assert.match(input.dataset.digest, /^[0-9a-f]{8}$/);
       const profile = JSON.parse(input.dataset.profile ?? '{}') as { images?: number };
-      assert.equal(profile.images, 15, 'carpet 3 good + 4 defect types, bottle 3 good + 5');
+      const context = input.tags?.find((t) => t.key === 'mlflow.data.context')?.value;
+      assert.equal(
+        profile.images,
+        context === 'training' ? 3 + 4 : 3 + 5,
+        'carpet: 3 good + 4 defect types; bottle: 3 good + 5',
+      );
     }
   }
 
@@ -209,7 +214,7 @@ async function checkMlflowView(server: TestServer & { ok: true }, dir: string): 
     /^\[\d\d:\d\d:\d\d\] trial [0-9a-f]{12} \(training key [0-9a-f]{12}\), seed \d+, alpha=0\.(5|75)$/m,
     /^\[[\d:]+\] method vcp-clip: .*heads=1 /m,
     /^\[[\d:]+\] (epoch 1\/1: loss \d+\.\d+ \([\d.]+ s\)|train: reusing the checkpoint of training [0-9a-f]{12})$/m,
-    /^\[[\d:]+\] evaluate synth\/carpet \(\d\/2\): 7 images \(4 anomalous\), pixel_auroc [\d.]+/m,
+    /^\[[\d:]+\] evaluate synth\/bottle \(1\/1\): 8 images \(5 anomalous\), pixel_auroc [\d.]+/m,
     /^\[[\d:]+\] done in [\d.]+ s/m,
   ])
     assert.match(log, expected, log);
