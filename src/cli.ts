@@ -97,10 +97,6 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
     .option('--workers <n>', '[number] trials at once (default: execution.workers)')
     .option('--fail-fast', '[boolean] start no more trials after the first failure')
     .option(
-      '--retry-failed',
-      '[boolean] also re-run trials whose last run FAILED (KILLED ones always re-run)',
-    )
-    .option(
       '--progress <mode>',
       '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
     )

@@ -30,3 +30,47 @@ export function formatError(error: unknown, debug: boolean): string {
 export function exitCodeOf(error: unknown): number {
   return error instanceof UserError ? error.exitCode : 1;
 }
+
+/** Exit code of a process that stopped because a disk was full (ENOSPC's errno). */
+export const DISK_FULL_EXIT_CODE = 28;
+
+const DISK_FULL_TEXT =
+  /ENOSPC|EDQUOT|no space left on device|disk quota exceeded|database or disk is full/i;
+
+/** The first error in `error`'s cause chain that says a disk (or quota) is full. */
+function diskFullCause(error: unknown): (Error & { path?: string }) | undefined {
+  let e: unknown = error;
+  for (let depth = 0; depth < 5 && e instanceof Error; depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || DISK_FULL_TEXT.test(e.message)) return e;
+    e = e.cause;
+  }
+  return undefined;
+}
+
+/** True when `error` (or its cause) is a full disk: ENOSPC, a quota, SQLite's "disk is full". */
+export function isDiskFull(error: unknown): boolean {
+  return diskFullCause(error) !== undefined;
+}
+
+/**
+ * "disk full at <path>: ENOSPC (no space left on device)" for a full-disk error, with the path
+ * the error names (Node's errors carry it; others, such as sharp's, write it in the message).
+ */
+export function diskFullReason(error: unknown): string {
+  const cause: Error & { path?: string; code?: string } =
+    diskFullCause(error) ?? (error instanceof Error ? error : new Error(String(error)));
+  // SQLite's words, as an MLflow server with its store on a full disk answers.
+  if (/database or disk is full/i.test(cause.message))
+    return `disk full at the MLflow server's store: ${cause.message.split('\n')[0]}`;
+  const path =
+    cause.path ??
+    /'(\/[^']+)'/.exec(cause.message)?.[1] ??
+    /(\/[^\s:'",]+)/.exec(cause.message)?.[1];
+  const what =
+    cause.code === 'EDQUOT' || /quota/i.test(cause.message)
+      ? 'EDQUOT (disk quota exceeded)'
+      : 'ENOSPC (no space left on device)';
+  if (path) return `disk full at ${path}: ${what}`;
+  return `disk full: ${cause.message.split('\n')[0]}`;
+}

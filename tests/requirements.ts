@@ -62,6 +62,12 @@ export const DEPENDENCIES = {
     what: 'a local MLflow server',
     fix: 'run `npm run setup:mlflow`',
   },
+  'tmpfs-mount': {
+    what: 'mounting a small tmpfs to fill up (root with CAP_SYS_ADMIN)',
+    fix: 'run the tests as root outside a restricted container',
+    optionalInCI:
+      'containers usually lack CAP_SYS_ADMIN; tests/reliability/integrity.test.ts still covers how a full disk is recognised',
+  },
 } as const satisfies Record<string, DependencyInfo>;
 
 export type Dependency = keyof typeof DEPENDENCIES;

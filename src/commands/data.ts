@@ -3,6 +3,8 @@ import { DATASET_FORMATS } from '../datasets/open.js';
 import { generateSynthDataset } from '../datasets/synth.js';
 import type { DatasetFormat } from '../datasets/types.js';
 import { UserError } from '../errors.js';
+import { keyCollisions } from '../runner/dataset-preflight.js';
+import { productKey } from '../tracking/artifact-names.js';
 
 export interface DataCommandOptions {
   format?: string;
@@ -55,6 +57,12 @@ async function check(root: string, options: DataCommandOptions): Promise<void> {
         .map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
         .join('  '),
     );
+  const names = counts.map((c) => c.product);
+  for (const name of names.filter((p) => productKey(p) !== p))
+    console.log(
+      `note: product ${JSON.stringify(name)} is logged in MLflow as "${productKey(name)}"`,
+    );
+  problems.push(...keyCollisions(root, names));
   if (problems.length > 0) throw problemsError(root, problems);
   console.log(`ok: ${counts.length} product${counts.length === 1 ? '' : 's'}, no problems`);
 }

@@ -8,9 +8,8 @@ import {
 } from '../tracking/mlflow-ui.js';
 import {
   isAlive,
-  isHealthy,
-  readServerState,
   resolveStateDir,
+  serverStatus,
   startLocalServer,
   stopLocalServer,
 } from '../tracking/server.js';
@@ -37,13 +36,14 @@ export async function mlflowCommand(action: string, options: MlflowCommandOption
       return;
     }
     case 'status': {
-      const state = readServerState(stateDir);
-      const up = state && isAlive(state.pid) && (await isHealthy(state.url));
-      console.log(
-        up
-          ? `MLflow server running at ${state.url} (pid ${state.pid})`
-          : `no MLflow server running for ${stateDir}`,
-      );
+      const status = await serverStatus(stateDir);
+      if (status.state === 'running')
+        console.log(`MLflow server running at ${status.server.url} (pid ${status.server.pid})`);
+      else if (status.state === 'orphaned')
+        console.log(
+          `MLflow server of ${stateDir}: its main process ${status.server.pid} is gone, but its worker process${status.pids.length > 1 ? 'es' : ''} ${status.pids.join(', ')} ${status.serving ? `still serve${status.pids.length > 1 ? '' : 's'} ${status.server.url}` : 'still run'}; stop ${status.pids.length > 1 ? 'them' : 'it'} with vcp-exp mlflow stop`,
+        );
+      else console.log(`no MLflow server running for ${stateDir}`);
       return;
     }
     default:

@@ -1,4 +1,9 @@
 import { calibrate, synthImagesToGenerate } from '../runner/calibrate.js';
+import {
+  preflightDatasets,
+  preflightError,
+  renamedProductNotes,
+} from '../runner/dataset-preflight.js';
 import type { CostModel } from '../runner/estimate.js';
 import { historyCosts } from '../runner/history-costs.js';
 import {
@@ -33,10 +38,12 @@ export interface PlanCommandOptions {
 export const MANAGED_SERVER_START_S = 10;
 
 /**
- * `vcp-exp plan <spec>`: validates the spec and prints its trials, the images each dataset
- * gives them, what is missing here, and the time the trials still to run will take, from
- * per-image costs of earlier runs in MLflow or, without them, measured on this machine now.
- * Trains and logs nothing.
+ * `vcp-exp plan <spec>`: validates the spec, checks its datasets as `run` would (every problem
+ * listed; a root missing here is only a warning, since a spec may be planned on one machine
+ * and run on another) and prints its trials, the images each dataset gives them, what is
+ * missing here, and the time the trials still to run will take, from per-image costs of
+ * earlier runs in MLflow or, without them, measured on this machine now. Trains and logs
+ * nothing; exits 2 on any problem, after printing the plan.
  */
 export async function planCommand(
   file: string,
@@ -46,6 +53,12 @@ export async function planCommand(
   const spec = await loadSpec(file, { overrides: options.overrides });
   for (const w of spec.warnings) console.error(w);
   const stateDir = resolveStateDir();
+  const reports = await preflightDatasets(spec.trials, {
+    stateDir,
+    onDataset: (use) => console.error(`checking ${use.labels.join(', ')} at ${use.root} …`),
+  });
+  for (const note of renamedProductNotes(reports)) console.error(note);
+  const problems = preflightError(reports, false);
   const opened = given ? undefined : await openPlanLookup(spec, options);
   const lookup = given ?? opened?.lookup ?? noFinishedTrials;
   let plan: Plan;
@@ -54,6 +67,7 @@ export async function planCommand(
     const pending = spec.trials.filter((t) => !plan.finished.has(t.id));
     if (
       options.estimate !== false &&
+      !problems &&
       plan.workload &&
       plan.missing.length === 0 &&
       pending.length
@@ -81,17 +95,20 @@ export async function planCommand(
   } finally {
     await opened?.close();
   }
-  if (options.json) {
-    console.log(JSON.stringify({ ...plan, finished: [...plan.finished] }, null, 2));
-    return;
-  }
-  console.log(
-    formatPlan(
-      plan,
-      lookup !== noFinishedTrials,
-      options.estimate === false ? 'time: not estimated (--no-estimate)' : undefined,
-    ),
-  );
+  if (options.json) console.log(JSON.stringify({ ...plan, finished: [...plan.finished] }, null, 2));
+  else
+    console.log(
+      formatPlan(
+        plan,
+        lookup !== noFinishedTrials,
+        options.estimate === false
+          ? 'time: not estimated (--no-estimate)'
+          : problems
+            ? 'time: not estimated while the datasets have problems (below)'
+            : undefined,
+      ),
+    );
+  if (problems) throw problems;
 }
 
 const cell = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));

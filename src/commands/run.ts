@@ -1,7 +1,8 @@
 /**
  * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
  * locally and track them in MLflow. A second `run` of the same spec resumes: FINISHED trials
- * are skipped, KILLED ones run again, FAILED ones only with --retry-failed.
+ * are skipped, every other one runs again; the exit is non-zero while any trial of the spec
+ * has no FINISHED run.
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
@@ -11,7 +12,7 @@ import { loadSpecWithSeeds } from '../runner/reruns.js';
 import { loadSpec } from '../runner/spec.js';
 import type { Spec } from '../runner/spec-types.js';
 import { SYNTH_ROOT_NOTE } from '../runner/spec.js';
-import { checkSweep, ensureSynthRoots, runSweep } from '../runner/sweep.js';
+import { checkSweep, runSweep } from '../runner/sweep.js';
 import { plural } from '../io/wording.js';
 import { formatPlan } from './plan.js';
 
@@ -19,7 +20,6 @@ export interface RunCommandOptions {
   backend?: string;
   workers?: number | string;
   failFast?: boolean;
-  retryFailed?: boolean;
   progress?: string;
   trackingUri?: string;
   /** `key=value` overrides of the spec (src/runner/overrides.ts). */
@@ -58,7 +58,6 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     workers,
     backend: backend as BackendChoice | undefined,
     failFast: Boolean(options.failFast),
-    retryFailed: Boolean(options.retryFailed),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
   };
@@ -81,18 +80,17 @@ async function requireEverything(spec: Spec): Promise<void> {
 }
 
 /**
- * Synthetic dataset roots are generated first, so that the spec's warnings that they do not
- * exist yet (meant for `plan`) are not printed before the line saying they are generated.
+ * The spec's warnings, but not that a synthetic root does not exist yet: that one is for
+ * `plan`; `run` generates it (and says so) under its lock.
  */
-async function prepare(spec: Spec): Promise<void> {
-  await ensureSynthRoots(spec, (line) => console.log(line));
+function prepare(spec: Spec): void {
   for (const w of spec.warnings) if (!w.includes(SYNTH_ROOT_NOTE)) console.error(`warning: ${w}`);
 }
 
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
   const spec = await loadSpec(file, { overrides: options.overrides });
   const sweep = parseOptions(spec, options);
-  await prepare(spec);
+  prepare(spec);
   await requireEverything(spec);
   checkSweep(await runSweep(sweep));
 }
@@ -109,7 +107,7 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
       : `adding ${plural(added.length, 'seed')} ${added.join(', ')} (seeds now ${spec.seeds.join(', ')}); vcp-exp report ${file} includes them`,
   );
   const sweep = parseOptions(spec, options);
-  await prepare(spec);
+  prepare(spec);
   await requireEverything(spec);
   checkSweep(
     await runSweep({

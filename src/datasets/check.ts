@@ -25,9 +25,20 @@ export interface DatasetCheck {
   problems: DatasetProblem[];
 }
 
+/**
+ * Files already decoded without error and unchanged since (the caller decides how it knows:
+ * e.g. size, mtime and inode remembered on disk); they are then checked from their header.
+ */
+export interface DecodedFiles {
+  has(path: string): Promise<boolean>;
+  add(path: string): Promise<void>;
+}
+
 export interface CheckOptions extends OpenDatasetInput {
   /** Decode every pixel (finds truncated files) or read headers only. (default true) */
   decode?: boolean;
+  /** With decode: files known to decode, which are not decoded again. */
+  decoded?: DecodedFiles;
   /** Files read at once. (default 4) */
   concurrency?: number;
 }
@@ -35,9 +46,11 @@ export interface CheckOptions extends OpenDatasetInput {
 async function dimensions(
   path: string,
   decode: boolean,
+  decoded: DecodedFiles | undefined,
 ): Promise<{ width: number; height: number }> {
-  if (!decode) return readImageSize(path);
+  if (!decode || (await decoded?.has(path))) return readImageSize(path);
   const { width, height } = await readImageRgb(path);
+  await decoded?.add(path);
   return { width, height };
 }
 
@@ -106,7 +119,7 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
   await pool(samples, options.concurrency ?? 4, async (sample) => {
     let image: { width: number; height: number } | undefined;
     try {
-      image = await dimensions(sample.imagePath, decode);
+      image = await dimensions(sample.imagePath, decode, options.decoded);
     } catch (error) {
       problems.push({ path: sample.imagePath, problem: `unreadable image: ${message(error)}` });
     }
@@ -118,7 +131,7 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
     }
     if (sample.maskPath === null) return;
     try {
-      const mask = await dimensions(sample.maskPath, decode);
+      const mask = await dimensions(sample.maskPath, decode, options.decoded);
       if (image && (mask.width !== image.width || mask.height !== image.height)) {
         problems.push({
           path: sample.maskPath,

@@ -6,7 +6,13 @@
 /** JSON-ish rendering of a value a user wrote, kept short. */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  const text = JSON.stringify(value) ?? String(value);
+  // JSON has no NaN or infinities (it would print null): use YAML's spellings.
+  const yamlNumber = (v: number) => (Number.isNaN(v) ? '.nan' : v > 0 ? '.inf' : '-.inf');
+  if (typeof value === 'number' && !Number.isFinite(value)) return yamlNumber(value);
+  const text =
+    JSON.stringify(value, (_k, v: unknown) =>
+      typeof v === 'number' && !Number.isFinite(v) ? `\u0000${yamlNumber(v)}\u0000` : v,
+    )?.replace(/"\\u0000(-?\.\w+)\\u0000"/g, '$1') ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 

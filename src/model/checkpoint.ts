@@ -2,10 +2,12 @@
  * Trained-method checkpoints: a directory with `model.safetensors` (the method's learnable
  * tensors under their checkpoint names, float32) and `config.json` (method name, its config,
  * the CLIP weights it was trained on, vcp-exp version, creation time). Written to a temporary
- * directory and renamed into place, so a crash never leaves half a checkpoint. Loading checks
- * the method, its config and the CLIP weights hash before any tensor is assigned.
+ * directory and renamed into place, so a crash never leaves half a checkpoint. config.json
+ * records the sha256 of model.safetensors: loading refuses a weights file changed or damaged
+ * since it was written (CorruptCheckpointError), then checks the method, its config and the
+ * CLIP weights hash before any tensor is assigned.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -38,8 +40,19 @@ export interface CheckpointConfig {
   clip: { sha256: string; name: string };
   vcp_exp_version: string;
   created: string;
+  /** sha256 of model.safetensors as written (absent in checkpoints converted by older tools). */
+  weights_sha256?: string;
   /** Free-form provenance (trial id, training losses, converted from …). */
   info?: Record<string, unknown>;
+}
+
+/** A checkpoint whose files are damaged or do not match their recorded hash. */
+export class CorruptCheckpointError extends UserError {
+  override name = 'CorruptCheckpointError';
+}
+
+export function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
 }
 
 export interface LoadedCheckpoint {
@@ -95,6 +108,8 @@ export async function writeCheckpointFiles(
     await writeSafetensors(join(temp, CHECKPOINT_WEIGHTS), tensors, {
       metadata: { format: 'pt', method: config.method },
     });
+    // Hashed as it landed on disk.
+    config.weights_sha256 = sha256Hex(await readFile(join(temp, CHECKPOINT_WEIGHTS)));
     await writeFile(join(temp, CHECKPOINT_CONFIG), `${JSON.stringify(config, null, 2)}\n`);
     if (existsSync(dir)) {
       const old = `${temp}.old`;
@@ -125,9 +140,10 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   try {
     config = JSON.parse(await readFile(configFile, 'utf8')) as CheckpointConfig;
   } catch (error) {
-    throw new UserError(`${configFile}: not valid JSON (${(error as Error).message})`, {
-      cause: error,
-    });
+    throw new CorruptCheckpointError(
+      `${configFile}: not valid JSON (${(error as Error).message})`,
+      { cause: error },
+    );
   }
   if (config.format !== CHECKPOINT_FORMAT) {
     throw new UserError(
@@ -137,7 +153,24 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   for (const field of ['method', 'config', 'clip'] as const) {
     if (config[field] === undefined) throw new UserError(`${configFile}: ${field}: missing`);
   }
-  const { tensors } = await readSafetensors(weightsFile);
+  if (config.weights_sha256 !== undefined) {
+    const actual = sha256Hex(await readFile(weightsFile));
+    if (actual !== config.weights_sha256)
+      throw new CorruptCheckpointError(
+        `${weightsFile}: sha256 ${actual} differs from ${config.weights_sha256} recorded in ${CHECKPOINT_CONFIG}: the file was changed or damaged after it was written`,
+        { hint: 'train it again (vcp-exp run does so by itself), or restore the file' },
+      );
+  }
+  let tensors: Map<string, RawTensor>;
+  try {
+    ({ tensors } = await readSafetensors(weightsFile));
+  } catch (error) {
+    const message = (error as Error).message;
+    throw new CorruptCheckpointError(
+      message.startsWith(weightsFile) ? message : `${weightsFile}: ${message}`,
+      { cause: error },
+    );
+  }
   config.config = { ...LEGACY_CONFIG_VALUES, ...config.config };
   return { dir, config, tensors };
 }

@@ -3,10 +3,11 @@
  * an un-augmented image depend only on (checkpoint hash, image size, layers, options, image
  * content hash): computed once, reused by every trial and epoch.
  *
- * One safetensors file per entry (encodeSafetensors from the model's safetensors module), with
- * a sha256 of the data section in its metadata. Writes are atomic (temp + rename) so several
- * processes may share a directory; a truncated or garbled entry is detected on read, deleted
- * and reported as a miss. The size cap evicts least-recently-used entries, recency being the
+ * One safetensors file per entry (encodeSafetensors from the io floor), with a sha256 of the
+ * whole file (header with the checksum field zeroed, then data) in its metadata: a damaged
+ * shape in the header is caught like damaged data. Writes are atomic (temp + rename) so
+ * several processes may share a directory; a truncated or garbled entry is detected on read,
+ * deleted, counted as corrupt and reported as a miss (it is recomputed). The size cap evicts least-recently-used entries, recency being the
  * file's mtime (touched on every hit), so it is shared across processes without an index file.
  */
 import { createHash } from 'node:crypto';
@@ -86,6 +87,26 @@ function halfToFloatTable(): Float32Array {
 }
 
 class CorruptEntry extends Error {}
+/** An entry written by an older version of the cache: not damaged, just no longer read. */
+class OutdatedEntry extends Error {}
+
+const ENTRY_FORMAT = 'vcp-exp feature cache v2';
+
+/**
+ * sha256 of an entry file with its checksum field read as the placeholder: the header's
+ * checksum field has the same length either way, so no offset moves.
+ */
+function entryChecksum(bytes: Buffer): string {
+  const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
+  const at = bytes.indexOf('"checksum":"', 8, 'latin1');
+  if (at < 0 || at > dataStart) return '';
+  const from = at + '"checksum":"'.length;
+  return createHash('sha256')
+    .update(bytes.subarray(0, from))
+    .update(CHECKSUM_PLACEHOLDER, 'latin1')
+    .update(bytes.subarray(from + CHECKSUM_PLACEHOLDER.length))
+    .digest('hex');
+}
 
 /** Parses and verifies an entry file's bytes (size, header, checksum), then decodes it. */
 function decodeEntry(bytes: Buffer): CachedTensors {
@@ -103,13 +124,15 @@ function decodeEntry(bytes: Buffer): CachedTensors {
     throw new CorruptEntry('header is not JSON');
   }
   const { __metadata__: metadata, ...entries } = header;
+  if (metadata?.format !== ENTRY_FORMAT) throw new OutdatedEntry(`format ${metadata?.format}`);
   const data = bytes.subarray(dataStart);
   let end = 0;
   for (const entry of Object.values(entries))
     end = Math.max(end, entry.data_offsets?.[1] ?? Infinity);
   if (end !== data.length)
     throw new CorruptEntry(`data section is ${data.length} bytes, header says ${end}`);
-  if (metadata?.checksum !== contentHash(data)) throw new CorruptEntry('checksum mismatch');
+  if (typeof metadata.checksum !== 'string' || metadata.checksum !== entryChecksum(bytes))
+    throw new CorruptEntry('checksum mismatch');
   const tensors: CachedTensors = new Map();
   for (const [
     name,
@@ -257,8 +280,8 @@ export class FeatureCache {
     try {
       tensors = decodeEntry(bytes);
     } catch (error) {
-      if (!(error instanceof CorruptEntry)) throw error;
-      this.counters.corrupt++;
+      if (!(error instanceof CorruptEntry || error instanceof OutdatedEntry)) throw error;
+      if (error instanceof CorruptEntry) this.counters.corrupt++;
       this.counters.misses++;
       if (
         await unlink(file).then(
@@ -282,13 +305,11 @@ export class FeatureCache {
     const file = this.path(key);
     const bytes = encodeSafetensors(tensors, {
       dtype: this.dtype === 'float16' ? 'F16' : 'F32',
-      metadata: { format: 'vcp-exp feature cache v1', checksum: CHECKSUM_PLACEHOLDER },
+      metadata: { format: ENTRY_FORMAT, checksum: CHECKSUM_PLACEHOLDER },
     });
-    // The checksum covers the data section, which follows the header: patch it in place
-    // (same length, so no offset moves).
-    const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
-    const at = bytes.indexOf(CHECKSUM_PLACEHOLDER, 8, 'latin1');
-    bytes.write(contentHash(bytes.subarray(dataStart)), at, 'latin1');
+    // The checksum covers the file as written with the placeholder: patch it in place.
+    const at = bytes.indexOf(`"checksum":"${CHECKSUM_PLACEHOLDER}"`, 8, 'latin1');
+    bytes.write(entryChecksum(bytes), at + '"checksum":"'.length, 'latin1');
     const previous = await stat(file).then(
       (s) => s.size,
       () => 0,

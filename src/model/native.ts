@@ -8,7 +8,7 @@
  * so while it loads, its requests for `@tensorflow/tfjs*` resolve to the packages vcp-exp
  * itself uses; the cache holds no other tfjs (setup removes it), so nothing can load twice.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { join, sep } from 'node:path';
 import { cacheRoot } from '../io/cache-dir.js';
@@ -52,7 +52,8 @@ type ResolveFilename = (
 export function requireNativeFrom(dir: string): void {
   const loader = Module as unknown as { _resolveFilename: ResolveFilename };
   const original = loader._resolveFilename;
-  const inside = join(dir, 'node_modules') + sep;
+  // Node names modules by their real path: a symlinked cache (or part of it) must match too.
+  const inside = join(realpathSync(dir), 'node_modules') + sep;
   loader._resolveFilename = function (request, parent, ...rest) {
     if (SHARED.test(request) && parent?.filename?.startsWith(inside))
       return require.resolve(request);

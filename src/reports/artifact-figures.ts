@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { decodeNpy } from '../io/npy.js';
 import type { FigureSpec } from '../runner/spec-types.js';
 import {
+  productKey,
   ARTIFACT_DIRS,
   parseAttentionPath,
   parseSamplePath,
@@ -66,7 +67,8 @@ async function fetchBytes(
 }
 
 function chooseProducts(found: string[], fig: FigureSpec, limit: number): string[] {
-  const wanted = fig.products ?? found.slice(0, limit);
+  // Artifacts are named by product key; the spec names products as the dataset does.
+  const wanted = fig.products?.map(productKey) ?? found.slice(0, limit);
   return wanted.filter((p) => found.includes(p));
 }
 

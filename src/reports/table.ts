@@ -6,6 +6,7 @@
 import type { Metric, TableSpec } from '../runner/spec-types.js';
 import { groupLabel, metricStat, varyingAxes, type Group, type Stat } from './aggregate.js';
 import { axisTitle, higherIsBetter, KEY_SEPARATOR, toDisplay } from './labels.js';
+import { productKey } from '../tracking/artifact-names.js';
 
 export interface Column {
   /** The column's dataset (undefined when datasets are rows). */
@@ -208,7 +209,10 @@ export function buildProductTable(
 ): TableModel {
   const others = varyingAxes(axes, groups);
   const ref = table.reference;
-  const refValues = ref?.products?.[dataset];
+  const written = ref?.products?.[dataset];
+  // Metric keys carry product keys; the reference names products as the dataset does.
+  const refValues =
+    written && Object.fromEntries(Object.entries(written).map(([p, v]) => [productKey(p), v]));
   const refRow = ref?.products_row;
   const columns: Column[] = table.metrics.map((metric) => ({
     dataset,

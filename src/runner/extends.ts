@@ -1,9 +1,11 @@
 /**
  * `extends: <path>`: a spec inherits a base spec (path relative to the spec's own file) and
  * overrides it. Maps merge key by key, recursively; lists and scalars replace. Every merged
- * value keeps the position of the file that wrote it.
+ * value keeps the position of the file that wrote it. A base must be a YAML map read under
+ * the same bounds as the spec itself, and a chain holds at most MAX_EXTENDS_CHAIN files.
  */
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { MAX_EXTENDS_CHAIN } from './limits.js';
 import type { JsonPath, SpecIssue } from './spec-error.js';
 import { loadYamlFile, type Located, type YamlSource } from './yaml-source.js';
 
@@ -48,6 +50,16 @@ export function loadWithExtends(file: string): MergedSpec {
         : source.issues),
     );
     if (source.value === undefined) break;
+    if (sources.length > 0 && !isPlainObject(source.value)) {
+      const at = sources.at(-1)!.locate(['extends'])?.value;
+      issues.push({
+        ...(at ?? { file: source.file, line: 0, col: 0 }),
+        path: ['extends'],
+        severity: 'error',
+        message: `base spec ${source.file} is ${describeValue(source.value)}, expected a YAML map of spec sections (name, base, sweep, train, eval, …)`,
+      });
+      break;
+    }
     sources.push(source);
     const ext = isPlainObject(source.value) ? source.value.extends : undefined;
     if (ext === undefined) break;
@@ -62,6 +74,15 @@ export function loadWithExtends(file: string): MergedSpec {
       break;
     }
     const next = resolve(dirname(abs), ext);
+    if (seen.length >= MAX_EXTENDS_CHAIN) {
+      issues.push({
+        ...at,
+        path: ['extends'],
+        severity: 'error',
+        message: `extends chain longer than ${MAX_EXTENDS_CHAIN} files (${seen.map(displayName).join(' → ')} → …); a spec needs one or two bases`,
+      });
+      break;
+    }
     if (seen.includes(next)) {
       const names = [...seen, next].map(displayName).join(' → ');
       issues.push({
@@ -94,6 +115,14 @@ export function loadWithExtends(file: string): MergedSpec {
       return undefined;
     },
   };
+}
+
+/** "a list", "a string", … for messages about a value of the wrong kind. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'empty';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a map';
+  return `${/^[aeiou]/.test(typeof value) ? 'an' : 'a'} ${typeof value}`;
 }
 
 /** A base file that cannot be read is reported at the `extends` line that names it. */

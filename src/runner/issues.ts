@@ -1,9 +1,11 @@
 /** Collects spec issues, placing each at the key or value it is about (or its nearest written ancestor). */
 import type { JsonPath, SpecIssue } from './spec-error.js';
-import type { Located, Position } from './yaml-source.js';
+import { pathKey, type Located, type Position } from './yaml-source.js';
 
 export class IssueSink {
   readonly issues: SpecIssue[] = [];
+  /** Paths already reported by a check that says it best; later errors there are dropped. */
+  private readonly settled = new Set<string>();
 
   constructor(
     private readonly locate: (path: JsonPath) => Located | undefined,
@@ -27,7 +29,14 @@ export class IssueSink {
   }
 
   error(path: JsonPath, at: 'key' | 'value', message: string): void {
+    if (this.settled.has(pathKey(path))) return;
     this.issues.push({ ...this.position(path, at), path, message, severity: 'error' });
+  }
+
+  /** Reports an error at `path` and drops any later one there (e.g. the schema's, less clear). */
+  settle(path: JsonPath, at: 'key' | 'value', message: string): void {
+    this.error(path, at, message);
+    this.settled.add(pathKey(path));
   }
 
   warning(path: JsonPath, at: 'key' | 'value', message: string): void {

@@ -1,10 +1,12 @@
 /**
  * What a sweep must still run, from what MLflow already holds: trials with a FINISHED run are
- * skipped; runs left RUNNING by a runner that died (SIGKILL, power loss) are marked KILLED;
- * a trial whose latest run FAILED is re-run only with `retryFailed` (a crash usually repeats),
- * while a KILLED one (stopped, interrupted) is re-run by default.
+ * skipped, every other one runs (KILLED, FAILED or never started: a sweep is done only when
+ * each trial has a FINISHED run); runs left RUNNING by a runner that died (SIGKILL, power
+ * loss) are marked KILLED; trial work directories left by runs that have ended are removed.
  */
+import { readdir, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { isAlive } from '../tracking/server.js';
 import { TAGS, type ExperimentLayout } from '../tracking/layout.js';
 import type { Run, RunStatus } from '../tracking/types.js';
@@ -76,25 +78,40 @@ export async function trialHistory(
 }
 
 export interface Selection {
+  /** Every trial without a FINISHED run. */
   toRun: Trial[];
   finished: Trial[];
-  /** Latest run FAILED and no --retry-failed. */
-  failedBefore: Trial[];
 }
 
-export function selectTrials(
-  trials: readonly Trial[],
-  history: TrialHistory,
-  retryFailed: boolean,
-): Selection {
-  const out: Selection = { toRun: [], finished: [], failedBefore: [] };
-  for (const t of trials) {
-    if (history.finished.has(t.id)) out.finished.push(t);
-    else if (!retryFailed && history.latest.get(t.id)?.status === 'FAILED')
-      out.failedBefore.push(t);
-    else out.toRun.push(t);
-  }
+export function selectTrials(trials: readonly Trial[], history: TrialHistory): Selection {
+  const out: Selection = { toRun: [], finished: [] };
+  for (const t of trials) (history.finished.has(t.id) ? out.finished : out.toRun).push(t);
   return out;
+}
+
+/**
+ * Removes `<state>/trials/<run id>` directories whose run has ended (or is unknown to this
+ * server): a runner that died never cleaned up after its trials. A directory whose run is
+ * still RUNNING (another sweep of this state directory) is kept.
+ */
+export async function removeStaleWorkDirs(
+  layout: ExperimentLayout,
+  stateDir: string,
+): Promise<number> {
+  const dir = join(stateDir, 'trials');
+  const names = await readdir(dir).catch(() => [] as string[]);
+  let removed = 0;
+  for (const runId of names) {
+    if (!/^[0-9a-f]{32}$/.test(runId)) continue;
+    const run = await layout.client.getRun(runId).catch((error: unknown) =>
+      // Not found: a run of another server or a deleted one; unreachable: decide later.
+      (error as { status?: number }).status === 404 ? null : undefined,
+    );
+    if (run === undefined || run?.info.status === 'RUNNING') continue;
+    await rm(join(dir, runId), { recursive: true, force: true });
+    removed++;
+  }
+  return removed;
 }
 
 /** A FinishedTrialLookup over one experiment (for `vcp-exp plan`). */

@@ -1,14 +1,79 @@
 /**
- * Checks of the non-sweep sections that JSON Schema cannot make: seeds vs base.seed, unique
- * eval dataset names, test-time prompt slots, report axes/datasets/reference widths.
+ * Checks of the non-sweep sections that JSON Schema cannot make: numbers JSON cannot hold,
+ * seeds vs base.seed, the number of trials, unique eval dataset names, test-time prompt
+ * slots, report axes/datasets/reference widths.
  */
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
 import { show, suggest } from '../io/wording.js';
+import { DEFAULT_MAX_TRIALS } from './limits.js';
+import type { JsonPath } from './spec-error.js';
 import { DEFAULT_SEED } from './spec-types.js';
+import type { Axis } from './sweep-input.js';
 
-/** The seeds every sweep point runs with. */
-export function readSeeds(spec: Record<string, unknown>, sink: IssueSink): number[] {
+/**
+ * Numbers a spec cannot mean: .nan, ±.inf (or a literal too large for a double) and integers
+ * beyond 2^53, which YAML hands over already rounded. Reported first and settled: the
+ * schema's complaint about the same value would only repeat it less clearly.
+ */
+export function checkNumbers(value: unknown, sink: IssueSink, path: JsonPath = []): void {
+  const visit = (v: unknown, at: JsonPath): void => {
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) sink.settle(at, 'value', `got ${show(v)}, expected a finite number`);
+      else if (Number.isInteger(v) && !Number.isSafeInteger(v))
+        sink.settle(
+          at,
+          'value',
+          `got ${show(v)}, beyond 2^53: YAML reads integers this large rounded, so the value used would not be the one written`,
+        );
+    } else if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...at, i]));
+    else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) visit(x, [...at, k]);
+  };
+  visit(value, path);
+}
+
+/** execution.max_trials when it is a valid override, else the default limit. */
+export function maxTrials(spec: Record<string, unknown>): number {
+  const execution = isPlainObject(spec.execution) ? spec.execution : {};
+  const limit = execution.max_trials;
+  return Number.isSafeInteger(limit) && (limit as number) >= 1
+    ? (limit as number)
+    : DEFAULT_MAX_TRIALS;
+}
+
+const LIMIT_HINT = 'raise execution.max_trials if you mean it';
+
+/**
+ * Errors when variants × grid × zip groups × seeds exceeds the trial limit; checked before
+ * any trial is built, so a huge sweep costs nothing.
+ */
+export function checkSweepSize(
+  axes: readonly Axis[],
+  seeds: number,
+  limit: number,
+  sink: IssueSink,
+): boolean {
+  const factors = axes.map((a) => ({ name: a.names.join('+'), n: a.points.length }));
+  const total = factors.reduce((p, f) => p * f.n, seeds);
+  if (total <= limit) return true;
+  const product = [
+    ...factors.map((f) => `${f.n} ${f.name}`),
+    `${seeds} seed${seeds === 1 ? '' : 's'}`,
+  ].join(' × ');
+  sink.error(
+    axes.length > 0 ? ['sweep'] : ['seeds'],
+    'key',
+    `the sweep expands to ${total.toLocaleString('en-US')} trials (${product}), more than the limit of ${limit.toLocaleString('en-US')}; ${LIMIT_HINT}`,
+  );
+  return false;
+}
+
+/** The seeds every sweep point runs with (none when their count is beyond the trial limit). */
+export function readSeeds(
+  spec: Record<string, unknown>,
+  sink: IssueSink,
+  limit = maxTrials(spec),
+): number[] {
   const base = isPlainObject(spec.base) ? spec.base : {};
   const baseSeed = Number.isInteger(base.seed) ? (base.seed as number) : undefined;
   const seeds = spec.seeds;
@@ -23,7 +88,15 @@ export function readSeeds(spec: Record<string, unknown>, sink: IssueSink): numbe
     return seeds.filter((s): s is number => Number.isInteger(s) && s >= 0);
   }
   const start = baseSeed ?? DEFAULT_SEED;
-  const count = Number.isInteger(seeds) && (seeds as number) >= 1 ? (seeds as number) : 1;
+  const count = Number.isSafeInteger(seeds) && (seeds as number) >= 1 ? (seeds as number) : 1;
+  if (count > limit) {
+    sink.error(
+      ['seeds'],
+      'value',
+      `got ${count.toLocaleString('en-US')} seeds, more than the limit of ${limit.toLocaleString('en-US')} trials; ${LIMIT_HINT}`,
+    );
+    return [];
+  }
   return Array.from({ length: count }, (_, i) => start + i);
 }
 

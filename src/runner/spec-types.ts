@@ -112,6 +112,8 @@ export interface FigureSpec {
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
+  /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
+  max_trials?: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   slurm?: {

@@ -11,17 +11,26 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isSynthRoot } from '../datasets/synth.js';
 import { weightsIdentity, type BackboneInfo } from '../model/backbones.js';
+import { resolveStateDir } from '../tracking/server.js';
 import { shortHash } from './canonical.js';
 import { checkNamedCheckpoints, checkTrainSource } from './checkpoint-checks.js';
 import { assignKeys, expandTrials, originOf } from './expand.js';
-import { isPlainObject, loadWithExtends } from './extends.js';
+import { describeValue, isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
 import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
 import { applyOverrides, isOverridePosition, parseOverrides } from './overrides.js';
 import { experimentSchema, validateAt, validateBase } from './schema.js';
-import { checkEval, checkReport, readSeeds } from './spec-checks.js';
+import {
+  checkEval,
+  checkNumbers,
+  checkReport,
+  checkSweepSize,
+  maxTrials,
+  readSeeds,
+} from './spec-checks.js';
+import { generatesSynthAt } from './synth-roots.js';
+import { mergeEquivalentTrials } from './trial-dedupe.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
   DEFAULT_SAMPLES_PER_PRODUCT,
@@ -73,15 +82,18 @@ export async function loadSpec(file: string, options: LoadSpecOptions = {}): Pro
     sink.error(
       [],
       'value',
-      `got ${raw === null ? 'an empty document' : typeof raw}, expected a map of spec sections (name, base, sweep, train, eval, …)`,
+      `got ${raw === null ? 'an empty document' : describeValue(raw)}, expected a map of spec sections (name, base, sweep, train, eval, …)`,
     );
     throw new SpecError(sink.issues);
   }
 
+  checkNumbers(raw, sink);
   for (const p of validateAt('', raw)) sink.error(p.path, p.at, p.message);
   const method = readMethod(raw, sink);
   const axes = readSweep(raw.sweep, sink, method);
-  const seeds = options.seeds ? [...options.seeds] : readSeeds(raw, sink);
+  const limit = maxTrials(raw);
+  const seeds = options.seeds ? [...options.seeds] : readSeeds(raw, sink, limit);
+  const sized = seeds.length === 0 || checkSweepSize(axes, seeds.length, limit, sink);
   checkTrainSource(raw, sink);
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
@@ -92,7 +104,7 @@ export async function loadSpec(file: string, options: LoadSpecOptions = {}): Pro
       i.severity === 'error' && (i.path.length === 0 || EXPANSION_INPUTS.has(String(i.path[0]))),
   );
   let trials: Spec['trials'] = [];
-  if (!blocked) {
+  if (!blocked && sized) {
     const drafts = expandTrials({
       method,
       base: (raw.base ?? {}) as Record<string, unknown>,
@@ -120,11 +132,14 @@ export async function loadSpec(file: string, options: LoadSpecOptions = {}): Pro
       const identities = new Map<BackboneInfo, string>();
       for (const info of new Set(backbones))
         if (info) identities.set(info, await weightsIdentity(info));
-      trials = assignKeys(
-        drafts,
-        (d) => identities.get(backbones[d.index]!)!,
-        dirname(resolve(rootFile)),
-        (dir) => checkpoints!.get(dir)!,
+      trials = mergeEquivalentTrials(
+        assignKeys(
+          drafts,
+          (d) => identities.get(backbones[d.index]!)!,
+          dirname(resolve(rootFile)),
+          (dir) => checkpoints!.get(dir)!,
+        ),
+        sink,
       );
       warnMissingRoots(trials, sink);
     }
@@ -199,7 +214,7 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
     sink.warning(
       origin ?? [],
       'value',
-      isSynthRoot(root)
+      generatesSynthAt(root, resolveStateDir())
         ? `${what} root ${root} does not exist yet; ${SYNTH_ROOT_NOTE}`
         : `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
     );

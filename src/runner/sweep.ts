@@ -1,28 +1,35 @@
 /**
- * `runSweep`: a loaded spec → the trials MLflow does not hold yet → the local executor →
- * one summary. The parent MLflow run of the sweep ends FINISHED (all trials fine), FAILED
- * (some failed; the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are
- * stopped and end KILLED, the finished ones are kept).
+ * `runSweep`: a loaded spec → the trials without a FINISHED run in MLflow → the local
+ * executor → one summary. Before anything runs: one runner per experiment and state directory
+ * (run-lock.ts), missing synthetic data generated (under the state directory only), every
+ * dataset checked (dataset-preflight.ts) and the free disk space checked. The parent MLflow
+ * run of the sweep ends FINISHED (all trials fine), FAILED (some failed or were not started;
+ * the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are stopped and end
+ * KILLED, the finished ones are kept). The summary is printed even when MLflow cannot record
+ * the sweep's end (e.g. its store is on a full disk).
  */
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
-import { generateSynthDataset, isSynthRoot } from '../datasets/synth.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
 import { currentGitCommit, ExperimentLayout, runSource } from '../tracking/layout.js';
 import { experimentUrl } from '../tracking/mlflow-ui.js';
+import { resolveStateDir } from '../tracking/server.js';
 import { chooseTrackingUri } from '../tracking/tracking-uri.js';
 import { DatasetInputs } from './dataset-inputs.js';
-import { overridesLine } from './overrides.js';
+import { preflightDatasets, preflightError, renamedProductNotes } from './dataset-preflight.js';
+import { lowDiskSpace } from './disk-space.js';
 import { experimentPresentation } from './experiment-view.js';
+import { overridesLine } from './overrides.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
-import { markOrphans, selectTrials, trialHistory } from './resume.js';
+import { markOrphans, removeStaleWorkDirs, selectTrials, trialHistory } from './resume.js';
+import { acquireRunLock } from './run-lock.js';
+import { ensureSynthRoots } from './synth-roots.js';
 import type { Spec, Trial } from './spec-types.js';
 import { plural } from '../io/wording.js';
 
@@ -30,7 +37,6 @@ export interface SweepOptions {
   spec: Spec;
   workers?: number;
   failFast?: boolean;
-  retryFailed?: boolean;
   backend?: BackendChoice;
   progress: ProgressMode;
   /** --tracking-uri (the server is chosen by the rule of tracking/tracking-uri.ts). */
@@ -48,35 +54,60 @@ export interface SweepResult {
   experimentId: string;
   sweepRunId?: string;
   trackingUri: string;
+  /** Trials of the spec. */
+  total: number;
   outcomes: TrialOutcome[];
-  skipped: { finished: Trial[]; failedBefore: Trial[]; notStarted: Trial[] };
+  skipped: { finished: Trial[]; notStarted: Trial[] };
   stopped: boolean;
+  /** Why the sweep stopped starting trials on its own (e.g. "disk full at …"). */
+  halted?: string;
   seconds: number;
-}
-
-/** Creates a synthetic dataset root the spec names but that does not exist yet (quickstart). */
-export async function ensureSynthRoots(spec: Spec, log: (line: string) => void): Promise<void> {
-  const roots = new Set(
-    spec.trials.flatMap((t) => [
-      ...(t.config.train.dataset ? [t.config.train.dataset.root] : []),
-      ...t.config.eval.datasets.map((d) => d.root),
-    ]),
-  );
-  for (const root of roots) {
-    if (existsSync(root) || !isSynthRoot(root)) continue;
-    log(
-      `dataset ${root} does not exist: generating the synthetic dataset (vcp-exp data synth ${root})`,
-    );
-    await generateSynthDataset(root, {});
-  }
 }
 
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const { spec } = options;
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
-  await ensureSynthRoots(spec, log);
   const env = options.env ?? process.env;
+  const stateDir = resolveStateDir(undefined, env);
+  const lock = acquireRunLock({
+    stateDir,
+    experiment: spec.tracking.experiment,
+    command: `vcp-exp run ${spec.file}`,
+    log,
+  });
+  try {
+    await ensureSynthRoots(spec, stateDir, log);
+    const reports = await preflightDatasets(spec.trials, {
+      stateDir,
+      onDataset: (use) => log(`checking ${use.labels.join(', ')} at ${use.root} …`),
+    });
+    for (const note of renamedProductNotes(reports)) log(note);
+    const problems = preflightError(reports, true);
+    if (problems) throw problems;
+    await mkdir(stateDir, { recursive: true });
+    const low = await lowDiskSpace(stateDir, env);
+    if (low)
+      throw new UserError(`${low}; nothing was run`, {
+        hint: 'free some space, then run the same command again',
+      });
+    return await runTracked(options, { log, started, env, stateDir });
+  } finally {
+    lock.release();
+  }
+}
+
+async function runTracked(
+  options: SweepOptions,
+  context: {
+    log: (line: string) => void;
+    started: number;
+    env: NodeJS.ProcessEnv;
+    stateDir: string;
+  },
+): Promise<SweepResult> {
+  const { spec } = options;
+  const { log, started, env } = context;
   const tracking: Tracking = await openTracking({
     env,
     choice: chooseTrackingUri({
@@ -85,6 +116,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       spec: { uri: spec.tracking.uri, file: spec.file },
     }),
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
+    supervise: log,
   });
   const trackingUri = tracking.client.http.baseUrl;
   try {
@@ -99,21 +131,24 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
       log(`marked ${plural(orphans.length, 'run')} left RUNNING by a runner that died as KILLED`);
-    const history = await trialHistory(layout, experimentId);
-    const selection = selectTrials(spec.trials, history, options.retryFailed ?? false);
-    for (const t of selection.failedBefore)
+    const removed = await removeStaleWorkDirs(layout, tracking.stateDir);
+    if (removed > 0)
       log(
-        `skip ${t.id}: its last run ${history.latest.get(t.id)!.runId} FAILED (use --retry-failed to run it again)`,
+        `removed ${removed} trial work director${removed === 1 ? 'y' : 'ies'} left by earlier runs`,
       );
+    const history = await trialHistory(layout, experimentId);
+    const selection = selectTrials(spec.trials, history);
+    for (const t of selection.toRun) {
+      const last = history.latest.get(t.id);
+      if (last && last.status !== 'RUNNING')
+        log(`${t.id}: its last run ${last.runId} ended ${last.status}; running it again`);
+    }
     const result: SweepResult = {
       experimentId,
       trackingUri,
+      total: spec.trials.length,
       outcomes: [],
-      skipped: {
-        finished: selection.finished,
-        failedBefore: selection.failedBefore,
-        notStarted: [],
-      },
+      skipped: { finished: selection.finished, notStarted: [] },
       stopped: false,
       seconds: 0,
     };
@@ -172,6 +207,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       .catch((error: unknown) =>
         log(`note: the sweep's datasets were not logged: ${(error as Error).message}`),
       );
+    await sweep.flush();
+    await rm(specDir, { recursive: true, force: true }); // uploaded, or copied to the journal
 
     const reporter = createReporter(options.progress, log);
     const executor = new LocalExecutor({
@@ -190,6 +227,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
       share: options.share,
       samplesPerProduct: options.samplesPerProduct,
       datasetInputs,
+      trackingReady: () => tracking.ready(),
+      env,
       onStart: (t, w, d) => reporter.trialStarted(t, w, d),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),
@@ -208,7 +247,7 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     reporter.start({
       name: spec.name,
       trials: selection.toRun,
-      skipped: selection.finished.length + selection.failedBefore.length,
+      skipped: selection.finished.length,
       workers,
     });
     let pool;
@@ -222,21 +261,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     result.outcomes = pool.outcomes;
     result.skipped.notStarted = pool.notStarted;
     result.stopped = signalled !== undefined;
-    const failed = pool.outcomes.filter((o) => o.status !== 'FINISHED');
-    sweep.logMetrics({
-      'sweep.finished': pool.outcomes.length - failed.length,
-      'sweep.failed': failed.length,
-      'sweep.skipped': selection.finished.length + selection.failedBefore.length,
-      'sweep.not_started': pool.notStarted.length,
-      'sweep.trainings': pool.outcomes.filter((o) => o.summary?.trained).length,
-    });
-    if (signalled) await sweep.end('KILLED', `received ${signalled}`);
-    else if (failed.length > 0)
-      await sweep.end(
-        'FAILED',
-        `${plural(failed.length, 'trial')} failed: ${failed.map((o) => o.trial.id).join(', ')}`,
-      );
-    else await sweep.end('FINISHED');
+    result.halted = pool.halted;
+    if (pool.halted) log(`stopped starting trials: ${pool.halted}`);
+    // The journals of this sweep's trials that ended while the server was away (not those of
+    // another sweep of this state directory, whose processes may still be delivering them).
+    const ended = pool.outcomes.map((o) => o.runId).filter((id): id is string => Boolean(id));
+    await replayJournals(tracking.client, tracking.journalDir, ended).catch(() => undefined);
+    await endSweepRun(sweep, result, signalled, log);
     result.seconds = (performance.now() - started) / 1000;
     log(summaryLine(result));
     log(
@@ -257,23 +288,79 @@ function overridesParam(overrides: readonly string[]): string {
   return line.length <= 6000 ? line : `${line.slice(0, 5900)} … (in full: spec/overrides.txt)`;
 }
 
+/** Records the sweep's counts and end; MLflow refusing (e.g. its store on a full disk) is reported, not fatal. */
+async function endSweepRun(
+  sweep: Awaited<ReturnType<ExperimentLayout['startSweepRun']>>,
+  result: SweepResult,
+  signalled: NodeJS.Signals | undefined,
+  log: (line: string) => void,
+): Promise<void> {
+  const failed = result.outcomes.filter((o) => o.status !== 'FINISHED');
+  try {
+    sweep.logMetrics({
+      'sweep.finished': result.outcomes.length - failed.length,
+      'sweep.failed': failed.length,
+      'sweep.skipped': result.skipped.finished.length,
+      'sweep.not_started': result.skipped.notStarted.length,
+      'sweep.trainings': result.outcomes.filter((o) => o.summary?.trained).length,
+    });
+    if (signalled) await sweep.end('KILLED', `received ${signalled}`);
+    else if (failed.length > 0 || result.skipped.notStarted.length > 0)
+      await sweep.end(
+        'FAILED',
+        [
+          failed.length > 0
+            ? `${plural(failed.length, 'trial')} failed: ${failed.map((o) => o.trial.id).join(', ')}`
+            : '',
+          result.skipped.notStarted.length > 0
+            ? `${result.skipped.notStarted.length} not started${result.halted ? ` (${result.halted})` : ''}`
+            : '',
+        ]
+          .filter(Boolean)
+          .join('; '),
+      );
+    else await sweep.end('FINISHED');
+  } catch (error) {
+    log(
+      `could not record the end of sweep run ${sweep.runId} in MLflow (${(error as Error).message.split('\n')[0]}); the next vcp-exp run marks it KILLED`,
+    );
+  }
+}
+
 export function summaryLine(r: SweepResult): string {
   const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
   const failed = r.outcomes.filter((o) => o.status === 'FAILED');
   const killed = r.outcomes.filter((o) => o.status === 'KILLED').length;
-  const skipped =
-    r.skipped.finished.length + r.skipped.failedBefore.length + r.skipped.notStarted.length;
+  const skipped = r.skipped.finished.length + r.skipped.notStarted.length;
   const lines = [
     `${r.stopped ? 'stopped' : 'done'} in ${formatSeconds(r.seconds)}: ${finished} finished, ${failed.length} failed, ${killed} killed, ${skipped} skipped` +
-      ` (${r.skipped.finished.length} already finished, ${r.skipped.failedBefore.length} failed before, ${r.skipped.notStarted.length} not started)`,
-    ...failed.map(
-      (o) => `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${(o.reason ?? '').split('\n')[0]}`,
-    ),
+      ` (${r.skipped.finished.length} already finished, ${r.skipped.notStarted.length} not started)`,
+    ...failed.flatMap((o) => {
+      // The whole reason (e.g. every problem of a dataset), up to a screenful.
+      const [first, ...rest] = (o.reason ?? '').trimEnd().split('\n');
+      const shown = rest.slice(0, REASON_LINES);
+      return [
+        `  FAILED ${o.trial.id} (run ${o.runId ?? '?'}): ${first}`,
+        ...shown.map((l) => `    ${l}`),
+        ...(rest.length > shown.length
+          ? [`    … ${rest.length - shown.length} more lines in its vcp.failure_reason`]
+          : []),
+      ];
+    }),
   ];
   return lines.join('\n');
 }
 
-/** Throws the sweep's one summary error when a trial failed or the sweep was stopped. */
+/** Lines of a failure reason shown per trial in the summary beyond its first. */
+const REASON_LINES = 12;
+
+/** Trials of the spec without a FINISHED run after this sweep. */
+export function unfinishedCount(r: SweepResult): number {
+  const finished = r.outcomes.filter((o) => o.status === 'FINISHED').length;
+  return r.total - r.skipped.finished.length - finished;
+}
+
+/** Throws the sweep's one summary error while any trial of the spec is unfinished. */
 export function checkSweep(r: SweepResult): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
   if (r.stopped)
@@ -281,11 +368,18 @@ export function checkSweep(r: SweepResult): void {
       exitCode: 130,
       hint: 'run the same command again to resume',
     });
-  if (failed.length > 0) {
+  const unfinished = unfinishedCount(r);
+  if (unfinished > 0) {
+    const parts = [
+      failed.length > 0 ? `${failed.length} failed or killed` : '',
+      r.skipped.notStarted.length > 0
+        ? `${r.skipped.notStarted.length} not started${r.halted ? ` (${r.halted})` : ''}`
+        : '',
+    ].filter(Boolean);
     throw new UserError(
-      `${failed.length} of ${plural(r.outcomes.length, 'trial')} failed (see their vcp.failure_reason and logs/trial.log in MLflow)`,
+      `${unfinished} of ${plural(r.total, 'trial')} unfinished: ${parts.join(', ')} (see their vcp.failure_reason and logs/trial.log in MLflow)`,
       {
-        hint: 'fix the cause, then re-run with --retry-failed',
+        hint: 'fix the cause, then run the same command again: every trial without a FINISHED run runs again',
       },
     );
   }

@@ -28,6 +28,7 @@ import { postprocessProduct, predictImages } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';
 import {
   attentionPath,
+  productKey,
   resultsPath,
   samplePath,
   textEmbeddingsPath,
@@ -177,6 +178,7 @@ export async function writeProductSamples(options: {
     written.push(rel);
   };
   const ds = dataset.name;
+  const productPart = productKey(product);
   const text: { shape: number[]; data: Float32Array }[] = [];
   for (const prediction of predictions) {
     const t = prediction.extras?.get('text');
@@ -186,7 +188,7 @@ export async function writeProductSamples(options: {
     const [two, d] = text[0].shape; // [2, D] per image
     const all = new Float32Array(text.length * two * d); // [N, 2, D]
     text.forEach((t, i) => all.set(t.data, i * two * d));
-    await put(textEmbeddingsPath(ds, product), (f) => writeNpy(f, all, [text.length, two, d]));
+    await put(textEmbeddingsPath(ds, productPart), (f) => writeNpy(f, all, [text.length, two, d]));
   }
   for (const [i, sample] of pictures.entries()) {
     const name = sampleName(sample);
@@ -209,21 +211,21 @@ export async function writeProductSamples(options: {
       for (let c = 0; c < 3; c++)
         overlay[p * 3 + c] = Math.round((1 - w) * image.data[p * 3 + c] + w * colour[c]);
     }
-    await put(samplePath(ds, product, name, 'image'), (f) => writePngRgb(f, image));
-    await put(samplePath(ds, product, name, 'mask'), (f) =>
+    await put(samplePath(ds, productPart, name, 'image'), (f) => writePngRgb(f, image));
+    await put(samplePath(ds, productPart, name, 'mask'), (f) =>
       writePngGray8(f, {
         width: SAMPLE_SIDE,
         height: SAMPLE_SIDE,
         data: mask.map((m) => (m ? 255 : 0)),
       }),
     );
-    await put(samplePath(ds, product, name, 'overlay'), (f) =>
+    await put(samplePath(ds, productPart, name, 'overlay'), (f) =>
       writePngRgb(f, { width: SAMPLE_SIDE, height: SAMPLE_SIDE, data: overlay }),
     );
     for (const [key, tensor] of predictions[i].extras ?? []) {
       if (key.startsWith('attention.')) {
         const layer = Number(key.slice('attention.'.length));
-        await put(attentionPath(ds, product, name, layer), (f) =>
+        await put(attentionPath(ds, productPart, name, layer), (f) =>
           writeNpy(f, tensor.data, tensor.shape),
         );
       }

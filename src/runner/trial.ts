@@ -4,7 +4,6 @@
  * The one pipeline of both a runner's trial process (recording to its MLflow run, progress to
  * the parent's UI) and `vcp-exp train` (recording to a directory, progress to the terminal).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
@@ -28,8 +27,19 @@ import { evaluateDataset, withEvalPrompts, type DatasetEvaluation } from '../mod
 import { loadMethod, type LoadedBackbone } from '../model/load.js';
 import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
 import { trainMethod } from '../model/train.js';
-import { artifactDir, defectMetricPrefix, resultsPath } from '../tracking/artifact-names.js';
+import {
+  artifactDir,
+  defectMetricPrefix,
+  productKey,
+  resultsPath,
+} from '../tracking/artifact-names.js';
 import type { TrialRecorder } from '../tracking/recorder.js';
+import {
+  discardCheckpoint,
+  markLogged,
+  reusableCheckpoint,
+  type ReuseDecision,
+} from './checkpoint-reuse.js';
 import { configSummary } from './trial-log.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialSummary, TrialWork } from './trial-events.js';
@@ -39,6 +49,8 @@ import { plural } from '../io/wording.js';
 export const TRIAL_TAGS = Object.freeze({
   trained: 'vcp.trained',
   checkpointFrom: 'vcp.checkpoint_from',
+  /** Why a checkpoint of the same training key was found unusable and trained again. */
+  checkpointDiscarded: 'vcp.checkpoint_discarded',
   trainingKey: 'vcp.training_key',
 });
 
@@ -123,6 +135,11 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
     const evaluation = await evaluateTrial(loaded);
 
     const stats = extractor.stats;
+    const corrupt = cache?.stats().corrupt ?? 0;
+    if (corrupt > 0)
+      console.error(
+        `feature cache ${cache!.dir}: ${corrupt} damaged entr${corrupt === 1 ? 'y' : 'ies'} (checksum mismatch) deleted and recomputed`,
+      );
     const timings = {
       train_s: training.seconds,
       eval_s: evaluation.seconds,
@@ -146,6 +163,7 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
       'cache.hits': stats.hits,
       'cache.misses': stats.misses,
       'cache.encoded': stats.encoded,
+      'cache.corrupt': corrupt,
     });
     await logger.flush();
     return {
@@ -171,8 +189,9 @@ interface LoadedTrial extends RunTrialOptions {
 
 /**
  * Loads the checkpoint the spec names (train.checkpoint), or the checkpoint of the trial's
- * training key when one exists (and reuse is allowed), else trains on the train dataset and
- * saves it there, logging it once per training.
+ * training key when one exists, was logged by the run that trained it and is intact (and
+ * reuse is allowed; checkpoint-reuse.ts), else trains on the train dataset and saves it there,
+ * logging it once per training. A checkpoint that may not be reused is discarded, said so.
  */
 export async function trainOrReuse({
   job,
@@ -205,14 +224,12 @@ export async function trainOrReuse({
     return { trained: false, seconds: 0, checkpointDir: train.checkpoint };
   }
   const checkpointDir = join(job.checkpointsDir, trial.trainingKey);
-  if (
-    job.reuseCheckpoint &&
-    existsSync(join(checkpointDir, CHECKPOINT_CONFIG)) &&
-    existsSync(join(checkpointDir, CHECKPOINT_WEIGHTS))
-  ) {
+  const reuse: ReuseDecision = job.reuseCheckpoint
+    ? await reusableCheckpoint(checkpointDir)
+    : { reuse: false };
+  if (reuse.reuse) {
     const checkpoint = await loadCheckpoint(checkpointDir);
     applyCheckpoint(method, checkpoint, backbone.sha256);
-    const from = checkpoint.config.info?.run_id;
     emit({
       type: 'phase',
       phase: 'train',
@@ -220,9 +237,16 @@ export async function trainOrReuse({
     });
     logger.setTags({
       [TRIAL_TAGS.trained]: 'false',
-      [TRIAL_TAGS.checkpointFrom]: typeof from === 'string' ? from : checkpointDir,
+      [TRIAL_TAGS.checkpointFrom]: reuse.runId,
     });
     return { trained: false, seconds: 0, checkpointDir };
+  }
+  if (reuse.discard) {
+    const note = `checkpoint ${checkpointDir} discarded: ${reuse.discard}; training again`;
+    console.error(note);
+    emit({ type: 'phase', phase: 'train', detail: note });
+    logger.setTags({ [TRIAL_TAGS.checkpointDiscarded]: reuse.discard });
+    await discardCheckpoint(checkpointDir);
   }
   const ds = train.dataset;
   if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
@@ -281,9 +305,12 @@ export async function trainOrReuse({
     },
   );
   logger.setTags({ [TRIAL_TAGS.trained]: 'true' });
-  // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from.
+  // Logged once per training: the trials that reuse it point here through vcp.checkpoint_from,
+  // so it becomes reusable only once logged (or journaled for delivery).
   for (const file of [CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS])
     await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
+  await logger.flush();
+  if (job.reuseCheckpoint) await markLogged(checkpointDir, logger.runId);
   return { trained: true, seconds, checkpointDir, images: samples.length };
 }
 
@@ -362,7 +389,8 @@ export async function evaluateTrial({
       if (mean !== null) metrics[`${d.name}.${METRIC_KEYS[name]}`] = mean;
       for (const p of result.products) {
         const value = p[name];
-        if (value !== null) metrics[`${d.name}.${p.product}.${METRIC_KEYS[name]}`] = value;
+        if (value !== null)
+          metrics[`${d.name}.${productKey(p.product)}.${METRIC_KEYS[name]}`] = value;
       }
       for (const p of result.defects) {
         const value = p[name];

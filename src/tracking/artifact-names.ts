@@ -22,6 +22,17 @@ export const ARTIFACT_DIRS = Object.freeze({
   textEmbeddings: 'text_embeddings',
 });
 
+/**
+ * How a product (a dataset's folder name, which may hold any character) is named in MLflow
+ * metric keys (`<dataset>.<product>.<metric>`) and artifact paths: every character other
+ * than A–Z, a–z, 0–9, "_" and "-" becomes "_" (`grid+(1) é` → `grid__1___`). MLflow rejects
+ * most punctuation in keys, and a "." would split the key in the wrong place. Products of
+ * one dataset whose keys collide are refused before a sweep runs.
+ */
+export function productKey(product: string): string {
+  return product.replace(/[^A-Za-z0-9_-]/g, '_') || '_';
+}
+
 /** A path segment: no separator, not empty, not a dot name (it would change the path). */
 function segment(value: string, what: string): string {
   if (value === '' || value === '.' || value === '..' || /[\\/]/.test(value)) {
@@ -108,5 +119,5 @@ export function artifactDir(path: string): string {
  * `<dataset>.<product>/<defect>.<metric>` (a slash cannot occur in a product's own key).
  */
 export function defectMetricPrefix(product: string, defect: string): string {
-  return `${product}/${defect.replace(/[^\w\-. ]/g, '_')}`;
+  return `${productKey(product)}/${productKey(defect)}`;
 }

@@ -44,10 +44,18 @@ export async function replayJournal(
   return pending.length;
 }
 
-/** Replays every journal left in `journalDir` (e.g. by a process that lost its server); returns the run ids delivered. */
-export async function replayJournals(client: MlflowClient, journalDir: string): Promise<string[]> {
+/**
+ * Replays every journal left in `journalDir` (e.g. by a process that lost its server), or
+ * only those of `only` (runs whose processes have ended); returns the run ids delivered.
+ */
+export async function replayJournals(
+  client: MlflowClient,
+  journalDir: string,
+  only?: readonly string[],
+): Promise<string[]> {
   const done: string[] = [];
-  for (const runId of RunJournal.runIds(journalDir)) {
+  const ids = RunJournal.runIds(journalDir);
+  for (const runId of only ? ids.filter((id) => only.includes(id)) : ids) {
     const journal = new RunJournal(journalDir, runId);
     if (!journal.isEmpty) await replayJournal(client, journal);
     journal.removeIfDone();

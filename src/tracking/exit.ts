@@ -5,6 +5,7 @@
  * RunLogger registered here.
  */
 import { constants } from 'node:os';
+import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../errors.js';
 import type { RunLogger } from './run-logger.js';
 import type { RunStatus } from './types.js';
 
@@ -15,10 +16,16 @@ let exiting = false;
 /** Longest time spent ending runs before the process exits anyway (what is unsent stays journaled). */
 const END_DEADLINE_MS = 20_000;
 
-function describe(error: unknown): string {
-  return error instanceof Error
-    ? (error.stack ?? `${error.name}: ${error.message}`)
-    : String(error);
+/** A run's failure reason: the stack, after a "disk full at <path>" line when that is the cause. */
+export function describe(error: unknown): string {
+  const text =
+    error instanceof Error ? (error.stack ?? `${error.name}: ${error.message}`) : String(error);
+  return isDiskFull(error) ? `${diskFullReason(error)}\n${text}` : text;
+}
+
+/** The exit code of a process that failed with `error`. */
+export function failureExitCode(error: unknown): number {
+  return isDiskFull(error) ? DISK_FULL_EXIT_CODE : 1;
 }
 
 async function endAll(status: RunStatus, reason: string): Promise<void> {
@@ -33,19 +40,24 @@ async function endAll(status: RunStatus, reason: string): Promise<void> {
   await Promise.race([Promise.all(ends), deadline]);
 }
 
-function onSignal(signal: NodeJS.Signals): void {
+/**
+ * Ends every watched run with `status` and `reason` (what was logged is flushed first), then
+ * exits with `code`. For stops that come from outside: a signal, or the parent gone.
+ */
+export function endRunsAndExit(status: RunStatus, reason: string, code: number): void {
   if (exiting) return;
   exiting = true;
-  void endAll('KILLED', `received ${signal}`).finally(() =>
-    process.exit(128 + (constants.signals[signal] ?? 15)),
-  );
+  void endAll(status, reason).finally(() => process.exit(code));
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  endRunsAndExit('KILLED', `received ${signal}`, 128 + (constants.signals[signal] ?? 15));
 }
 
 function onFatal(error: unknown): void {
   if (exiting) return;
-  exiting = true;
   console.error(describe(error));
-  void endAll('FAILED', describe(error)).finally(() => process.exit(1));
+  endRunsAndExit('FAILED', describe(error), failureExitCode(error));
 }
 
 function install(): void {

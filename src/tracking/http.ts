@@ -2,7 +2,7 @@
  * HTTP transport to an MLflow tracking server on Node's fetch: auth headers, JSON bodies,
  * error decoding and bounded retries with exponential backoff and jitter.
  */
-import { UserError } from '../errors.js';
+import { isDiskFull, UserError } from '../errors.js';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
@@ -227,6 +227,8 @@ export class MlflowHttp {
       parsed.error_code ?? `HTTP_${response.status}`,
       parsed.message ?? (text.slice(0, 500) || response.statusText),
     );
+    // A server whose store is on a full disk answers 500 until space is freed: no retries.
+    if (response.status >= 500 && isDiskFull(apiError)) throw apiError;
     if (response.status >= 500 || response.status === 429) {
       throw new TransientError(
         apiError.message,

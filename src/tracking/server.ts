@@ -4,7 +4,15 @@
  * lets later commands reuse a running server instead of starting another.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -142,6 +150,32 @@ async function withLock<T>(stateDir: string, body: () => Promise<T>): Promise<T>
   }
 }
 
+/**
+ * The MLflow processes of the process group `pgid` (the server and its uvicorn worker share
+ * the group the server leads), leader included while it lives. Without /proc: none known.
+ */
+export function serverGroupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const group = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      if (group === pgid && readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('mlflow'))
+        members.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return members;
+}
+
 /** Sends SIGTERM to the server's process group, then SIGKILL if it lingers. */
 export async function killServer(pid: number, graceMs = 10_000): Promise<void> {
   const signal = (s: NodeJS.Signals) => {
@@ -155,9 +189,11 @@ export async function killServer(pid: number, graceMs = 10_000): Promise<void> {
       }
     }
   };
+  // The group outlives its leader when the leader alone was killed: wait for every member.
+  const lingering = () => isAlive(pid) || serverGroupMembers(pid).length > 0;
   signal('SIGTERM');
-  for (let waited = 0; waited < graceMs && isAlive(pid); waited += 100) await sleep(100);
-  if (isAlive(pid)) signal('SIGKILL');
+  for (let waited = 0; waited < graceMs && lingering(); waited += 100) await sleep(100);
+  if (lingering()) signal('SIGKILL');
 }
 
 function serverHandle(state: ServerState, reused: boolean, logPath: string): LocalServer {
@@ -185,7 +221,9 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
     const previous = readServerState(stateDir);
     if (previous && isAlive(previous.pid) && (await isHealthy(previous.url)))
       return serverHandle(previous, true, logPath);
-    if (previous && isMlflowProcess(previous.pid)) await killServer(previous.pid, 2_000); // hung: replace it
+    // Hung, or its main process gone with a worker left holding the port: replace it.
+    if (previous && (isMlflowProcess(previous.pid) || serverGroupMembers(previous.pid).length > 0))
+      await killServer(previous.pid, 2_000);
 
     const bin = options.mlflowBin ?? mlflowExecutable(options.env);
     const port = options.port ?? (await freePort());
@@ -245,11 +283,31 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
   });
 }
 
-/** Stops the managed server of a state directory; false when none was running. */
+/** Stops the managed server of a state directory (its whole process group); false when none was running. */
 export async function stopLocalServer(stateDir: string): Promise<boolean> {
   const state = readServerState(resolve(stateDir));
   rmSync(join(resolve(stateDir), STATE_FILE), { force: true });
-  if (!state || !isMlflowProcess(state.pid)) return false;
+  if (!state) return false;
+  // A leader killed alone leaves its uvicorn worker serving the port: stop the group anyway.
+  if (!isMlflowProcess(state.pid) && serverGroupMembers(state.pid).length === 0) return false;
   await killServer(state.pid);
   return true;
+}
+
+export type ServerStatus =
+  | { state: 'running'; server: ServerState }
+  /** The recorded leader is gone but MLflow processes of its group still run (and may serve). */
+  | { state: 'orphaned'; server: ServerState; pids: number[]; serving: boolean }
+  | { state: 'stopped'; server?: ServerState };
+
+/** What runs of a state directory's managed server. */
+export async function serverStatus(stateDir: string): Promise<ServerStatus> {
+  const server = readServerState(resolve(stateDir));
+  if (!server) return { state: 'stopped' };
+  const healthy = await isHealthy(server.url);
+  if (isAlive(server.pid) && healthy) return { state: 'running', server };
+  const pids = serverGroupMembers(server.pid).filter((p) => p !== server.pid);
+  if (!isAlive(server.pid) && pids.length > 0)
+    return { state: 'orphaned', server, pids, serving: healthy };
+  return { state: 'stopped', server };
 }

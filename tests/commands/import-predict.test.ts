@@ -20,6 +20,7 @@ import {
   publicFixtureMissing,
   type PublicMeta,
 } from '../model/methods/vcp-clip/public-fixture.js';
+import { isolatedCache } from '../isolated-cache.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'bin/vcp-exp.js');
@@ -35,7 +36,7 @@ const meta = missing
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [CLI, ...args], {
     cwd: work,
-    env: { ...process.env, VCP_EXP_CACHE: join(work, 'cache') },
+    env: { ...process.env, VCP_EXP_CACHE: isolatedCache(join(work, 'cache')) },
     encoding: 'utf8',
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

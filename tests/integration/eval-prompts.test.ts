@@ -13,13 +13,14 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { generateSynthDataset } from '../../src/datasets/synth.js';
 import { CHECKPOINT_WEIGHTS } from '../../src/model/checkpoint.js';
+import { isolatedCache } from '../isolated-cache.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(REPO, 'bin/vcp-exp.js');
 const work = mkdtempSync(join(tmpdir(), 'vcp-eval-prompts-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const env = { ...process.env, VCP_EXP_CACHE: join(work, 'cache') };
+const env = { ...process.env, VCP_EXP_CACHE: isolatedCache(join(work, 'cache')) };
 const run = (...args: string[]) =>
   execFileSync(process.execPath, [CLI, '--backend', 'tensorflow', ...args], {
     cwd: work,

@@ -35,7 +35,7 @@ test('a RUNNING run is an orphan only when its runner on this host is gone', () 
   );
 });
 
-test('selection: FINISHED skipped, KILLED re-run, FAILED only with retryFailed', () => {
+test('selection: FINISHED skipped; KILLED, FAILED and new trials all run', () => {
   const trials = ['done', 'killed', 'failed', 'new'].map((id) => ({ id }) as Trial);
   const history: TrialHistory = {
     finished: new Set(['done']),
@@ -45,22 +45,14 @@ test('selection: FINISHED skipped, KILLED re-run, FAILED only with retryFailed',
       ['failed', { status: 'FAILED', runId: '3' }],
     ]),
   };
-  const plain = selectTrials(trials, history, false);
+  const selection = selectTrials(trials, history);
   assert.deepEqual(
-    plain.toRun.map((t) => t.id),
-    ['killed', 'new'],
-  );
-  assert.deepEqual(
-    plain.failedBefore.map((t) => t.id),
-    ['failed'],
-  );
-  assert.deepEqual(
-    plain.finished.map((t) => t.id),
-    ['done'],
-  );
-  assert.deepEqual(
-    selectTrials(trials, history, true).toRun.map((t) => t.id),
+    selection.toRun.map((t) => t.id),
     ['killed', 'failed', 'new'],
+  );
+  assert.deepEqual(
+    selection.finished.map((t) => t.id),
+    ['done'],
   );
 });
 

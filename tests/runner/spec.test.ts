@@ -69,8 +69,10 @@ test('every error of a spec is reported at once, rendered file:line:col path mes
     const e = error as SpecError;
     assert.equal(e.issues.filter((i) => i.severity === 'error').length, 5);
     assert.match(e.message, /^invalid experiment spec: 5 errors\n/);
-    assert.ok(e.message.includes(`${file}:9:10 base.n_ctx got 0, expected an integer ≥ 1`));
-    assert.ok(e.message.includes(`${file}:18:23 execution.workers got 0, expected an integer ≥ 1`));
+    assert.ok(e.message.includes(`${file}:9:10 base.n_ctx got 0, expected an integer in [1, 64]`));
+    assert.ok(
+      e.message.includes(`${file}:18:23 execution.workers got 0, expected an integer in [1, 256]`),
+    );
   }
 });
 

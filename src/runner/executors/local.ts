@@ -1,20 +1,25 @@
 /**
  * The local executor: a pool of `workers` child processes on this machine, one process per
  * trial (execa, IPC for progress). Each trial's stdout and stderr go to its `trial.log`,
- * uploaded to the run as `logs/trial.log`. A process that dies without ending its run (SIGKILL,
- * out of memory) is marked here: FAILED, or KILLED when the runner stopped it.
+ * uploaded to the run as `logs/trial.log`; the trial's work directory is removed once that is
+ * done. A process that dies without ending its run (SIGKILL, out of memory) is marked here:
+ * FAILED, or KILLED when the runner stopped it. Before each trial the pool waits for the
+ * tracking server (a supervised one may be restarting) and checks the free disk space; a
+ * trial that ran out of disk (exit 28) stops the sweep from starting more.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
+import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
 import { ArtifactStore } from '../../tracking/artifacts.js';
 import { MlflowClient } from '../../tracking/client.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { DatasetInputs } from '../dataset-inputs.js';
+import { lowDiskSpace } from '../disk-space.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import {
@@ -24,7 +29,7 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { streamLog } from './log-stream.js';
-import { dropNativeLogNoise } from './native-noise.js';
+import { copyWithoutNativeLogNoise } from './native-noise.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
 
@@ -53,10 +58,17 @@ export interface LocalExecutorOptions {
   samplesPerProduct?: number;
   /** Describes each trial's datasets for its run's inputs (none when absent). */
   datasetInputs?: DatasetInputs;
+  /** Resolves when the tracking server takes requests (a supervised one may be restarting). */
+  trackingReady?: () => Promise<void>;
+  /** Environment whose VCP_EXP_MIN_FREE_MB sets the free-space floor (default process.env). */
+  env?: NodeJS.ProcessEnv;
   onStart?: (trial: Trial, worker: number, device: string) => void;
   onEvent?: (trial: Trial, event: TrialEvent) => void;
   onEnd?: (outcome: TrialOutcome) => void;
 }
+
+/** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
+export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
 /** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
 export function workerDevice(
@@ -91,9 +103,21 @@ export class LocalExecutor {
 
   /** Runs the trials; resolves when every started trial has ended. */
   run(trials: readonly Trial[]): Promise<PoolResult> {
-    const { workers, failFast } = this.options;
-    return runPool(trials, { workers, failFast, signal: this.abort.signal }, (trial, worker) =>
-      this.runOne(trial, worker),
+    const { workers, failFast, stateDir } = this.options;
+    return runPool(
+      trials,
+      {
+        workers,
+        failFast,
+        signal: this.abort.signal,
+        beforeStart: async () => {
+          await this.options.trackingReady?.();
+          return lowDiskSpace(stateDir, this.options.env);
+        },
+        haltAfter: (outcome) =>
+          isDiskFullOutcome(outcome) ? outcome.reason!.split('\n')[0] : undefined,
+      },
+      (trial, worker) => this.runOne(trial, worker),
     );
   }
 
@@ -129,7 +153,7 @@ export class LocalExecutor {
 
     const share = o.share ?? true;
     const workDir = join(o.stateDir, 'trials', runId);
-    await mkdir(workDir, { recursive: true });
+    const logFile = join(workDir, 'trial.log');
     const job: TrialJob = {
       trial,
       runId,
@@ -144,16 +168,31 @@ export class LocalExecutor {
       workDir,
     };
     const jobFile = join(workDir, 'job.json');
-    await writeFile(jobFile, JSON.stringify(job));
-    const logFile = join(workDir, 'trial.log');
-    closeSync(openSync(logFile, 'a'));
+    try {
+      await mkdir(workDir, { recursive: true });
+      await writeFile(jobFile, JSON.stringify(job));
+      closeSync(openSync(logFile, 'a'));
+    } catch (error) {
+      // E.g. a full disk: the run exists, so it must end (journaled if need be), not stay RUNNING.
+      const reason = isDiskFull(error) ? diskFullReason(error) : (error as Error).message;
+      await logger.end('FAILED', `the trial could not start: ${reason}`).catch(() => undefined);
+      const outcome: TrialOutcome = {
+        trial,
+        status: 'FAILED',
+        reason,
+        runId,
+        seconds: (performance.now() - started) / 1000,
+      };
+      o.onEnd?.(outcome);
+      return outcome;
+    }
     let summary: TrialSummary | undefined;
     let result: { exitCode?: number; signal?: string };
     const child = execa(process.execPath, trialProcessArgs(jobFile), {
       stdin: 'ignore',
       // O_APPEND on both: lines of the two streams interleave as they are written.
       stdout: { file: logFile, append: true },
-      stderr: [dropNativeLogNoise, { file: logFile, append: true }],
+      stderr: { file: logFile, append: true },
       ipc: true,
       serialization: 'json',
       reject: false,
@@ -167,7 +206,11 @@ export class LocalExecutor {
     const stream = streamLog({
       file: logFile,
       everyMs: LOG_UPLOAD_INTERVAL_MS,
-      upload: (file) => this.liveArtifacts.putFile(runId, file, TRIAL_LOG_ARTIFACT),
+      upload: async (file) => {
+        const copy = join(workDir, 'live', 'trial.log');
+        await copyWithoutNativeLogNoise(file, copy);
+        await this.liveArtifacts.putFile(runId, copy, TRIAL_LOG_ARTIFACT);
+      },
     });
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;
@@ -191,13 +234,26 @@ export class LocalExecutor {
         : `exited with code ${result.exitCode ?? '?'}`;
       const run = await o.layout.client.getRun(runId).catch(() => undefined);
       const reasonTag = run?.data.tags.find((t) => t.key === TAGS.failureReason)?.value;
+      const diskFull =
+        result.exitCode === DISK_FULL_EXIT_CODE
+          ? (/^disk full\b.*$/m.exec(reasonTag ?? tail(logFile, 200))?.[0] ??
+            'disk full (the trial process exited with code 28)')
+          : undefined;
       if (!run || run.info.status === 'RUNNING') {
         const status = this.stopping ? 'KILLED' : 'FAILED';
         const reason = this.stopping
           ? `stopped by the runner (${how})`
-          : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
-        await o.layout.markEnded(runId, status, reason).catch(() => undefined);
+          : diskFull
+            ? `${diskFull}\n${tail(logFile)}`
+            : `the trial process ${how} without ending its run${result.signal === 'SIGKILL' ? ' (out of memory?)' : ''}\n${tail(logFile)}`;
+        // Through a RunLogger: journaled, and delivered later, when the server is away.
+        await o.layout
+          .attach(runId)
+          .end(status, reason)
+          .catch(() => undefined);
         outcome = { trial, status, reason, runId, seconds };
+      } else if (diskFull && !reasonTag?.startsWith('disk full')) {
+        outcome = { trial, status: 'FAILED', reason: diskFull, runId, seconds, summary };
       } else {
         const status =
           run.info.status === 'KILLED'
@@ -208,14 +264,21 @@ export class LocalExecutor {
         outcome = { trial, status, reason: reasonTag ?? how, runId, seconds, summary };
       }
     }
-    // The log is complete only now: the parent uploads it (journaled if the server is away).
+    // The log is complete only now: the parent uploads it (journaled if the server is away);
+    // once it is, the work directory holds nothing that is not in MLflow or its journal.
     const attached = o.layout.attach(runId);
-    await attached
+    await copyWithoutNativeLogNoise(logFile, logFile).catch(() => undefined);
+    const logged = await attached
       .logArtifact(logFile, artifactDir(TRIAL_LOG_ARTIFACT))
-      .catch((error: unknown) =>
-        console.error(`could not upload ${logFile}: ${(error as Error).message}`),
+      .then(() => attached.flush())
+      .then(
+        () => true,
+        (error: unknown) => {
+          console.error(`could not upload ${logFile} (kept): ${(error as Error).message}`);
+          return false;
+        },
       );
-    await attached.flush().catch(() => undefined);
+    if (logged) await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
     o.onEnd?.(outcome);
     return outcome;
   }

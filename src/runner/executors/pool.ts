@@ -25,12 +25,21 @@ export interface PoolOptions {
   failFast?: boolean;
   /** Stop starting trials (the running ones are the runner's to stop). */
   signal?: AbortSignal;
+  /**
+   * Awaited before each trial starts (it may wait, e.g. for the tracking server to be back);
+   * a reason returned stops starting trials, as `halted`.
+   */
+  beforeStart?: () => Promise<string | undefined>;
+  /** A reason to stop starting trials, read after each trial ends (e.g. a full disk). */
+  haltAfter?: (outcome: TrialOutcome) => string | undefined;
 }
 
 export interface PoolResult {
   outcomes: TrialOutcome[];
-  /** Trials never started (fail-fast or stopped). */
+  /** Trials never started (fail-fast, stopped or halted). */
   notStarted: Trial[];
+  /** Why no more trials were started, when beforeStart or haltAfter said so. */
+  halted?: string;
 }
 
 /** Runs `runOne(trial, worker)` for every trial on at most `workers` at once (worker = 0..workers-1). */
@@ -50,6 +59,7 @@ export async function runPool(
   >();
   const outcomes: TrialOutcome[] = [];
   let stop = false;
+  let halted: string | undefined;
 
   const next = (): Trial | undefined => {
     const ready = pending.filter((t) => !busyKeys.has(t.trainingKey));
@@ -58,8 +68,16 @@ export async function runPool(
 
   for (;;) {
     while (!stop && !options.signal?.aborted && freeWorkers.length > 0) {
+      if (!next()) break;
+      const reason = await options.beforeStart?.();
+      if (reason) {
+        halted ??= reason;
+        stop = true;
+        break;
+      }
+      // Picked after the wait: a worker's trial may have ended meanwhile, freeing its key.
       const trial = next();
-      if (!trial) break;
+      if (!trial || options.signal?.aborted) break;
       pending.splice(pending.indexOf(trial), 1);
       const worker = freeWorkers.pop()!;
       busyKeys.add(trial.trainingKey);
@@ -83,6 +101,11 @@ export async function runPool(
     freeWorkers.push(done.worker);
     outcomes.push(done.outcome);
     if (done.outcome.status !== 'FINISHED' && options.failFast) stop = true;
+    const reason = options.haltAfter?.(done.outcome);
+    if (reason) {
+      halted ??= reason;
+      stop = true;
+    }
   }
-  return { outcomes, notStarted: pending };
+  return { outcomes, notStarted: pending, ...(halted ? { halted } : {}) };
 }

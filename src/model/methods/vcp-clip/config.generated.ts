@@ -49,7 +49,7 @@ export interface VcpClipConfig {
   readonly lr_tau: number;
   /** Adam betas. Default: [0.5,0.999]. */
   readonly betas: readonly [number, number];
-  /** Seed of the parameter initialisation and data order; with `seeds: <count>` the first seed. Default: 333. */
+  /** Seed of the parameter initialisation and data order (32-bit); with `seeds: <count>` the first seed. Default: 333. */
   readonly seed: number;
 }
 
