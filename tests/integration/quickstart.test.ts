@@ -181,7 +181,7 @@ test(
     const code = await second.exited;
     assert.equal(code, 0, second.lines.join('\n'));
     assert.ok(
-      second.lines.some((l) => /marked 2 run\(s\) left RUNNING/.test(l)),
+      second.lines.some((l) => /marked 2 runs left RUNNING/.test(l)),
       second.lines.join('\n'),
     );
     assert.ok(
