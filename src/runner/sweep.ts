@@ -154,7 +154,7 @@ async function runTracked(
     };
     if (selection.toRun.length === 0) {
       log(
-        `nothing to run: ${selection.finished.length} of ${plural(spec.trials.length, 'trial')} already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
+        `nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
       );
       result.seconds = (performance.now() - started) / 1000;
       return result;
