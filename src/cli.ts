@@ -100,7 +100,15 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
       '--progress <mode>',
       '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
     )
-    .option('--tracking-uri <uri>', TRACKING_URI_HELP);
+    .option('--tracking-uri <uri>', TRACKING_URI_HELP)
+    .option(
+      '--executor <name>',
+      '[string] local | slurm (default: execution.executor); slurm submits job arrays with sbatch',
+    )
+    .option(
+      '--detach',
+      '[boolean] slurm: return once the jobs are submitted (vcp-exp status <spec> follows them)',
+    );
 }
 
 withSweepOptions(
@@ -130,6 +138,21 @@ withSweepOptions(
   .option('--seeds <n>', '[number] seeds per configuration wanted')
   .action(async (spec: string, overrides: string[], options: Record<string, unknown>) =>
     (await import('./commands/run.js')).rerunCommand(spec, { ...options, overrides }),
+  );
+
+cli
+  .command(
+    'status <spec>',
+    'Follow the trials of a spec submitted to Slurm (re-attach after --detach); --once prints their state and exits',
+  )
+  .option('--once', "[boolean] record what has ended, print every trial's state and exit")
+  .option(
+    '--progress <mode>',
+    '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
+  )
+  .option('--tracking-uri <uri>', TRACKING_URI_HELP)
+  .action(async (spec: string, options: Record<string, unknown>) =>
+    (await import('./commands/status.js')).statusCommand(spec, options),
   );
 
 cli
@@ -222,12 +245,16 @@ cli
     'mlflow <action>',
     'Local MLflow server: `mlflow ui` starts it and keeps it up until Ctrl-C, `mlflow stop`, `mlflow status`',
   )
-  .option('--port <n>', '[number] ui: port on 127.0.0.1 (default: a free one)')
+  .option('--port <n>', '[number] ui: port (default: a free one)')
+  .option(
+    '--host <address>',
+    '[string] ui: address to listen on (default 127.0.0.1; 0.0.0.0 lets Slurm nodes reach it)',
+  )
   .option(
     '--compare <runs>',
     '[string] ui: also print the link comparing these runs (run ids, comma-separated)',
   )
-  .action(async (action: string, options: { port?: number; compare?: string }) =>
+  .action(async (action: string, options: { port?: number; host?: string; compare?: string }) =>
     (await import('./commands/mlflow.js')).mlflowCommand(action, options),
   );
 

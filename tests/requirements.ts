@@ -3,7 +3,7 @@
  *
  * A test that needs something `npm install` alone does not give (the native backend, the
  * project's Python, a Python with numpy or torch, the real CLIP tokenizer files, an MLflow
- * server) asks here. When the dependency is missing:
+ * server, a Slurm cluster) asks here. When the dependency is missing:
  * - in CI (`inCI`, src/io/ci.ts) the test fails with the reason and the fix, so a broken
  *   set-up cannot pass as a green run of fewer tests;
  * - elsewhere the test is skipped and the reason printed (`# skipping: …`).
@@ -61,6 +61,10 @@ export const DEPENDENCIES = {
   mlflow: {
     what: 'a local MLflow server',
     fix: 'run `npm run setup:mlflow`',
+  },
+  'slurm-cluster': {
+    what: 'a Slurm cluster (sinfo answering, an idle node, MinJobAge ≤ 60 s) and a non-loopback address of this machine for the MLflow server its nodes reach',
+    fix: 'as root: `apt-get install --no-install-recommends slurm-wlm munge && scripts/slurm/start-cluster.sh` (what .ci/run does)',
   },
   'tmpfs-mount': {
     what: 'mounting a small tmpfs to fill up (root with CAP_SYS_ADMIN)',

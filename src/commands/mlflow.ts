@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { UserError } from '../errors.js';
 import { MlflowClient } from '../tracking/client.js';
 import {
@@ -18,6 +19,7 @@ export interface MlflowCommandOptions {
   port?: number | string;
   /** ui: print the UI link comparing these runs ("<run id>,<run id>"). */
   compare?: string;
+  host?: string;
 }
 
 /** `vcp-exp mlflow ui|stop|status`: the managed local MLflow server of this directory. */
@@ -59,7 +61,10 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
     throw new UserError(`--port ${options.port}: expected a port number between 1 and 65535`);
   }
   console.log(`starting MLflow (state in ${stateDir}; this takes several seconds)…`);
-  const server = await startLocalServer({ stateDir, port });
+  const host = options.host?.trim() || undefined;
+  if (host !== undefined && !/^[A-Za-z0-9.:-]+$/.test(host))
+    throw new UserError(`--host ${options.host}: expected an IP address or a host name`);
+  const server = await startLocalServer({ stateDir, port, host });
   if (server.reused) {
     const note =
       port !== undefined && port !== server.port
@@ -71,6 +76,10 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
   } else {
     console.log(`MLflow UI: ${server.url}  — press Ctrl-C to stop`);
   }
+  if (host !== undefined && !['127.0.0.1', 'localhost', '::1'].includes(host))
+    console.log(
+      `listening on ${host}: other machines (e.g. Slurm nodes) reach it as http://${host === '0.0.0.0' || host === '::' ? hostname() : host}:${server.port}; anyone who can reach this port can read and write your runs`,
+    );
   for (const line of await uiLinks(server.url, options.compare)) console.log(line);
   const stoppedElsewhere = await new Promise<boolean>((resolve) => {
     const watch = setInterval(() => !isAlive(server.pid) && resolve(true), 1_000);

@@ -1,8 +1,9 @@
 /**
  * `vcp-exp run <spec>` and `vcp-exp rerun <spec> --seeds N`: run a sweep's missing trials
- * locally and track them in MLflow. A second `run` of the same spec resumes: FINISHED trials
- * are skipped, every other one runs again; the exit is non-zero while any trial of the spec
- * has no FINISHED run.
+ * (locally, or on Slurm with --executor slurm) and track them in MLflow. A second `run` of the
+ * same spec resumes: FINISHED trials are skipped, every other one runs again, except that
+ * trials still queued or running in Slurm are followed, not submitted again; the exit is
+ * non-zero while any trial of the spec has no FINISHED run.
  */
 import { UserError } from '../errors.js';
 import { BACKEND_CHOICES, type BackendChoice } from '../model/backend.js';
@@ -24,6 +25,8 @@ export interface RunCommandOptions {
   trackingUri?: string;
   /** `key=value` overrides of the spec (src/runner/overrides.ts). */
   overrides?: readonly string[];
+  executor?: string;
+  detach?: boolean;
   /** rerun: seeds per configuration. */
   seeds?: number | string;
 }
@@ -47,11 +50,17 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
       exitCode: 2,
     });
   }
-  if (spec.execution.executor !== 'local') {
-    throw new UserError(
-      `${spec.file}: execution.executor is "${spec.execution.executor}"; vcp-exp run executes "local" sweeps only so far`,
-      { hint: 'set execution.executor: local' },
-    );
+  const executor = options.executor ?? spec.execution.executor;
+  if (executor !== 'local' && executor !== 'slurm') {
+    throw new UserError(`--executor: got "${executor}", expected local or slurm`, {
+      exitCode: 2,
+    });
+  }
+  if (options.detach && executor !== 'slurm') {
+    throw new UserError('--detach only applies to the slurm executor', {
+      exitCode: 2,
+      hint: 'add --executor slurm, or set execution.executor: slurm in the spec',
+    });
   }
   return {
     spec,
@@ -60,6 +69,8 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
     failFast: Boolean(options.failFast),
     progress: chooseProgress(options.progress),
     trackingUri: options.trackingUri,
+    executor: executor as 'local' | 'slurm',
+    detach: Boolean(options.detach),
   };
 }
 
@@ -92,7 +103,7 @@ export async function runCommand(file: string, options: RunCommandOptions): Prom
   const sweep = parseOptions(spec, options);
   prepare(spec);
   await requireEverything(spec);
-  checkSweep(await runSweep(sweep));
+  checkSweep(await runSweep(sweep), file);
 }
 
 export async function rerunCommand(file: string, options: RunCommandOptions): Promise<void> {
@@ -114,5 +125,6 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
       ...sweep,
       params: { 'rerun.seeds': spec.seeds.join(','), 'rerun.added_seeds': added.join(',') || '-' },
     }),
+    file,
   );
 }

@@ -15,7 +15,8 @@ export type ProgressMode = 'plain' | 'fancy';
 
 export interface SweepReporter {
   start(info: { name: string; trials: readonly Trial[]; skipped: number; workers: number }): void;
-  trialStarted(trial: Trial, worker: number, device: string): void;
+  /** `where`: e.g. "cpu (worker 0)" locally, "node12, Slurm task 345_6" on Slurm. */
+  trialStarted(trial: Trial, where: string): void;
   trialEvent(trial: Trial, event: TrialEvent): void;
   trialEnded(outcome: TrialOutcome): void;
   /** Called once, after the last trial ended (or was left out). */
@@ -107,8 +108,8 @@ export class PlainReporter implements SweepReporter {
     );
   }
 
-  trialStarted(trial: Trial, worker: number, device: string): void {
-    this.say(`${trial.id} start (${runName(trial)}) on worker ${worker} (${device})`);
+  trialStarted(trial: Trial, where: string): void {
+    this.say(`${trial.id} start (${runName(trial)}) on ${where}`);
   }
 
   trialEvent(trial: Trial, event: TrialEvent): void {
@@ -208,8 +209,8 @@ export class ListrReporter implements SweepReporter {
     this.running = list.run().catch(() => undefined);
   }
 
-  trialStarted(trial: Trial, _worker: number, device: string): void {
-    this.handles.get(trial.id)?.started.resolve(device);
+  trialStarted(trial: Trial, where: string): void {
+    this.handles.get(trial.id)?.started.resolve(where);
   }
 
   trialEvent(trial: Trial, event: TrialEvent): void {

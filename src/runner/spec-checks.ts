@@ -24,7 +24,7 @@ export function checkNumbers(value: unknown, sink: IssueSink, path: JsonPath = [
         sink.settle(
           at,
           'value',
-          `got ${show(v)}, beyond 2^53: YAML reads integers this large rounded, so the value used would not be the one written`,
+          `got ${show(v)}, beyond 2^53: numbers this large are not exact as written (YAML rounds such integers), and no spec field takes one`,
         );
     } else if (Array.isArray(v)) v.forEach((x, i) => visit(x, [...at, i]));
     else if (isPlainObject(v)) for (const [k, x] of Object.entries(v)) visit(x, [...at, k]);

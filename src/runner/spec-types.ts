@@ -109,6 +109,24 @@ export interface FigureSpec {
   reference?: Reference;
 }
 
+export interface SlurmResources {
+  partition?: string;
+  account?: string;
+  qos?: string;
+  /** sbatch --time, e.g. "04:00:00". */
+  time?: string;
+  cpus_per_task?: number;
+  mem_gb?: number;
+  gpus?: number;
+  /** sbatch --gres verbatim (instead of gpus). */
+  gres?: string;
+  /** Written as `#SBATCH <option>` lines. */
+  extra_sbatch?: string[];
+  /** Shell lines run before the trial (module load …). */
+  setup?: string[];
+  poll_seconds?: number;
+}
+
 export interface Execution {
   executor: 'local' | 'slurm';
   workers: number;
@@ -116,14 +134,9 @@ export interface Execution {
   max_trials?: number;
   devices: string[];
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-  slurm?: {
-    partition?: string;
-    time?: string;
-    cpus_per_task?: number;
-    mem_gb?: number;
-    gpus?: number;
-    extra_args?: string[];
-  };
+  /** Absolute after loading: the feature cache and checkpoints of Slurm trials. */
+  shared_dir?: string;
+  slurm?: SlurmResources;
 }
 
 export interface Tracking {

@@ -147,6 +147,11 @@ export async function loadSpec(file: string, options: LoadSpecOptions = {}): Pro
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
   const execution = { ...EXECUTION_DEFAULTS, ...(raw.execution as Partial<Execution> | undefined) };
+  if (execution.shared_dir !== undefined) {
+    // Relative to the file that names it (a base spec may set it for its children).
+    const file = sink.position(['execution', 'shared_dir'], 'value').file;
+    execution.shared_dir = resolve(dirname(resolve(file)), execution.shared_dir);
+  }
   const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {

@@ -1,12 +1,15 @@
 /**
  * `runSweep`: a loaded spec → the trials without a FINISHED run in MLflow → the local
- * executor → one summary. Before anything runs: one runner per experiment and state directory
- * (run-lock.ts), missing synthetic data generated (under the state directory only), every
- * dataset checked (dataset-preflight.ts) and the free disk space checked. The parent MLflow
- * run of the sweep ends FINISHED (all trials fine), FAILED (some failed or were not started;
- * the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are stopped and end
- * KILLED, the finished ones are kept). The summary is printed even when MLflow cannot record
- * the sweep's end (e.g. its store is on a full disk).
+ * executor (or Slurm, executors/slurm.ts) → one summary. Before anything runs: one runner per
+ * experiment and state directory (run-lock.ts), missing synthetic data generated (under the
+ * state directory only), every dataset checked (dataset-preflight.ts) and the free disk space
+ * checked (for Slurm also the cluster, the tracking URI and the shared directory). The parent
+ * MLflow run of a local sweep ends FINISHED (all trials fine), FAILED (some failed or were not
+ * started; the exit is non-zero) or KILLED (Ctrl-C / SIGTERM: the running trials are stopped
+ * and end KILLED, the finished ones are kept). The summary is printed even when MLflow cannot
+ * record the sweep's end (e.g. its store is on a full disk). Trials submitted to Slurm earlier
+ * and still queued or running are followed, never submitted twice; a local run refuses to
+ * start while there are any.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -26,15 +29,23 @@ import { experimentPresentation } from './experiment-view.js';
 import { overridesLine } from './overrides.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
+import { runOnSlurm, settleEarlierSubmissions } from './executors/slurm.js';
+import { checkCluster, checkTrackingUri, sharedDirOf } from './executors/slurm-checks.js';
+import type { WaitingTask } from './executors/slurm-monitor.js';
+import { SLURM_TAGS } from './executors/slurm-tags.js';
 import { createReporter, formatSeconds, type ProgressMode } from './progress.js';
 import { markOrphans, removeStaleWorkDirs, selectTrials, trialHistory } from './resume.js';
 import { acquireRunLock } from './run-lock.js';
 import { ensureSynthRoots } from './synth-roots.js';
-import type { Spec, Trial } from './spec-types.js';
+import type { Execution, Spec, Trial } from './spec-types.js';
 import { plural } from '../io/wording.js';
 
 export interface SweepOptions {
   spec: Spec;
+  /** Overrides execution.executor. */
+  executor?: Execution['executor'];
+  /** Slurm: return once the jobs are submitted (vcp-exp status follows them). */
+  detach?: boolean;
   workers?: number;
   failFast?: boolean;
   backend?: BackendChoice;
@@ -61,14 +72,33 @@ export interface SweepResult {
   stopped: boolean;
   /** Why the sweep stopped starting trials on its own (e.g. "disk full at …"). */
   halted?: string;
+  /** Slurm: trials left queued or running when the runner stopped following them. */
+  detached?: { waiting: WaitingTask[]; jobs: string[]; bySignal: boolean };
   seconds: number;
+}
+
+/** The environment with MLFLOW_TRACKING_URI set to the server the one rule chooses (tracking-uri.ts). */
+export function trackingEnv(options: {
+  spec: Spec;
+  trackingUri?: string;
+  env?: NodeJS.ProcessEnv;
+}): NodeJS.ProcessEnv {
+  const env = { ...(options.env ?? process.env) };
+  const choice = chooseTrackingUri({
+    flag: options.trackingUri,
+    env,
+    spec: { uri: options.spec.tracking.uri, file: options.spec.file },
+  });
+  if (choice.uri) env.MLFLOW_TRACKING_URI = choice.uri;
+  return env;
 }
 
 export async function runSweep(options: SweepOptions): Promise<SweepResult> {
   const { spec } = options;
   const log = options.log ?? ((line: string) => console.log(line));
   const started = performance.now();
-  const env = options.env ?? process.env;
+  const executor = options.executor ?? spec.execution.executor;
+  const env = trackingEnv(options);
   const stateDir = resolveStateDir(undefined, env);
   const lock = acquireRunLock({
     stateDir,
@@ -77,6 +107,13 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     log,
   });
   try {
+    let slurm: SlurmSetup | undefined;
+    if (executor === 'slurm') {
+      // Configuration first: these fail in a second, the dataset checks below take longer.
+      const sharedDir = sharedDirOf(spec);
+      await checkTrackingUri(env.MLFLOW_TRACKING_URI?.trim());
+      slurm = { sharedDir, clusterConfig: await checkCluster(spec, env) };
+    }
     await ensureSynthRoots(spec, stateDir, log);
     const reports = await preflightDatasets(spec.trials, {
       stateDir,
@@ -85,16 +122,24 @@ export async function runSweep(options: SweepOptions): Promise<SweepResult> {
     for (const note of renamedProductNotes(reports)) log(note);
     const problems = preflightError(reports, true);
     if (problems) throw problems;
-    await mkdir(stateDir, { recursive: true });
-    const low = await lowDiskSpace(stateDir, env);
-    if (low)
-      throw new UserError(`${low}; nothing was run`, {
-        hint: 'free some space, then run the same command again',
-      });
-    return await runTracked(options, { log, started, env, stateDir });
+    for (const dir of slurm ? [stateDir, slurm.sharedDir] : [stateDir]) {
+      await mkdir(dir, { recursive: true });
+      const low = await lowDiskSpace(dir, env);
+      if (low)
+        throw new UserError(`${low}; nothing was ${slurm ? 'submitted' : 'run'}`, {
+          hint: 'free some space, then run the same command again',
+        });
+    }
+    return await runTracked(options, { log, started, env, stateDir, executor, slurm });
   } finally {
     lock.release();
   }
+}
+
+/** What the Slurm checks found: the shared directory and slurmctld's configuration. */
+interface SlurmSetup {
+  sharedDir: string;
+  clusterConfig: Record<string, string>;
 }
 
 async function runTracked(
@@ -104,15 +149,18 @@ async function runTracked(
     started: number;
     env: NodeJS.ProcessEnv;
     stateDir: string;
+    executor: Execution['executor'];
+    slurm?: SlurmSetup;
   },
 ): Promise<SweepResult> {
   const { spec } = options;
-  const { log, started, env } = context;
+  const { log, started, env, executor } = context;
   const tracking: Tracking = await openTracking({
     env,
+    // Chosen from the caller's environment, so that errors name where the URI came from.
     choice: chooseTrackingUri({
       flag: options.trackingUri,
-      env,
+      env: options.env ?? process.env,
       spec: { uri: spec.tracking.uri, file: spec.file },
     }),
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
@@ -131,13 +179,43 @@ async function runTracked(
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
       log(`marked ${plural(orphans.length, 'run')} left RUNNING by a runner that died as KILLED`);
+    const earlier = await settleEarlierSubmissions({
+      spec,
+      layout,
+      experimentId,
+      journalDir: tracking.journalDir,
+      env,
+      log,
+    }).catch((error: unknown) => {
+      if (executor === 'slurm') throw error;
+      return undefined; // no Slurm here: refused below if any trial is still out there
+    });
+    if (executor !== 'slurm') {
+      const out = earlier?.live.length ?? (await unrecordedCount(layout, experimentId));
+      if (out > 0)
+        throw new UserError(
+          `${out} trial(s) of this spec were submitted to Slurm and are not recorded as ended; running them here too would run them twice`,
+          {
+            hint: `follow them with \`vcp-exp status ${spec.file}\` on a machine with Slurm, or cancel them there (scancel) and run vcp-exp status once to record it`,
+          },
+        );
+    }
+    if (earlier && earlier.recorded.length > 0)
+      log(`recorded the end of ${earlier.recorded.length} trial(s) submitted to Slurm earlier`);
+    const live = earlier?.live ?? [];
+    if (live.length > 0)
+      log(
+        `${live.length} trial(s) submitted earlier are still in Slurm: following them, not submitting them again`,
+      );
+    const liveIds = new Set(live.map((w) => w.task.trialId));
     const removed = await removeStaleWorkDirs(layout, tracking.stateDir);
     if (removed > 0)
       log(
         `removed ${removed} trial work director${removed === 1 ? 'y' : 'ies'} left by earlier runs`,
       );
     const history = await trialHistory(layout, experimentId);
-    const selection = selectTrials(spec.trials, history);
+    const selected = selectTrials(spec.trials, history);
+    const selection = { ...selected, toRun: selected.toRun.filter((t) => !liveIds.has(t.id)) };
     for (const t of selection.toRun) {
       const last = history.latest.get(t.id);
       if (last && last.status !== 'RUNNING')
@@ -152,7 +230,7 @@ async function runTracked(
       stopped: false,
       seconds: 0,
     };
-    if (selection.toRun.length === 0) {
+    if (selection.toRun.length === 0 && live.length === 0) {
       log(
         `nothing to run: ${selection.finished.length} of ${spec.trials.length} trials already FINISHED in MLflow (experiment "${spec.tracking.experiment}")`,
       );
@@ -168,6 +246,30 @@ async function runTracked(
       backend,
       source: runSource(spec.file),
     };
+    if (executor === 'slurm' && selection.toRun.length === 0) {
+      // Only trials submitted earlier: follow them (what `vcp-exp status` does).
+      const slurm = await runOnSlurm({
+        spec,
+        layout,
+        experimentId,
+        trackingUri,
+        journalDir: tracking.journalDir,
+        stateDir: tracking.stateDir,
+        sharedDir: context.slurm!.sharedDir,
+        identity,
+        backend,
+        workers,
+        toRun: [],
+        live: live.map((w) => w.task),
+        skipped: selection.finished.length,
+        detach: options.detach ?? false,
+        failFast: options.failFast,
+        progress: options.progress,
+        env,
+        log,
+      });
+      return finishSlurm(result, slurm, started, log, spec.tracking.experiment);
+    }
     const sweep = await layout.startSweepRun({
       ...identity,
       device: spec.execution.devices.join(','),
@@ -181,11 +283,17 @@ async function runTracked(
         'sweep.axes': spec.axes.join(','),
         'sweep.seeds': spec.seeds.join(','),
         'sweep.overrides': overridesParam(spec.overrides),
+        'sweep.executor': executor,
         ...options.params,
       },
     });
     result.sweepRunId = sweep.runId;
-    sweep.setTags({ [OWNER_TAGS.host]: hostname(), [OWNER_TAGS.pid]: String(process.pid) });
+    // A Slurm sweep outlives this process (--detach): no owner pid, or it would look orphaned.
+    sweep.setTags(
+      executor === 'slurm'
+        ? { [SLURM_TAGS.executor]: 'slurm', [OWNER_TAGS.host]: hostname() }
+        : { [OWNER_TAGS.host]: hostname(), [OWNER_TAGS.pid]: String(process.pid) },
+    );
     const specDir = join(tracking.stateDir, 'trials', sweep.runId);
     await mkdir(specDir, { recursive: true });
     const resolved = join(specDir, 'resolved-spec.json');
@@ -210,8 +318,41 @@ async function runTracked(
     await sweep.flush();
     await rm(specDir, { recursive: true, force: true }); // uploaded, or copied to the journal
 
+    if (executor === 'slurm') {
+      let slurm;
+      try {
+        slurm = await runOnSlurm({
+          spec,
+          layout,
+          experimentId,
+          sweepRunId: sweep.runId,
+          trackingUri,
+          journalDir: tracking.journalDir,
+          stateDir: tracking.stateDir,
+          sharedDir: context.slurm!.sharedDir,
+          identity,
+          backend,
+          workers,
+          samplesPerProduct: options.samplesPerProduct,
+          maxArraySize: Number(context.slurm!.clusterConfig.MaxArraySize) || undefined,
+          toRun: selection.toRun,
+          live: live.map((w) => w.task),
+          skipped: selection.finished.length,
+          detach: options.detach ?? false,
+          failFast: options.failFast,
+          progress: options.progress,
+          env,
+          log,
+        });
+      } catch (error) {
+        await sweep.end('FAILED', `submission failed: ${(error as Error).message}`);
+        throw error;
+      }
+      return finishSlurm(result, slurm, started, log, spec.tracking.experiment);
+    }
+
     const reporter = createReporter(options.progress, log);
-    const executor = new LocalExecutor({
+    const local = new LocalExecutor({
       spec,
       layout,
       experimentId,
@@ -229,7 +370,7 @@ async function runTracked(
       datasetInputs,
       trackingReady: () => tracking.ready(),
       env,
-      onStart: (t, w, d) => reporter.trialStarted(t, w, d),
+      onStart: (t, w, d) => reporter.trialStarted(t, `${d} (worker ${w})`),
       onEvent: (t, e) => reporter.trialEvent(t, e),
       onEnd: (o) => reporter.trialEnded(o),
     });
@@ -240,7 +381,7 @@ async function runTracked(
       log(
         `\n${signal}: stopping the running trials (finished ones are kept; run the same command again to resume)`,
       );
-      executor.stop();
+      local.stop();
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
@@ -252,7 +393,7 @@ async function runTracked(
     });
     let pool;
     try {
-      pool = await executor.run(selection.toRun);
+      pool = await local.run(selection.toRun);
     } finally {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
@@ -286,6 +427,33 @@ function overridesParam(overrides: readonly string[]): string {
   if (overrides.length === 0) return '-';
   const line = overridesLine(overrides);
   return line.length <= 6000 ? line : `${line.slice(0, 5900)} … (in full: spec/overrides.txt)`;
+}
+
+/** Trial runs submitted to Slurm whose end nobody recorded yet. */
+async function unrecordedCount(layout: ExperimentLayout, experimentId: string): Promise<number> {
+  const runs = await layout.listTrialRuns(experimentId);
+  return runs.filter(
+    (r) =>
+      r.data.tags.some((t) => t.key === SLURM_TAGS.executor && t.value === 'slurm') &&
+      !r.data.tags.some((t) => t.key === SLURM_TAGS.recorded && t.value === 'true'),
+  ).length;
+}
+
+function finishSlurm(
+  result: SweepResult,
+  slurm: Awaited<ReturnType<typeof runOnSlurm>>,
+  started: number,
+  log: (line: string) => void,
+  experiment: string,
+): SweepResult {
+  result.outcomes = slurm.outcomes;
+  result.halted = slurm.halted;
+  result.detached = slurm.detached;
+  result.stopped = slurm.detached?.bySignal ?? false;
+  result.seconds = (performance.now() - started) / 1000;
+  if (!slurm.detached || slurm.detached.bySignal) log(summaryLine(result));
+  log(`runs: ${result.trackingUri} (experiment "${experiment}")`);
+  return result;
 }
 
 /** Records the sweep's counts and end; MLflow refusing (e.g. its store on a full disk) is reported, not fatal. */
@@ -360,24 +528,38 @@ export function unfinishedCount(r: SweepResult): number {
   return r.total - r.skipped.finished.length - finished;
 }
 
-/** Throws the sweep's one summary error while any trial of the spec is unfinished. */
-export function checkSweep(r: SweepResult): void {
+/**
+ * Throws the sweep's one summary error while any trial of the spec is unfinished, except
+ * after `--detach`, whose trials are still in Slurm by design (`vcp-exp status` reports them).
+ */
+export function checkSweep(r: SweepResult, specFile?: string): void {
   const failed = r.outcomes.filter((o) => o.status !== 'FINISHED');
+  if (r.detached?.bySignal)
+    throw new UserError(
+      `stopped following: ${r.detached.waiting.length} trial(s) are still in Slurm (jobs ${r.detached.jobs.join(', ')})`,
+      {
+        exitCode: 130,
+        hint: `vcp-exp status ${specFile ?? '<spec>'} follows them again; scancel ${r.detached.jobs.join(' ')} cancels them`,
+      },
+    );
   if (r.stopped)
     throw new UserError(`sweep stopped: ${plural(failed.length, 'trial')} interrupted`, {
       exitCode: 130,
       hint: 'run the same command again to resume',
     });
+  if (r.detached) return; // --detach: submitted, and `vcp-exp status` tells how they end
   const unfinished = unfinishedCount(r);
   if (unfinished > 0) {
     const parts = [
       failed.length > 0 ? `${failed.length} failed or killed` : '',
       r.skipped.notStarted.length > 0
         ? `${r.skipped.notStarted.length} not started${r.halted ? ` (${r.halted})` : ''}`
-        : '',
+        : r.halted // Slurm: the pending tasks were cancelled, so they count as killed
+          ? `the rest stopped (${r.halted})`
+          : '',
     ].filter(Boolean);
     throw new UserError(
-      `${unfinished} of ${plural(r.total, 'trial')} unfinished: ${parts.join(', ')} (see their vcp.failure_reason and logs/trial.log in MLflow)`,
+      `${unfinished} of ${r.total} trials unfinished: ${parts.join(', ')} (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
       {
         hint: 'fix the cause, then run the same command again: every trial without a FINISHED run runs again',
       },

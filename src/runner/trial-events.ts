@@ -22,6 +22,10 @@ export interface TrialWork {
   samplesPerProduct: number;
   /** Scratch directory of this trial (config, CSVs, samples before upload). */
   workDir: string;
+  /** Progress events appended here as JSON lines when there is no IPC channel (Slurm tasks). */
+  eventsFile?: string;
+  /** Run as a Slurm array task: the run waits SCHEDULED and may be a requeued task's. */
+  slurm?: boolean;
 }
 
 /** The job a runner hands its trial process (as a JSON file): the work and its MLflow run. */

@@ -179,6 +179,10 @@ export class MlflowClient {
     await this.http.json('POST', 'runs/set-tag', { run_id: runId, key, value });
   }
 
+  async deleteTag(runId: string, key: string): Promise<void> {
+    await this.http.json('POST', 'runs/delete-tag', { run_id: runId, key });
+  }
+
   async deleteRun(runId: string): Promise<void> {
     await this.http.json('POST', 'runs/delete', { run_id: runId });
   }

@@ -15,6 +15,7 @@ import {
 } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { projectRoot } from '../io/package-root.js';
@@ -30,6 +31,8 @@ const LOG_FILE = 'mlflow-server.log';
 export interface ServerState {
   pid: number;
   port: number;
+  /** Address the server listens on (127.0.0.1 unless asked otherwise). */
+  host?: string;
   url: string;
   stateDir: string;
   startedAt: string;
@@ -49,6 +52,12 @@ export interface StartServerOptions {
   stateDir: string;
   /** Port to listen on (default: a free one). */
   port?: number;
+  /**
+   * Address to listen on (default 127.0.0.1, this machine only). Another address, e.g.
+   * 0.0.0.0 for a server Slurm's compute nodes must reach, also allows the Host headers of
+   * this machine's names and addresses (MLflow refuses others, against DNS rebinding).
+   */
+  host?: string;
   /** The mlflow executable (default: $VCP_EXP_MLFLOW, else the venv of `vcp-exp setup`). */
   mlflowBin?: string;
   /** How long to wait for /health (default 120 s: the first start creates the database). */
@@ -112,6 +121,24 @@ export async function isHealthy(url: string, timeoutMs = 2_000): Promise<boolean
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/** The URL host of a listen address: a wildcard address is reached through loopback here. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** Host headers a non-loopback server accepts: this machine's names and addresses, with and without the port. */
+export function allowedHosts(host: string, port: number): string[] {
+  const names = new Set(['localhost', '127.0.0.1', hostname()]);
+  if (host !== '0.0.0.0' && host !== '::') names.add(host);
+  else
+    for (const list of Object.values(networkInterfaces()))
+      for (const a of list ?? []) if (a.family === 'IPv4') names.add(a.address);
+  return [...names].flatMap((n) => [n, `${n}:${port}`]);
+}
 
 export function readServerState(stateDir: string): ServerState | undefined {
   try {
@@ -229,7 +256,9 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
     const port = options.port ?? (await freePort());
     const artifacts = join(stateDir, 'mlartifacts');
     await mkdir(artifacts, { recursive: true });
-    const args = ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1'];
+    const host = options.host ?? '127.0.0.1';
+    const args = ['server', '--host', host, '--port', String(port), '--workers', '1'];
+    if (!LOOPBACK.has(host)) args.push('--allowed-hosts', allowedHosts(host, port).join(','));
     args.push(
       '--backend-store-uri',
       `sqlite:///${join(stateDir, 'mlflow.db')}`,
@@ -256,7 +285,8 @@ export async function startLocalServer(options: StartServerOptions): Promise<Loc
     const state: ServerState = {
       pid: child.pid!,
       port,
-      url: `http://127.0.0.1:${port}`,
+      host,
+      url: `http://${urlHost(host)}:${port}`,
       stateDir,
       startedAt: new Date().toISOString(),
     };

@@ -185,7 +185,7 @@ test('case 16: NaN, infinities, a top-level list, seeds beyond 2^53, Latin-1 and
   ]);
   const big = write('bigseed.yaml', `name: big\nseeds: 9007199254740993\n${BODY}`);
   assert.deepEqual(await errorsOf(big), [
-    `${big}:2:8 seeds got 9007199254740992, beyond 2^53: YAML reads integers this large rounded, so the value used would not be the one written`,
+    `${big}:2:8 seeds got 9007199254740992, beyond 2^53: numbers this large are not exact as written (YAML rounds such integers), and no spec field takes one`,
   ]);
   const latin = write(
     'latin1.yaml',

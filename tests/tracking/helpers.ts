@@ -35,11 +35,14 @@ export type TestServer =
 export const FAST_RETRY: Partial<RetryPolicy> = { attempts: 3, baseDelayMs: 50, maxDelayMs: 200 };
 
 /**
- * Starts a managed server in a fresh state directory. In CI a failure throws (the test file
- * fails); elsewhere it prints and returns the reason so that tests can skip
- * (tests/requirements.ts).
+ * Starts a managed server in a fresh state directory (on loopback unless `host` says
+ * otherwise). In CI a failure throws (the test file fails); elsewhere it prints and returns
+ * the reason so that tests can skip (tests/requirements.ts).
  */
-export async function startTestServer(label: string): Promise<TestServer> {
+export async function startTestServer(
+  label: string,
+  options: { host?: string } = {},
+): Promise<TestServer> {
   const stateDir = mkdtempSync(join(tmpdir(), `vcp-mlflow-${label}-`));
   try {
     if (!existsSync(join(VENV_BIN, 'mlflow')))
@@ -47,6 +50,7 @@ export async function startTestServer(label: string): Promise<TestServer> {
     const started = Date.now();
     const server = await startLocalServer({
       stateDir,
+      host: options.host,
       env: { ...process.env, MLFLOW_TRACKING_URI: '' },
     });
     console.log(
