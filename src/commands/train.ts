@@ -18,6 +18,7 @@ import type { TrialEvent } from '../runner/trial-events.js';
 import { DirectoryRun } from '../tracking/directory-run.js';
 import { resolveStateDir } from '../tracking/server.js';
 import { table } from './metrics.js';
+import { plural } from '../io/wording.js';
 
 export interface TrainCommandOptions {
   backend: string;
@@ -32,7 +33,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   for (const warning of spec.warnings) console.error(`warning: ${warning}`);
   if (spec.trials.length !== 1) {
     throw new UserError(
-      `${specFile}: expands to ${spec.trials.length} trials; \`vcp-exp train\` runs exactly one`,
+      `${specFile}: expands to ${plural(spec.trials.length, 'trial')}; \`vcp-exp train\` runs exactly one`,
       {
         hint: `run the sweep with: vcp-exp run ${specFile} (or remove the sweep axes / extra seeds)`,
       },
@@ -67,6 +68,10 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       );
     } else if (event.type === 'phase' && event.phase !== 'evaluate')
       log(`${event.phase}: ${event.detail}`);
+    else if (event.type === 'images')
+      log(
+        `evaluate ${event.dataset}: ${event.done}/${event.total} images, ${event.rate.toFixed(1)} images/s`,
+      );
   };
   const summary = await runTrial({
     job: {

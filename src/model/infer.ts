@@ -59,7 +59,12 @@ export async function predictImages(
   method: ZeroShotMethod,
   extractor: FeatureExtractor,
   images: readonly FeatureImage[],
-  options: { batchSize?: number; keepExtras?: boolean } = {},
+  options: {
+    batchSize?: number;
+    keepExtras?: boolean;
+    /** Called after each batch with the images done so far. */
+    onBatch?: (done: number) => void;
+  } = {},
 ): Promise<ImagePrediction[]> {
   const batch = Math.max(1, options.batchSize ?? 8);
   const s = method.features.imageSize;
@@ -119,6 +124,7 @@ export async function predictImages(
     } finally {
       disposeFeatures(features);
     }
+    options.onBatch?.(out.length);
   }
   return out;
 }
@@ -171,13 +177,27 @@ export interface EvaluateDatasetOptions {
   products?: readonly string[];
   batchSize?: number;
   pro?: ProVariant;
-  onProduct?: (metrics: ProductMetrics, elapsedMs: number) => void;
+  /** Also evaluate each defect type of a product with several (default true). */
+  perDefect?: boolean;
+  onProduct?: (metrics: ProductMetrics, elapsedMs: number, defects: DefectMetrics[]) => void;
+  /** Images done so far over the whole dataset (after every batch). */
+  onImages?: (done: number, total: number, product: string) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * One defect type of a product: its anomalous images with the product's normal test images
+ * (pixel metrics over those images; image metrics normal vs this defect).
+ */
+export interface DefectMetrics extends ProductMetrics {
+  defect: string;
 }
 
 export interface DatasetEvaluation {
   dataset: string;
   products: ProductMetrics[];
+  /** Per defect type, for products with more than one (in product, then defect order). */
+  defects: DefectMetrics[];
   mean: MeanMetrics;
   /** Metrics the dataset cannot define (e.g. image metrics when every image is anomalous), with why: null in `products` and `mean`. */
   undefined: UndefinedMetrics[];
@@ -191,9 +211,12 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
   const { method, extractor, dataset } = options;
   const s = method.features.imageSize;
   const results: ProductMetrics[] = [];
+  const defects: DefectMetrics[] = [];
+  const products = options.products ?? dataset.products();
+  const total = products.reduce((n, p) => n + dataset.samples(p, 'test').length, 0);
   let images = 0;
   let elapsed = 0;
-  for (const product of options.products ?? dataset.products()) {
+  for (const product of products) {
     options.signal?.throwIfAborted();
     const samples: Sample[] = dataset.samples(product, 'test');
     if (samples.length === 0) continue;
@@ -204,36 +227,51 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
         cacheable: true,
       })),
     );
+    const before = images;
     const predictions = await predictImages(method, extractor, inputs, {
       batchSize: options.batchSize,
+      onBatch: (done) => options.onImages?.(before + done, total, product),
     });
     const post = postprocessProduct(method, predictions);
-    const accumulator = new PixelAccumulator();
-    const labels: number[] = [];
-    for (let i = 0; i < samples.length; i++) {
-      const mask = await loadMaskData(samples[i].maskPath, s);
-      accumulator.add(post.maps[i], mask, s, s, samples[i].imagePath);
-      labels.push(samples[i].label);
+    const scores = selectScores(method, post);
+    const masks: Uint8Array[] = [];
+    for (const sample of samples) masks.push(await loadMaskData(sample.maskPath, s));
+    const evaluate = (name: string, indices: readonly number[]) => {
+      const accumulator = new PixelAccumulator();
+      for (const i of indices) accumulator.add(post.maps[i], masks[i], s, s, samples[i].imagePath);
+      return evaluateProduct(
+        {
+          product: name,
+          pixels: accumulator.finish(),
+          imageScores: indices.map((i) => scores[i]),
+          imageLabels: indices.map((i) => samples[i].label),
+        },
+        { pro: options.pro },
+      );
+    };
+    const all = samples.map((_, i) => i);
+    const metrics = evaluate(product, all);
+    const productDefects: DefectMetrics[] = [];
+    const kinds = [...new Set(samples.filter((x) => x.label === 1).map((x) => x.defect))].sort();
+    if ((options.perDefect ?? true) && kinds.length > 1) {
+      const normal = all.filter((i) => samples[i].label !== 1);
+      for (const defect of kinds) {
+        const own = all.filter((i) => samples[i].label === 1 && samples[i].defect === defect);
+        productDefects.push({ ...evaluate(product, [...normal, ...own]), defect });
+      }
     }
-    const metrics = evaluateProduct(
-      {
-        product,
-        pixels: accumulator.finish(),
-        imageScores: selectScores(method, post),
-        imageLabels: labels,
-      },
-      { pro: options.pro },
-    );
     const ms = performance.now() - started;
     elapsed += ms;
     images += samples.length;
     results.push(metrics);
-    options.onProduct?.(metrics, ms);
+    defects.push(...productDefects);
+    options.onProduct?.(metrics, ms, productDefects);
   }
   const applied = applyDatasetApplicability(results);
   return {
     dataset: dataset.name,
     products: applied.products,
+    defects,
     mean: applied.mean,
     undefined: applied.undefined,
     images,

@@ -211,6 +211,8 @@ export function assignKeys(
     const { config } = d;
     const weights = weightsOf(d);
     const { micro_batch: _mb, ...train } = config.train;
+    // Which pictures are logged changes no result.
+    const { samples_per_product: _spp, ...evalIdentity } = config.eval;
     const model = withoutLegacyValues({ ...config.model, backbone: weights });
     const identity = {
       method: config.method,
@@ -219,7 +221,7 @@ export function assignKeys(
         ? { checkpoint: checkpointOf(train.checkpoint) }
         : { ...train, dataset: { ...train.dataset!, root: rel(train.dataset!.root) } },
       eval: {
-        ...config.eval,
+        ...evalIdentity,
         datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
       },
     };

@@ -200,6 +200,19 @@ export function checkReport(
           );
         });
       }
+      const logged = isPlainObject(spec.eval) ? spec.eval.samples_per_product : undefined;
+      if (
+        kind === 'figures' &&
+        (item.kind === 'samples' || item.kind === 'attention') &&
+        typeof item.max_items === 'number' &&
+        typeof logged === 'number' &&
+        item.max_items > logged
+      )
+        sink.error(
+          [...at, 'max_items'],
+          'value',
+          `got ${item.max_items}, expected at most ${logged}: the trials log ${logged} sample image${logged === 1 ? '' : 's'} per product (eval.samples_per_product)`,
+        );
       const metrics = Array.isArray(item.metrics) ? item.metrics.length : 0;
       const ref = isPlainObject(item.reference) ? item.reference : undefined;
       if (ref && isPlainObject(ref.values)) {

@@ -62,6 +62,8 @@ export interface EvalSection {
   /** null: the training templates and state words. */
   prompts: PromptPair[] | null;
   pro: 'paper' | 'exact';
+  /** Sample pictures logged per product; an artifact setting, not in trial ids. */
+  samples_per_product: number;
 }
 
 export interface Reference {
@@ -183,7 +185,12 @@ export interface SpecInput {
     dataset?: Partial<TrainDataset>;
     augment?: Partial<Augment>;
   };
-  eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
+  eval: {
+    datasets: Partial<EvalDataset>[];
+    prompts?: PromptPair[];
+    pro?: EvalSection['pro'];
+    samples_per_product?: number;
+  };
   report?: { tables?: TableSpec[]; figures?: FigureSpec[]; head_to_head?: HeadToHeadSpec };
   execution?: Partial<Execution>;
   tracking?: Partial<Tracking>;
@@ -245,8 +252,10 @@ export interface Spec {
   trials: Trial[];
   /** Non-fatal findings (e.g. a dataset root missing here), formatted `file:line:col path message`. */
   warnings: string[];
-  /** sha256 (12 hex) of the merged spec's canonical JSON. */
+  /** sha256 (12 hex) of the merged spec's canonical JSON (overrides applied). */
   hash: string;
+  /** The command-line overrides applied (`key=value`, as given). */
+  overrides: string[];
 }
 
 export const TRAIN_DEFAULTS = Object.freeze({
@@ -262,6 +271,9 @@ export const TRAIN_DEFAULTS = Object.freeze({
   }),
   dataset: Object.freeze({ products: 'all', split: 'test' }),
 });
+
+/** Sample pictures per product when neither the spec nor its figures ask for more. */
+export const DEFAULT_SAMPLES_PER_PRODUCT = 2;
 
 export const EVAL_DEFAULTS = Object.freeze({
   prompts: null,

@@ -19,6 +19,7 @@ import { endRunsAndExit, failureExitCode, runLogged } from '../tracking/exit.js'
 import { ExperimentLayout } from '../tracking/layout.js';
 import { checkTaskSpace, startSlurmTask } from './executors/slurm-task.js';
 import { runTrial } from './trial.js';
+import { TrialLog } from './trial-log.js';
 import type { TrialEvent, TrialJob } from './trial-events.js';
 
 /** Exit code of a trial stopped because its runner went away (128 + SIGHUP, like a lost terminal). */
@@ -37,7 +38,13 @@ async function main(): Promise<void> {
   }
   const layout = new ExperimentLayout(client, { journalDir: job.journalDir });
   const logger = layout.attach(job.runId);
-  const emit = eventSink(job);
+  // The trial's own log: stdout goes to logs/trial.log (with stderr) via the executor.
+  const log = new TrialLog((line) => process.stdout.write(`${line}\n`));
+  const sink = eventSink(job);
+  const emit = (event: TrialEvent) => {
+    log.event(event);
+    sink(event);
+  };
   process.on('disconnect', onParentLost);
   const summary = await runLogged(logger, async (l) => {
     if (job.slurm) await checkTaskSpace(job); // a local child's runner checked before starting it

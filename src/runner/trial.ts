@@ -10,7 +10,7 @@ import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
 import type { UndefinedMetrics } from '../eval/applicability.js';
-import { METRICS } from '../eval/evaluate.js';
+import { METRICS, type ProductMetrics } from '../eval/evaluate.js';
 import { loadImageTensorData } from '../datasets/image-io.js';
 import {
   describeBackend,
@@ -35,7 +35,12 @@ import { loadMethod, type LoadedBackbone } from '../model/load.js';
 import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
 import { inferenceMsPerImage, parameterCount } from '../model/timing.js';
 import { trainMethod } from '../model/train.js';
-import { artifactDir, productKey, resultsPath } from '../tracking/artifact-names.js';
+import {
+  artifactDir,
+  defectMetricPrefix,
+  productKey,
+  resultsPath,
+} from '../tracking/artifact-names.js';
 import type { TrialRecorder } from '../tracking/recorder.js';
 import {
   discardCheckpoint,
@@ -43,8 +48,10 @@ import {
   reusableCheckpoint,
   type ReuseDecision,
 } from './checkpoint-reuse.js';
+import { configSummary } from './trial-log.js';
 import { METRIC_KEYS, writeProductCsv, writeProductSamples } from './trial-artifacts.js';
 import type { TrialEvent, TrialSummary, TrialWork } from './trial-events.js';
+import { plural } from '../io/wording.js';
 
 /** Tags of a trial run beyond the layout's identity tags. */
 export const TRIAL_TAGS = Object.freeze({
@@ -59,6 +66,16 @@ export const TRIAL_TAGS = Object.freeze({
 
 /** Test images whose inference is timed per trial (batch 1, after one warm-up image). */
 const TIMED_IMAGES = 4;
+/** Least time between two progress events of one evaluation. */
+const PROGRESS_INTERVAL_MS = 5_000;
+
+/** The metrics a product's log line shows. */
+function headline(m: ProductMetrics): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ['pixelAuroc', 'pro', 'pixelAp', 'imageAuroc'] as const)
+    if (m[name] !== null) out[METRIC_KEYS[name]] = m[name];
+  return out;
+}
 
 /** A FeatureExtractor that also measures the time spent getting features (cache or encoder). */
 export class TimedFeatureExtractor extends FeatureExtractor {
@@ -120,6 +137,7 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
   );
   await logger.logArtifact(configFile);
 
+  for (const text of configSummary(trial, info)) emit({ type: 'log', text });
   emit({
     type: 'phase',
     phase: 'load',
@@ -136,9 +154,11 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
       cache,
       chunkSize: train.micro_batch,
     });
+    const loadSeconds = (performance.now() - started) / 1000;
     const loaded: LoadedTrial = { ...options, backbone, method, extractor };
     const training = await trainOrReuse(loaded);
     const featuresAfterTrain = extractor.seconds;
+    const encodedBefore = extractor.stats.encoded;
     const evaluation = await evaluateTrial(loaded);
     const inferMs = await timeInference(loaded);
 
@@ -163,7 +183,14 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary> 
       'time.eval_s': timings.eval_s,
       'time.features_s': timings.features_s,
       'time.train_features_s': featuresAfterTrain,
+      'time.load_s': loadSeconds,
+      'time.samples_s': evaluation.samplesSeconds,
       'time.total_s': timings.total_s,
+      // What the work was, so that later plans can turn these times into per-image costs.
+      ...(training.trained ? { 'train.images': training.images } : {}),
+      'eval.images': evaluation.images,
+      'eval.products': evaluation.products,
+      'eval.encoded': extractor.stats.encoded - encodedBefore,
       'cache.hits': stats.hits,
       'cache.misses': stats.misses,
       'cache.encoded': stats.encoded,
@@ -205,7 +232,13 @@ export async function trainOrReuse({
   backbone,
   method,
   extractor,
-}: LoadedTrial): Promise<{ trained: boolean; seconds: number; checkpointDir: string }> {
+}: LoadedTrial): Promise<{
+  trained: boolean;
+  seconds: number;
+  checkpointDir: string;
+  /** Training images per epoch (when trained). */
+  images?: number;
+}> {
   const { trial } = job;
   const { train } = trial.config;
   if (train.checkpoint) {
@@ -253,9 +286,10 @@ export async function trainOrReuse({
   emit({
     type: 'phase',
     phase: 'train',
-    detail: `${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
+    detail: `${plural(samples.length, 'image')} of ${plural(dataset.products().length, 'product')} (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
   });
   const trainStart = performance.now();
+  let epochStart = trainStart;
   const result = await trainMethod({
     method,
     extractor,
@@ -276,7 +310,15 @@ export async function trainOrReuse({
     },
     onEpoch: (e) => {
       logger.logMetric('train.epoch_loss', e.loss, e.epoch);
-      emit({ type: 'epoch', epoch: e.epoch, epochs: train.epochs, loss: e.loss });
+      const now = performance.now();
+      emit({
+        type: 'epoch',
+        epoch: e.epoch,
+        epochs: train.epochs,
+        loss: e.loss,
+        seconds: (now - epochStart) / 1000,
+      });
+      epochStart = now;
     },
   });
   signal?.throwIfAborted();
@@ -300,7 +342,7 @@ export async function trainOrReuse({
     await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
   await logger.flush();
   if (job.reuseCheckpoint) await markLogged(checkpointDir, logger.runId);
-  return { trained: true, seconds, checkpointDir };
+  return { trained: true, seconds, checkpointDir, images: samples.length };
 }
 
 /**
@@ -316,18 +358,35 @@ export async function evaluateTrial({
   onEvaluation,
   method,
   extractor,
-}: LoadedTrial): Promise<{ metrics: Record<string, number>; seconds: number }> {
+}: LoadedTrial): Promise<{
+  metrics: Record<string, number>;
+  seconds: number;
+  /** Images and products evaluated, over every eval dataset. */
+  images: number;
+  products: number;
+  /** Of `seconds`, the sample pictures. */
+  samplesSeconds: number;
+}> {
   const { train, eval: evaluation } = job.trial.config;
   // Test-time prompts: a view sharing the trained Variables, disposed with `method`.
   const evalMethod = withEvalPrompts(method, evaluation.prompts);
   const metrics: Record<string, number> = {};
   const evalStart = performance.now();
+  let images = 0;
+  let productCount = 0;
+  let samplesSeconds = 0;
   for (const d of evaluation.datasets) {
     signal?.throwIfAborted();
     const dataset = await openCheckedDataset({ ...d, decode: false });
     const products = dataset.products();
-    emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
+    emit({
+      type: 'phase',
+      phase: 'evaluate',
+      detail: `${d.name}: ${plural(products.length, 'product')}`,
+    });
     let done = 0;
+    const datasetStart = performance.now();
+    let lastProgress = 0;
     const result = await evaluateDataset({
       method: evalMethod,
       extractor,
@@ -335,13 +394,25 @@ export async function evaluateTrial({
       pro: evaluation.pro,
       batchSize: train.micro_batch,
       signal,
-      onProduct: (m) =>
+      onImages: (images, total, product) => {
+        const now = performance.now();
+        if (now - lastProgress < PROGRESS_INTERVAL_MS && images < total) return;
+        lastProgress = now;
+        const rate = images / Math.max(1e-3, (now - datasetStart) / 1000);
+        emit({ type: 'images', dataset: d.name, product, done: images, total, rate });
+      },
+      onProduct: (m, ms, defects) =>
         emit({
           type: 'product',
           dataset: d.name,
           product: m.product,
           done: ++done,
           total: products.length,
+          images: m.images,
+          anomalous: m.anomalousImages,
+          seconds: ms / 1000,
+          metrics: headline(m),
+          defects: defects.length,
         }),
     });
     for (const name of METRICS) {
@@ -352,6 +423,12 @@ export async function evaluateTrial({
         if (value !== null)
           metrics[`${d.name}.${productKey(p.product)}.${METRIC_KEYS[name]}`] = value;
       }
+      for (const p of result.defects) {
+        const value = p[name];
+        if (value !== null)
+          metrics[`${d.name}.${defectMetricPrefix(p.product, p.defect)}.${METRIC_KEYS[name]}`] =
+            value;
+      }
     }
     metrics[`${d.name}.ms_per_image`] = result.msPerImage;
     if (result.undefined.length > 0) {
@@ -359,13 +436,20 @@ export async function evaluateTrial({
       emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${text}` });
       logger.setTags({ [`${TRIAL_TAGS.undefinedPrefix}${d.name}`]: text });
     }
+    images += result.images;
+    productCount += result.products.length;
     onEvaluation?.(d.name, result);
     await logger.logArtifact(
-      await writeProductCsv(job.workDir, d.name, result.products),
+      await writeProductCsv(job.workDir, d.name, result.products, result.defects),
       artifactDir(resultsPath(d.name)),
     );
     if (job.samplesPerProduct > 0) {
-      emit({ type: 'phase', phase: 'artifacts', detail: `${d.name}: sample overlays` });
+      const samplesStart = performance.now();
+      emit({
+        type: 'phase',
+        phase: 'artifacts',
+        detail: `${d.name}: ${plural(job.samplesPerProduct, 'sample picture')} per product`,
+      });
       const outDir = join(job.workDir, 'artifacts');
       for (const product of products) {
         const files = await writeProductSamples({
@@ -378,9 +462,16 @@ export async function evaluateTrial({
         });
         for (const rel of files) await logger.logArtifact(join(outDir, rel), artifactDir(rel));
       }
+      samplesSeconds += (performance.now() - samplesStart) / 1000;
     }
   }
-  return { metrics, seconds: (performance.now() - evalStart) / 1000 };
+  return {
+    metrics,
+    seconds: (performance.now() - evalStart) / 1000,
+    images,
+    products: productCount,
+    samplesSeconds,
+  };
 }
 
 /** "image AUROC, image AP, image F1-max not defined: every image is anomalous (…)". */

@@ -181,7 +181,7 @@ test(
     const code = await second.exited;
     assert.equal(code, 0, second.lines.join('\n'));
     assert.ok(
-      second.lines.some((l) => /marked 2 run\(s\) left RUNNING/.test(l)),
+      second.lines.some((l) => /marked 2 runs left RUNNING/.test(l)),
       second.lines.join('\n'),
     );
     assert.ok(
@@ -322,8 +322,13 @@ test(
     );
     const table = readFileSync(join(out, 'heads-alpha.md'), 'utf8');
     for (const run of finished) {
-      const cell = `${(100 * metric(run, 'synth.pixel_auroc')!).toFixed(2)} ± –`;
-      assert.ok(table.includes(cell), `table has ${cell}:\n${table}`);
+      // One seed per row: the value alone (bold when best).
+      const value = (100 * metric(run, 'synth.pixel_auroc')!).toFixed(2);
+      const cell = [`| ${value} |`, `| **${value}** |`];
+      assert.ok(
+        cell.some((c) => table.includes(c)),
+        `table has ${value}:\n${table}`,
+      );
     }
     for (const name of ['curve', 'samples', 'attention']) {
       const png = await sharp(readFileSync(join(out, `${name}.png`))).stats();

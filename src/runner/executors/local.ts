@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
+import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
+import { ArtifactStore } from '../../tracking/artifacts.js';
+import { MlflowClient } from '../../tracking/client.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import type { DatasetInputs } from '../dataset-inputs.js';
 import { lowDiskSpace } from '../disk-space.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
@@ -25,8 +29,13 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { gpuIndex, gpuWorkerEnv } from './devices.js';
+import { streamLog } from './log-stream.js';
+import { copyWithoutNativeLogNoise } from './native-noise.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
+
+/** How often a running trial's log is uploaded to its run (when it grew). */
+export const LOG_UPLOAD_INTERVAL_MS = 15_000;
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
@@ -48,6 +57,8 @@ export interface LocalExecutorOptions {
   /** Share the frozen-feature cache and trained checkpoints between trials (default true). */
   share?: boolean;
   samplesPerProduct?: number;
+  /** Describes each trial's datasets for its run's inputs (none when absent). */
+  datasetInputs?: DatasetInputs;
   /** Resolves when the tracking server takes requests (a supervised one may be restarting). */
   trackingReady?: () => Promise<void>;
   /** Environment whose VCP_EXP_MIN_FREE_MB sets the free-space floor (default process.env). */
@@ -82,8 +93,14 @@ export class LocalExecutor {
   private readonly children = new Set<ResultPromise>();
   private stopping = false;
   private readonly abort = new AbortController();
+  /** Uploads of the growing trial logs: one attempt each, never journaled (see log-stream.ts). */
+  private readonly liveArtifacts: ArtifactStore;
 
-  constructor(private readonly options: LocalExecutorOptions) {}
+  constructor(private readonly options: LocalExecutorOptions) {
+    this.liveArtifacts = new ArtifactStore(
+      new MlflowClient({ trackingUri: options.trackingUri, retry: { attempts: 1 } }),
+    );
+  }
 
   /** Runs the trials; resolves when every started trial has ended. */
   run(trials: readonly Trial[]): Promise<PoolResult> {
@@ -124,6 +141,7 @@ export class LocalExecutor {
       trialId: trial.id,
       config: trial.config as unknown as Record<string, unknown>,
       runName: runName(trial),
+      datasets: o.datasetInputs ? await o.datasetInputs.forTrial(trial) : undefined,
     });
     const runId = logger.runId;
     logger.setTags({
@@ -147,7 +165,7 @@ export class LocalExecutor {
       reuseCheckpoint: share,
       backend: o.backend,
       device,
-      samplesPerProduct: o.samplesPerProduct ?? 2,
+      samplesPerProduct: o.samplesPerProduct ?? trial.config.eval.samples_per_product,
       workDir,
     };
     const jobFile = join(workDir, 'job.json');
@@ -186,6 +204,15 @@ export class LocalExecutor {
       },
     });
     this.children.add(child);
+    const stream = streamLog({
+      file: logFile,
+      everyMs: LOG_UPLOAD_INTERVAL_MS,
+      upload: async (file) => {
+        const copy = join(workDir, 'live', 'trial.log');
+        await copyWithoutNativeLogNoise(file, copy);
+        await this.liveArtifacts.putFile(runId, copy, TRIAL_LOG_ARTIFACT);
+      },
+    });
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;
       if (message.type === 'done') summary = message.summary;
@@ -195,6 +222,7 @@ export class LocalExecutor {
       result = await child;
     } finally {
       this.children.delete(child);
+      await stream.stop();
     }
 
     let outcome: TrialOutcome;
@@ -240,8 +268,9 @@ export class LocalExecutor {
     // The log is complete only now: the parent uploads it (journaled if the server is away);
     // once it is, the work directory holds nothing that is not in MLflow or its journal.
     const attached = o.layout.attach(runId);
+    await copyWithoutNativeLogNoise(logFile, logFile).catch(() => undefined);
     const logged = await attached
-      .logArtifact(logFile, 'logs')
+      .logArtifact(logFile, artifactDir(TRIAL_LOG_ARTIFACT))
       .then(() => attached.flush())
       .then(
         () => true,
