@@ -36,7 +36,13 @@ const result = spawnSync(
   ['--import', 'tsx', '--test', '--test-concurrency=1', ...files],
   {
     stdio: 'inherit',
-    env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2' },
+    env: {
+      ...process.env,
+      TF_CPP_MIN_LOG_LEVEL: process.env.TF_CPP_MIN_LOG_LEVEL ?? '2',
+      // On a GPU, TensorFlow rounds float32 matmuls to TF32 (10-bit mantissas) unless told not
+      // to; the parity tests' tolerances are float32's (docs/gpu.md).
+      NVIDIA_TF32_OVERRIDE: process.env.NVIDIA_TF32_OVERRIDE ?? '0',
+    },
   },
 );
 process.exit(result.status ?? 1);

@@ -6,11 +6,18 @@ import { cac } from 'cac';
 import { readFileSync } from 'node:fs';
 import { exitCodeOf, formatError } from './errors.js';
 import type { WeightsCommandOptions } from './commands/weights.js';
+import { TRACKING_URI_RULE } from './tracking/tracking-uri.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 const cli = cac('vcp-exp');
+
+/** The --tracking-uri option of every command that talks to MLflow: one rule everywhere. */
+const TRACKING_URI_HELP = `[string] MLflow server; chosen by ${TRACKING_URI_RULE}`;
+/** What `[...overrides]` accepts (src/runner/overrides.ts). */
+const OVERRIDES_NOTE =
+  "; overrides: key=value after the spec, e.g. heads=4 train.epochs=2 'sweep.grid.alpha=[0.5,0.8]' seeds=3";
 
 cli.option('--backend <name>', '[string] tfjs backend: auto | tensorflow | wasm | cpu', {
   default: 'auto',
@@ -20,19 +27,29 @@ cli.option('--debug', '[boolean] print full stack traces on errors');
 cli
   .command(
     'setup [part]',
-    'Install what vcp-exp needs beyond npm install into the user cache (~/.cache/vcp-exp): the native TensorFlow backend and the pinned MLflow; part: native | mlflow | all (default)',
+    'Install what vcp-exp needs beyond npm install into the user cache (~/.cache/vcp-exp): the native TensorFlow backend (its GPU build too when an NVIDIA driver is visible) and the pinned MLflow; part: native | gpu | mlflow | all (default)',
   )
   .option('--strict', '[boolean] exit non-zero when a part cannot be set up (default: warn)')
+  .option(
+    '--gpu',
+    '[boolean] also build the GPU build (CUDA 12, ~2 GB download), even without an NVIDIA driver here',
+  )
   .option(
     '--wheel',
     "[boolean] native: build from PyPI's TensorFlow wheel without trying the official download",
   )
-  .action(async (part: string | undefined, options: { strict?: boolean; wheel?: boolean }) =>
-    (await import('./commands/setup.js')).setupCommand(part, options),
+  .action(
+    async (
+      part: string | undefined,
+      options: { strict?: boolean; wheel?: boolean; gpu?: boolean },
+    ) => (await import('./commands/setup.js')).setupCommand(part, options),
   );
 
 cli
-  .command('backend', 'Show the tfjs backend vcp-exp would use, its threads and its matMul speed')
+  .command(
+    'backend',
+    'Show the tfjs backend vcp-exp would use, the GPU it computes on or why none, and its matMul speed',
+  )
   .action(async (options: { backend: string }) =>
     (await import('./commands/backend.js')).backendCommand(options),
   );
@@ -53,13 +70,13 @@ cli
 
 cli
   .command(
-    'plan <spec>',
-    'Validate an experiment spec and print its trials, trainings vs evaluations and a work estimate',
+    'plan <spec> [...overrides]',
+    `Validate an experiment spec and print its trials, the images they read, what is missing here and a time estimate${OVERRIDES_NOTE}`,
   )
   .option('--json', '[boolean] print the plan as JSON')
   .option(
     '--tracking-uri <uri>',
-    '[string] MLflow server asked which trials are finished (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed server if running)',
+    `[string] MLflow server asked which trials are finished and how long earlier ones took; chosen by ${TRACKING_URI_RULE} (the managed one only if running, or with --mlflow)`,
   )
   .option(
     '--mlflow',
@@ -69,16 +86,24 @@ cli
     '--feature-cache-gb <gb>',
     '[number] the frozen-feature cache budget to plan with (default: as vcp-exp run decides it)',
   )
+  .option(
+    '--calibrate',
+    '[boolean] measure this machine even when earlier runs in MLflow give the per-image costs',
+  )
+  .option('--no-estimate', '[boolean] no time estimate (measures nothing)')
   .action(
     async (
       spec: string,
+      overrides: string[],
       options: {
         json?: boolean;
         trackingUri?: string;
         mlflow?: boolean;
         featureCacheGb?: number;
+        calibrate?: boolean;
+        estimate?: boolean;
       },
-    ) => (await import('./commands/plan.js')).planCommand(spec, options),
+    ) => (await import('./commands/plan.js')).planCommand(spec, { ...options, overrides }),
   );
 
 /** The options `run` and `rerun` share: how the sweep's trials are executed and tracked. */
@@ -90,10 +115,7 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
       '--progress <mode>',
       '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
     )
-    .option(
-      '--tracking-uri <uri>',
-      '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
-    )
+    .option('--tracking-uri <uri>', TRACKING_URI_HELP)
     .option(
       '--feature-cache-gb <gb>',
       '[number] disk budget of the frozen-feature cache (default: VCP_EXP_FEATURE_CACHE_GB, execution.feature_cache.budget_gb, or from the free disk space)',
@@ -110,11 +132,11 @@ function withSweepOptions(command: ReturnType<typeof cli.command>) {
 
 withSweepOptions(
   cli.command(
-    'run <spec>',
-    'Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes',
+    'run <spec> [...overrides]',
+    `Run a sweep: every trial of the spec not already FINISHED in MLflow, in worker processes${OVERRIDES_NOTE}`,
   ),
-).action(async (spec: string, options: Record<string, unknown>) =>
-  (await import('./commands/run.js')).runCommand(spec, options),
+).action(async (spec: string, overrides: string[], options: Record<string, unknown>) =>
+  (await import('./commands/run.js')).runCommand(spec, { ...options, overrides }),
 );
 
 withSweepOptions(
@@ -128,13 +150,13 @@ withSweepOptions(
 
 withSweepOptions(
   cli.command(
-    'rerun <spec>',
-    'Add seeds to a sweep (--seeds N per configuration) and run only the new trials',
+    'rerun <spec> [...overrides]',
+    `Add seeds to a sweep (--seeds N per configuration) and run only the new trials (vcp-exp report includes them)${OVERRIDES_NOTE}`,
   ),
 )
   .option('--seeds <n>', '[number] seeds per configuration wanted')
-  .action(async (spec: string, options: Record<string, unknown>) =>
-    (await import('./commands/run.js')).rerunCommand(spec, options),
+  .action(async (spec: string, overrides: string[], options: Record<string, unknown>) =>
+    (await import('./commands/run.js')).rerunCommand(spec, { ...options, overrides }),
   );
 
 cli
@@ -147,26 +169,21 @@ cli
     '--progress <mode>',
     '[string] plain | fancy (default: fancy on a terminal, plain otherwise)',
   )
-  .option(
-    '--tracking-uri <uri>',
-    '[string] MLflow server (default: MLFLOW_TRACKING_URI, tracking.uri, or the managed local server)',
-  )
+  .option('--tracking-uri <uri>', TRACKING_URI_HELP)
   .action(async (spec: string, options: Record<string, unknown>) =>
     (await import('./commands/status.js')).statusCommand(spec, options),
   );
 
 cli
   .command(
-    'report <spec>',
-    'Regenerate the tables (Markdown, LaTeX, CSV) and figures (SVG, PNG) of a spec from its MLflow runs',
+    'report <spec> [...overrides]',
+    `Regenerate the tables (Markdown, LaTeX, CSV) and figures (SVG, PNG) of a spec from its MLflow runs, every finished seed of each sweep point${OVERRIDES_NOTE} (the same as the run's)`,
   )
-  .option(
-    '--tracking-uri <uri>',
-    "[string] MLflow server (default: the spec's tracking.uri, MLFLOW_TRACKING_URI, else the managed local server)",
-  )
+  .option('--tracking-uri <uri>', TRACKING_URI_HELP)
   .option('--out <dir>', '[string] output folder (default: reports/<spec name>)')
-  .action(async (spec: string, options: { trackingUri?: string; out?: string }) =>
-    (await import('./commands/report.js')).reportCommand(spec, options),
+  .action(
+    async (spec: string, overrides: string[], options: { trackingUri?: string; out?: string }) =>
+      (await import('./commands/report.js')).reportCommand(spec, { ...options, overrides }),
   );
 
 cli
@@ -176,7 +193,7 @@ cli
   )
   .option(
     '--tracking-uri <uri>',
-    '[string] MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)',
+    '[string] MLflow server; chosen by --tracking-uri, else MLFLOW_TRACKING_URI, else the managed local server',
   )
   .action(async (a: string, b: string, options: { trackingUri?: string }) =>
     (await import('./commands/compare.js')).compareCommand(a, b, options),
@@ -252,7 +269,11 @@ cli
     '--host <address>',
     '[string] ui: address to listen on (default 127.0.0.1; 0.0.0.0 lets Slurm nodes reach it)',
   )
-  .action(async (action: string, options: { port?: number; host?: string }) =>
+  .option(
+    '--compare <runs>',
+    '[string] ui: also print the link comparing these runs (run ids, comma-separated)',
+  )
+  .action(async (action: string, options: { port?: number; host?: string; compare?: string }) =>
     (await import('./commands/mlflow.js')).mlflowCommand(action, options),
   );
 
@@ -283,7 +304,7 @@ cli
 cli
   .command(
     'import <method> [file]',
-    "Import a released checkpoint: `import vcp-clip <file.pth> --clip <dir|hub id> --out <dir>` reads the authors' train.py .pth (without PyTorch, nothing executed)",
+    "Import a released checkpoint: `import vcp-clip|vip2-clip <file.pth> --clip <dir|hub id> --out <dir>` reads the authors' train.py .pth (without PyTorch, nothing executed)",
   )
   .option(
     '--clip <ref>',
@@ -291,7 +312,7 @@ cli
   )
   .option(
     '--layers <list>',
-    '[string] 1-based vision blocks of its per-layer maps (default: 6,12,18,24)',
+    "[string] 1-based vision blocks of its per-layer maps (default: the method's, 6,12,18,24)",
   )
   .option('--image-size <n>', '[number] input size S (default: 518)')
   .option('--out <dir>', '[string] the checkpoint directory to write')
@@ -312,7 +333,7 @@ cli
   .option('--run <id>', "[string] a trial's checkpoint from MLflow: its run id or trial id")
   .option(
     '--tracking-uri <uri>',
-    '[string] with --run: the MLflow server (default: MLFLOW_TRACKING_URI, else the managed local server)',
+    '[string] with --run: the MLflow server; chosen by --tracking-uri, else MLFLOW_TRACKING_URI, else the managed local server',
   )
   .option('--out <dir>', '[string] output directory for overlays and raw maps')
   .option(
@@ -342,11 +363,13 @@ cli.version(pkg.version);
 
 async function main(): Promise<void> {
   cli.parse(process.argv, { run: false });
+  // cac has printed the help or version (of a subcommand too): nothing else to do.
+  if (cli.options.help || cli.options.version) return;
   if (!cli.matchedCommand) {
     if (cli.args.length > 0) {
       console.error(`unknown command "${cli.args.join(' ')}"; see vcp-exp --help`);
       process.exitCode = 2;
-    } else if (!cli.options.help && !cli.options.version) {
+    } else {
       cli.outputHelp();
     }
     return;

@@ -52,7 +52,7 @@ test('a missing dependency fails in CI, is a printed skip reason elsewhere; only
     .map(([name]) => name);
   assert.deepEqual(
     optional,
-    ['torch-python', 'hub-python', 'tmpfs-mount'],
+    ['gpu-build', 'torch-python', 'hub-python', 'tmpfs-mount'],
     'README "Testing" lists exactly these',
   );
 });

@@ -1,9 +1,9 @@
 /**
  * The one place that decides whether an optional dependency of a test is required here.
  *
- * A test that needs something `npm install` alone does not give (the native backend, the
- * project's Python, a Python with numpy or torch, the real CLIP tokenizer files, an MLflow
- * server, a Slurm cluster) asks here. When the dependency is missing:
+ * A test that needs something `npm install` alone does not give (the native backend or its
+ * GPU build, the project's Python, a Python with numpy or torch, the real CLIP tokenizer files,
+ * an MLflow server, a Slurm cluster) asks here. When the dependency is missing:
  * - in CI (`inCI`, src/io/ci.ts) the test fails with the reason and the fix, so a broken
  *   set-up cannot pass as a green run of fewer tests;
  * - elsewhere the test is skipped and the reason printed (`# skipping: …`).
@@ -29,6 +29,12 @@ export const DEPENDENCIES = {
   'native-backend': {
     what: 'the native TensorFlow backend (@tensorflow/tfjs-node)',
     fix: 'run `npm run setup:native`',
+  },
+  'gpu-build': {
+    what: "the native backend's GPU build (@tensorflow/tfjs-node-gpu on TensorFlow 2.21 with the CUDA 12 libraries)",
+    fix: 'run `npm run setup -- --gpu` (works without a GPU: ~2 GB download, ~4 GB on disk)',
+    optionalInCI:
+      'CI does not download the ~2 GB GPU build; the lock, the driver checks and the device hand-out are tested without it',
   },
   'project-python': {
     what: "the project's Python (the venv `npm run setup` makes for MLflow in the user cache)",

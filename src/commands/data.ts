@@ -39,7 +39,7 @@ async function check(root: string, options: DataCommandOptions): Promise<void> {
   if (format !== undefined && !DATASET_FORMATS.includes(format)) {
     throw new UserError(`--format: got "${format}", expected one of ${DATASET_FORMATS.join(', ')}`);
   }
-  const { dataset, counts, problems } = await checkDataset({
+  const { dataset, counts, problems, imageLabelsOnly } = await checkDataset({
     root,
     format,
     products: list(options.products),
@@ -64,6 +64,10 @@ async function check(root: string, options: DataCommandOptions): Promise<void> {
     );
   problems.push(...keyCollisions(root, names));
   if (problems.length > 0) throw problemsError(root, problems);
+  if (imageLabelsOnly)
+    console.log(
+      'image labels only (no anomalous image has a mask): evaluation skips the pixel metrics; not usable for training',
+    );
   console.log(`ok: ${counts.length} product${counts.length === 1 ? '' : 's'}, no problems`);
 }
 

@@ -1,9 +1,11 @@
 /**
- * `vcp-exp import vcp-clip <file.pth> --clip <dir | hub id> [--layers 6,12,18,24]
- * [--image-size 518] --out <dir>`: the authors' released checkpoint → a vcp-exp checkpoint.
+ * `vcp-exp import <method> <file.pth> --clip <dir | name | hub id> --out <dir> [--layers 6,12,18,24]
+ * [--image-size 518]`: a checkpoint the authors' public code saved → a vcp-exp checkpoint
+ * that `predict` and the runner accept.
  */
 import { UserError } from '../errors.js';
-import { importVcpClip } from '../model/methods/vcp-clip/import.js';
+import { PUBLIC_IMPORTERS } from '../model/methods/index.js';
+import type { MethodName } from '../model/methods/method.js';
 
 export interface ImportCommandOptions {
   clip?: string;
@@ -12,9 +14,8 @@ export interface ImportCommandOptions {
   out?: string;
 }
 
-const METHODS = ['vcp-clip'] as const;
-const EXAMPLE =
-  'vcp-exp import vcp-clip train_visa.pth --clip openai/clip-vit-large-patch14-336 --out checkpoints/vcp-visa';
+const example = (method: string) =>
+  `vcp-exp import ${method} epoch_10.pth --clip ViT-L-14-336 --out checkpoints/${method}`;
 
 /** "6,12,18,24", "6 12 18 24" or repeated --layers → [6, 12, 18, 24]. */
 export function parseLayers(value: ImportCommandOptions['layers']): number[] | undefined {
@@ -36,28 +37,29 @@ export async function importCommand(
   file: string | undefined,
   options: ImportCommandOptions,
 ): Promise<void> {
-  if (!(METHODS as readonly string[]).includes(method)) {
-    throw new UserError(`import: unknown method "${method}"; available: ${METHODS.join(', ')}`, {
-      hint: EXAMPLE,
+  const known = Object.keys(PUBLIC_IMPORTERS);
+  const load = PUBLIC_IMPORTERS[method as MethodName];
+  if (!load)
+    throw new UserError(`import: got method "${method}", expected one of ${known.join(', ')}`, {
+      hint: example(known[0]),
     });
-  }
-  if (!file) throw new UserError('import vcp-clip: give the .pth file', { hint: EXAMPLE });
+  if (!file) throw new UserError(`import ${method}: give the .pth file`, { hint: example(method) });
   if (!options.clip)
     throw new UserError(
-      'import vcp-clip: --clip is required (the CLIP the checkpoint was trained on)',
-      {
-        hint: EXAMPLE,
-      },
+      `import ${method}: --clip is required (the CLIP the checkpoint was trained on)`,
+      { hint: example(method) },
     );
   if (!options.out)
-    throw new UserError('import vcp-clip: --out DIR is required', { hint: EXAMPLE });
+    throw new UserError(`import ${method}: --out DIR is required`, { hint: example(method) });
   let imageSize: number | undefined;
   if (options.imageSize !== undefined) {
     imageSize = Number(options.imageSize);
     if (!Number.isInteger(imageSize) || imageSize <= 0)
       throw new UserError(`--image-size: got "${options.imageSize}", expected a positive integer`);
   }
-  const result = await importVcpClip({
+  const result = await (
+    await load()
+  )({
     pth: String(file),
     clip: String(options.clip),
     layers: parseLayers(options.layers),
@@ -67,7 +69,7 @@ export async function importCommand(
   for (const warning of result.warnings) console.error(`warning: ${warning}`);
   const c = result.config.config;
   console.log(
-    `${file} → ${result.dir}: ${result.tensors} tensors; vcp-clip on ${result.config.clip.name} (sha256 ${result.config.clip.sha256.slice(0, 12)}…), layers ${(c.layers as number[]).join(',')}, image size ${String(c.image_size)}, n_ctx ${String(c.n_ctx)}, deep prompts ${c.dtp ? String(c.deep_prompt_len) : 'none'}`,
+    `${file} → ${result.dir}: ${result.tensors} tensors; ${method} on ${result.config.clip.name} (sha256 ${result.config.clip.sha256.slice(0, 12)}…), layers ${(c.layers as number[]).join(',')}, image size ${String(c.image_size)}, ${result.summary}`,
   );
   console.log(`use it with: vcp-exp predict --checkpoint ${result.dir} <images…> --out <dir>`);
 }

@@ -1,5 +1,12 @@
 import { hostname } from 'node:os';
 import { UserError } from '../errors.js';
+import { MlflowClient } from '../tracking/client.js';
+import {
+  compareUrl,
+  experimentUrl,
+  HEADLINE_VIEW_ID,
+  SHARED_VIEW_PREFIX,
+} from '../tracking/mlflow-ui.js';
 import {
   isAlive,
   resolveStateDir,
@@ -10,6 +17,8 @@ import {
 
 export interface MlflowCommandOptions {
   port?: number | string;
+  /** ui: print the UI link comparing these runs ("<run id>,<run id>"). */
+  compare?: string;
   host?: string;
 }
 
@@ -71,6 +80,7 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
     console.log(
       `listening on ${host}: other machines (e.g. Slurm nodes) reach it as http://${host === '0.0.0.0' || host === '::' ? hostname() : host}:${server.port}; anyone who can reach this port can read and write your runs`,
     );
+  for (const line of await uiLinks(server.url, options.compare)) console.log(line);
   const stoppedElsewhere = await new Promise<boolean>((resolve) => {
     const watch = setInterval(() => !isAlive(server.pid) && resolve(true), 1_000);
     const onSignal = () => (clearInterval(watch), resolve(false));
@@ -83,4 +93,32 @@ async function ui(stateDir: string, options: MlflowCommandOptions): Promise<void
   }
   await server.stop();
   if (!server.reused) console.log('MLflow server stopped');
+}
+
+/** Each experiment's runs (its headline view when vcp-exp saved one), and the compare link asked for. */
+async function uiLinks(url: string, compare: string | undefined): Promise<string[]> {
+  const client = new MlflowClient({ trackingUri: url, retry: { attempts: 2 } });
+  const lines: string[] = [];
+  if (compare !== undefined) {
+    const ids = compare.split(',').map((id) => id.trim());
+    if (ids.length < 2 || ids.some((id) => !/^[0-9a-f]{32}$/.test(id)))
+      throw new UserError(`--compare ${compare}: expected two or more run ids, comma-separated`, {
+        hint: 'vcp-exp compare <a> <b> prints the command with the run ids',
+      });
+    const runs = await Promise.all(ids.map((id) => client.getRun(id)));
+    lines.push(
+      `compare: ${compareUrl(
+        url,
+        ids,
+        runs.map((r) => r.info.experiment_id),
+      )}`,
+    );
+  }
+  const experiments = await client.searchExperiments({ viewType: 'ACTIVE_ONLY' });
+  for (const e of experiments) {
+    const view = e.tags.some((t) => t.key === `${SHARED_VIEW_PREFIX}${HEADLINE_VIEW_ID}`);
+    if (e.name === 'Default' && !view) continue;
+    lines.push(`  ${e.name}: ${experimentUrl(url, e.experiment_id, view)}`);
+  }
+  return lines;
 }

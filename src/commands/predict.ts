@@ -10,6 +10,7 @@ import { initBackend, describeBackend, type BackendChoice } from '../model/backe
 import { cacheRoot } from '../model/clip/cache.js';
 import { predictFiles, type PredictNormalize } from '../model/predict.js';
 import { fetchRunCheckpoint } from '../reports/run-checkpoint.js';
+import { chooseTrackingUri } from '../tracking/tracking-uri.js';
 import { openReportTracking } from './report.js';
 
 export interface PredictCommandOptions {
@@ -46,7 +47,7 @@ async function checkpointDir(options: PredictCommandOptions): Promise<string> {
     throw new UserError('predict: --checkpoint DIR or --run ID is required', {
       hint: 'a directory written by vcp-exp train / vcp-exp import, or the run id or trial id of a trial in MLflow',
     });
-  const tracking = await openReportTracking(options.trackingUri);
+  const tracking = await openReportTracking(chooseTrackingUri({ flag: options.trackingUri }));
   try {
     const found = await fetchRunCheckpoint(
       tracking.client,

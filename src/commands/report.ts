@@ -1,38 +1,38 @@
 import { join, resolve } from 'node:path';
-import { UserError } from '../errors.js';
 import { writeReport } from '../reports/report.js';
 import { loadSpec } from '../runner/spec.js';
-import { MlflowClient } from '../tracking/client.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
+import { chooseTrackingUri, type TrackingChoice } from '../tracking/tracking-uri.js';
 
 export interface ReportCommandOptions {
   trackingUri?: string;
   out?: string;
+  /** The `key=value` overrides the runs were made with (src/runner/overrides.ts). */
+  overrides?: readonly string[];
 }
 
 /**
- * The tracking server: --tracking-uri, else the spec's tracking.uri, else MLFLOW_TRACKING_URI,
- * else the managed local server.
+ * The tracking server of a command that reads runs: chosen by the one rule (--tracking-uri,
+ * MLFLOW_TRACKING_URI, the spec's tracking.uri, the managed local server; tracking-uri.ts).
  */
 export async function openReportTracking(
-  uri: string | undefined,
-): Promise<Pick<Tracking, 'client' | 'close'>> {
-  if (uri) {
-    if (!/^https?:\/\//.test(uri))
-      throw new UserError(`--tracking-uri "${uri}" is not an http(s) MLflow server`, {
-        hint: 'pass e.g. http://127.0.0.1:5000',
-      });
-    return { client: new MlflowClient({ trackingUri: uri }), close: async () => undefined };
-  }
+  choice: TrackingChoice,
+): Promise<Pick<Tracking, 'client' | 'close' | 'server'>> {
   return openTracking({
+    choice,
     onStarting: (dir) => console.error(`starting the local MLflow server (state in ${dir}) …`),
   });
 }
 
 /** `vcp-exp report <spec>`: tables and figures of the spec's MLflow runs under reports/<name>/. */
 export async function reportCommand(file: string, options: ReportCommandOptions): Promise<void> {
-  const spec = await loadSpec(file);
-  const tracking = await openReportTracking(options.trackingUri ?? spec.tracking.uri);
+  const spec = await loadSpec(file, { overrides: options.overrides });
+  const tracking = await openReportTracking(
+    chooseTrackingUri({
+      flag: options.trackingUri,
+      spec: { uri: spec.tracking.uri, file: spec.file },
+    }),
+  );
   try {
     const outDir = resolve(options.out ?? join('reports', spec.name));
     const result = await writeReport({
@@ -40,6 +40,7 @@ export async function reportCommand(file: string, options: ReportCommandOptions)
       client: tracking.client,
       outDir,
       log: (l) => console.error(`  ${l}`),
+      withSeeds: (seeds) => loadSpec(file, { overrides: options.overrides, seeds }),
     });
     for (const note of result.notes) console.error(`note: ${note}`);
     console.log(`wrote ${result.files.length} files to ${outDir}`);

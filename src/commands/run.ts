@@ -12,7 +12,9 @@ import { chooseProgress } from '../runner/progress.js';
 import { loadSpecWithSeeds } from '../runner/reruns.js';
 import { loadSpec } from '../runner/spec.js';
 import type { Spec } from '../runner/spec-types.js';
+import { SYNTH_ROOT_NOTE } from '../runner/spec.js';
 import { checkSweep, runSweep } from '../runner/sweep.js';
+import { plural } from '../io/wording.js';
 import { formatPlan } from './plan.js';
 
 export interface RunCommandOptions {
@@ -21,6 +23,8 @@ export interface RunCommandOptions {
   failFast?: boolean;
   progress?: string;
   trackingUri?: string;
+  /** `key=value` overrides of the spec (src/runner/overrides.ts). */
+  overrides?: readonly string[];
   executor?: string;
   detach?: boolean;
   /** rerun: seeds per configuration. */
@@ -91,7 +95,7 @@ function parseOptions(spec: Spec, options: RunCommandOptions) {
 async function requireEverything(spec: Spec): Promise<void> {
   const plan = await planSpec(spec);
   if (plan.missing.length === 0) return;
-  console.log(formatPlan(plan, false));
+  console.log(formatPlan(plan, false, 'time: vcp-exp plan estimates it once everything is here'));
   throw new UserError(
     `${spec.file}: the trials need what is not on this machine:\n${plan.missing.map((m) => `  - ${m}`).join('\n')}`,
     {
@@ -100,10 +104,18 @@ async function requireEverything(spec: Spec): Promise<void> {
   );
 }
 
+/**
+ * The spec's warnings, but not that a synthetic root does not exist yet: that one is for
+ * `plan`; `run` generates it (and says so) under its lock.
+ */
+function prepare(spec: Spec): void {
+  for (const w of spec.warnings) if (!w.includes(SYNTH_ROOT_NOTE)) console.error(`warning: ${w}`);
+}
+
 export async function runCommand(file: string, options: RunCommandOptions): Promise<void> {
-  const spec = await loadSpec(file);
-  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  const spec = await loadSpec(file, { overrides: options.overrides });
   const sweep = parseOptions(spec, options);
+  prepare(spec);
   await requireEverything(spec);
   checkSweep(await runSweep(sweep), file);
 }
@@ -113,14 +125,14 @@ export async function rerunCommand(file: string, options: RunCommandOptions): Pr
     throw new UserError('rerun: --seeds <n> is required (seeds per configuration)', {
       exitCode: 2,
     });
-  const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds));
-  for (const w of spec.warnings) console.error(`warning: ${w}`);
+  const { spec, added } = await loadSpecWithSeeds(file, Number(options.seeds), options.overrides);
   console.log(
     added.length === 0
-      ? `${file} already has ${spec.seeds.length} seed(s) per configuration`
-      : `adding seeds ${added.join(', ')} (seeds now ${spec.seeds.join(', ')})`,
+      ? `${file} already has ${plural(spec.seeds.length, 'seed')} per configuration`
+      : `adding ${plural(added.length, 'seed')} ${added.join(', ')} (seeds now ${spec.seeds.join(', ')}); vcp-exp report ${file} includes them`,
   );
   const sweep = parseOptions(spec, options);
+  prepare(spec);
   await requireEverything(spec);
   checkSweep(
     await runSweep({

@@ -15,12 +15,13 @@ import { pinGroups } from '../model/feature-cache.js';
 import { resolveCacheBudget } from '../runner/cache-budget.js';
 import { loadSpec } from '../runner/spec.js';
 import { checkpointsDir, featureCacheDir } from '../runner/state-dirs.js';
-import { runTrial } from '../runner/trial.js';
+import { describeUndefined, runTrial } from '../runner/trial.js';
 import type { TrialEvent } from '../runner/trial-events.js';
 import { DirectoryRun } from '../tracking/directory-run.js';
 import { resolveStateDir } from '../tracking/server.js';
 import { table } from './metrics.js';
 import { parseCacheGb } from './run.js';
+import { plural } from '../io/wording.js';
 
 export interface TrainCommandOptions {
   backend: string;
@@ -36,7 +37,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
   for (const warning of spec.warnings) console.error(`warning: ${warning}`);
   if (spec.trials.length !== 1) {
     throw new UserError(
-      `${specFile}: expands to ${spec.trials.length} trials; \`vcp-exp train\` runs exactly one`,
+      `${specFile}: expands to ${plural(spec.trials.length, 'trial')}; \`vcp-exp train\` runs exactly one`,
       {
         hint: `run the sweep with: vcp-exp run ${specFile} (or remove the sweep axes / extra seeds)`,
       },
@@ -71,6 +72,10 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
       );
     } else if (event.type === 'phase' && event.phase !== 'evaluate')
       log(`${event.phase}: ${event.detail}`);
+    else if (event.type === 'images')
+      log(
+        `evaluate ${event.dataset}: ${event.done}/${event.total} images, ${event.rate.toFixed(1)} images/s`,
+      );
   };
   const cacheDir = featureCacheDir(stateDir);
   const budget = await resolveCacheBudget({
@@ -100,6 +105,7 @@ export async function trainCommand(specFile: string, options: TrainCommandOption
         `\n${name}: metrics (%), ${res.images} images, ${res.msPerImage.toFixed(1)} ms/image`,
       );
       console.log(table(res.products, res.mean.mean));
+      if (res.undefined.length > 0) console.log(describeUndefined(res.undefined));
     },
   }).finally(unpin);
   const checkpoint = join(out, 'checkpoint');

@@ -2,6 +2,7 @@
  * Validation scan run before any training or evaluation: finds every problem of a dataset
  * (unknown products, empty products, missing masks, unreadable or truncated files, mask/image
  * size mismatches) and reports them all at once rather than failing on the first one mid-run.
+ * A set whose anomalous images have no masks at all has image labels only (not a problem).
  */
 import { UserError } from '../errors.js';
 import { readImageRgb, readImageSize } from './image-io.js';
@@ -23,6 +24,11 @@ export interface DatasetCheck {
   dataset: Dataset;
   counts: { product: string; train: SplitCounts; test: SplitCounts }[];
   problems: DatasetProblem[];
+  /**
+   * No anomalous image has a mask (e.g. HeadCT, BrainMRI, Br35H): a set with image labels only,
+   * fine for evaluation (its pixel metrics are skipped), not for training.
+   */
+  imageLabelsOnly: boolean;
 }
 
 /**
@@ -41,6 +47,8 @@ export interface CheckOptions extends OpenDatasetInput {
   decoded?: DecodedFiles;
   /** Files read at once. (default 4) */
   concurrency?: number;
+  /** Training needs masks: a set with image labels only is then a problem. (default false) */
+  requireMasks?: boolean;
 }
 
 async function dimensions(
@@ -116,6 +124,15 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
     }
   }
 
+  const anomalous = samples.filter((s) => s.label === 1);
+  const imageLabelsOnly = anomalous.length > 0 && anomalous.every((s) => s.maskPath === null);
+  if (imageLabelsOnly && options.requireMasks) {
+    problems.push({
+      path: dataset.root,
+      problem:
+        'image labels only (no anomalous image has a mask): such a set can be evaluated (its pixel metrics are skipped) but not trained on',
+    });
+  }
   await pool(samples, options.concurrency ?? 4, async (sample) => {
     let image: { width: number; height: number } | undefined;
     try {
@@ -123,7 +140,8 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
     } catch (error) {
       problems.push({ path: sample.imagePath, problem: `unreadable image: ${message(error)}` });
     }
-    if (sample.label === 1 && sample.maskPath === null) {
+    // A missing mask is a problem where other anomalous images have one.
+    if (sample.label === 1 && sample.maskPath === null && !imageLabelsOnly) {
       problems.push({
         path: sample.imagePath,
         problem: `missing mask for an anomalous image (defect "${sample.defect}")`,
@@ -143,7 +161,7 @@ export async function checkDataset(options: CheckOptions): Promise<DatasetCheck>
     }
   });
   problems.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  return { dataset, counts, problems };
+  return { dataset, counts, problems, imageLabelsOnly };
 }
 
 /** One UserError listing every problem. */

@@ -146,6 +146,27 @@ export interface SynthSummary {
   files: number;
 }
 
+/**
+ * What `generateSynthDataset` would write, without rendering anything: per product the
+ * train/good images and the test images per defect type ('good' included).
+ */
+export function synthLayout(
+  input: SynthOptionsInput = {},
+): { product: string; train: number; test: Record<string, number> }[] {
+  const options = resolveSynthOptions(input);
+  return options.products.map((product) => {
+    const kinds = defectsFor((OBJECT_PRODUCTS as readonly string[]).includes(product));
+    return {
+      product,
+      train: options.trainGood,
+      test: {
+        good: options.testGood,
+        ...Object.fromEntries(kinds.map((k) => [k, options.testDefect])),
+      },
+    };
+  });
+}
+
 /** Writes the dataset under outDir in MVTec-AD layout; returns what it wrote. */
 export async function generateSynthDataset(
   outDir: string,

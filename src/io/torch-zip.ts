@@ -8,9 +8,11 @@
  * storage before any byte is read; tensors come back as contiguous little-endian bytes of their
  * own dtype (safetensors names: F32, F16, BF16, …), so a conversion is bit-exact.
  */
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import { UserError } from '../errors.js';
 import {
+  type PickleKey,
   PickleDict,
   unpickle,
   type PickleGlobal,
@@ -437,5 +439,147 @@ function describe(value: PickleValue): string {
     );
   } catch {
     return String(value);
+  }
+}
+
+/**
+ * A tensor of a state dict, decoded: floats as float32, integers and bools as int32 (int64 as
+ * BigInt64Array when a value does not fit in int32).
+ */
+export interface DecodedTensor {
+  readonly kind: 'tensor';
+  readonly dtype: TorchDtype;
+  readonly shape: readonly number[];
+  readonly data: Float32Array | Int32Array | BigInt64Array;
+}
+
+/** The saved object with containers as Maps (dicts) and arrays, tensors decoded. */
+export type DecodedValue =
+  | Exclude<PickleValue, PickleValue[] | PickleTuple | PickleDict>
+  | DecodedTensor
+  | DecodedValue[]
+  | Map<PickleKey, DecodedValue>;
+
+const TORCH_FILE_HINT =
+  "give a file written by torch.save (its zip format), e.g. the authors' train.py .pth";
+
+/** A missing file, a directory, or bytes that are neither a zip nor a pickle: said as such. */
+export async function checkTorchFile(file: string): Promise<void> {
+  const info = await stat(file).catch(() => null);
+  if (!info) throw new UserError(`${file}: no such file`, { hint: TORCH_FILE_HINT });
+  if (!info.isFile()) throw new UserError(`${file}: not a file`, { hint: TORCH_FILE_HINT });
+  const handle = await open(file, 'r');
+  const head = Buffer.alloc(4);
+  try {
+    await handle.read(head, 0, 4, 0);
+  } finally {
+    await handle.close();
+  }
+  const zip = head[0] === 0x50 && head[1] === 0x4b; // "PK"
+  const pickle = head[0] === 0x80; // PROTO: the legacy format (TorchZip.open refuses it, saying how to convert)
+  if (!zip && !pickle)
+    throw new UserError(
+      `${file}: not a PyTorch checkpoint: neither torch.save's zip format nor its legacy pickle (${extname(file) || 'no extension'}, ${info.size} bytes)`,
+      { hint: TORCH_FILE_HINT },
+    );
+}
+
+/**
+ * Reads a torch.save file (zip format, nothing executed) into its object tree with every tensor
+ * decoded: float16 / bfloat16 / float64 widened or narrowed to float32, integer and bool tensors
+ * as int32 (int64 beyond int32 as BigInt64Array). Containers shared in the pickle stay shared.
+ */
+export async function readTorchCheckpoint(
+  file: string,
+  options: TorchZipOptions = {},
+): Promise<DecodedValue> {
+  await checkTorchFile(file);
+  const zip = await TorchZip.open(file, options);
+  try {
+    const converted = new Map<object, DecodedValue>();
+    const convert = async (value: PickleValue): Promise<DecodedValue> => {
+      if (isTorchTensor(value)) {
+        const bytes = await zip.bytes(value);
+        return {
+          kind: 'tensor',
+          dtype: value.dtype,
+          shape: [...value.shape],
+          data: decodeTensorBytes(value.dtype, bytes),
+        };
+      }
+      if (typeof value !== 'object' || value === null || value instanceof Uint8Array)
+        return value as DecodedValue;
+      if (converted.has(value)) return converted.get(value)!;
+      if (value instanceof PickleDict) {
+        const out = new Map<PickleKey, DecodedValue>();
+        converted.set(value, out);
+        for (const [k, v] of value) out.set(k, await convert(v));
+        return out;
+      }
+      if (Array.isArray(value)) {
+        const list: DecodedValue[] = [];
+        converted.set(value, list);
+        for (const v of value as readonly PickleValue[]) list.push(await convert(v));
+        return list;
+      }
+      return value as DecodedValue;
+    };
+    return await convert(zip.root);
+  } finally {
+    await zip.close();
+  }
+}
+
+/** Little-endian tensor bytes (as TorchZip.bytes gives them) → float32 or int32 (int64: see above) values. */
+export function decodeTensorBytes(
+  dtype: TorchDtype,
+  bytes: Uint8Array,
+): Float32Array | Int32Array | BigInt64Array {
+  const aligned = new Uint8Array(bytes); // own buffer, offset 0: typed views are aligned
+  const n = aligned.length / TORCH_DTYPE_BYTES[dtype];
+  switch (dtype) {
+    case 'F32':
+      return new Float32Array(aligned.buffer);
+    case 'F64':
+      return Float32Array.from(new Float64Array(aligned.buffer));
+    case 'F16': {
+      const halves = new Uint16Array(aligned.buffer);
+      const out = new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const h = halves[i];
+        const sign = h & 0x8000 ? -1 : 1;
+        const exponent = (h >> 10) & 0x1f;
+        const fraction = h & 0x3ff;
+        out[i] =
+          exponent === 0
+            ? sign * 2 ** -14 * (fraction / 1024)
+            : exponent === 0x1f
+              ? fraction
+                ? NaN
+                : sign * Infinity
+              : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+      }
+      return out;
+    }
+    case 'BF16': {
+      const halves = new Uint16Array(aligned.buffer);
+      const words = new Uint32Array(n);
+      for (let i = 0; i < n; i++) words[i] = halves[i] << 16;
+      return new Float32Array(words.buffer);
+    }
+    case 'I64': {
+      const longs = new BigInt64Array(aligned.buffer);
+      if (!longs.every((v) => v >= -(2n ** 31n) && v < 2n ** 31n)) return longs;
+      return Int32Array.from(longs, Number);
+    }
+    case 'I32':
+      return new Int32Array(aligned.buffer);
+    case 'I16':
+      return Int32Array.from(new Int16Array(aligned.buffer));
+    case 'I8':
+      return Int32Array.from(new Int8Array(aligned.buffer));
+    case 'U8':
+    case 'BOOL':
+      return Int32Array.from(aligned);
   }
 }

@@ -69,3 +69,8 @@ export function formatPath(path: readonly (string | number)[]): string {
   }
   return out;
 }
+
+/** "1 trial", "2 trials" (`many` for irregular plurals). */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count.toLocaleString('en-US')} ${count === 1 ? one : many}`;
+}

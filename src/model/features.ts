@@ -44,7 +44,7 @@ export interface FeatureExtractorOptions {
   group?: string;
 }
 
-/** Per-image features on the CPU: `layer.<i>` [L, Dv] for each requested layer, `global` [D]. */
+/** Per-image features on the CPU: `layer.<i>` [L, Dv or D] for each requested layer, `global` [D]. */
 type ImageFeatures = CachedTensors;
 
 export class FeatureExtractor {
@@ -67,6 +67,9 @@ export class FeatureExtractor {
         layers: request.layers,
         activation: clip.options.activation,
         pos_embed_resize: clip.options.posEmbedResize,
+        // Only when they differ from the defaults, so the keys of earlier caches stay valid.
+        ...(request.tokens && request.tokens !== 'raw' ? { tokens: request.tokens } : {}),
+        ...(request.global && request.global !== 'ln_post' ? { global: request.global } : {}),
         image: imageHash,
       },
       this.options.group,
@@ -129,7 +132,11 @@ export class FeatureExtractor {
     const input = tf.tidy(
       () => tf.tensor4d(batch, [b, 3, s, s]).transpose([0, 2, 3, 1]) as Tensor4D,
     ); // [B, S, S, 3]
-    const out = clip.vision.forward(input, { layers: request.layers, tokens: 'raw' });
+    const out = clip.vision.forward(input, {
+      layers: request.layers,
+      tokens: request.tokens ?? 'raw',
+      global: request.global ?? 'ln_post',
+    });
     input.dispose();
     const result: ImageFeatures[] = Array.from({ length: b }, () => new Map());
     out.layers.forEach((layer, li) => {

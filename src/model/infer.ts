@@ -8,9 +8,9 @@
  */
 import { loadImageTensorData, loadMaskData } from '../datasets/image-io.js';
 import type { Dataset, Sample } from '../datasets/types.js';
+import { applyDatasetApplicability, type UndefinedMetrics } from '../eval/applicability.js';
 import {
   evaluateProduct,
-  meanOverProducts,
   type MeanMetrics,
   type ProductMetrics,
   type ProVariant,
@@ -71,6 +71,8 @@ export interface PredictOptions {
   keepExtrasOf?: ReadonlySet<number>;
   /** Counts forwards into these stats. */
   stats?: InferenceStats;
+  /** Called after each batch with the images done so far. */
+  onBatch?: (done: number) => void;
 }
 
 /** Images given up front, or loaded batch by batch (so a product's pixels are never all held). */
@@ -177,6 +179,7 @@ export async function predictVariants(
     } finally {
       disposeFeatures(features);
     }
+    options.onBatch?.(Math.min(images.length, start + batch));
   }
   return out;
 }
@@ -240,15 +243,31 @@ export interface EvaluateDatasetOptions {
   products?: readonly string[];
   batchSize?: number;
   pro?: ProVariant;
-  onProduct?: (metrics: ProductMetrics, elapsedMs: number) => void;
+  /** Also evaluate each defect type of a product with several (default true). */
+  perDefect?: boolean;
+  onProduct?: (metrics: ProductMetrics, elapsedMs: number, defects: DefectMetrics[]) => void;
+  /** Images done so far over the whole dataset (after every batch). */
+  onImages?: (done: number, total: number, product: string) => void;
   signal?: AbortSignal;
   stats?: InferenceStats;
+}
+
+/**
+ * One defect type of a product: its anomalous images with the product's normal test images
+ * (pixel metrics over those images; image metrics normal vs this defect).
+ */
+export interface DefectMetrics extends ProductMetrics {
+  defect: string;
 }
 
 export interface DatasetEvaluation {
   dataset: string;
   products: ProductMetrics[];
+  /** Per defect type, for products with more than one (in product, then defect order). */
+  defects: DefectMetrics[];
   mean: MeanMetrics;
+  /** Metrics the dataset cannot define (e.g. image metrics when every image is anomalous), with why: null in `products` and `mean`. */
+  undefined: UndefinedMetrics[];
   images: number;
   /** Wall time per image (features + forward + post-processing), of the whole group when grouped. */
   msPerImage: number;
@@ -260,7 +279,7 @@ export async function evaluateDataset(options: EvaluateDatasetOptions): Promise<
   const [result] = await evaluateDatasetGroup({
     ...rest,
     variants: [method],
-    onProduct: onProduct && ((_v, metrics, ms) => onProduct(metrics, ms)),
+    onProduct: onProduct && ((_v, metrics, ms, defects) => onProduct(metrics, ms, defects)),
   });
   return result;
 }
@@ -277,7 +296,12 @@ export interface EvaluateGroupOptions extends Omit<EvaluateDatasetOptions, 'meth
   /** Post-forward variants of one method (the first runs the forward; see predictVariants). */
   variants: readonly ZeroShotMethod[];
   /** Per variant and product, once its metrics are computed. */
-  onProduct?: (variant: number, metrics: ProductMetrics, elapsedMs: number) => void;
+  onProduct?: (
+    variant: number,
+    metrics: ProductMetrics,
+    elapsedMs: number,
+    defects: DefectMetrics[],
+  ) => void;
   /** Indices (into a product's test samples) whose forward extras and layer maps are kept. */
   keepExtras?: (product: string, samples: readonly Sample[]) => ReadonlySet<number>;
   /** Called with each product's predictions before they are post-processed (e.g. to draw samples). */
@@ -297,9 +321,12 @@ export async function evaluateDatasetGroup(
   const { variants, extractor, dataset } = options;
   const s = variants[0].features.imageSize;
   const results: ProductMetrics[][] = variants.map(() => []);
+  const defects: DefectMetrics[][] = variants.map(() => []);
+  const products = options.products ?? dataset.products();
+  const total = products.reduce((n, p) => n + dataset.samples(p, 'test').length, 0);
   let images = 0;
   let elapsed = 0;
-  for (const product of options.products ?? dataset.products()) {
+  for (const product of products) {
     options.signal?.throwIfAborted();
     const samples: Sample[] = dataset.samples(product, 'test');
     if (samples.length === 0) continue;
@@ -311,6 +338,7 @@ export async function evaluateDatasetGroup(
         cacheable: true,
       }),
     };
+    const before = images;
     const predictions: (ImagePrediction[] | undefined)[] = await predictVariants(
       variants,
       extractor,
@@ -319,6 +347,7 @@ export async function evaluateDatasetGroup(
         batchSize: options.batchSize,
         keepExtrasOf: options.keepExtras?.(product, samples),
         stats: options.stats,
+        onBatch: (done) => options.onImages?.(before + done, total, product),
       },
     );
     await options.onPredictions?.({
@@ -328,38 +357,58 @@ export async function evaluateDatasetGroup(
     });
     const masks: Uint8Array[] = [];
     for (const sample of samples) masks.push(await loadMaskData(sample.maskPath, s));
-    const labels = samples.map((sample) => sample.label as number);
+    const all = samples.map((_, i) => i);
+    const kinds = [...new Set(samples.filter((x) => x.label === 1).map((x) => x.defect))].sort();
+    const perDefect = (options.perDefect ?? true) && kinds.length > 1;
     const forwardMs = performance.now() - started;
     let postMs = 0;
     for (let v = 0; v < variants.length; v++) {
       const postStarted = performance.now();
       const post = postprocessProduct(variants[v], predictions[v]!);
       predictions[v] = undefined; // the raw maps are not needed any more
-      const accumulator = new PixelAccumulator();
-      for (let i = 0; i < samples.length; i++)
-        accumulator.add(post.maps[i], masks[i], s, s, samples[i].imagePath);
-      const metrics = evaluateProduct(
-        {
-          product,
-          pixels: accumulator.finish(),
-          imageScores: selectScores(variants[v], post),
-          imageLabels: labels,
-        },
-        { pro: options.pro },
-      );
+      const scores = selectScores(variants[v], post);
+      const evaluate = (indices: readonly number[]) => {
+        const accumulator = new PixelAccumulator();
+        for (const i of indices)
+          accumulator.add(post.maps[i], masks[i], s, s, samples[i].imagePath);
+        return evaluateProduct(
+          {
+            product,
+            pixels: accumulator.finish(),
+            imageScores: indices.map((i) => scores[i]),
+            imageLabels: indices.map((i) => samples[i].label),
+          },
+          { pro: options.pro },
+        );
+      };
+      const metrics = evaluate(all);
+      const productDefects: DefectMetrics[] = [];
+      if (perDefect) {
+        const normal = all.filter((i) => samples[i].label !== 1);
+        for (const defect of kinds) {
+          const own = all.filter((i) => samples[i].label === 1 && samples[i].defect === defect);
+          productDefects.push({ ...evaluate([...normal, ...own]), defect });
+        }
+      }
       results[v].push(metrics);
+      defects[v].push(...productDefects);
       const ms = performance.now() - postStarted;
       postMs += ms;
-      options.onProduct?.(v, metrics, forwardMs + ms);
+      options.onProduct?.(v, metrics, forwardMs + ms, productDefects);
     }
     elapsed += forwardMs + postMs;
     images += samples.length;
   }
-  return results.map((products) => ({
-    dataset: dataset.name,
-    products,
-    mean: meanOverProducts(products),
-    images,
-    msPerImage: images > 0 ? elapsed / images : 0,
-  }));
+  return results.map((products, v) => {
+    const applied = applyDatasetApplicability(products);
+    return {
+      dataset: dataset.name,
+      products: applied.products,
+      defects: defects[v],
+      mean: applied.mean,
+      undefined: applied.undefined,
+      images,
+      msPerImage: images > 0 ? elapsed / images : 0,
+    };
+  });
 }

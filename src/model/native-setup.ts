@@ -1,28 +1,72 @@
 /**
- * `vcp-exp setup native`: installs @tensorflow/tfjs-node into the user cache (native.ts says
- * where) and makes its addon load, offline if need be.
+ * `vcp-exp setup native` and `vcp-exp setup --gpu`: installs a build of the native backend into
+ * the user cache (native.ts says where) and makes its addon load, offline if need be. One
+ * recipe, two builds:
  *
- * tfjs-node's own install script downloads libtensorflow 2.9.1 from a host that air-gapped
- * networks (and this project's CI) cannot reach. Its addon builds unchanged against the
- * TensorFlow C API shipped inside PyPI's tensorflow-cpu wheel, so when the normal route fails
- * the two shared libraries and the C headers are taken from that wheel and the addon is built
- * here. Idempotent: when the backend already loads, nothing is done.
+ * - cpu: @tensorflow/tfjs-node. Its own install script downloads libtensorflow 2.9.1 from a host
+ *   that air-gapped networks (and this project's CI) cannot reach; that is tried first, and when
+ *   it fails the addon is built against the TensorFlow C API inside PyPI's tensorflow-cpu wheel.
+ * - gpu: @tensorflow/tfjs-node-gpu, always built against PyPI's tensorflow wheel (its stock
+ *   download is a CUDA 11 libtensorflow today's machines lack), whose C library carries the
+ *   CUDA 12 kernels, with the CUDA 12 runtime from the nvidia-*-cu12 wheels beside it
+ *   (native-cuda.ts). Only the NVIDIA driver must be on the machine.
+ *
+ * The wheels are pinned with their hashes (native-wheels.ts). npm installs the package with
+ * --ignore-scripts, so its download script never runs. Idempotent: a build that loads (and, for
+ * the GPU build, was made from the current lock) is left alone.
  */
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { cacheRoot } from '../io/cache-dir.js';
 import { nodeArgsFor, sibling } from '../io/node-entry.js';
-import { nativeDir, nativePackageDir, TFJS_NODE, tfjsVersion } from './native.js';
+import { checkCudaLibraries, installCudaLibraries } from './native-cuda.js';
+import {
+  fetchWheels,
+  findPython,
+  formatLock,
+  readLock,
+  type LockedWheel,
+} from './native-wheels.js';
+import {
+  NATIVE_PACKAGES,
+  nativeDir,
+  nativePackageDir,
+  tfjsVersion,
+  type NativeBuild,
+} from './native.js';
 
-const TF_WHEEL = 'tensorflow-cpu==2.21.0';
 const OFFICIAL_INSTALL_TIMEOUT_MS = 90_000;
+/** Written into nativeDir() once a build from the wheels loads: what it was made from. */
+export const BUILD_MANIFEST = 'vcp-exp-build.json';
 
 export interface NativeSetupOptions {
-  /** Skip tfjs-node's own download and build from the PyPI wheel straight away. */
+  build?: NativeBuild;
+  /** CPU build: skip tfjs-node's own download and build from the PyPI wheel straight away. */
   wheel?: boolean;
   log: (line: string) => void;
+}
+
+export interface BuildManifest {
+  build: NativeBuild;
+  package: string;
+  tfjs: string;
+  /** sha256 of the lock's requirements (formatLock), to tell a stale build. */
+  lock: string;
+  wheels: string[];
+  /** GPU build: soname → where TensorFlow's loader found it (check_cuda_libs.py). */
+  cuda?: Record<string, string>;
+  seconds: number;
+  downloadedBytes: number;
 }
 
 function nodeHeadersEnv(): NodeJS.ProcessEnv {
@@ -54,16 +98,29 @@ function run(
   return { ok: true };
 }
 
-/** Loads the backend as vcp-exp will, in a fresh process, and runs one matMul on it. */
-export function probeNative(): { ok: boolean; output: string } {
+/**
+ * Loads a build as vcp-exp will, in a fresh process, and runs one matMul on it. `tfLog` keeps
+ * TensorFlow's own log (what it says about CUDA and the GPU) in the output.
+ */
+export function probeNative(
+  build: NativeBuild = 'cpu',
+  { tfLog = false }: { tfLog?: boolean } = {},
+): { ok: boolean; output: string } {
   const result = spawnSync(
     process.execPath,
-    nodeArgsFor(sibling(import.meta.url, './native-probe')),
-    { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } },
+    [...nodeArgsFor(sibling(import.meta.url, './native-probe')), build],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: tfLog ? '0' : '2' },
+      timeout: 300_000,
+    },
   );
   const ok = result.status === 0;
-  // TensorFlow greets on stderr even when all is well; only a failure needs it.
-  return { ok, output: (ok ? result.stdout : `${result.stdout}${result.stderr}`).trim() };
+  // TensorFlow greets on stderr even when all is well; only a failure (or tfLog) needs it.
+  return {
+    ok,
+    output: (ok && !tfLog ? result.stdout : `${result.stdout}${result.stderr}`).trim(),
+  };
 }
 
 /** npm, as the command that runs us found it (npm_execpath under npm/npx), else from PATH. */
@@ -74,16 +131,17 @@ function npm(): { cmd: string; args: string[] } {
   return { cmd: process.platform === 'win32' ? 'npm.cmd' : 'npm', args: [] };
 }
 
-/** tfjs-node's files (without running its download script) in the cache, and no other tfjs. */
-function installPackage(log: (line: string) => void): string {
-  const dir = nativeDir();
+/** The build's npm package (without running its download script) in the cache, and no other tfjs. */
+function installPackage(build: NativeBuild, log: (line: string) => void): string {
+  const dir = nativeDir(build);
+  const pkgName = NATIVE_PACKAGES[build];
   const version = tfjsVersion();
-  if (!existsSync(join(nativePackageDir(), 'package.json'))) {
-    log(`installing ${TFJS_NODE}@${version} into ${dir} (without its download script)`);
+  if (!existsSync(join(nativePackageDir(build), 'package.json'))) {
+    log(`installing ${pkgName}@${version} into ${dir} (without its download script)`);
     mkdirSync(dir, { recursive: true });
     writeFileSync(
       join(dir, 'package.json'),
-      `${JSON.stringify({ private: true, description: 'the native TensorFlow backend of vcp-exp (vcp-exp setup native)' }, null, 2)}\n`,
+      `${JSON.stringify({ private: true, description: `the native TensorFlow backend of vcp-exp, ${build.toUpperCase()} build (vcp-exp setup)` }, null, 2)}\n`,
     );
     const { cmd, args } = npm();
     const r = run(
@@ -95,20 +153,21 @@ function installPackage(log: (line: string) => void): string {
         '--no-audit',
         '--no-fund',
         '--save-exact',
-        `${TFJS_NODE}@${version}`,
+        `${pkgName}@${version}`,
       ],
       { cwd: dir },
     );
-    if (!r.ok || !existsSync(join(nativePackageDir(), 'package.json')))
+    if (!r.ok || !existsSync(join(nativePackageDir(build), 'package.json')))
       throw new Error(
-        `${TFJS_NODE}@${version} could not be installed from the npm registry: ${r.reason ?? 'not found after npm install'}`,
+        `${pkgName}@${version} could not be installed from the npm registry: ${r.reason ?? 'not found after npm install'}`,
       );
   }
-  // vcp-exp's own tfjs is the one tfjs-node must register with (native.ts).
+  // vcp-exp's own tfjs is the one the addon must register with (native.ts).
   const scope = join(dir, 'node_modules', '@tensorflow');
+  const own = pkgName.split('/')[1];
   for (const name of readdirSync(scope))
-    if (name !== 'tfjs-node') rmSync(join(scope, name), { recursive: true, force: true });
-  return nativePackageDir();
+    if (name !== own) rmSync(join(scope, name), { recursive: true, force: true });
+  return nativePackageDir(build);
 }
 
 function tryOfficialInstall(pkg: string, log: (line: string) => void): boolean {
@@ -119,57 +178,11 @@ function tryOfficialInstall(pkg: string, log: (line: string) => void): boolean {
     stdio: 'pipe',
   });
   if (!result.ok) log(`official download unavailable (${result.reason})`);
-  return result.ok && probeNative().ok;
+  return result.ok && probeNative('cpu').ok;
 }
 
-function wheelDir(): string {
-  return join(cacheRoot(), 'wheels');
-}
-
-function findWheel(dir: string): string | undefined {
-  if (!existsSync(dir)) return undefined;
-  const name = readdirSync(dir).find((f) => /^tensorflow_cpu-2\.21\.0-.*\.whl$/.test(f));
-  return name ? join(dir, name) : undefined;
-}
-
-function python(): string {
-  for (const candidate of [process.env.PYTHON, 'python3', 'python']) {
-    if (!candidate) continue;
-    const r = spawnSync(candidate, ['-c', 'import sys; print(sys.version_info[0])'], {
-      encoding: 'utf8',
-    });
-    if (r.status === 0 && r.stdout.trim() === '3') return candidate;
-  }
-  throw new Error(
-    'Python 3 with pip is needed to fetch the TensorFlow C library from PyPI (apt-get install python3-pip)',
-  );
-}
-
-function fetchWheel(py: string, log: (line: string) => void): string {
-  const dir = wheelDir();
-  let wheel = findWheel(dir);
-  if (wheel) return wheel;
-  log(`downloading ${TF_WHEEL} from PyPI (about 270 MB, once; cached in ${dir})`);
-  mkdirSync(dir, { recursive: true });
-  const r = run(py, [
-    '-m',
-    'pip',
-    'download',
-    '--quiet',
-    '--no-deps',
-    '--only-binary=:all:',
-    TF_WHEEL,
-    '-d',
-    dir,
-  ]);
-  wheel = findWheel(dir);
-  if (!r.ok || !wheel)
-    throw new Error(`pip could not download ${TF_WHEEL}: ${r.reason ?? 'no wheel found'}`);
-  return wheel;
-}
-
-/** Copies the C API libraries and headers out of the wheel into tfjs-node's deps/. */
-function stageDeps(py: string, wheel: string, pkg: string): void {
+/** Copies the C API libraries and headers out of a TensorFlow wheel into the package's deps/. */
+function stageDeps(py: string, wheel: string, pkg: string): string {
   const deps = join(pkg, 'deps');
   rmSync(deps, { recursive: true, force: true });
   mkdirSync(join(deps, 'lib'), { recursive: true });
@@ -200,10 +213,11 @@ with zipfile.ZipFile(wheel) as z:
   symlinkSync('libtensorflow_cc.so.2', join(lib, 'libtensorflow.so'));
   symlinkSync('libtensorflow_cc.so.2', join(lib, 'libtensorflow.so.2'));
   symlinkSync('libtensorflow_framework.so.2', join(lib, 'libtensorflow_framework.so'));
+  return deps;
 }
 
 function buildAddon(pkg: string, log: (line: string) => void): void {
-  log("building the tfjs-node addon against the wheel's TensorFlow C API (about a minute)");
+  log("building the addon against the wheel's TensorFlow C API (about a minute)");
   const preGyp = join(
     dirname(createRequire(join(pkg, 'package.json')).resolve('@mapbox/node-pre-gyp/package.json')),
     'bin',
@@ -218,23 +232,104 @@ function buildAddon(pkg: string, log: (line: string) => void): void {
     );
 }
 
+function lockDigest(lock: readonly LockedWheel[]): string {
+  return createHash('sha256').update(formatLock(lock)).digest('hex');
+}
+
+/** The manifest of a build made from the wheels, if it has one. */
+export function readBuildManifest(build: NativeBuild): BuildManifest | undefined {
+  const file = join(nativeDir(build), BUILD_MANIFEST);
+  if (!existsSync(file)) return undefined;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as BuildManifest;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The GPU build counts as set up only when it was made from the current lock. */
+function upToDate(build: NativeBuild): boolean {
+  if (build === 'cpu') return true;
+  return readBuildManifest(build)?.lock === lockDigest(readLock(build));
+}
+
+function label(build: NativeBuild): string {
+  return build === 'gpu' ? 'GPU build' : 'native backend';
+}
+
+/** The locked wheels are Linux x86_64 ones (native-wheels.ts WHEEL_TARGET): elsewhere, why not. */
+export function wheelPlatformProblem(
+  build: NativeBuild,
+  platform: string = process.platform,
+  arch: string = process.arch,
+): string | undefined {
+  if (platform === 'linux' && arch === 'x64') return undefined;
+  return build === 'gpu'
+    ? `the GPU build is for Linux x86_64 only (this is ${platform}-${arch}): TensorFlow publishes its CUDA build for no other platform`
+    : `building from PyPI's TensorFlow wheel is for Linux x86_64 only (this is ${platform}-${arch}); here only tfjs-node's official download can provide the native backend`;
+}
+
 /** Throws an Error saying what failed and what is needed. */
-export function setupNative({ wheel, log }: NativeSetupOptions): void {
-  const before = probeNative();
-  if (before.ok) {
-    log(`native backend ready (${before.output})`);
+export function setupNative({ build = 'cpu', wheel, log }: NativeSetupOptions): void {
+  const started = Date.now();
+  const before = probeNative(build);
+  if (before.ok && upToDate(build)) {
+    log(`${label(build)} ready (${before.output})`);
     return;
   }
-  const pkg = installPackage(log);
-  const skipOfficial = wheel || process.env.VCP_EXP_NATIVE_FROM_WHEEL === '1';
+  const platformProblem = wheelPlatformProblem(build);
+  if (build === 'gpu' && platformProblem) throw new Error(platformProblem);
+  const pkg = installPackage(build, log);
+  const skipOfficial = build === 'gpu' || wheel || process.env.VCP_EXP_NATIVE_FROM_WHEEL === '1';
   if (!skipOfficial && tryOfficialInstall(pkg, log)) {
     log(`native backend ready from the official download (${probeNative().output})`);
     return;
   }
-  const py = python();
-  stageDeps(py, fetchWheel(py, log), pkg);
+  if (platformProblem) throw new Error(platformProblem);
+  const py = findPython();
+  const lock = readLock(build);
+  const tensorflow = lock.findIndex((w) => /^tensorflow(-cpu)?$/.test(w.name));
+  if (tensorflow < 0) throw new Error(`the ${build} lock pins no TensorFlow wheel`);
+  const { files, downloadedBytes } = fetchWheels(py, lock, log);
+  const deps = stageDeps(py, files[tensorflow]!, pkg);
+  if (build === 'gpu') {
+    log('installing the CUDA 12 libraries from the nvidia-*-cu12 wheels');
+    installCudaLibraries(
+      py,
+      lock.filter((_, i) => i !== tensorflow),
+      deps,
+    );
+  }
   buildAddon(pkg, log);
-  const after = probeNative();
+  const after = probeNative(build);
   if (!after.ok) throw new Error(`the addon was built but does not load:\n${after.output}`);
-  log(`native backend ready, built from ${TF_WHEEL} (${after.output})`);
+  let cuda: Record<string, string> | undefined;
+  if (build === 'gpu') {
+    const check = checkCudaLibraries(py, deps);
+    if (!check.ok)
+      throw new Error(
+        `TensorFlow would not find all its CUDA libraries:\n  ${check.problems.join('\n  ')}`,
+      );
+    cuda = check.tensorflowOpens;
+    log(
+      `TensorFlow's loader finds ${Object.keys(cuda).join(', ')} in ${deps}, and NVRTC where cuDNN, cuBLASLt and cuFFT look`,
+    );
+  }
+  const seconds = Math.round((Date.now() - started) / 1000);
+  const manifest: BuildManifest = {
+    build,
+    package: NATIVE_PACKAGES[build],
+    tfjs: tfjsVersion(),
+    lock: lockDigest(lock),
+    wheels: lock.map((w) => `${w.name}==${w.version}`),
+    cuda,
+    seconds,
+    downloadedBytes,
+  };
+  writeFileSync(join(nativeDir(build), BUILD_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+  const downloaded =
+    downloadedBytes > 0 ? `, ${(downloadedBytes / 1e9).toFixed(2)} GB downloaded` : '';
+  log(
+    `${label(build)} ready, built from ${lock[tensorflow]!.name}==${lock[tensorflow]!.version} in ${seconds} s${downloaded} (${after.output})`,
+  );
 }

@@ -1,12 +1,15 @@
 /**
- * Where the native TensorFlow backend (@tensorflow/tfjs-node: its JS, its addon and
- * libtensorflow, ~0.8 GB) lives and how it is loaded. `vcp-exp setup native` builds it in the
- * user cache, `<cache root>/native/tfjs-node-<version>-<platform>-<arch>/`, not in the
- * package: an installed or npx-run vcp-exp gets it too, and a reinstall keeps it.
+ * Where the native TensorFlow backend lives and how it is loaded. It comes in two builds of
+ * the same tfjs addon: `cpu` (@tensorflow/tfjs-node, ~0.8 GB) and `gpu`
+ * (@tensorflow/tfjs-node-gpu with TensorFlow's CUDA kernels and the CUDA 12 libraries,
+ * ~4 GB). `vcp-exp setup` builds them in the user cache, side by side,
+ * `<cache root>/native/<package>-<version>-<platform>-<arch>/`, not in the package: an
+ * installed or npx-run vcp-exp gets them too, and a reinstall keeps them.
  *
- * That copy of tfjs-node must register its kernels with *our* tfjs (one engine per process),
+ * The cache's tfjs-node must register its kernels with *our* tfjs (one engine per process),
  * so while it loads, its requests for `@tensorflow/tfjs*` resolve to the packages vcp-exp
  * itself uses; the cache holds no other tfjs (setup removes it), so nothing can load twice.
+ * Both builds register the `tensorflow` backend: a process loads one of them, never both.
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
@@ -14,7 +17,14 @@ import { join, sep } from 'node:path';
 import { cacheRoot } from '../io/cache-dir.js';
 
 const require = createRequire(import.meta.url);
-export const TFJS_NODE = '@tensorflow/tfjs-node';
+
+export type NativeBuild = 'cpu' | 'gpu';
+export const NATIVE_PACKAGES = {
+  cpu: '@tensorflow/tfjs-node',
+  gpu: '@tensorflow/tfjs-node-gpu',
+} as const satisfies Record<NativeBuild, string>;
+export const TFJS_NODE = NATIVE_PACKAGES.cpu;
+export const TFJS_NODE_GPU = NATIVE_PACKAGES.gpu;
 
 /** The tfjs version vcp-exp runs; the native build must match it. */
 export function tfjsVersion(): string {
@@ -22,21 +32,28 @@ export function tfjsVersion(): string {
   return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
 
-/** The directory `vcp-exp setup native` installs into (an npm prefix). */
-export function nativeDir(env: NodeJS.ProcessEnv = process.env): string {
+/** The directory `vcp-exp setup` installs a build into (an npm prefix). */
+export function nativeDir(
+  build: NativeBuild = 'cpu',
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  const name = NATIVE_PACKAGES[build].split('/')[1];
   return join(
     cacheRoot(env),
     'native',
-    `tfjs-node-${tfjsVersion()}-${process.platform}-${process.arch}`,
+    `${name}-${tfjsVersion()}-${process.platform}-${process.arch}`,
   );
 }
 
-/** tfjs-node's package directory inside nativeDir(). */
-export function nativePackageDir(env: NodeJS.ProcessEnv = process.env): string {
-  return join(nativeDir(env), 'node_modules', ...TFJS_NODE.split('/'));
+/** The build's package directory inside nativeDir(). */
+export function nativePackageDir(
+  build: NativeBuild = 'cpu',
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  return join(nativeDir(build, env), 'node_modules', ...NATIVE_PACKAGES[build].split('/'));
 }
 
-/** Requests from the cache's tfjs-node that must get our packages: tfjs and its parts. */
+/** Requests from the cache's tfjs-node(-gpu) that must get our packages: tfjs and its parts. */
 const SHARED = /^@tensorflow\/tfjs(?!-node)(-[a-z-]+)?(\/|$)/;
 
 type ResolveFilename = (
@@ -46,10 +63,11 @@ type ResolveFilename = (
 ) => string;
 
 /**
- * Requires the tfjs-node installed in `dir` (an npm prefix), its `@tensorflow/tfjs*` imports
- * resolved to vcp-exp's own. Throws when it is missing or its addon does not load.
+ * Requires `pkg` (tfjs-node or tfjs-node-gpu) installed in `dir` (an npm prefix), its
+ * `@tensorflow/tfjs*` imports resolved to vcp-exp's own. Throws when it is missing or its addon
+ * does not load.
  */
-export function requireNativeFrom(dir: string): void {
+export function requireNativeFrom(dir: string, pkg: string = TFJS_NODE): void {
   const loader = Module as unknown as { _resolveFilename: ResolveFilename };
   const original = loader._resolveFilename;
   // Node names modules by their real path: a symlinked cache (or part of it) must match too.
@@ -60,30 +78,56 @@ export function requireNativeFrom(dir: string): void {
     return original.call(this, request, parent, ...rest);
   };
   try {
-    createRequire(join(dir, 'package.json'))(TFJS_NODE);
+    createRequire(join(dir, 'package.json'))(pkg);
   } finally {
     loader._resolveFilename = original;
   }
 }
 
+let loaded: { build: NativeBuild; from: string } | undefined;
+
+/** The build this process loaded, if any. */
+export function loadedNativeBuild(): NativeBuild | undefined {
+  return loaded?.build;
+}
+
 /**
- * Loads the native backend: the cache build when there is one, else a tfjs-node installed
- * beside vcp-exp (a checkout set up by an earlier `npm run setup`, or installed by hand).
- * Returns where it came from.
+ * Loads a build of the native backend: the cache's; for the CPU build, when the cache has
+ * none, a tfjs-node installed beside vcp-exp (a checkout set up by an earlier
+ * `npm run setup`, or installed by hand). Returns where it came from. The GPU build is only
+ * the cache's: the stock tfjs-node-gpu downloads a CUDA 11 TensorFlow that today's machines
+ * lack. Loading is once per process; asking for the other build afterwards throws.
  */
-export function loadNativeTfjs(env: NodeJS.ProcessEnv = process.env): string {
-  const dir = nativeDir(env);
-  if (existsSync(nativePackageDir(env))) {
-    requireNativeFrom(dir);
+export function loadNativeTfjs(
+  build: NativeBuild = 'cpu',
+  env: NodeJS.ProcessEnv = process.env,
+): string {
+  if (loaded) {
+    if (loaded.build !== build)
+      throw new Error(
+        `this process already loaded the ${loaded.build.toUpperCase()} build of the native backend; the ${build.toUpperCase()} build cannot load beside it`,
+      );
+    return loaded.from;
+  }
+  const dir = nativeDir(build, env);
+  const pkg = NATIVE_PACKAGES[build];
+  if (existsSync(nativePackageDir(build, env))) {
+    requireNativeFrom(dir, pkg);
+    loaded = { build, from: dir };
     return dir;
   }
+  if (build === 'gpu')
+    throw new Error(
+      `not built: ${nativePackageDir(build, env)} does not exist (vcp-exp setup --gpu builds it)`,
+    );
   try {
-    require(TFJS_NODE);
+    require(pkg);
   } catch (error) {
     throw new Error(
-      `not built: ${nativePackageDir(env)} does not exist (and ${TFJS_NODE} beside vcp-exp does not load: ${String((error as Error).message).split('\n')[0]})`,
+      `not built: ${nativePackageDir(build, env)} does not exist (and ${pkg} beside vcp-exp does not load: ${String((error as Error).message).split('\n')[0]})`,
       { cause: error },
     );
   }
-  return require.resolve(TFJS_NODE);
+  loaded = { build, from: require.resolve(pkg) };
+  return loaded.from;
 }

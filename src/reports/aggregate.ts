@@ -14,6 +14,8 @@ export interface TrialResult {
   seed: number;
   /** MLflow metric key (e.g. "MVTec-AD.pixel_ap", "MVTec-AD.bottle.pro") → latest value. */
   metrics: Record<string, number>;
+  /** The run's tags (e.g. vcp.undefined.<dataset>: metrics the dataset cannot define). */
+  tags?: Record<string, string>;
 }
 
 export interface Group {

@@ -147,7 +147,8 @@ export async function samplesFigure(
         type: 'nominal',
         sort: keys,
         title: 'product / image',
-        axis: { ticks: false, domain: false },
+        // Sample names carry the defect type: never cut them (Vega's default limit is 180 px).
+        axis: { ticks: false, domain: false, labelLimit: 0 },
       },
       url: { field: 'url', type: 'nominal' },
     },

@@ -6,6 +6,9 @@
 import { UserError } from '../errors.js';
 import type { MlflowClient } from '../tracking/client.js';
 import { TAGS } from '../tracking/layout.js';
+import { compareUrl } from '../tracking/mlflow-ui.js';
+
+export { compareUrl };
 import type { Run } from '../tracking/types.js';
 import { quoteFilterValue } from '../tracking/wire.js';
 
@@ -34,12 +37,6 @@ export async function resolveRun(client: MlflowClient, ref: string): Promise<Run
     });
   }
   return run;
-}
-
-/** The MLflow UI route comparing runs (JSON arrays in the fragment's query, as the UI writes them). */
-export function compareUrl(trackingUri: string, runIds: string[], experimentIds: string[]): string {
-  const list = (ids: string[]) => encodeURIComponent(JSON.stringify(ids)).replaceAll('%2C', ',');
-  return `${trackingUri.replace(/\/+$/, '')}/#/compare-runs?runs=${list(runIds)}&experiments=${list([...new Set(experimentIds)])}`;
 }
 
 export interface CompareRow {
@@ -95,6 +92,7 @@ function label(run: Run): string {
 export function formatComparison(
   c: Comparison,
   highlight: (s: string) => string = (s) => s,
+  where = `MLflow UI: ${c.url}`,
 ): string {
   const table = (title: string, rows: (CompareRow & { delta?: number })[], withDelta: boolean) => {
     const head = [title, 'A', 'B', ...(withDelta ? ['B − A'] : []), ''];
@@ -128,6 +126,6 @@ export function formatComparison(
     '',
     table('metric', c.metrics, true),
     '',
-    `MLflow UI: ${c.url}`,
+    where,
   ].join('\n');
 }

@@ -70,10 +70,11 @@ function panelData(
     const i = fig.metrics!.indexOf(metric);
     for (const [key, values] of Object.entries(ref.values)) {
       const [xLabel, seriesLabel] = key.split(KEY_SEPARATOR);
+      if (values[i] === null || values[i] === undefined) continue; // not reported
       paper.push({
         x: xLabel,
         series: seriesLabel ? `${PAPER}: ${seriesLabel}` : PAPER,
-        value: values[i],
+        value: values[i]!,
       });
     }
   }
@@ -91,6 +92,12 @@ export function metricFigure(
   const order = xValues(groups, x, shown);
   const panels: VlSpec[] = [];
   const panelDatasets = x === 'dataset' ? [undefined] : shown;
+  // Error bars only when some point has several seeds; with one seed each they would be empty.
+  const spread = fig.metrics!.some((metric) =>
+    panelDatasets.some((dataset) =>
+      panelData(fig, groups, metric, dataset, shown).points.some((p) => p.n > 1),
+    ),
+  );
   for (const metric of fig.metrics!) {
     for (const dataset of panelDatasets) {
       const { points, paper } = panelData(fig, groups, metric, dataset, shown);
@@ -112,19 +119,9 @@ export function metricFigure(
         title: legend,
         scale: { scheme: 'tableau10' },
       };
-      const layers: VlSpec[] =
+      const bars: VlSpec[] =
         fig.kind === 'bar'
           ? [
-              {
-                data: { values: points },
-                mark: { type: 'bar' },
-                encoding: {
-                  x: xEnc,
-                  xOffset: { field: 'series' },
-                  y: { ...yEnc, field: 'mean', scale: { zero: true } },
-                  color,
-                },
-              },
               {
                 data: { values: points },
                 mark: { type: 'errorbar', ticks: true },
@@ -142,6 +139,24 @@ export function metricFigure(
                 mark: { type: 'errorbar', ticks: true },
                 encoding: { x: xEnc, y: { ...yEnc, field: 'lo' }, y2: { field: 'hi' }, color },
               },
+            ];
+      const layers: VlSpec[] =
+        fig.kind === 'bar'
+          ? [
+              {
+                data: { values: points },
+                mark: { type: 'bar' },
+                encoding: {
+                  x: xEnc,
+                  xOffset: { field: 'series' },
+                  y: { ...yEnc, field: 'mean', scale: { zero: true } },
+                  color,
+                },
+              },
+              ...(spread ? bars : []),
+            ]
+          : [
+              ...(spread ? bars : []),
               {
                 data: { values: points },
                 mark: { type: 'line', point: { size: 50 } },
@@ -164,7 +179,9 @@ export function metricFigure(
     }
   }
   const subtitle = [
-    'mean ± sample std over seeds (error bars)',
+    spread
+      ? 'mean ± sample std over seeds (error bars)'
+      : `one seed per point${groups.some((g) => g.results.length > 0) ? '' : ' (no finished runs)'}`,
     ...(fig.reference ? [`dashed: ${fig.reference.source}`] : []),
   ];
   return {

@@ -52,9 +52,10 @@ function cellOf(
   group: Group,
   key: string,
   metric: Metric,
-  paper: number | undefined,
+  reported: number | null | undefined,
 ): Omit<Cell, 'best'> {
   const stat = metricStat(group, key, (v) => toDisplay(metric, v));
+  const paper = reported ?? undefined; // null: the paper reports none
   return { stat, paper, delta: stat && paper !== undefined ? stat.mean - paper : undefined };
 }
 
@@ -164,11 +165,16 @@ function markBestWithin(rows: Row[], columns: Column[], blockOf: (r: Row) => str
     );
 }
 
-/** Products of a dataset found in the results' metric keys (`<dataset>.<product>.<metric>`), sorted. */
+/**
+ * Products of a dataset found in the results' metric keys (`<dataset>.<product>.<metric>`),
+ * sorted; with `defects`, also the per-defect-type entries `<product>/<defect>` (each after
+ * its product).
+ */
 export function productsOf(
   groups: readonly Group[],
   dataset: string,
   metrics: readonly Metric[],
+  defects = false,
 ): string[] {
   const found = new Set<string>();
   const prefix = `${dataset}.`;
@@ -178,15 +184,26 @@ export function productsOf(
         if (!key.startsWith(prefix)) continue;
         const rest = key.slice(prefix.length);
         const dot = rest.lastIndexOf('.');
-        if (dot > 0 && (metrics as readonly string[]).includes(rest.slice(dot + 1)))
-          found.add(rest.slice(0, dot));
+        if (dot > 0 && (metrics as readonly string[]).includes(rest.slice(dot + 1))) {
+          const product = rest.slice(0, dot);
+          if (defects || !product.includes('/')) found.add(product);
+        }
       }
     }
   }
   return [...found].sort();
 }
 
-/** Per-product table of one dataset: a row per product (× sweep point), then the dataset mean. */
+/** "grid", or "grid: broken" for a defect type of grid. */
+function productLabel(key: string): string {
+  const slash = key.indexOf('/');
+  return slash < 0 ? key : `${key.slice(0, slash)}: ${key.slice(slash + 1)}`;
+}
+
+/**
+ * Per-product table of one dataset: a row per product (× sweep point), each followed by its
+ * defect types when evaluated separately, then the dataset mean.
+ */
 export function buildProductTable(
   { table, axes, groups }: TableInput,
   dataset: string,
@@ -205,7 +222,7 @@ export function buildProductTable(
     hasReference: Boolean(refValues),
   }));
   const rows: Row[] = [];
-  const products = productsOf(groups, dataset, table.metrics);
+  const products = productsOf(groups, dataset, table.metrics, true);
   const refFor = (g: Group) =>
     refRow === undefined ? groups.length === 1 : groupLabel(g, others) === refRow;
   for (const product of [...products, 'mean']) {
@@ -219,7 +236,7 @@ export function buildProductTable(
         best: false,
       }));
       block.push({
-        keys: [product, ...others.map((a) => g.labels[a])],
+        keys: [productLabel(product), ...others.map((a) => g.labels[a])],
         n: g.results.length,
         cells,
       });

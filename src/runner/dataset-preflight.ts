@@ -85,7 +85,12 @@ export async function preflightDatasets(
     const problems: DatasetProblem[] = [];
     let renamed: [string, string][] = [];
     try {
-      const check = await checkDataset({ ...use, decode: true, decoded });
+      const check = await checkDataset({
+        ...use,
+        decode: true,
+        decoded,
+        requireMasks: use.labels.includes('train dataset'),
+      });
       problems.push(...check.problems);
       const names = check.dataset.products();
       problems.push(...keyCollisions(use.root, names));

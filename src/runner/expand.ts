@@ -47,16 +47,21 @@ export function expandTrials(
   for (const point of points) {
     input.seeds.forEach((seed, s) => {
       const origins: Record<string, JsonPath> = {};
+      // A variant naming another method starts from that method's defaults: `base` is the
+      // spec method's config.
+      const own = point.find((p) => p.method !== undefined);
+      const method = own?.method ?? input.method;
+      const base = own ? {} : input.base;
       const config: TrialConfig = {
-        method: input.method,
+        method,
         model: {
-          ...structuredClone(methodDefaults(methodDefinition(input.method))),
-          ...structuredClone(input.base),
+          ...structuredClone(methodDefaults(methodDefinition(method))),
+          ...structuredClone(base),
         },
         train: fillTrain(input.train),
         eval: fillEval(input.eval),
       };
-      recordOrigins(input.base, ['model'], ['base'], origins);
+      recordOrigins(base, ['model'], own ? own.methodOrigin! : ['base'], origins);
       recordOrigins(input.train, ['train'], ['train'], origins);
       recordOrigins(input.eval, ['eval'], ['eval'], origins);
       for (const patch of point.flatMap((p) => p.patches)) {
@@ -206,6 +211,8 @@ export function assignKeys(
     const { config } = d;
     const weights = weightsOf(d);
     const { micro_batch: _mb, ...train } = config.train;
+    // Which pictures are logged changes no result.
+    const { samples_per_product: _spp, ...evalIdentity } = config.eval;
     const model = withoutLegacyValues({ ...config.model, backbone: weights });
     const identity = {
       method: config.method,
@@ -214,7 +221,7 @@ export function assignKeys(
         ? { checkpoint: checkpointOf(train.checkpoint) }
         : { ...train, dataset: { ...train.dataset!, root: rel(train.dataset!.root) } },
       eval: {
-        ...config.eval,
+        ...evalIdentity,
         datasets: config.eval.datasets.map((x) => ({ ...x, root: rel(x.root) })),
       },
     };
@@ -222,12 +229,17 @@ export function assignKeys(
     const trainingModel = Object.fromEntries(
       Object.entries(model).filter(([k]) => !evalOnly.includes(k)),
     );
+    // The method's feature forms enter only where they differ from raw tokens and CLIP's image
+    // embedding, so the keys of methods without them stay what they were.
+    const forms = methodDefinition(config.method).features?.(config.model) ?? {};
     const features = {
       weights,
       activation: String(config.model.activation),
       pos_embed_resize: String(config.model.pos_embed_resize),
       image_size: Number(config.model.image_size),
       layers: [...(config.model.layers as number[])],
+      ...(forms.tokens && forms.tokens !== 'raw' ? { tokens: forms.tokens } : {}),
+      ...(forms.global && forms.global !== 'ln_post' ? { global: forms.global } : {}),
     };
     const featureKey: FeatureKey = { id: shortHash(withoutLegacyValues(features)), ...features };
     return {

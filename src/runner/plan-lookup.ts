@@ -5,6 +5,7 @@
  */
 import { MlflowClient } from '../tracking/client.js';
 import { openTracking } from '../tracking/connect.js';
+import { changeHint, chooseTrackingUri } from '../tracking/tracking-uri.js';
 import { ExperimentLayout } from '../tracking/layout.js';
 import { isHealthy, readServerState, resolveStateDir } from '../tracking/server.js';
 import { mlflowLookup } from './resume.js';
@@ -20,6 +21,8 @@ export interface PlanLookupOptions {
 
 export interface PlanLookup {
   lookup: FinishedTrialLookup;
+  /** The server asked (plan also reads earlier runs' timings from it). */
+  client: MlflowClient;
   where: string;
   close(): Promise<void>;
 }
@@ -32,14 +35,28 @@ export async function openPlanLookup(
   const env = options.env ?? process.env;
   const retry = { attempts: 2, baseDelayMs: 100, maxDelayMs: 500 };
   const journalDir = `${resolveStateDir(undefined, env)}/journal`;
-  const uri = options.trackingUri ?? (env.MLFLOW_TRACKING_URI?.trim() || spec.tracking.uri);
+  const choice = chooseTrackingUri({
+    flag: options.trackingUri,
+    env,
+    spec: { uri: spec.tracking.uri, file: spec.file },
+  });
   const make = (client: MlflowClient, where: string, close: () => Promise<void>): PlanLookup => ({
     lookup: mlflowLookup(new ExperimentLayout(client, { journalDir }), spec.tracking.experiment),
+    client,
     where,
     close,
   });
-  if (uri)
-    return make(new MlflowClient({ trackingUri: uri, env, retry }), uri, async () => undefined);
+  if (choice.uri)
+    return make(
+      new MlflowClient({
+        trackingUri: choice.uri,
+        env,
+        retry,
+        origin: { what: choice.origin, hint: changeHint(choice) },
+      }),
+      choice.uri,
+      async () => undefined,
+    );
   const state = readServerState(resolveStateDir(undefined, env));
   if (state && (await isHealthy(state.url, 1_000)))
     return make(
@@ -48,6 +65,6 @@ export async function openPlanLookup(
       async () => undefined,
     );
   if (!options.mlflow) return undefined;
-  const tracking = await openTracking({ env, retry });
+  const tracking = await openTracking({ env, retry, choice });
   return make(tracking.client, tracking.client.http.baseUrl, () => tracking.close());
 }

@@ -9,6 +9,7 @@ import { runName } from './executors/local.js';
 import type { Trial } from './spec-types.js';
 import type { TrialEvent } from './trial-events.js';
 import { inCI } from '../io/ci.js';
+import { plural } from '../io/wording.js';
 
 export type ProgressMode = 'plain' | 'fancy';
 
@@ -47,6 +48,10 @@ export function describeEvent(event: TrialEvent): string | undefined {
       return `epoch ${event.epoch + 1}/${event.epochs}: loss ${event.loss.toFixed(4)}`;
     case 'product':
       return `evaluate ${event.dataset}: ${event.product} (${event.done}/${event.total})`;
+    case 'images':
+      return `evaluate ${event.dataset}: ${event.done}/${event.total} images, ${event.rate.toFixed(1)} images/s`;
+    case 'log':
+      return undefined;
     case 'step':
       return `epoch ${event.epoch + 1}/${event.epochs} step ${event.step + 1}/${event.stepsPerEpoch}: loss ${event.loss.toFixed(4)}`;
     case 'done':
@@ -106,7 +111,7 @@ export class PlainReporter implements SweepReporter {
     this.count.total = info.trials.length;
     this.count.workers = info.workers;
     this.say(
-      `sweep ${info.name}: ${info.trials.length} trials to run on ${info.workers} worker(s), ${info.skipped} skipped`,
+      `sweep ${info.name}: ${plural(info.trials.length, 'trial')} to run on ${plural(info.workers, 'worker')}, ${info.skipped} skipped`,
     );
   }
 
@@ -131,7 +136,7 @@ export class PlainReporter implements SweepReporter {
   }
 
   async end(notStarted: readonly Trial[]): Promise<void> {
-    if (notStarted.length > 0) this.say(`${notStarted.length} trial(s) not started`);
+    if (notStarted.length > 0) this.say(`${plural(notStarted.length, 'trial')} not started`);
   }
 }
 

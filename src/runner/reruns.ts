@@ -5,13 +5,11 @@
  * gets seed_k = first + 1000·k for the missing k. Existing seeds keep their trial ids, so only
  * the new trials run.
  */
-import { rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { parse } from 'yaml';
 import { UserError } from '../errors.js';
-import { isPlainObject } from './extends.js';
+import { isPlainObject, loadWithExtends } from './extends.js';
 import { loadSpec } from './spec.js';
 import type { Spec } from './spec-types.js';
-import { loadYamlFile } from './yaml-source.js';
 
 /** The seeds a spec written with `seeds` (count, list or absent) has once extended to `n`. */
 export function extendSeeds(
@@ -28,27 +26,33 @@ export function extendSeeds(
   return out;
 }
 
-/** Loads `file` with `n` seeds per configuration; the spec keeps its own file name. */
+/**
+ * Loads `file` (with `overrides`) with `n` seeds per configuration: the seeds are one more
+ * override, so the spec keeps its file, positions and relative paths.
+ */
 export async function loadSpecWithSeeds(
   file: string,
   n: number,
+  overrides: readonly string[] = [],
 ): Promise<{ spec: Spec; added: number[] }> {
   if (!Number.isInteger(n) || n < 1)
     throw new UserError(`--seeds: got ${n}, expected an integer ≥ 1 (seeds per configuration)`, {
       exitCode: 2,
     });
-  const original = await loadSpec(file);
+  const original = await loadSpec(file, { overrides });
   if (original.seeds.length >= n) return { spec: original, added: [] };
-  const raw = loadYamlFile(file).value; // bounded like every spec read
-  const seeds = extendSeeds(original.seeds, isPlainObject(raw) ? raw.seeds : undefined, n);
-  // Written beside the spec: dataset roots and ids stay relative to the same directory.
-  const overlay = join(dirname(file), `.${basename(file)}.seeds-${n}-${process.pid}.yaml`);
-  writeFileSync(overlay, `extends: ./${basename(file)}\nseeds: ${JSON.stringify(seeds)}\n`);
-  try {
-    const spec = await loadSpec(overlay);
-    const added = spec.seeds.filter((s) => !original.seeds.includes(s));
-    return { spec: { ...spec, file: original.file, chain: original.chain }, added };
-  } finally {
-    rmSync(overlay, { force: true });
-  }
+  const seeds = extendSeeds(original.seeds, writtenSeeds(file, overrides), n);
+  const spec = await loadSpec(file, {
+    overrides: [...overrides, `seeds=${JSON.stringify(seeds)}`],
+  });
+  const added = spec.seeds.filter((s) => !original.seeds.includes(s));
+  return { spec: { ...spec, overrides: [...overrides] }, added };
+}
+
+/** `seeds` as written: by the last override that sets it, else by the spec (with its bases). */
+function writtenSeeds(file: string, overrides: readonly string[]): unknown {
+  for (const o of [...overrides].reverse())
+    if (/^\s*seeds\s*=/.test(o)) return parse(o.slice(o.indexOf('=') + 1));
+  const merged = loadWithExtends(file).value;
+  return isPlainObject(merged) ? merged.seeds : undefined;
 }

@@ -1,14 +1,15 @@
 /**
  * Checks of the non-sweep sections that JSON Schema cannot make: numbers JSON cannot hold,
  * seeds vs base.seed, the number of trials, unique eval dataset names, test-time prompt
- * slots, report axes/datasets/reference widths.
+ * slots, report axes/datasets/reference widths, workers vs GPUs.
  */
+import { defaultWorkers, deviceSlotProblem, gpuIndex } from './executors/devices.js';
 import { isPlainObject } from './extends.js';
 import type { IssueSink } from './issues.js';
 import { show, suggest } from '../io/wording.js';
 import { DEFAULT_MAX_TRIALS } from './limits.js';
 import type { JsonPath } from './spec-error.js';
-import { DEFAULT_SEED } from './spec-types.js';
+import { DEFAULT_SEED, EXECUTION_DEFAULTS } from './spec-types.js';
 import type { Axis } from './sweep-input.js';
 
 /**
@@ -199,6 +200,19 @@ export function checkReport(
           );
         });
       }
+      const logged = isPlainObject(spec.eval) ? spec.eval.samples_per_product : undefined;
+      if (
+        kind === 'figures' &&
+        (item.kind === 'samples' || item.kind === 'attention') &&
+        typeof item.max_items === 'number' &&
+        typeof logged === 'number' &&
+        item.max_items > logged
+      )
+        sink.error(
+          [...at, 'max_items'],
+          'value',
+          `got ${item.max_items}, expected at most ${logged}: the trials log ${logged} sample image${logged === 1 ? '' : 's'} per product (eval.samples_per_product)`,
+        );
       const metrics = Array.isArray(item.metrics) ? item.metrics.length : 0;
       const ref = isPlainObject(item.reference) ? item.reference : undefined;
       if (ref && isPlainObject(ref.values)) {
@@ -241,4 +255,62 @@ export function checkReport(
       }
     });
   }
+  const h2h = isPlainObject(report.head_to_head) ? report.head_to_head : undefined;
+  if (h2h) {
+    const at = ['report', 'head_to_head'];
+    if (typeof h2h.name === 'string' && seen.has(h2h.name))
+      sink.error(
+        [...at, 'name'],
+        'value',
+        `got duplicate report name ${show(h2h.name)}, expected unique names (they are file names)`,
+      );
+    if (axes.length === 0)
+      sink.error(
+        at,
+        'key',
+        'got a head-to-head comparison, but the spec sweeps nothing: compare two sweep points (e.g. two variants)',
+      );
+    if (Array.isArray(h2h.compare) && h2h.compare[0] === h2h.compare[1])
+      sink.error([...at, 'compare'], 'value', 'got the same sweep point twice, expected two');
+    if (Array.isArray(h2h.datasets))
+      h2h.datasets.forEach((d, j) => {
+        if (typeof d === 'string' && !datasets.includes(d))
+          sink.error(
+            [...at, 'datasets', j],
+            'value',
+            `got dataset ${show(d)}, expected one of eval.datasets: ${datasets.join(', ')}`,
+          );
+      });
+  }
+}
+
+/**
+ * The local executor's workers must fit the GPUs: at most `trials_per_device` trials at once on
+ * each (executors/devices.ts). Returns the workers the spec runs (a GPU spec that names none
+ * fills every GPU slot).
+ */
+export function checkExecution(spec: Record<string, unknown>, sink: IssueSink): number {
+  const ex = isPlainObject(spec.execution) ? spec.execution : {};
+  const devices = Array.isArray(ex.devices)
+    ? ex.devices.filter((d): d is string => typeof d === 'string')
+    : EXECUTION_DEFAULTS.devices;
+  const perDevice = Number.isInteger(ex.trials_per_device)
+    ? (ex.trials_per_device as number)
+    : EXECUTION_DEFAULTS.trials_per_device;
+  // Slurm hands out GPUs itself (execution.slurm.gpus / gres): devices are the local executor's.
+  if (ex.executor === 'slurm')
+    return Number.isInteger(ex.workers) ? (ex.workers as number) : EXECUTION_DEFAULTS.workers;
+  const workers = Number.isInteger(ex.workers)
+    ? (ex.workers as number)
+    : defaultWorkers(devices, perDevice);
+  if (ex.trials_per_device !== undefined && !devices.some((d) => gpuIndex(d) !== undefined))
+    sink.warning(
+      ['execution', 'trials_per_device'],
+      'key',
+      `trials_per_device applies to GPUs and execution.devices lists none (${show(devices)})`,
+    );
+  const problem = deviceSlotProblem(devices, workers, perDevice);
+  if (problem)
+    sink.error(['execution', ex.workers !== undefined ? 'workers' : 'devices'], 'value', problem);
+  return workers;
 }

@@ -62,11 +62,14 @@ export interface EvalSection {
   /** null: the training templates and state words. */
   prompts: PromptPair[] | null;
   pro: 'paper' | 'exact';
+  /** Sample pictures logged per product; an artifact setting, not in trial ids. */
+  samples_per_product: number;
 }
 
 export interface Reference {
   source: string;
-  values: Record<string, number[]>;
+  /** Row label → one value per metric (null: not reported by the paper). */
+  values: Record<string, (number | null)[]>;
   /** Eval dataset the values refer to (default: the first dataset shown). */
   dataset?: string;
   /** dataset → product → values (per-product tables). */
@@ -107,6 +110,17 @@ export interface FigureSpec {
   reference?: Reference;
 }
 
+/** report.head_to_head: two sweep points compared (src/reports/head-to-head.ts). */
+export interface HeadToHeadSpec {
+  name: string;
+  title?: string;
+  /** Labels of the two compared sweep points (e.g. variant names). */
+  compare: [string, string];
+  metrics: Metric[];
+  /** Eval datasets compared (default: all). */
+  datasets?: string[];
+}
+
 export interface SlurmResources {
   partition?: string;
   account?: string;
@@ -131,6 +145,8 @@ export interface Execution {
   /** Most trials the spec may expand to (limits.ts DEFAULT_MAX_TRIALS when absent). */
   max_trials?: number;
   devices: string[];
+  /** Trials sharing one GPU at once (their memory grows on demand). */
+  trials_per_device: number;
   backend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /** Largest evaluation group (src/runner/groups.ts); 1 = every trial alone. */
   eval_group_size: number;
@@ -150,7 +166,13 @@ export interface Tracking {
 export interface SweepInput {
   grid?: Record<string, unknown[]>;
   zip?: Record<string, unknown[]>[];
-  variants?: { name: string; description?: string; set: Record<string, unknown> }[];
+  variants?: {
+    name: string;
+    description?: string;
+    /** Another method than the spec's: the variant starts from its defaults (no `base`). */
+    method?: MethodName;
+    set?: Record<string, unknown>;
+  }[];
 }
 
 /** A spec as written (after `extends` is merged). */
@@ -167,8 +189,13 @@ export interface SpecInput {
     dataset?: Partial<TrainDataset>;
     augment?: Partial<Augment>;
   };
-  eval: { datasets: Partial<EvalDataset>[]; prompts?: PromptPair[]; pro?: EvalSection['pro'] };
-  report?: { tables?: TableSpec[]; figures?: FigureSpec[] };
+  eval: {
+    datasets: Partial<EvalDataset>[];
+    prompts?: PromptPair[];
+    pro?: EvalSection['pro'];
+    samples_per_product?: number;
+  };
+  report?: { tables?: TableSpec[]; figures?: FigureSpec[]; head_to_head?: HeadToHeadSpec };
   execution?: Partial<Execution>;
   tracking?: Partial<Tracking>;
 }
@@ -190,6 +217,10 @@ export interface FeatureKey {
   pos_embed_resize: string;
   image_size: number;
   layers: number[];
+  /** Token form when not raw (e.g. 'projected': ln_post + visual projection). */
+  tokens?: string;
+  /** Global-feature form when not CLIP's image embedding (e.g. 'no_ln_post'). */
+  global?: string;
 }
 
 export interface Trial {
@@ -219,14 +250,16 @@ export interface Spec {
   seeds: number[];
   /** Swept axis paths in expansion order (`variant` first when there are variants). */
   axes: string[];
-  report: { tables: TableSpec[]; figures: FigureSpec[] };
+  report: { tables: TableSpec[]; figures: FigureSpec[]; head_to_head?: HeadToHeadSpec };
   execution: Execution;
   tracking: Tracking;
   trials: Trial[];
   /** Non-fatal findings (e.g. a dataset root missing here), formatted `file:line:col path message`. */
   warnings: string[];
-  /** sha256 (12 hex) of the merged spec's canonical JSON. */
+  /** sha256 (12 hex) of the merged spec's canonical JSON (overrides applied). */
   hash: string;
+  /** The command-line overrides applied (`key=value`, as given). */
+  overrides: string[];
 }
 
 export const TRAIN_DEFAULTS = Object.freeze({
@@ -243,6 +276,9 @@ export const TRAIN_DEFAULTS = Object.freeze({
   dataset: Object.freeze({ products: 'all', split: 'test' }),
 });
 
+/** Sample pictures per product when neither the spec nor its figures ask for more. */
+export const DEFAULT_SAMPLES_PER_PRODUCT = 2;
+
 export const EVAL_DEFAULTS = Object.freeze({
   prompts: null,
   pro: 'paper',
@@ -253,6 +289,7 @@ export const EXECUTION_DEFAULTS: Readonly<Execution> = Object.freeze({
   executor: 'local',
   workers: 1,
   devices: ['cpu'],
+  trials_per_device: 1,
   backend: 'auto',
   eval_group_size: 8,
   feature_cache: Object.freeze({ dtype: 'float32' as const }),

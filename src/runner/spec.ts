@@ -19,9 +19,11 @@ import { assignKeys, expandTrials, originOf } from './expand.js';
 import { describeValue, isPlainObject, loadWithExtends } from './extends.js';
 import { IssueSink } from './issues.js';
 import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
-import { validateAt, validateBase } from './schema.js';
+import { applyOverrides, isOverridePosition, parseOverrides } from './overrides.js';
+import { experimentSchema, validateAt, validateBase } from './schema.js';
 import {
   checkEval,
+  checkExecution,
   checkNumbers,
   checkReport,
   checkSweepSize,
@@ -32,6 +34,7 @@ import { generatesSynthAt } from './synth-roots.js';
 import { mergeEquivalentTrials } from './trial-dedupe.js';
 import { formatIssue, SpecError, sortIssues, type JsonPath } from './spec-error.js';
 import {
+  DEFAULT_SAMPLES_PER_PRODUCT,
   EXECUTION_DEFAULTS,
   type Execution,
   type FigureSpec,
@@ -44,9 +47,33 @@ import { checkTrials } from './trial-checks.js';
 /** Sections whose errors make expansion meaningless. */
 const EXPANSION_INPUTS = new Set(['base', 'train', 'eval', 'sweep', 'seeds', 'method']);
 
-export async function loadSpec(file: string): Promise<Spec> {
-  const merged = loadWithExtends(file);
-  const rootFile = merged.chain[0];
+export interface LoadSpecOptions {
+  /** Command-line `key=value` overrides (src/runner/overrides.ts), applied after `extends`. */
+  overrides?: readonly string[];
+  /**
+   * Expand with these seeds instead of the spec's (the report's view of a spec whose sweep
+   * points gained seeds through `rerun --seeds`); ids are computed exactly as for the spec's.
+   */
+  seeds?: readonly number[];
+}
+
+export async function loadSpec(file: string, options: LoadSpecOptions = {}): Promise<Spec> {
+  const written = loadWithExtends(file);
+  const rootFile = written.chain[0];
+  const overrides = options.overrides ?? [];
+  const parsed = parseOverrides(overrides, Object.keys(experimentSchema.properties ?? {}));
+  const merged =
+    written.value === undefined || overrides.length === 0
+      ? { ...written, issues: [...written.issues, ...parsed.issues] }
+      : (() => {
+          const applied = applyOverrides(written, parsed.overrides);
+          return {
+            ...written,
+            value: applied.value,
+            locate: applied.locate,
+            issues: [...written.issues, ...parsed.issues, ...applied.issues],
+          };
+        })();
   const sink = new IssueSink(merged.locate, rootFile);
   sink.issues.push(...merged.issues);
   const raw = merged.value;
@@ -66,12 +93,13 @@ export async function loadSpec(file: string): Promise<Spec> {
   const method = readMethod(raw, sink);
   const axes = readSweep(raw.sweep, sink, method);
   const limit = maxTrials(raw);
-  const seeds = readSeeds(raw, sink, limit);
+  const seeds = options.seeds ? [...options.seeds] : readSeeds(raw, sink, limit);
   const sized = seeds.length === 0 || checkSweepSize(axes, seeds.length, limit, sink);
   checkTrainSource(raw, sink);
   const datasetNames = checkEval(raw, sink);
   const axisNames = axes.flatMap((a) => a.names);
   checkReport(raw, axisNames, datasetNames, sink);
+  const workers = checkExecution(raw, sink);
 
   const blocked = sink.issues.some(
     (i) =>
@@ -83,7 +111,7 @@ export async function loadSpec(file: string): Promise<Spec> {
       method,
       base: (raw.base ?? {}) as Record<string, unknown>,
       train: raw.train as Record<string, unknown>,
-      eval: raw.eval as Record<string, unknown>,
+      eval: withSampleCount(raw),
       axes,
       seeds,
       seedOrigin: (i) =>
@@ -94,7 +122,11 @@ export async function loadSpec(file: string): Promise<Spec> {
             : isPlainObject(raw.base) && raw.base.seed !== undefined
               ? ['base', 'seed']
               : [],
-      fileOf: (origin) => sink.position(origin, 'value').file,
+      fileOf: (origin) => {
+        // A value given on the command line is relative to the working directory.
+        const where = sink.position(origin, 'value').file;
+        return isOverridePosition(where) ? resolve('command-line') : where;
+      },
     });
     const backbones = checkTrials(drafts, sink, rootFile);
     const checkpoints = sink.errorCount === 0 ? await checkNamedCheckpoints(drafts, sink) : null;
@@ -116,18 +148,22 @@ export async function loadSpec(file: string): Promise<Spec> {
   }
   if (sink.errorCount > 0) throw new SpecError(sink.issues);
 
-  const written = raw.execution as Partial<Execution> | undefined;
+  const writtenExecution = raw.execution as Partial<Execution> | undefined;
   const execution: Execution = {
     ...EXECUTION_DEFAULTS,
-    ...written,
-    feature_cache: { ...EXECUTION_DEFAULTS.feature_cache, ...written?.feature_cache },
+    ...writtenExecution,
+    workers,
+    feature_cache: { ...EXECUTION_DEFAULTS.feature_cache, ...writtenExecution?.feature_cache },
   };
   if (execution.shared_dir !== undefined) {
     // Relative to the file that names it (a base spec may set it for its children).
     const file = sink.position(['execution', 'shared_dir'], 'value').file;
     execution.shared_dir = resolve(dirname(resolve(file)), execution.shared_dir);
   }
-  const report = (raw.report ?? {}) as { tables?: TableSpec[]; figures?: FigureSpec[] };
+  const report = (raw.report ?? {}) as Spec['report'] & {
+    tables?: TableSpec[];
+    figures?: FigureSpec[];
+  };
   const tracking = (raw.tracking ?? {}) as { uri?: string; experiment?: string };
   return {
     file: rootFile,
@@ -137,12 +173,17 @@ export async function loadSpec(file: string): Promise<Spec> {
     method,
     seeds,
     axes: axisNames,
-    report: { tables: report.tables ?? [], figures: report.figures ?? [] },
+    report: {
+      tables: report.tables ?? [],
+      figures: report.figures ?? [],
+      ...(report.head_to_head ? { head_to_head: report.head_to_head } : {}),
+    },
     execution,
     tracking: { uri: tracking.uri, experiment: tracking.experiment ?? (raw.name as string) },
     trials,
     warnings: sortIssues(sink.issues).map(formatIssue),
     hash: shortHash(raw),
+    overrides: [...overrides],
   };
 }
 
@@ -162,6 +203,28 @@ function readMethod(raw: Record<string, unknown>, sink: IssueSink): MethodName {
   return written;
 }
 
+/**
+ * `eval` with `samples_per_product` filled: as written, else the most pictures per product a
+ * samples or attention figure asks for (max_items), at least DEFAULT_SAMPLES_PER_PRODUCT.
+ */
+function withSampleCount(raw: Record<string, unknown>): Record<string, unknown> {
+  const evalSection = (raw.eval ?? {}) as Record<string, unknown>;
+  if (evalSection.samples_per_product !== undefined) return evalSection;
+  const figures =
+    isPlainObject(raw.report) && Array.isArray(raw.report.figures) ? raw.report.figures : [];
+  const asked = figures
+    .filter((f) => isPlainObject(f) && (f.kind === 'samples' || f.kind === 'attention'))
+    .map((f) => Number((f as Record<string, unknown>).max_items ?? 0))
+    .filter((n) => Number.isInteger(n));
+  return {
+    ...evalSection,
+    samples_per_product: Math.max(DEFAULT_SAMPLES_PER_PRODUCT, ...asked),
+  };
+}
+
+/** The end of the warning about a synthetic root to be generated (run generates it first). */
+export const SYNTH_ROOT_NOTE = 'vcp-exp run generates the synthetic dataset there';
+
 /** A dataset root that does not exist here: a warning at load, an error when the trial runs. */
 function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
   const warned = new Set<string>();
@@ -172,7 +235,7 @@ function warnMissingRoots(trials: Spec['trials'], sink: IssueSink): void {
       origin ?? [],
       'value',
       generatesSynthAt(root, resolveStateDir())
-        ? `${what} root ${root} does not exist yet; vcp-exp run generates the synthetic dataset there`
+        ? `${what} root ${root} does not exist yet; ${SYNTH_ROOT_NOTE}`
         : `${what} root ${root} does not exist here; the trials that use it will fail when they run (create it, e.g. vcp-exp data synth, or fix the path)`,
     );
   };

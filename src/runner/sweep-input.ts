@@ -3,7 +3,7 @@
  * axis paths that exist in the trial config, values valid for their field, zip groups of
  * equal length, unique variant names, no field swept twice.
  */
-import type { MethodName } from '../model/methods/index.js';
+import { isMethodName, unknownMethodMessage, type MethodName } from '../model/methods/index.js';
 import { fieldSchema, isObjectField, validateAt } from './schema.js';
 import { show, unknownKeyMessage } from '../io/wording.js';
 import type { JsonPath } from './spec-error.js';
@@ -24,6 +24,10 @@ export interface AxisPoint {
   patches: Patch[];
   /** Values keyed by axis path for the trial's `point` (variants add `variant`). */
   labels: Record<string, unknown>;
+  /** A variant's own method (its trials start from that method's defaults, without `base`). */
+  method?: MethodName;
+  /** Where that method was written. */
+  methodOrigin?: JsonPath;
 }
 
 export interface Axis {
@@ -34,7 +38,8 @@ export interface Axis {
 
 const RESERVED: Record<string, string> = {
   seed: 'seeds are set by the top-level `seeds` (a list or a count), not by a sweep axis',
-  method: '`method` is one per spec; write one spec per method',
+  method:
+    '`method` varies by variant only: give each compared method a variant with `method: <name>` (and its fields in `set`)',
 };
 
 /** Checks an axis path; reports an unknown one at `where` and returns undefined. */
@@ -159,9 +164,25 @@ export function readSweep(sweep: unknown, sink: IssueSink, method: MethodName): 
           );
         else names.set(name, ['sweep', 'variants', v, 'name']);
       }
+      let own: MethodName | undefined;
+      if (variant.method !== undefined) {
+        if (isMethodName(variant.method)) own = variant.method;
+        else
+          sink.error(
+            ['sweep', 'variants', v, 'method'],
+            'value',
+            unknownMethodMessage(variant.method),
+          );
+      }
+      if (variant.set === undefined && variant.method === undefined)
+        sink.error(
+          ['sweep', 'variants', v],
+          'key',
+          `got variant ${show(name)} without \`set\` or \`method\`, expected what it changes: \`set\` (fields over base) and/or \`method\` (another method)`,
+        );
       const patches: Patch[] = [];
       if (isPlainObject(variant.set))
-        flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink, method);
+        flattenSet(variant.set, [], ['sweep', 'variants', v, 'set'], patches, sink, own ?? method);
       for (const p of patches) {
         const axis = p.path.join('.');
         const clash = sweptAt.get(axis);
@@ -172,7 +193,13 @@ export function readSweep(sweep: unknown, sink: IssueSink, method: MethodName): 
             `got ${JSON.stringify(axis)} set by variant ${show(name)} and swept at ${sink.where(clash)}, expected each field to vary in one place`,
           );
       }
-      points.push({ patches, labels: { variant: name } });
+      points.push({
+        patches,
+        labels: { variant: name },
+        ...(own && own !== method
+          ? { method: own, methodOrigin: ['sweep', 'variants', v, 'method'] }
+          : {}),
+      });
     });
     if (points.length > 0) axes.push({ names: ['variant'], points });
   }

@@ -18,10 +18,16 @@ import { UserError } from '../errors.js';
 import type { BackendChoice } from '../model/backend.js';
 import { openTracking, type Tracking } from '../tracking/connect.js';
 import { replayJournals } from '../tracking/delivery.js';
-import { currentGitCommit, ExperimentLayout } from '../tracking/layout.js';
+import { currentGitCommit, ExperimentLayout, runSource } from '../tracking/layout.js';
+import { experimentUrl } from '../tracking/mlflow-ui.js';
 import { resolveStateDir } from '../tracking/server.js';
+import { chooseTrackingUri } from '../tracking/tracking-uri.js';
+import { DatasetInputs } from './dataset-inputs.js';
 import { preflightDatasets, preflightError, renamedProductNotes } from './dataset-preflight.js';
 import { lowDiskSpace } from './disk-space.js';
+import { deviceSlotProblem } from './executors/devices.js';
+import { experimentPresentation } from './experiment-view.js';
+import { overridesLine } from './overrides.js';
 import { LocalExecutor, OWNER_TAGS } from './executors/local.js';
 import type { TrialOutcome } from './executors/pool.js';
 import { runOnSlurm, settleEarlierSubmissions } from './executors/slurm.js';
@@ -36,6 +42,7 @@ import { acquireRunLock } from './run-lock.js';
 import { featureCacheDir } from './state-dirs.js';
 import { ensureSynthRoots } from './synth-roots.js';
 import type { Execution, Spec, Trial } from './spec-types.js';
+import { plural } from '../io/wording.js';
 
 export interface SweepOptions {
   spec: Spec;
@@ -47,7 +54,7 @@ export interface SweepOptions {
   failFast?: boolean;
   backend?: BackendChoice;
   progress: ProgressMode;
-  /** Tracking server (else MLFLOW_TRACKING_URI, spec tracking.uri, the managed server). */
+  /** --tracking-uri (the server is chosen by the rule of tracking/tracking-uri.ts). */
   trackingUri?: string;
   /** Share features and checkpoints between trials (default true; off for the benchmark baseline). */
   share?: boolean;
@@ -78,15 +85,19 @@ export interface SweepResult {
   seconds: number;
 }
 
-/** The environment with MLFLOW_TRACKING_URI from the flag, the environment or the spec. */
+/** The environment with MLFLOW_TRACKING_URI set to the server the one rule chooses (tracking-uri.ts). */
 export function trackingEnv(options: {
   spec: Spec;
   trackingUri?: string;
   env?: NodeJS.ProcessEnv;
 }): NodeJS.ProcessEnv {
   const env = { ...(options.env ?? process.env) };
-  const uri = options.trackingUri ?? (env.MLFLOW_TRACKING_URI?.trim() || options.spec.tracking.uri);
-  if (uri) env.MLFLOW_TRACKING_URI = uri;
+  const choice = chooseTrackingUri({
+    flag: options.trackingUri,
+    env,
+    spec: { uri: options.spec.tracking.uri, file: options.spec.file },
+  });
+  if (choice.uri) env.MLFLOW_TRACKING_URI = choice.uri;
   return env;
 }
 
@@ -154,6 +165,12 @@ async function runTracked(
   const { log, started, env, executor } = context;
   const tracking: Tracking = await openTracking({
     env,
+    // Chosen from the caller's environment, so that errors name where the URI came from.
+    choice: chooseTrackingUri({
+      flag: options.trackingUri,
+      env: options.env ?? process.env,
+      spec: { uri: spec.tracking.uri, file: spec.file },
+    }),
     onStarting: (dir) => log(`starting the local MLflow server (state in ${dir}) …`),
     supervise: log,
   });
@@ -161,12 +178,15 @@ async function runTracked(
   try {
     const replayed = await replayJournals(tracking.client, tracking.journalDir);
     if (replayed.length > 0)
-      log(`delivered the journals of ${replayed.length} run(s) left by earlier processes`);
+      log(`delivered the journals of ${plural(replayed.length, 'run')} left by earlier processes`);
     const layout = new ExperimentLayout(tracking.client, { journalDir: tracking.journalDir });
-    const experimentId = await layout.experimentFor(spec.tracking.experiment);
+    const experimentId = await layout.experimentFor(
+      spec.tracking.experiment,
+      experimentPresentation(spec),
+    );
     const orphans = await markOrphans(layout, experimentId);
     if (orphans.length > 0)
-      log(`marked ${orphans.length} run(s) left RUNNING by a runner that died as KILLED`);
+      log(`marked ${plural(orphans.length, 'run')} left RUNNING by a runner that died as KILLED`);
     const earlier = await settleEarlierSubmissions({
       spec,
       layout,
@@ -228,7 +248,16 @@ async function runTracked(
 
     const backend = options.backend ?? spec.execution.backend;
     const workers = options.workers ?? spec.execution.workers;
-    const identity = { specHash: spec.hash, gitCommit: currentGitCommit(), backend };
+    const { devices, trials_per_device: perDevice } = spec.execution;
+    const crowded =
+      options.workers === undefined ? undefined : deviceSlotProblem(devices, workers, perDevice);
+    if (crowded) throw new UserError(`--workers ${workers}: ${crowded}`, { exitCode: 2 });
+    const identity = {
+      specHash: spec.hash,
+      gitCommit: currentGitCommit(),
+      backend,
+      source: runSource(spec.file),
+    };
     if (executor === 'slurm' && selection.toRun.length === 0) {
       // Only trials submitted earlier: follow them (what `vcp-exp status` does).
       const slurm = await runOnSlurm({
@@ -265,6 +294,7 @@ async function runTracked(
         'sweep.workers': workers,
         'sweep.axes': spec.axes.join(','),
         'sweep.seeds': spec.seeds.join(','),
+        'sweep.overrides': overridesParam(spec.overrides),
         'sweep.executor': executor,
         ...options.params,
       },
@@ -284,7 +314,19 @@ async function runTracked(
       `${JSON.stringify({ ...spec, trials: spec.trials.map(({ origins: _o, ...t }) => t) }, null, 2)}\n`,
     );
     await sweep.logArtifact(resolved, 'spec');
+    if (spec.overrides.length > 0) {
+      const file = join(specDir, 'overrides.txt');
+      await writeFile(file, `${spec.overrides.join('\n')}\n`);
+      await sweep.logArtifact(file, 'spec');
+    }
     for (const file of spec.chain) await sweep.logArtifact(file, 'spec');
+    // The sweep's datasets on the parent run too: the runs table shows it collapsed by default.
+    const datasetInputs = new DatasetInputs((line) => log(`note: ${line}`));
+    await tracking.client
+      .logInputs(sweep.runId, await datasetInputs.forTrials(spec.trials))
+      .catch((error: unknown) =>
+        log(`note: the sweep's datasets were not logged: ${(error as Error).message}`),
+      );
     await sweep.flush();
     await rm(specDir, { recursive: true, force: true }); // uploaded, or copied to the journal
 
@@ -360,6 +402,7 @@ async function runTracked(
       samplesPerProduct: options.samplesPerProduct,
       maxGroup: options.evalGroupSize ?? spec.execution.eval_group_size,
       featureCache,
+      datasetInputs,
       trackingReady: () => tracking.ready(),
       env,
       onStart: (t, w, d) => reporter.trialStarted(t, `${d} (worker ${w})`),
@@ -406,13 +449,20 @@ async function runTracked(
     log(summaryLine(result));
     log(
       tracking.server
-        ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}")`
-        : `runs: ${trackingUri} (experiment "${spec.tracking.experiment}")`,
+        ? `browse the runs: npx vcp-exp mlflow ui   (experiment "${spec.tracking.experiment}"; its view "vcp-exp: headline metrics" shows the swept params and headline metrics)`
+        : `runs: ${experimentUrl(trackingUri, experimentId, true)} (experiment "${spec.tracking.experiment}", headline view)`,
     );
     return result;
   } finally {
     await tracking.close();
   }
+}
+
+/** The overrides as the sweep run's param (cut, pointing to the artifact, past MLflow's limit). */
+function overridesParam(overrides: readonly string[]): string {
+  if (overrides.length === 0) return '-';
+  const line = overridesLine(overrides);
+  return line.length <= 6000 ? line : `${line.slice(0, 5900)} … (in full: spec/overrides.txt)`;
 }
 
 /** Trial runs submitted to Slurm whose end nobody recorded yet. */
@@ -464,7 +514,7 @@ async function endSweepRun(
         'FAILED',
         [
           failed.length > 0
-            ? `${failed.length} trial(s) failed: ${failed.map((o) => o.trial.id).join(', ')}`
+            ? `${plural(failed.length, 'trial')} failed: ${failed.map((o) => o.trial.id).join(', ')}`
             : '',
           result.skipped.notStarted.length > 0
             ? `${result.skipped.notStarted.length} not started${result.halted ? ` (${result.halted})` : ''}`
@@ -529,7 +579,7 @@ export function checkSweep(r: SweepResult, specFile?: string): void {
       },
     );
   if (r.stopped)
-    throw new UserError(`sweep stopped: ${failed.length} trial(s) interrupted`, {
+    throw new UserError(`sweep stopped: ${plural(failed.length, 'trial')} interrupted`, {
       exitCode: 130,
       hint: 'run the same command again to resume',
     });
@@ -545,7 +595,7 @@ export function checkSweep(r: SweepResult, specFile?: string): void {
           : '',
     ].filter(Boolean);
     throw new UserError(
-      `${unfinished} of ${r.total} trial(s) unfinished: ${parts.join(', ')} (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
+      `${unfinished} of ${r.total} trials unfinished: ${parts.join(', ')} (see their vcp.failure_reason and the logs/ artifacts in MLflow)`,
       {
         hint: 'fix the cause, then run the same command again: every trial without a FINISHED run runs again',
       },

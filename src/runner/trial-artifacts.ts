@@ -22,6 +22,7 @@ import { resizeU8 } from '../datasets/resample.js';
 import type { Sample } from '../datasets/types.js';
 import { METRICS, type MetricName, type ProductMetrics } from '../eval/evaluate.js';
 import { withErrorPath } from '../errors.js';
+import { minMaxNormalise } from '../eval/smoothing.js';
 import { writeNpy } from '../io/npy.js';
 import { postprocessProduct, type ImagePrediction } from '../model/infer.js';
 import type { ZeroShotMethod } from '../model/methods/method.js';
@@ -53,10 +54,18 @@ const SAMPLE_SIDE = 224;
  */
 export const EMBEDDING_IMAGES = 16;
 
-/** One row per product: counts and every metric (empty cell = undefined for that product). */
-export function productCsv(products: readonly ProductMetrics[]): string {
+/**
+ * One row per product (defect `all`), then one per defect type of the products that have
+ * several (that defect's images with the product's normal ones): counts and every metric
+ * (empty cell = undefined there).
+ */
+export function productCsv(
+  products: readonly ProductMetrics[],
+  defects: readonly (ProductMetrics & { defect: string })[] = [],
+): string {
   const header = [
     'product',
+    'defect',
     'images',
     'anomalous_images',
     'pixels',
@@ -64,14 +73,19 @@ export function productCsv(products: readonly ProductMetrics[]): string {
     'regions',
     ...METRICS.map((m) => METRIC_KEYS[m]),
   ];
-  const rows = products.map((p) => [
+  const row = (p: ProductMetrics, defect: string) => [
     p.product,
+    defect,
     p.images,
     p.anomalousImages,
     p.pixels,
     p.anomalousPixels,
     p.regions,
     ...METRICS.map((m) => (p[m] === null ? '' : String(p[m]))),
+  ];
+  const rows = products.flatMap((p) => [
+    row(p, 'all'),
+    ...defects.filter((d) => d.product === p.product).map((d) => row(d, d.defect)),
   ]);
   return [header, ...rows].map((r) => r.map((c) => csvCell(String(c))).join(',')).join('\n') + '\n';
 }
@@ -80,23 +94,36 @@ function csvCell(text: string): string {
   return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
-/** The first anomalous and the first normal test images of a product, then more anomalous ones. */
+/**
+ * `count` test images of a product: the first anomalous and the first normal one, then more
+ * anomalous ones, taking the defect types in turn (so the pictures show each kind).
+ */
 export function pickSamples(samples: readonly Sample[], count: number): Sample[] {
-  const anomalous = samples.filter((s) => s.label === 1);
+  const byDefect = new Map<string, Sample[]>();
+  for (const s of samples)
+    if (s.label === 1) byDefect.set(s.defect, [...(byDefect.get(s.defect) ?? []), s]);
+  const anomalous: Sample[] = [];
+  const queues = [...byDefect.values()];
+  for (let i = 0; anomalous.length < samples.length && queues.some((q) => i < q.length); i++)
+    for (const q of queues) if (q[i]) anomalous.push(q[i]);
   const normal = samples.filter((s) => s.label !== 1);
   const picked: Sample[] = [];
   for (let i = 0; picked.length < count && (i < anomalous.length || i < normal.length); i++) {
     if (anomalous[i]) picked.push(anomalous[i]);
     if (picked.length < count && i === 0 && normal[0]) picked.push(normal[0]);
   }
+  // Fewer anomalous images than asked: the rest are normal ones.
+  for (const s of normal.slice(1)) if (picked.length < count) picked.push(s);
   return picked.slice(0, count);
 }
 
-/** A name for a sample unique within its product: `<defect>_<file stem>`. */
+/** A name for a sample unique within its product: `<defect type>_<file stem>`. */
 export function sampleName(sample: Sample): string {
-  const parts = sample.imagePath.split(/[\\/]/);
-  const stem = parts.at(-1)!.replace(/\.[^.]+$/, '');
-  return `${parts.at(-2) ?? 'image'}_${stem}`.replace(/[^A-Za-z0-9._-]/g, '_');
+  const stem = sample.imagePath
+    .split(/[\\/]/)
+    .at(-1)!
+    .replace(/\.[^.]+$/, '');
+  return `${sample.defect}_${stem}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /** Red-yellow heat colour of a value in [0, 1]. */
@@ -156,6 +183,9 @@ export async function writeProductSamples(options: {
   });
   const s = method.features.imageSize;
   const post = postprocessProduct(method, predictions.slice(0, pictures.length));
+  // Min–max over the pictured images whatever the method's own rule (ViP²-CLIP reports raw
+  // probabilities, nearly flat to the eye), as the public visualisers do.
+  const shown = minMaxNormalise(post.maps);
   const written: string[] = [];
   const put = async (rel: string, write: (file: string) => Promise<void>) => {
     const file = join(outDir, rel);
@@ -189,9 +219,7 @@ export async function writeProductSamples(options: {
       'bicubic',
     );
     const mask = await loadMaskData(sample.maskPath, SAMPLE_SIDE);
-    const map8 = Uint8Array.from(post.maps[i], (v) =>
-      Math.round(255 * Math.min(1, Math.max(0, v))),
-    );
+    const map8 = Uint8Array.from(shown[i], (v) => Math.round(255 * Math.min(1, Math.max(0, v))));
     const map = resizeU8(map8, s, s, 1, SAMPLE_SIDE, SAMPLE_SIDE, 'bilinear');
     const overlay = new Uint8Array(image.data.length);
     for (let p = 0; p < SAMPLE_SIDE * SAMPLE_SIDE; p++) {
@@ -229,10 +257,11 @@ export async function writeProductCsv(
   outDir: string,
   dataset: string,
   products: readonly ProductMetrics[],
+  defects: readonly (ProductMetrics & { defect: string })[] = [],
 ): Promise<string> {
   const file = join(outDir, resultsPath(dataset));
   await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, productCsv(products)).catch((error: unknown) => {
+  await writeFile(file, productCsv(products, defects)).catch((error: unknown) => {
     throw withErrorPath(error, file);
   });
   return file;

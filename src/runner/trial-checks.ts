@@ -7,6 +7,7 @@
  * written, or, for a default, where the backbone that makes it invalid was written.
  */
 import { resolveBackbone, type BackboneInfo } from '../model/backbones.js';
+import { schemaIssues } from '../model/methods/config.js';
 import { methodDefinition } from '../model/methods/index.js';
 import { sortKeys } from './canonical.js';
 import { originOf } from './expand.js';
@@ -22,8 +23,10 @@ export function checkTrials(
   rootFile: string,
 ): (BackboneInfo | undefined)[] {
   const cache = new Map<string, BackboneInfo | { error: string }>();
+  const reported = new Set<string>();
   return drafts.map((trial) => {
     const model = trial.config.model;
+    if (!fitsMethodSchema(trial, sink, reported)) return undefined;
     const backboneOrigin = originOf(trial.origins, 'model.backbone');
     const file = backboneOrigin ? sink.position(backboneOrigin, 'value').file : rootFile;
     const key = `${String(model.backbone)}\u0000${file}`;
@@ -36,6 +39,25 @@ export function checkTrials(
     checkShapes(trial, info, sink);
     return info;
   });
+}
+
+/**
+ * The trial's model config against its method's schema. Fields were validated where written,
+ * but for the spec's method; a variant with another method can meet a field (e.g. a grid axis)
+ * that its method does not have.
+ */
+function fitsMethodSchema(trial: Draft, sink: IssueSink, reported: Set<string>): boolean {
+  const { method, model } = trial.config;
+  const issues = schemaIssues(methodDefinition(method), model);
+  for (const issue of issues) {
+    const at = originOf(trial.origins, ['model', ...issue.path].join('.')) ?? ['base'];
+    const message = `${issue.message} (for method ${method}${trial.variant ? `, variant ${JSON.stringify(trial.variant)}` : ''})`;
+    // Once per problem, at its first place (a swept field would repeat it per value).
+    if (reported.has(message)) continue;
+    reported.add(message);
+    sink.error(at, 'value', message);
+  }
+  return issues.length === 0;
 }
 
 /** The method's checks across fields against the trial's backbone, each placed where it was written. */

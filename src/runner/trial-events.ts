@@ -59,6 +59,8 @@ export type TrialPhase = 'load' | 'train' | 'evaluate' | 'artifacts';
 
 export type TrialEvent =
   | { type: 'phase'; phase: TrialPhase; detail: string }
+  /** A line for the trial's log only (config summary, notes). */
+  | { type: 'log'; text: string }
   | {
       type: 'step';
       epoch: number;
@@ -67,8 +69,31 @@ export type TrialEvent =
       stepsPerEpoch: number;
       loss: number;
     }
-  | { type: 'epoch'; epoch: number; epochs: number; loss: number }
-  | { type: 'product'; dataset: string; product: string; done: number; total: number }
+  | { type: 'epoch'; epoch: number; epochs: number; loss: number; seconds?: number }
+  /** Images evaluated so far in one eval dataset (sent at most every few seconds). */
+  | {
+      type: 'images';
+      dataset: string;
+      product: string;
+      done: number;
+      total: number;
+      /** Images per second since the dataset's evaluation started. */
+      rate: number;
+    }
+  | {
+      type: 'product';
+      dataset: string;
+      product: string;
+      done: number;
+      total: number;
+      images?: number;
+      anomalous?: number;
+      seconds?: number;
+      /** Headline metrics of the product (fractions; absent = undefined there). */
+      metrics?: Record<string, number>;
+      /** Defect types evaluated separately (against the product's good images). */
+      defects?: number;
+    }
   /** A member's results are recorded (its run ends FINISHED): one per member, in order. */
   | { type: 'done'; summary: TrialSummary };
 

@@ -21,6 +21,7 @@ import { ExperimentLayout } from '../tracking/layout.js';
 import { checkTaskSpace, startSlurmTask } from './executors/slurm-task.js';
 import { runTrial } from './trial.js';
 import { STOP_AFTER_RECORDED_ENV, type TrialEvent, type TrialJob } from './trial-events.js';
+import { TrialLog } from './trial-log.js';
 
 /** Exit code of a trial stopped because its runner went away (128 + SIGHUP, like a lost terminal). */
 export const PARENT_LOST_EXIT_CODE = 129;
@@ -43,8 +44,11 @@ async function main(): Promise<void> {
   const loggers = job.members.map((m) => layout.attach(m.runId));
   // Watched until each ends FINISHED: a signal or the runner's death ends only the others.
   const releases = loggers.map((logger) => endRunOnExit(logger));
+  // The trial's own log: stdout goes to logs/trial.log (with stderr) via the executor.
+  const log = new TrialLog((line) => process.stdout.write(`${line}\n`));
   let lastSent = Promise.resolve();
   const emit = (event: TrialEvent) => {
+    log.event(event);
     if (process.connected) {
       lastSent = new Promise<void>((resolve) =>
         process.send!(event, (error: Error | null) => {

@@ -9,8 +9,15 @@ import { join } from 'node:path';
 import { openCheckedDataset } from '../datasets/check.js';
 import { FeatureCache } from '../model/feature-cache.js';
 import { samplesOfSplit } from '../datasets/open.js';
-import { METRICS } from '../eval/evaluate.js';
-import { initBackend, type BackendInfo } from '../model/backend.js';
+import type { UndefinedMetrics } from '../eval/applicability.js';
+import { METRICS, type ProductMetrics } from '../eval/evaluate.js';
+import { loadImageTensorData } from '../datasets/image-io.js';
+import {
+  describeBackend,
+  describeDevice,
+  initBackend,
+  type BackendInfo,
+} from '../model/backend.js';
 import {
   applyCheckpoint,
   CHECKPOINT_CONFIG,
@@ -31,8 +38,14 @@ import {
 } from '../model/infer.js';
 import { loadMethod, type LoadedBackbone } from '../model/load.js';
 import type { FrozenFeatures, ZeroShotMethod } from '../model/methods/method.js';
+import { inferenceMsPerImage, parameterCount } from '../model/timing.js';
 import { trainMethod } from '../model/train.js';
-import { artifactDir, productKey, resultsPath } from '../tracking/artifact-names.js';
+import {
+  artifactDir,
+  defectMetricPrefix,
+  productKey,
+  resultsPath,
+} from '../tracking/artifact-names.js';
 import type { TrialRecorder } from '../tracking/recorder.js';
 import {
   discardCheckpoint,
@@ -48,6 +61,8 @@ import {
   writeProductSamples,
 } from './trial-artifacts.js';
 import type { TrialEvent, TrialSummary, TrialTimings, TrialWork } from './trial-events.js';
+import { configSummary } from './trial-log.js';
+import { plural } from '../io/wording.js';
 
 /** Tags of a trial run beyond the layout's identity tags. */
 export const TRIAL_TAGS = Object.freeze({
@@ -58,7 +73,22 @@ export const TRIAL_TAGS = Object.freeze({
   trainingKey: 'vcp.training_key',
   /** The trial ids evaluated together from one forward pass (absent when evaluated alone). */
   evalGroup: 'vcp.eval_group',
+  /** `vcp.undefined.<dataset>`: the metrics that dataset cannot define, and why. */
+  undefinedPrefix: 'vcp.undefined.',
 });
+
+/** Test images whose inference is timed per trial (batch 1, after one warm-up image). */
+const TIMED_IMAGES = 4;
+/** Least time between two progress events of one evaluation. */
+const PROGRESS_INTERVAL_MS = 5_000;
+
+/** The metrics a product's log line shows. */
+function headline(m: ProductMetrics): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const name of ['pixelAuroc', 'pro', 'pixelAp', 'imageAuroc'] as const)
+    if (m[name] !== null) out[METRIC_KEYS[name]] = m[name];
+  return out;
+}
 
 /** A FeatureExtractor that also measures the time spent getting features (cache or encoder). */
 export class TimedFeatureExtractor extends FeatureExtractor {
@@ -114,11 +144,22 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
   // The process's own start-up (Node, modules) until here: from the time origin of this process.
   const startup = started / 1000;
   const info = options.backendInfo ?? (await initBackend(job.backend));
+  // The device it really runs on, which may differ from the one planned (job.device).
+  const device = info.gpu?.id ?? 'cpu';
+  // A caller that initialised the backend has logged it already (vcp-exp train).
+  if (!options.backendInfo) console.log(`backend: ${describeBackend(info)}`);
+  if (job.device.startsWith('gpu') && device === 'cpu') {
+    const env = process.env;
+    const pinned = `CUDA_VISIBLE_DEVICES=${env.CUDA_VISIBLE_DEVICES ?? '(unset)'}, TF_FORCE_GPU_ALLOW_GROWTH=${env.TF_FORCE_GPU_ALLOW_GROWTH ?? '(unset)'}`;
+    const why = info.noGpu?.reason ?? `the ${info.name} backend computes on the CPU only`;
+    console.log(`planned for ${job.device} (${pinned}), this trial computes on the CPU: ${why}`);
+  }
   for (const [i, { trial, workDir }] of members.entries()) {
     const recorder = recorders[i];
     recorder.setTags({
       'vcp.backend': info.name,
-      'vcp.device': job.device,
+      'vcp.device': device,
+      'vcp.backend_detail': describeBackend(info),
       [TRIAL_TAGS.trainingKey]: trial.trainingKey,
       ...(members.length > 1
         ? { [TRIAL_TAGS.evalGroup]: members.map((m) => m.trial.id).join(',') }
@@ -133,7 +174,17 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
     await recorder.logArtifact(configFile);
   }
 
-  emit({ type: 'phase', phase: 'load', detail: `CLIP ${String(model.backbone)}` });
+  for (const text of configSummary(lead, info)) emit({ type: 'log', text });
+  if (members.length > 1)
+    emit({
+      type: 'log',
+      text: `evaluation group of ${members.length} trials from one forward pass: ${members.map((m) => m.trial.id).join(', ')}`,
+    });
+  emit({
+    type: 'phase',
+    phase: 'load',
+    detail: `CLIP ${String(model.backbone)} on ${describeDevice(info)}`,
+  });
   const loadStart = performance.now();
   const { backbone, method } = await loadMethod(methodName, model);
   try {
@@ -153,7 +204,9 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
     const loaded: LoadedTrial = { ...options, backbone, method, extractor };
     const training = await trainOrReuse(loaded);
     const featuresAfterTrain = extractor.seconds;
+    const encodedBefore = extractor.stats.encoded;
     const evaluation = await evaluateTrial(loaded);
+    const inferMs = await timeInference(loaded);
 
     const stats = extractor.stats;
     const corrupt = cache?.stats().corrupt ?? 0;
@@ -161,6 +214,7 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
       console.error(
         `feature cache ${cache!.dir}: ${corrupt} damaged entr${corrupt === 1 ? 'y' : 'ies'} (checksum mismatch) deleted and recomputed`,
       );
+    const parameters = parameterCount(method);
     const summaries: TrialSummary[] = [];
     for (const [i, { trial }] of members.entries()) {
       const recorder = recorders[i];
@@ -179,14 +233,25 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
       };
       recorder.logMetrics({
         ...evaluation.metrics[i],
+        'model.parameters': parameters,
+        'model.trained': trainedHere ? 1 : 0,
+        ...(inferMs === null ? {} : { 'time.infer_ms_per_image': inferMs }),
         'time.startup_s': timings.startup_s,
         'time.load_s': timings.load_s,
         'time.train_s': timings.train_s,
         'time.eval_s': timings.eval_s,
         'time.features_s': timings.features_s,
         'time.train_features_s': trainedHere ? featuresAfterTrain : 0,
+        'time.samples_s': evaluation.samplesSeconds,
         'time.artifacts_s': timings.artifacts_s,
         'time.total_s': timings.total_s,
+        // What the work was, so that later plans can turn these times into per-image costs.
+        ...(trainedHere && training.images !== undefined
+          ? { 'train.images': training.images }
+          : {}),
+        'eval.images': evaluation.images,
+        'eval.products': evaluation.products,
+        'eval.encoded': extractor.stats.encoded - encodedBefore,
         'cache.hits': stats.hits,
         'cache.misses': stats.misses,
         'cache.encoded': stats.encoded,
@@ -238,7 +303,13 @@ export async function trainOrReuse({
   backbone,
   method,
   extractor,
-}: LoadedTrial): Promise<{ trained: boolean; seconds: number; checkpointDir: string }> {
+}: LoadedTrial): Promise<{
+  trained: boolean;
+  seconds: number;
+  checkpointDir: string;
+  /** Training images per epoch (when trained). */
+  images?: number;
+}> {
   const trial = job.members[0].trial;
   const { train } = trial.config;
   const logger = recorders[0];
@@ -281,14 +352,15 @@ export async function trainOrReuse({
   }
   const ds = train.dataset;
   if (!ds) throw new Error(`trial ${trial.id}: train.dataset is missing`);
-  const dataset = await openCheckedDataset({ ...ds, decode: false });
+  const dataset = await openCheckedDataset({ ...ds, decode: false, requireMasks: true });
   const samples = samplesOfSplit(dataset, ds.split);
   emit({
     type: 'phase',
     phase: 'train',
-    detail: `${samples.length} images of ${dataset.products().length} products (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
+    detail: `${plural(samples.length, 'image')} of ${plural(dataset.products().length, 'product')} (${ds.root}, ${ds.split}), ${train.epochs} epochs, batch ${train.batch_size} (micro ${train.micro_batch})`,
   });
   const trainStart = performance.now();
+  let epochStart = trainStart;
   const result = await trainMethod({
     method,
     extractor,
@@ -309,7 +381,15 @@ export async function trainOrReuse({
     },
     onEpoch: (e) => {
       logger.logMetric('train.epoch_loss', e.loss, e.epoch);
-      emit({ type: 'epoch', epoch: e.epoch, epochs: train.epochs, loss: e.loss });
+      const now = performance.now();
+      emit({
+        type: 'epoch',
+        epoch: e.epoch,
+        epochs: train.epochs,
+        loss: e.loss,
+        seconds: (now - epochStart) / 1000,
+      });
+      epochStart = now;
     },
   });
   signal?.throwIfAborted();
@@ -339,7 +419,7 @@ export async function trainOrReuse({
     await logger.logArtifact(join(checkpointDir, file), 'checkpoint');
   await logger.flush();
   if (job.reuseCheckpoint) await markLogged(checkpointDir, logger.runId);
-  return { trained: true, seconds, checkpointDir };
+  return { trained: true, seconds, checkpointDir, images: samples.length };
 }
 
 /** What evaluateTrial leaves for recording: per member, its metrics and a way to write its files. */
@@ -350,6 +430,11 @@ export interface GroupEvaluation {
   seconds: number;
   /** Images the method's forward ran on (once per test image and dataset, whatever the group size). */
   forwardImages: number;
+  /** Images and products evaluated, over every eval dataset. */
+  images: number;
+  products: number;
+  /** Of `seconds`, the sample pictures. */
+  samplesSeconds: number;
   /** Writes and logs member `i`'s CSVs and samples (kept on disk until then). */
   writeArtifacts(member: number): Promise<void>;
 }
@@ -382,13 +467,22 @@ export async function evaluateTrial({
   const pending: { member: number; file: string; artifactPath: string }[] = [];
   const stats: InferenceStats = { forwards: 0, forwardImages: 0 };
   const evalStart = performance.now();
+  let images = 0;
+  let productCount = 0;
+  let samplesSeconds = 0;
   for (const d of evaluation.datasets) {
     signal?.throwIfAborted();
     const dataset = await openCheckedDataset({ ...d, decode: false });
     const products = dataset.products();
-    emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${products.length} products` });
+    emit({
+      type: 'phase',
+      phase: 'evaluate',
+      detail: `${d.name}: ${plural(products.length, 'product')}`,
+    });
     let done = 0;
     const samples = job.samplesPerProduct;
+    const datasetStart = performance.now();
+    let lastProgress = 0;
     const results = await evaluateDatasetGroup({
       variants,
       extractor,
@@ -402,6 +496,7 @@ export async function evaluateTrial({
       onPredictions:
         samples > 0
           ? async ({ product, samples: all, predictions }) => {
+              const samplesStart = performance.now();
               for (const [i, { workDir }] of members.entries()) {
                 const outDir = join(workDir, 'artifacts');
                 const files = await writeProductSamples({
@@ -420,9 +515,17 @@ export async function evaluateTrial({
                     artifactPath: artifactDir(rel),
                   });
               }
+              samplesSeconds += (performance.now() - samplesStart) / 1000;
             }
           : undefined,
-      onProduct: (v, m) => {
+      onImages: (images, total, product) => {
+        const now = performance.now();
+        if (now - lastProgress < PROGRESS_INTERVAL_MS && images < total) return;
+        lastProgress = now;
+        const rate = images / Math.max(1e-3, (now - datasetStart) / 1000);
+        emit({ type: 'images', dataset: d.name, product, done: images, total, rate });
+      },
+      onProduct: (v, m, ms, defects) => {
         if (v === 0)
           emit({
             type: 'product',
@@ -430,6 +533,11 @@ export async function evaluateTrial({
             product: m.product,
             done: ++done,
             total: products.length,
+            images: m.images,
+            anomalous: m.anomalousImages,
+            seconds: ms / 1000,
+            metrics: headline(m),
+            defects: defects.length,
           });
       },
     });
@@ -443,24 +551,77 @@ export async function evaluateTrial({
           if (value !== null)
             into[`${d.name}.${productKey(p.product)}.${METRIC_KEYS[name]}`] = value;
         }
+        for (const p of result.defects) {
+          const value = p[name];
+          if (value !== null)
+            into[`${d.name}.${defectMetricPrefix(p.product, p.defect)}.${METRIC_KEYS[name]}`] =
+              value;
+        }
       }
       into[`${d.name}.ms_per_image`] = result.msPerImage;
+      if (result.undefined.length > 0) {
+        const text = describeUndefined(result.undefined);
+        if (i === 0) emit({ type: 'phase', phase: 'evaluate', detail: `${d.name}: ${text}` });
+        recorders[i].setTags({ [`${TRIAL_TAGS.undefinedPrefix}${d.name}`]: text });
+      }
       onEvaluation?.(i, d.name, result);
-      const csv = await writeProductCsv(members[i].workDir, d.name, result.products);
+      const csv = await writeProductCsv(
+        members[i].workDir,
+        d.name,
+        result.products,
+        result.defects,
+      );
       pending.unshift({ member: i, file: csv, artifactPath: artifactDir(resultsPath(d.name)) });
     }
+    images += results[0].images;
+    productCount += results[0].products.length;
   }
   const seconds = (performance.now() - evalStart) / 1000;
   return {
     metrics,
     seconds,
     forwardImages: stats.forwardImages,
+    images,
+    products: productCount,
+    samplesSeconds,
     async writeArtifacts(member) {
       const mine = pending.filter((p) => p.member === member);
       if (mine.length > 0 && job.samplesPerProduct > 0)
-        emit({ type: 'phase', phase: 'artifacts', detail: `${mine.length} files` });
+        emit({ type: 'phase', phase: 'artifacts', detail: `${plural(mine.length, 'file')}` });
       for (const { file, artifactPath } of mine)
         await recorders[member].logArtifact(file, artifactPath);
     },
   };
+}
+
+/** "image AUROC, image AP, image F1-max not defined: every image is anomalous (…)". */
+export function describeUndefined(skipped: readonly UndefinedMetrics[]): string {
+  return skipped
+    .map(
+      ({ metrics, reason }) =>
+        `${metrics.map((m) => METRIC_KEYS[m]).join(', ')} not defined on this dataset (${reason}): skipped`,
+    )
+    .join('; ');
+}
+
+/**
+ * Inference ms per image on this machine (model/timing.ts), on the first test images of the
+ * first eval dataset: the cost column of method comparisons. null without test images.
+ */
+async function timeInference({ job, method, backbone }: LoadedTrial): Promise<number | null> {
+  const { eval: evaluation } = job.members[0].trial.config;
+  const first = evaluation.datasets[0];
+  if (!first) return null;
+  const dataset = await openCheckedDataset({ ...first, decode: false });
+  const samples = dataset.products().flatMap((p) => dataset.samples(p, 'test'));
+  if (samples.length === 0) return null;
+  const s = method.features.imageSize;
+  const images = await Promise.all(
+    samples.slice(0, TIMED_IMAGES).map(async (sample) => ({
+      pixels: await loadImageTensorData(sample.imagePath, s),
+      cacheable: false,
+    })),
+  );
+  const evalMethod = withEvalPrompts(method, evaluation.prompts);
+  return inferenceMsPerImage(evalMethod, backbone.clip, images);
 }

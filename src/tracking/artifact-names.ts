@@ -8,6 +8,9 @@
  *   text_embeddings/<dataset>/<product>.npy              float32 [N, 2, D]
  */
 
+/** The trial process's own log (progress, warnings, errors). */
+export const TRIAL_LOG_ARTIFACT = 'logs/trial.log';
+
 export const SAMPLE_PARTS = ['image', 'mask', 'overlay'] as const;
 export type SamplePart = (typeof SAMPLE_PARTS)[number];
 
@@ -109,4 +112,12 @@ export function parseTextEmbeddingsPath(path: string): TextEmbeddingsArtifact | 
 export function artifactDir(path: string): string {
   const i = path.lastIndexOf('/');
   return i < 0 ? '' : path.slice(0, i);
+}
+
+/**
+ * The part of a per-defect-type metric key between the dataset and the metric:
+ * `<dataset>.<product>/<defect>.<metric>` (a slash cannot occur in a product's own key).
+ */
+export function defectMetricPrefix(product: string, defect: string): string {
+  return `${productKey(product)}/${productKey(defect)}`;
 }

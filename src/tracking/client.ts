@@ -9,6 +9,7 @@ import { MlflowApiError, MlflowHttp, type HttpOptions } from './http.js';
 import type {
   Batch,
   CreateRunOptions,
+  DatasetInput,
   Experiment,
   Metric,
   Run,
@@ -97,6 +98,15 @@ export class MlflowClient {
       }
       throw error;
     }
+  }
+
+  /** Sets (or replaces) one tag of an experiment. */
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    await this.http.json('POST', 'experiments/set-experiment-tag', {
+      experiment_id: experimentId,
+      key,
+      value,
+    });
   }
 
   async searchExperiments(
@@ -211,6 +221,12 @@ export class MlflowClient {
   }
 
   // ---- logging -----------------------------------------------------------------------
+
+  /** Records datasets as the run's inputs (idempotent: the server keeps one per name and digest). */
+  async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+    if (datasets.length === 0) return;
+    await this.http.json('POST', 'runs/log-inputs', { run_id: runId, datasets });
+  }
 
   /** Logs any amount of data, split into requests within MLflow's limits, in order. */
   async logBatch(runId: string, batch: Batch): Promise<void> {

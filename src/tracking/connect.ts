@@ -1,13 +1,14 @@
 /**
- * Opens the tracking backend a command uses: the server in MLFLOW_TRACKING_URI when set,
- * otherwise the managed local server (started now, or reused).
+ * Opens the tracking backend a command uses: the server the command chose by the one rule of
+ * tracking-uri.ts (by default MLFLOW_TRACKING_URI when set), otherwise the managed local server
+ * (started now, or reused).
  */
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
 import { MlflowClient } from './client.js';
 import type { RetryPolicy } from './http.js';
 import { resolveStateDir, startLocalServer, type LocalServer } from './server.js';
 import { ServerSupervisor } from './supervisor.js';
+import { changeHint, chooseTrackingUri, type TrackingChoice } from './tracking-uri.js';
 
 export interface Tracking {
   client: MlflowClient;
@@ -30,6 +31,8 @@ export interface OpenTrackingOptions {
   retry?: Partial<RetryPolicy>;
   /** Told when the managed server is being started (it takes several seconds). */
   onStarting?: (stateDir: string) => void;
+  /** The server the command chose (tracking-uri.ts); default: MLFLOW_TRACKING_URI, else managed. */
+  choice?: TrackingChoice;
   /** Restart the managed server when it dies, telling `supervise` (sweeps). */
   supervise?: (line: string) => void;
 }
@@ -38,14 +41,14 @@ export async function openTracking(options: OpenTrackingOptions = {}): Promise<T
   const env = options.env ?? process.env;
   const stateDir = resolveStateDir(options.cwd, env);
   const journalDir = join(stateDir, 'journal');
-  const uri = env.MLFLOW_TRACKING_URI?.trim();
-  if (uri) {
-    if (!/^https?:\/\//.test(uri)) {
-      throw new UserError(`MLFLOW_TRACKING_URI="${uri}" is not an http(s) tracking server`, {
-        hint: 'vcp-exp talks to MLflow over its REST API: point it at `mlflow server` (http://host:port), or unset it to use the managed local server',
-      });
-    }
-    const client = new MlflowClient({ trackingUri: uri, env, retry: options.retry });
+  const choice = options.choice ?? chooseTrackingUri({ env });
+  if (choice.uri) {
+    const client = new MlflowClient({
+      trackingUri: choice.uri,
+      env,
+      retry: options.retry,
+      origin: { what: choice.origin, hint: changeHint(choice) },
+    });
     return {
       client,
       stateDir,

@@ -27,6 +27,8 @@ export interface HttpOptions {
   retry?: Partial<RetryPolicy>;
   /** Per-attempt timeout (default 60 s). */
   requestTimeoutMs?: number;
+  /** Where the URI came from and what to do when it does not answer (for the error message). */
+  origin?: { what: string; hint: string };
 }
 
 /** The server answered with an error (4xx, or 5xx after the retries). */
@@ -52,11 +54,17 @@ export class MlflowUnreachableError extends UserError {
     /** True when some attempt may have reached the server (the request may have been applied). */
     readonly uncertain: boolean,
     cause?: unknown,
+    origin?: { what: string; hint: string },
   ) {
-    super(`MLflow server ${trackingUri} unreachable (${endpoint}): ${lastReason}`, {
-      hint: 'check that the server is running, or unset MLFLOW_TRACKING_URI to use the managed local server',
-      cause,
-    });
+    super(
+      `MLflow server ${trackingUri}${origin ? ` (from ${origin.what})` : ''} unreachable (${endpoint}): ${lastReason}`,
+      {
+        hint:
+          origin?.hint ??
+          'check that the server is running, or unset MLFLOW_TRACKING_URI to use the managed local server',
+        cause,
+      },
+    );
   }
 }
 
@@ -120,7 +128,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 export async function withRetries<T>(
   policy: RetryPolicy,
-  describe: { endpoint: string; trackingUri: string },
+  describe: { endpoint: string; trackingUri: string; origin?: { what: string; hint: string } },
   attempt: (state: { index: number; uncertain: boolean }) => Promise<T>,
 ): Promise<T> {
   let uncertain = false;
@@ -142,6 +150,7 @@ export async function withRetries<T>(
     last?.message ?? 'no attempt made',
     uncertain,
     last,
+    describe.origin,
   );
 }
 
@@ -153,6 +162,7 @@ interface ErrorBody {
 export class MlflowHttp {
   readonly baseUrl: string;
   readonly retry: RetryPolicy;
+  readonly origin?: { what: string; hint: string };
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
 
@@ -164,6 +174,7 @@ export class MlflowHttp {
       });
     }
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.origin = options.origin;
     this.headers = { ...authHeaders(options.env ?? process.env), ...options.headers };
     this.timeoutMs = options.requestTimeoutMs ?? 60_000;
   }
@@ -236,7 +247,8 @@ export class MlflowHttp {
     payload?: Record<string, unknown>,
   ): Promise<T> {
     const path = `/api/2.0/mlflow/${endpoint}`;
-    return withRetries(this.retry, { endpoint, trackingUri: this.baseUrl }, async () => {
+    const describe = { endpoint, trackingUri: this.baseUrl, origin: this.origin };
+    return withRetries(this.retry, describe, async () => {
       const response =
         method === 'GET'
           ? await this.sendOnce(method, path, {
@@ -252,6 +264,10 @@ export class MlflowHttp {
     endpoint: string,
     attempt: (state: { index: number; uncertain: boolean }) => Promise<T>,
   ): Promise<T> {
-    return withRetries(this.retry, { endpoint, trackingUri: this.baseUrl }, attempt);
+    return withRetries(
+      this.retry,
+      { endpoint, trackingUri: this.baseUrl, origin: this.origin },
+      attempt,
+    );
   }
 }

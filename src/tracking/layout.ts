@@ -5,21 +5,33 @@
  */
 import { execFileSync } from 'node:child_process';
 import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { truncateTagValue } from './batch.js';
 import type { MlflowClient } from './client.js';
+import {
+  CUSTOM_MODEL_DEVELOPMENT,
+  EXPERIMENT_TAGS,
+  headlineViewTag,
+  type HeadlineView,
+} from './mlflow-ui.js';
 import {
   FAILURE_REASON_TAG,
   RunLogger,
   type ParamValue,
   type RunLoggerOptions,
 } from './run-logger.js';
-import type { Run, RunStatus } from './types.js';
+import type { DatasetInput, Run, RunStatus } from './types.js';
 import { quoteFilterValue } from './wire.js';
 
 export const TAGS = Object.freeze({
   parentRunId: 'mlflow.parentRunId',
   runName: 'mlflow.runName',
   user: 'mlflow.user',
+  sourceName: 'mlflow.source.name',
+  sourceType: 'mlflow.source.type',
+  sourceGitCommit: 'mlflow.source.git.commit',
+  gitBranch: 'mlflow.source.git.branch',
+  gitRepoUrl: 'mlflow.source.git.repoURL',
   kind: 'vcp.run_kind',
   trialId: 'vcp.trial_id',
   specHash: 'vcp.spec_hash',
@@ -31,6 +43,14 @@ export const TAGS = Object.freeze({
 
 export type RunKind = 'sweep' | 'trial';
 
+/** Where a run comes from, as MLflow's standard source tags say it. */
+export interface RunSource {
+  /** The spec file that ran (MLflow shows its base name in the Source column). */
+  name: string;
+  /** The git checkout holding it, when it is in one. */
+  git?: { commit: string; branch?: string; repoUrl?: string };
+}
+
 /** What every run of a `vcp-exp run` carries. */
 export interface RunIdentity {
   specHash: string;
@@ -39,6 +59,15 @@ export interface RunIdentity {
   backend: string;
   /** e.g. "cpu" or "gpu:0". */
   device: string;
+  source?: RunSource;
+}
+
+/** How an experiment presents itself in the UI (set on every sweep; idempotent). */
+export interface ExperimentPresentation {
+  /** The spec's description (`mlflow.note.content`). */
+  description?: string;
+  /** Columns of the saved headline view. */
+  view?: HeadlineView;
 }
 
 export interface TrialRunInput extends RunIdentity {
@@ -48,6 +77,8 @@ export interface TrialRunInput extends RunIdentity {
   /** The fully resolved trial config; logged as dotted-key params. */
   config: Record<string, unknown>;
   runName?: string;
+  /** The datasets the trial reads, logged as the run's inputs. */
+  datasets?: readonly DatasetInput[];
 }
 
 /**
@@ -90,20 +121,64 @@ export function currentGitCommit(cwd = process.cwd()): string {
   }
 }
 
-function identityTags(identity: RunIdentity): Record<string, string> {
-  let user = 'unknown';
+const git = (cwd: string, args: string[]): string | undefined => {
   try {
-    user = userInfo().username;
+    return (
+      execFileSync('git', args, {
+        cwd,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      }).trim() || undefined
+    );
   } catch {
-    // no passwd entry (some containers)
+    return undefined;
   }
+};
+
+/** The source of runs started from `specFile`: its path and, in a git checkout, its commit. */
+export function runSource(specFile: string): RunSource {
+  const cwd = dirname(resolve(specFile));
+  const commit = git(cwd, ['rev-parse', 'HEAD']);
+  if (!commit) return { name: specFile };
+  const branch = git(cwd, ['rev-parse', '--abbrev-ref', 'HEAD']);
+  const repoUrl = git(cwd, ['config', '--get', 'remote.origin.url']);
   return {
+    name: specFile,
+    git: {
+      commit,
+      ...(branch && branch !== 'HEAD' ? { branch } : {}),
+      ...(repoUrl ? { repoUrl } : {}),
+    },
+  };
+}
+
+function userName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown'; // no passwd entry (some containers)
+  }
+}
+
+function identityTags(identity: RunIdentity): Record<string, string> {
+  const tags: Record<string, string> = {
     [TAGS.specHash]: identity.specHash,
     [TAGS.gitCommit]: identity.gitCommit,
     [TAGS.backend]: identity.backend,
     [TAGS.device]: identity.device,
-    [TAGS.user]: user,
+    [TAGS.user]: userName(),
   };
+  const source = identity.source;
+  if (source) {
+    tags[TAGS.sourceType] = 'LOCAL';
+    tags[TAGS.sourceName] = truncateTagValue(source.name);
+    if (source.git) {
+      tags[TAGS.sourceGitCommit] = source.git.commit;
+      if (source.git.branch) tags[TAGS.gitBranch] = source.git.branch;
+      if (source.git.repoUrl) tags[TAGS.gitRepoUrl] = truncateTagValue(source.git.repoUrl);
+    }
+  }
+  return tags;
 }
 
 export class ExperimentLayout {
@@ -113,9 +188,22 @@ export class ExperimentLayout {
     readonly loggerOptions: Omit<RunLoggerOptions, 'client' | 'runId'>,
   ) {}
 
-  /** The experiment of a spec (created on first use). */
-  experimentFor(specName: string): Promise<string> {
-    return this.client.getOrCreateExperiment(specName);
+  /**
+   * The experiment of a spec (created on first use). With `presentation`, it is (re)tagged as
+   * a model-development experiment with the spec's description and the headline view.
+   */
+  async experimentFor(specName: string, presentation?: ExperimentPresentation): Promise<string> {
+    const id = await this.client.getOrCreateExperiment(specName);
+    if (presentation) {
+      await this.client.setExperimentTag(id, EXPERIMENT_TAGS.kind, CUSTOM_MODEL_DEVELOPMENT);
+      if (presentation.description)
+        await this.client.setExperimentTag(id, EXPERIMENT_TAGS.note, presentation.description);
+      if (presentation.view) {
+        const tag = headlineViewTag(presentation.view);
+        await this.client.setExperimentTag(id, tag.key, tag.value);
+      }
+    }
+    return id;
   }
 
   private logger(runId: string): RunLogger {
@@ -155,6 +243,7 @@ export class ExperimentLayout {
     const logger = this.logger(run.info.run_id);
     logger.logParams(flattenConfig(input.config));
     await logger.flush();
+    if (input.datasets) await this.client.logInputs(run.info.run_id, input.datasets);
     return logger;
   }
 

@@ -89,3 +89,24 @@ export interface CreateRunOptions {
   startTime?: number;
   tags?: Record<string, string>;
 }
+
+/** A dataset reference logged as a run input (MLflow's Dataset entity). */
+export interface DatasetRef {
+  name: string;
+  /** Identifies the content among datasets of the same name (MLflow shows it beside the name). */
+  digest: string;
+  /** e.g. "local" (a path on this machine). */
+  source_type: string;
+  /** JSON, e.g. {"uri": "/data/mvtec"}. */
+  source: string;
+  /** JSON; MLflow renders `{"mlflow_colspec": [...]}` as a table of columns. */
+  schema?: string;
+  /** JSON summary shown with the dataset (counts, products). */
+  profile?: string;
+}
+
+/** A dataset used by a run, with input tags (`mlflow.data.context`: training, evaluation). */
+export interface DatasetInput {
+  tags: RunTag[];
+  dataset: DatasetRef;
+}

@@ -116,3 +116,41 @@ test('CLI: vcp-exp data check prints every problem and exits non-zero', async ()
   assert.equal(ok.status, 1);
   assert.match(ok.stderr, /unknown product "nope" \(available: bottle, grid\)/);
 });
+
+test('image labels only (no anomalous image has a mask): fine to evaluate, a problem to train on', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'vcp-check-'));
+  await generateSynthDataset(root, {
+    products: ['pill'],
+    size: 48,
+    trainGood: 1,
+    testGood: 1,
+    testDefect: 1,
+    seed: 2,
+  });
+  rmSync(join(root, 'pill', 'ground_truth'), { recursive: true });
+  const forEval = await checkDataset({ root });
+  assert.deepEqual(forEval.problems, []);
+  assert.equal(forEval.imageLabelsOnly, true);
+  assert.ok(forEval.counts[0].test.anomalous > 0);
+  await assert.rejects(openCheckedDataset({ root, requireMasks: true }), (e: unknown) => {
+    assert.ok(e instanceof UserError);
+    assert.match(e.message, /image labels only .* not trained on/);
+    return true;
+  });
+  const cli = new URL('../../bin/vcp-exp.js', import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [cli, 'data', 'check', root], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /image labels only .*evaluation skips the pixel metrics/);
+  // The same set with its masks is not image-labels-only.
+  const mixed = mkdtempSync(join(tmpdir(), 'vcp-check-'));
+  await generateSynthDataset(mixed, {
+    products: ['pill'],
+    size: 48,
+    trainGood: 1,
+    testGood: 1,
+    testDefect: 1,
+    seed: 2,
+  });
+  const { problems: none, imageLabelsOnly } = await checkDataset({ root: mixed });
+  assert.deepEqual([none, imageLabelsOnly], [[], false]);
+});

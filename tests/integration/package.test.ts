@@ -54,6 +54,8 @@ test('npm pack → npm install in an empty directory → npx vcp-exp setup → n
     'schemas/methods/vcp-clip.schema.json',
     'experiments/quickstart.yaml',
     'assets/clip/tiny-clip/model.safetensors',
+    'assets/native/requirements-gpu.txt',
+    'assets/native/check_cuda_libs.py',
     'README.md',
   ])
     assert.ok(paths.includes(wanted), `${wanted} is not in the package`);

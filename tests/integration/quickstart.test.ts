@@ -182,7 +182,7 @@ test(
     const code = await second.exited;
     assert.equal(code, 0, second.lines.join('\n'));
     assert.ok(
-      second.lines.some((l) => /marked 3 run\(s\) left RUNNING/.test(l)),
+      second.lines.some((l) => /marked 3 runs left RUNNING/.test(l)),
       second.lines.join('\n'),
     );
     assert.ok(
@@ -241,6 +241,11 @@ test(
       assert.ok(auroc >= 0 && auroc <= 1, `pixel AUROC ${auroc} is a fraction`);
       assert.equal(tag(run, 'vcp.device'), 'cpu');
       assert.ok(tag(run, 'vcp.backend'));
+      // The device the trial computed on, as its log says it (backend.ts describeBackend).
+      assert.match(
+        tag(run, 'vcp.backend_detail') ?? '',
+        /^(tensorflow|wasm|cpu) \(cpu, \d+ threads?, @tensorflow\//,
+      );
       assert.ok(tag(run, 'mlflow.parentRunId'));
     }
     // Two trainings (heads 1, 2): α only changes evaluation, so the other two are evaluated in
@@ -329,8 +334,13 @@ test(
     );
     const table = readFileSync(join(out, 'heads-alpha.md'), 'utf8');
     for (const run of finished) {
-      const cell = `${(100 * metric(run, 'synth.pixel_auroc')!).toFixed(2)} ± –`;
-      assert.ok(table.includes(cell), `table has ${cell}:\n${table}`);
+      // One seed per row: the value alone (bold when best).
+      const value = (100 * metric(run, 'synth.pixel_auroc')!).toFixed(2);
+      const cell = [`| ${value} |`, `| **${value}** |`];
+      assert.ok(
+        cell.some((c) => table.includes(c)),
+        `table has ${value}:\n${table}`,
+      );
     }
     for (const name of ['curve', 'samples', 'attention']) {
       const png = await sharp(readFileSync(join(out, `${name}.png`))).stats();

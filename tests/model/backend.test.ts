@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BackendError, describeBackend, initBackend } from '../../src/model/backend.js';
+import {
+  BackendError,
+  describeBackend,
+  initBackend,
+  nativeBuildOverride,
+} from '../../src/model/backend.js';
 import { tf } from '../../src/model/tf.js';
 import { need } from '../requirements.js';
 
@@ -26,7 +31,9 @@ test('auto picks the native TensorFlow backend when it is built', async (t) => {
     return;
   }
   assert.equal(tf.getBackend(), 'tensorflow');
-  assert.equal(info.package, '@tensorflow/tfjs-node');
+  // The GPU build when asked for (VCP_EXP_NATIVE_BUILD=gpu) or when it computes on a GPU.
+  const gpuBuild = process.env.VCP_EXP_NATIVE_BUILD === 'gpu' || info.device === 'gpu';
+  assert.equal(info.package, gpuBuild ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
   assert.ok(info.threads >= 1);
   assert.equal(info.hint, undefined);
   checkMatMul();
@@ -64,5 +71,66 @@ test('the description carries the hint when a faster backend was skipped', () =>
   assert.equal(
     describeBackend({ ...info, hint: 'run `npm run setup:native`' }),
     'wasm (cpu, 1 thread, @tensorflow/tfjs-backend-wasm); run `npm run setup:native`',
+  );
+});
+
+test('the description names the GPU, or says why none computes when that is news', () => {
+  const gpu = {
+    name: 'tensorflow',
+    package: '@tensorflow/tfjs-node-gpu',
+    device: 'gpu',
+    threads: 2,
+    gpu: {
+      id: 'gpu:1',
+      info: {
+        index: '1',
+        name: 'NVIDIA L40S',
+        memoryMiB: 46068,
+        computeCapability: '8.9',
+        driver: '550.54.15',
+        uuid: 'GPU-1',
+      },
+    },
+  } as const;
+  assert.equal(
+    describeBackend(gpu),
+    'tensorflow (gpu:1 (NVIDIA L40S, 45 GiB, compute capability 8.9), @tensorflow/tfjs-node-gpu)',
+  );
+  const warned = { ...gpu, gpu: { ...gpu.gpu, warning: 'the NVIDIA driver 535.104.05 cannot' } };
+  assert.match(describeBackend(warned), /-gpu\); warning: the NVIDIA driver 535\.104\.05 cannot$/);
+  const cpu = {
+    name: 'tensorflow',
+    package: '@tensorflow/tfjs-node',
+    device: 'cpu',
+    threads: 2,
+  } as const;
+  assert.equal(
+    describeBackend({
+      ...cpu,
+      noGpu: { reason: 'no NVIDIA driver on this machine', notable: false },
+    }),
+    'tensorflow (cpu, 2 threads, @tensorflow/tfjs-node)',
+  );
+  const old = {
+    ...cpu,
+    noGpu: { reason: 'the NVIDIA driver 470.256.02 is too old', notable: true },
+  };
+  assert.equal(
+    describeBackend(old),
+    'tensorflow (cpu, 2 threads, @tensorflow/tfjs-node); GPU not used: the NVIDIA driver 470.256.02 is too old',
+  );
+  assert.equal(
+    describeBackend(old, { gpuNote: false }),
+    'tensorflow (cpu, 2 threads, @tensorflow/tfjs-node)',
+  );
+});
+
+test('VCP_EXP_NATIVE_BUILD accepts cpu, gpu or auto', () => {
+  assert.equal(nativeBuildOverride({}), undefined);
+  assert.equal(nativeBuildOverride({ VCP_EXP_NATIVE_BUILD: 'auto' }), undefined);
+  assert.equal(nativeBuildOverride({ VCP_EXP_NATIVE_BUILD: 'gpu' }), 'gpu');
+  assert.throws(
+    () => nativeBuildOverride({ VCP_EXP_NATIVE_BUILD: 'cuda' }),
+    /VCP_EXP_NATIVE_BUILD: got "cuda", expected cpu, gpu or auto/,
   );
 });

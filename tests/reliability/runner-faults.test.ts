@@ -205,7 +205,7 @@ test(
     process.kill(child, 'SIGKILL');
     const code = await first.exited;
     assert.equal(code, 1, first.output());
-    assert.match(first.output(), /1 of 2 trial\(s\) unfinished: 1 failed or killed/);
+    assert.match(first.output(), /1 of 2 trials unfinished: 1 failed or killed/);
     assert.match(
       first.output(),
       /hint: fix the cause, then run the same command again: every trial without a FINISHED run runs again/,
@@ -438,7 +438,7 @@ async function diskFull(mount: string): Promise<void> {
   );
   assert.match(
     full.output,
-    /2 of 2 trial\(s\) unfinished: 1 failed or killed, 1 not started \(disk full at /,
+    /2 of 2 trials unfinished: 1 failed or killed, 1 not started \(disk full at /,
   );
   const afterFull = trialRuns(await experimentRuns(client, 'rel-disk'));
   assert.equal(afterFull.length, 1, 'the second trial never started');

@@ -225,10 +225,10 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
   assert.ok(
     result.notes.some((n) => n.includes('figure missing not drawn') && n.includes('samples/')),
   );
-  assert.ok(result.notes.some((n) => n.startsWith('3 trials have no FINISHED run')));
+  assert.ok(result.notes.some((n) => n.startsWith('3 trials without a FINISHED run')));
   assert.ok(
     result.notes.some((n) =>
-      n.startsWith('1 FINISHED runs belong to trials no longer in the spec'),
+      n.startsWith('1 FINISHED run of trials no longer in the spec left out'),
     ),
   );
 
@@ -241,7 +241,7 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
     md[2],
     '| 1 | 0.5 | 3 | 86.00 ± 0.10 | 85.0 | +1.00 | 35.00 ± 0.10 | 40.0 | -5.00 |',
   );
-  assert.equal(md[3], '| 1 | 0.75 | 1 | 88.40 ± – | – | – | 34.90 ± – | – | – |');
+  assert.equal(md[3], '| 1 | 0.75 | 1 | 88.40 | – | – | 34.90 | – | – |');
   assert.equal(md[4], '| 2 | 0.5 | 2 | 86.95 ± 0.07 | – | – | 39.95 ± 0.07 | – | – |');
   assert.equal(md[5], '| 2 | 0.75 | 3 | **89.50 ± 0.10** | – | – | **40.00 ± 0.10** | – | – |');
 
@@ -260,7 +260,7 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
     /\\toprule\nPost-VCP heads & \$\\alpha\$ \(weight of the VCP map\) & n & pixel AUROC \(\\%\) & paper & \$\\Delta\$/,
   );
   assert.ok(tex.includes('2 & 0.75 & 3 & \\textbf{89.50 $\\pm$ 0.10} & -- & -- &'));
-  assert.ok(tex.includes('1 & 0.75 & 1 & 88.40 $\\pm$ -- &'));
+  assert.ok(tex.includes('1 & 0.75 & 1 & 88.40 & -- &'), tex);
   assert.ok(tex.includes('\\bottomrule'));
 
   const csv = readFileSync(join(out, 'heads-alpha.csv'), 'utf8').split('\n');
@@ -273,7 +273,12 @@ test('report: tables, figures and README from MLflow runs, byte-identical on rer
 
   const readme = readFileSync(join(out, 'README.md'), 'utf8');
   assert.ok(readme.includes('![Pixel AUROC vs heads](curve.svg)'));
-  assert.ok(readme.includes('9 of 12 trials finished (4 sweep points × 3 seeds)'));
+  assert.ok(
+    readme.includes(
+      '9 of 12 trials of the spec finished (4 sweep points × 3 seeds); finished seeds per sweep point: 1–3 (n in the tables).',
+    ),
+    readme,
+  );
 
   for (const name of ['curve', 'gain', 'samples', 'attention', 'tsne']) {
     const svg = readFileSync(join(out, `${name}.svg`), 'utf8');

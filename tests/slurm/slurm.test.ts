@@ -464,7 +464,7 @@ test(
     assert.match(cli.output(), /cancelling the \d trial\(s\) still pending in Slurm \(scancel\)/);
     assert.match(
       cli.output(),
-      /4 of 4 trial\(s\) unfinished: 4 failed or killed, the rest stopped \(disk full at \//,
+      /4 of 4 trials unfinished: 4 failed or killed, the rest stopped \(disk full at \//,
     );
     const first = trialRuns(await runsOf(client, 'sl-diskfull'));
     assert.equal(first.length, 4);

@@ -70,7 +70,7 @@ test('MLFLOW_TRACKING_URI picks the server; a non-http URI is refused with what 
   await tracking.close();
   await assert.rejects(
     openTracking({ env: { MLFLOW_TRACKING_URI: 'file:///tmp/mlruns' } }),
-    /not an http\(s\) tracking server/,
+    /MLFLOW_TRACKING_URI "file:\/\/\/tmp\/mlruns" is not an http\(s\) MLflow server/,
   );
   assert.throws(
     () => new MlflowClient({ trackingUri: 'databricks', env: {} }),

@@ -34,6 +34,11 @@ export interface VisionForwardOptions {
   layers?: readonly number[];
   /** Form of the returned block outputs (default: the model's intermediateTokens option). */
   tokens?: TokenOutput;
+  /**
+   * The global feature: ln_post(class token) · projection (`ln_post`, CLIP's image embedding,
+   * default) or class token · projection without ln_post (`no_ln_post`, ViP²-CLIP's code).
+   */
+  global?: 'ln_post' | 'no_ln_post';
   /** Images per forward pass; a larger batch is processed in chunks (default: all at once). */
   chunkSize?: number;
 }
@@ -41,7 +46,7 @@ export interface VisionForwardOptions {
 export interface VisionOutput {
   /** Per requested block: [B, 1+L, W] raw, or [B, 1+L, P] projected (class token first). */
   layers: Tensor3D[];
-  /** g = ln_post(class token of the last block) · visual projection, not normalised. [B, P] */
+  /** g = [ln_post](class token of the last block) · visual projection, not normalised. [B, P] */
   global: Tensor2D;
 }
 
@@ -135,13 +140,16 @@ export class ClipVisionTower {
     return tf.tidy(() => tf.matMul(layerNorm(x, this.weights.lnPost), this.weights.projection));
   }
 
-  /** Global feature from the last block's tokens. x [B·T, W] → [B, P] */
-  pool(x: Tensor2D, batch: number): Tensor2D {
+  /** Global feature from the last block's tokens (with or without ln_post). x [B·T, W] → [B, P] */
+  pool(x: Tensor2D, batch: number, lnPost = true): Tensor2D {
     return tf.tidy(() => {
       const cls = x
         .reshape([batch, -1, this.config.width])
-        .slice([0, 0, 0], [batch, 1, this.config.width]); // [B, 1, W]
-      return this.projectTokens(cls.reshape([batch, this.config.width])); // [B, P]
+        .slice([0, 0, 0], [batch, 1, this.config.width])
+        .reshape([batch, this.config.width]) as Tensor2D; // [B, W]
+      return lnPost
+        ? this.projectTokens(cls)
+        : (tf.matMul(cls, this.weights.projection) as Tensor2D); // [B, P]
     });
   }
 
@@ -175,7 +183,7 @@ export class ClipVisionTower {
     const tokens = options.tokens ?? this.options.intermediateTokens;
     const x = this.embed(pixels);
     const { taps, last } = this.runBlocks(x, batch, options.layers ?? []);
-    const global = this.pool(last, batch);
+    const global = this.pool(last, batch, (options.global ?? 'ln_post') === 'ln_post');
     const layers = taps.map((tap) => {
       const out = tokens === 'projected' ? this.projectTokens(tap) : tap;
       return out.reshape([batch, -1, out.shape[1]]) as Tensor3D;

@@ -10,7 +10,7 @@ import { UserError } from '../../errors.js';
 import { SchemaSet, type JsonPath, type Schema } from '../../io/json-schema.js';
 import { formatPath, show } from '../../io/wording.js';
 import { BACKBONE_ALIASES, KNOWN_BACKBONES, type BackboneShape } from '../clip/presets.js';
-import type { MethodFactory } from './method.js';
+import type { FeatureRequest, MethodFactory } from './method.js';
 
 /** The backbone a config is checked against, and how messages name it. */
 export interface BackboneRef {
@@ -32,6 +32,12 @@ export interface MethodDefinition<Cfg extends object = object> {
   readonly schema: Schema;
   /** Checks across fields (and against the backbone) that JSON Schema cannot make. */
   check(config: Cfg, backbone: BackboneRef): ConfigIssue[];
+  /**
+   * The forms of frozen features the config asks for beyond layers and size (FeatureRequest's
+   * `tokens` and `global`; absent: raw tokens, CLIP's image embedding). They enter the feature
+   * key, so methods that need different features never share them.
+   */
+  features?(config: Cfg): Pick<FeatureRequest, 'tokens' | 'global'>;
   /** The factory, imported on demand (it pulls in tfjs; spec loading must not). */
   load(): Promise<MethodFactory<Cfg>>;
 }

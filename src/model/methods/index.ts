@@ -9,9 +9,11 @@ import { suggestValue } from '../../io/wording.js';
 import type { MethodDefinition } from './config.js';
 import type { MethodContext, ZeroShotMethod } from './method.js';
 import { VCP_CLIP } from './vcp-clip/config.js';
+import { VIP2_CLIP } from './vip2-clip/config.js';
 
 export const METHODS = {
   'vcp-clip': VCP_CLIP,
+  'vip2-clip': VIP2_CLIP,
 } as const satisfies Record<string, MethodDefinition<object>>;
 
 export type MethodName = keyof typeof METHODS;
@@ -42,5 +44,31 @@ export async function createMethod(
   const factory = await methodDefinition(name).load();
   return factory(config, context);
 }
+
+/** What `vcp-exp import <method>` needs: the authors' .pth, the CLIP it ran on, where to write. */
+export interface PublicImportOptions {
+  pth: string;
+  clip: string;
+  layers?: readonly number[];
+  imageSize?: number;
+  out: string;
+}
+
+export interface PublicImportResult {
+  dir: string;
+  tensors: number;
+  warnings: string[];
+  config: { config: Record<string, unknown>; clip: { name: string; sha256: string } };
+  /** What the checkpoint determined, for the command's summary line (e.g. "n_ctx 2, deep prompts 1"). */
+  summary: string;
+}
+
+/** Methods whose authors' checkpoints can be imported, each loaded on demand. */
+export const PUBLIC_IMPORTERS: Partial<
+  Record<MethodName, () => Promise<(options: PublicImportOptions) => Promise<PublicImportResult>>>
+> = {
+  'vcp-clip': async () => (await import('./vcp-clip/import.js')).importVcpClip,
+  'vip2-clip': async () => (await import('./vip2-clip/import.js')).importVip2Clip,
+};
 
 export type { FrozenFeatures, MethodContext, MethodOutput, ZeroShotMethod } from './method.js';

@@ -10,13 +10,23 @@ import type { tf, Tensor, Tensor1D, Tensor2D, Tensor3D, Tensor4D, Variable } fro
 
 /** Frozen CLIP vision outputs for a batch, as the feature extractor or feature cache gives them. */
 export interface FrozenFeatures {
-  /** Per requested layer (order of `features.layers`): block outputs before ln_post, class token dropped. [B, L, Dv] */
+  /**
+   * Per requested layer (order of `features.layers`), class token dropped: block outputs before
+   * ln_post [B, L, Dv] (request `tokens: 'raw'`), or through ln_post + visual projection [B, L, D]
+   * (`tokens: 'projected'`).
+   */
   patchTokens: Tensor3D[];
-  /** ln_post(class token of the last block) · visual projection. [B, D] */
+  /**
+   * Class token of the last block · visual projection, not normalised: after ln_post (CLIP's image
+   * embedding; request `global: 'ln_post'`) or without it (`global: 'no_ln_post'`). [B, D]
+   */
   global: Tensor2D;
   /** Class token of the last block before ln_post, for methods that project it themselves. [B, Dv] */
   classToken?: Tensor2D;
 }
+
+export const TOKEN_FORMS = ['raw', 'projected'] as const;
+export const GLOBAL_FORMS = ['ln_post', 'no_ln_post'] as const;
 
 /** What the frozen vision encoder must produce for this method. */
 export interface FeatureRequest {
@@ -24,6 +34,10 @@ export interface FeatureRequest {
   layers: readonly number[];
   /** Input resolution S (square). */
   imageSize: number;
+  /** Form of `patchTokens` (default 'raw'). */
+  tokens?: (typeof TOKEN_FORMS)[number];
+  /** Form of `global` (default 'ln_post'). */
+  global?: (typeof GLOBAL_FORMS)[number];
 }
 
 export interface ForwardOptions {
@@ -152,7 +166,10 @@ export interface PromptPair {
 export type { MethodName };
 
 /** The part of the CLIP tokenizer prompt builders use. */
-export type PromptTokenizer = Pick<ClipTokenizer, 'encodeTemplate'>;
+export type PromptTokenizer = Pick<
+  ClipTokenizer,
+  'encodeTemplate' | 'pieceIds' | 'sotId' | 'eotId'
+>;
 
 /** What a method factory is given: the frozen CLIP model (towers, config, options) and its tokenizer. */
 export interface MethodContext {

@@ -14,7 +14,11 @@ import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
 import type { BackendChoice } from '../../model/backend.js';
+import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
+import { ArtifactStore } from '../../tracking/artifacts.js';
+import { MlflowClient } from '../../tracking/client.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
+import type { DatasetInputs } from '../dataset-inputs.js';
 import { lowDiskSpace } from '../disk-space.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
@@ -26,8 +30,14 @@ import {
   type TrialJob,
   type TrialSummary,
 } from '../trial-events.js';
+import { gpuIndex, gpuWorkerEnv } from './devices.js';
+import { streamLog } from './log-stream.js';
+import { copyWithoutNativeLogNoise } from './native-noise.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
+
+/** How often a running trial's log is uploaded to its run (when it grew). */
+export const LOG_UPLOAD_INTERVAL_MS = 15_000;
 
 /** Tags naming the process that owns a run, so a later run can tell an orphan from a live one. */
 export const OWNER_TAGS = Object.freeze({ host: 'vcp.host', pid: 'vcp.runner_pid' });
@@ -53,6 +63,8 @@ export interface LocalExecutorOptions {
   maxGroup?: number;
   /** Budget and precision of the shared feature cache. */
   featureCache?: FeatureCacheSettings;
+  /** Describes each trial's datasets for its run's inputs (none when absent). */
+  datasetInputs?: DatasetInputs;
   /** Resolves when the tracking server takes requests (a supervised one may be restarting). */
   trackingReady?: () => Promise<void>;
   /** Environment whose VCP_EXP_MIN_FREE_MB sets the free-space floor (default process.env). */
@@ -66,14 +78,14 @@ export interface LocalExecutorOptions {
 /** The reason of an outcome that ran out of disk, which stops the sweep from starting more. */
 export const isDiskFullOutcome = (o: TrialOutcome) => /^disk full\b/m.test(o.reason ?? '');
 
-/** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there. */
+/** The device of a worker and the CUDA_VISIBLE_DEVICES that pins it there (devices.ts). */
 export function workerDevice(
   devices: readonly string[],
   worker: number,
 ): { device: string; cuda?: string } {
-  const raw = devices.length > 0 ? devices[worker % devices.length] : 'cpu';
-  const gpu = /^(?:gpu:|cuda:)?(\d+)$/.exec(raw);
-  return gpu ? { device: `gpu:${gpu[1]}`, cuda: gpu[1] } : { device: raw };
+  const raw = devices.length > 0 ? devices[worker % devices.length]! : 'cpu';
+  const gpu = gpuIndex(raw);
+  return gpu !== undefined ? { device: `gpu:${gpu}`, cuda: gpu } : { device: raw };
 }
 
 function tail(file: string, lines = 15): string {
@@ -88,8 +100,14 @@ export class LocalExecutor {
   private readonly children = new Set<ResultPromise>();
   private stopping = false;
   private readonly abort = new AbortController();
+  /** Uploads of the growing trial logs: one attempt each, never journaled (see log-stream.ts). */
+  private readonly liveArtifacts: ArtifactStore;
 
-  constructor(private readonly options: LocalExecutorOptions) {}
+  constructor(private readonly options: LocalExecutorOptions) {
+    this.liveArtifacts = new ArtifactStore(
+      new MlflowClient({ trackingUri: options.trackingUri, retry: { attempts: 1 } }),
+    );
+  }
 
   /**
    * Runs the trials, each evaluation group (src/runner/groups.ts; at most `maxGroup` trials,
@@ -138,6 +156,7 @@ export class LocalExecutor {
         trialId: trial.id,
         config: trial.config as unknown as Record<string, unknown>,
         runName: runName(trial),
+        datasets: o.datasetInputs ? await o.datasetInputs.forTrial(trial) : undefined,
       });
       logger.setTags({
         [OWNER_TAGS.host]: hostname(),
@@ -167,7 +186,7 @@ export class LocalExecutor {
       reuseCheckpoint: share,
       backend: o.backend,
       device,
-      samplesPerProduct: o.samplesPerProduct ?? 2,
+      samplesPerProduct: o.samplesPerProduct ?? lead.trial.config.eval.samples_per_product,
     };
     const jobFile = join(lead.workDir, 'job.json');
     try {
@@ -206,11 +225,21 @@ export class LocalExecutor {
       reject: false,
       forceKillAfterDelay: 30_000,
       env: {
-        ...(cuda !== undefined ? { CUDA_VISIBLE_DEVICES: cuda } : {}),
+        ...gpuWorkerEnv(cuda),
         VCP_EXP_TRIAL: trials.map((t) => t.id).join(','),
       },
     });
     this.children.add(child);
+    const stream = streamLog({
+      file: logFile,
+      everyMs: LOG_UPLOAD_INTERVAL_MS,
+      upload: async (file) => {
+        const copy = join(lead.workDir, 'live', 'trial.log');
+        await copyWithoutNativeLogNoise(file, copy);
+        for (const { runId } of members)
+          await this.liveArtifacts.putFile(runId, copy, TRIAL_LOG_ARTIFACT);
+      },
+    });
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;
       if (message.type === 'done') {
@@ -223,6 +252,7 @@ export class LocalExecutor {
       result = await child;
     } finally {
       this.children.delete(child);
+      await stream.stop();
     }
 
     const seconds = (performance.now() - started) / 1000;
@@ -274,12 +304,13 @@ export class LocalExecutor {
     // The log is complete only now: the parent uploads it to every member's run (journaled if
     // the server is away); once it is, the work directories hold nothing that is not in MLflow
     // or its journal.
+    await copyWithoutNativeLogNoise(logFile, logFile).catch(() => undefined);
     let logged = true;
     for (const { runId } of members) {
       const attached = o.layout.attach(runId);
       logged =
         (await attached
-          .logArtifact(logFile, 'logs')
+          .logArtifact(logFile, artifactDir(TRIAL_LOG_ARTIFACT))
           .then(() => attached.flush())
           .then(
             () => true,

@@ -14,6 +14,7 @@ import {
   methodDefaults,
   postForwardFields,
   resolveMethodConfig,
+  type MethodDefinition,
 } from '../../../src/model/methods/config.js';
 import { METHOD_NAMES, METHODS, methodDefinition } from '../../../src/model/methods/index.js';
 
@@ -28,7 +29,7 @@ test('every registered method has schemas/methods/<name>.schema.json, and every 
 });
 
 for (const name of METHOD_NAMES) {
-  const def = METHODS[name];
+  const def = METHODS[name] as unknown as MethodDefinition;
   const schema = JSON.parse(readFileSync(`schemas/methods/${name}.schema.json`, 'utf8')) as Schema;
   const properties = schema.properties as Record<string, Schema>;
 
@@ -77,6 +78,10 @@ test('vcp-clip: α, σ, the image-score rule and top-k are post-forward; a varia
     () => applyPostForward(def, base, { alpha: 2 }),
     (e: ConfigError) => e instanceof ConfigError && e.field === 'alpha',
   );
+});
+
+test('vip2-clip: only the smoothing is evaluation-only (top-K and τ shape its training loss)', () => {
+  assert.deepEqual(evalOnlyFields(methodDefinition('vip2-clip')), ['sigma']);
 });
 
 test('vcp-clip: the evaluation-only fields are the ones the schema marks', () => {

@@ -6,11 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UserError } from '../../../errors.js';
-import { PickleDict, type PickleValue } from '../../../io/pickle.js';
-import { isTorchTensor, TorchZip } from '../../../io/torch-zip.js';
+import { readTorchCheckpoint } from '../../../io/torch-zip.js';
 import {
   CHECKPOINT_CONFIG,
   CHECKPOINT_FORMAT,
@@ -56,91 +54,16 @@ export interface ImportedCheckpoint {
   config: CheckpointConfig;
   tensors: number;
   warnings: string[];
-}
-
-/** A tensor's little-endian bytes as float32 (floats widened exactly or rounded from F64). */
-function floatData(dtype: string, bytes: Uint8Array): Float32Array | null {
-  const aligned = bytes.slice(); // own buffer: aligned typed-array views
-  switch (dtype) {
-    case 'F32':
-      return new Float32Array(aligned.buffer);
-    case 'F64':
-      return Float32Array.from(new Float64Array(aligned.buffer));
-    case 'BF16':
-      return new Float32Array(
-        Uint32Array.from(new Uint16Array(aligned.buffer), (h) => h << 16).buffer,
-      );
-    case 'F16':
-      return Float32Array.from(new Uint16Array(aligned.buffer), (h) => {
-        const sign = h & 0x8000 ? -1 : 1;
-        const exponent = (h >> 10) & 0x1f;
-        const fraction = h & 0x3ff;
-        if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-        if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-        return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-      });
-    default:
-      return null;
-  }
-}
-
-const PTH_HINT = "give the .pth file the public train.py saved (torch.save's zip format)";
-
-/** A missing file, a directory, or bytes that are neither a zip nor a pickle: said as such. */
-async function checkLooksLikePth(file: string): Promise<void> {
-  const info = await stat(file).catch(() => null);
-  if (!info) throw new UserError(`${file}: no such file`, { hint: PTH_HINT });
-  if (!info.isFile()) throw new UserError(`${file}: not a file`, { hint: PTH_HINT });
-  const handle = await open(file, 'r');
-  const head = Buffer.alloc(4);
-  try {
-    await handle.read(head, 0, 4, 0);
-  } finally {
-    await handle.close();
-  }
-  const zip = head[0] === 0x50 && head[1] === 0x4b; // "PK"
-  const pickle = head[0] === 0x80; // PROTO: torch.save's legacy format (refused by the reader, with how to convert)
-  if (!zip && !pickle)
-    throw new UserError(
-      `${file}: not a PyTorch checkpoint: neither torch.save's zip format nor its legacy pickle (${extname(file) || 'no extension'}, ${info.size} bytes)`,
-      { hint: PTH_HINT },
-    );
+  /** What the checkpoint determined, for the import command's summary line. */
+  summary: string;
 }
 
 /**
- * The dict a torch.save file holds (read by io/torch-zip: nothing executed), with tensors as
- * StateTensors: the one place the importer touches the .pth reader.
+ * The dict a torch.save file holds (read by io/torch-zip: nothing executed), tensors decoded:
+ * the one place the importer touches the .pth reader.
  */
-export async function readPublicState(file: string): Promise<unknown> {
-  await checkLooksLikePth(file);
-  const archive = await TorchZip.open(file);
-  try {
-    const converted = new Map<object, unknown>(); // shared (memoised) containers stay shared
-    const convert = async (value: PickleValue): Promise<unknown> => {
-      if (isTorchTensor(value)) {
-        const data = floatData(value.dtype, await archive.bytes(value));
-        return { kind: 'tensor', shape: [...value.shape], data: data ?? new Int32Array(0) };
-      }
-      if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
-      if (converted.has(value)) return converted.get(value);
-      if (value instanceof PickleDict) {
-        const map = new Map<unknown, unknown>();
-        converted.set(value, map);
-        for (const [k, v] of value) map.set(k, await convert(v));
-        return map;
-      }
-      if (Array.isArray(value)) {
-        const list: unknown[] = [];
-        converted.set(value, list);
-        for (const v of value as PickleValue[]) list.push(await convert(v));
-        return list;
-      }
-      return value;
-    };
-    return await convert(archive.root);
-  } finally {
-    await archive.close();
-  }
+export function readPublicState(file: string): Promise<unknown> {
+  return readTorchCheckpoint(file);
 }
 
 async function sha256(file: string): Promise<string> {
@@ -240,5 +163,6 @@ export async function importVcpClip(options: ImportVcpClipOptions): Promise<Impo
     config: checkpoint,
     tensors: imported.tensors.size,
     warnings: imported.warnings,
+    summary: `n_ctx ${String(config.n_ctx)}, deep prompts ${config.dtp ? String(config.deep_prompt_len) : 'none'}`,
   };
 }

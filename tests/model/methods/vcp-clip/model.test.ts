@@ -230,7 +230,7 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
   });
 
   test('the registry builds vcp-clip and names the known methods otherwise', async () => {
-    assert.deepEqual(Object.keys(METHODS), ['vcp-clip']);
+    assert.deepEqual(Object.keys(METHODS), ['vcp-clip', 'vip2-clip']);
     const method = await createMethod('vcp-clip', fx!.meta.config, contextOf(fx!, clip));
     assert.equal(method.name, 'vcp-clip');
     assert.deepEqual(method.features, { layers: [1, 2], imageSize: 24 });
@@ -243,7 +243,7 @@ describe('VCP-CLIP model', { skip: missing ?? false }, () => {
     method.dispose();
     await assert.rejects(
       () => createMethod('vcp', {}, contextOf(fx!, clip)),
-      /method: got "vcp", expected one of vcp-clip/,
+      /method: got "vcp", expected one of vcp-clip, vip2-clip/,
     );
     await assert.rejects(
       () =>

@@ -1,0 +1,40 @@
+/**
+ * Streams a growing log file to its run while the trial runs: every `everyMs` the file is
+ * uploaded again when it grew (the upload replaces the previous copy). Best effort: a failed
+ * upload is tried again at the next tick; the executor's final upload (journaled when the
+ * server is away) is the one that must arrive.
+ */
+import { stat } from 'node:fs/promises';
+
+export interface LogStream {
+  /** Stops the ticks and waits for an upload in flight. */
+  stop(): Promise<void>;
+}
+
+export function streamLog(options: {
+  file: string;
+  everyMs: number;
+  upload: (file: string) => Promise<void>;
+}): LogStream {
+  let uploaded = -1;
+  let inFlight: Promise<void> | undefined;
+  const tick = () => {
+    if (inFlight) return;
+    inFlight = (async () => {
+      const size = (await stat(options.file).catch(() => undefined))?.size;
+      if (size === undefined || size === uploaded) return;
+      await options.upload(options.file);
+      uploaded = size;
+    })()
+      .catch(() => undefined)
+      .finally(() => (inFlight = undefined));
+  };
+  const timer = setInterval(tick, options.everyMs);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await inFlight;
+    },
+  };
+}
