@@ -248,7 +248,7 @@ test(
     const second = startRunner('resumed.yaml', server.server.url);
     assert.equal(await second.exited, 0, second.lines.join('\n'));
     assert.ok(
-      second.lines.some((l) => /marked 3 run\(s\) left RUNNING/.test(l)),
+      second.lines.some((l) => /marked 3 runs left RUNNING/.test(l)),
       second.lines.join('\n'),
     );
     assert.ok(
