@@ -7,6 +7,7 @@
  */
 import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
+import { bfloat16ToFloat32, halfToFloat32 } from './half.js';
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'I64' | 'I32';
 
@@ -134,15 +135,6 @@ function isHeaderEntry(entry: unknown): entry is HeaderEntry {
   );
 }
 
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const fraction = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (fraction / 1024);
-  if (exponent === 0x1f) return fraction ? NaN : sign * Infinity;
-  return sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-}
-
 /**
  * Decodes little-endian bytes that start at offset 0 of their own ArrayBuffer (so views are
  * aligned): floats widened to float32, integers to int32 (I64 checked to fit).
@@ -156,18 +148,10 @@ export function decode(
   switch (dtype) {
     case 'F32':
       return new Float32Array(aligned.buffer);
-    case 'F16': {
-      const halves = new Uint16Array(aligned.buffer);
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = halfToFloat(halves[i]);
-      return out;
-    }
-    case 'BF16': {
-      const halves = new Uint16Array(aligned.buffer);
-      const words = new Uint32Array(count);
-      for (let i = 0; i < count; i++) words[i] = halves[i] << 16;
-      return new Float32Array(words.buffer);
-    }
+    case 'F16':
+      return halfToFloat32(new Uint16Array(aligned.buffer));
+    case 'BF16':
+      return bfloat16ToFloat32(new Uint16Array(aligned.buffer));
     case 'I32':
       return new Int32Array(aligned.buffer);
     case 'I64': {

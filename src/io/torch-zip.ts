@@ -28,6 +28,7 @@ import {
   type SafetensorsDtype,
 } from './safetensors.js';
 import { ZipArchive, type ZipEntry } from './zip.js';
+import { bfloat16ToFloat32, halfToFloat32 } from './half.js';
 
 /** Tensor dtypes under their safetensors names. */
 export type TorchDtype = RawDtype;
@@ -536,37 +537,15 @@ export function decodeTensorBytes(
   bytes: Uint8Array,
 ): Float32Array | Int32Array | BigInt64Array {
   const aligned = new Uint8Array(bytes); // own buffer, offset 0: typed views are aligned
-  const n = aligned.length / TORCH_DTYPE_BYTES[dtype];
   switch (dtype) {
     case 'F32':
       return new Float32Array(aligned.buffer);
     case 'F64':
       return Float32Array.from(new Float64Array(aligned.buffer));
-    case 'F16': {
-      const halves = new Uint16Array(aligned.buffer);
-      const out = new Float32Array(n);
-      for (let i = 0; i < n; i++) {
-        const h = halves[i];
-        const sign = h & 0x8000 ? -1 : 1;
-        const exponent = (h >> 10) & 0x1f;
-        const fraction = h & 0x3ff;
-        out[i] =
-          exponent === 0
-            ? sign * 2 ** -14 * (fraction / 1024)
-            : exponent === 0x1f
-              ? fraction
-                ? NaN
-                : sign * Infinity
-              : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-      }
-      return out;
-    }
-    case 'BF16': {
-      const halves = new Uint16Array(aligned.buffer);
-      const words = new Uint32Array(n);
-      for (let i = 0; i < n; i++) words[i] = halves[i] << 16;
-      return new Float32Array(words.buffer);
-    }
+    case 'F16':
+      return halfToFloat32(new Uint16Array(aligned.buffer));
+    case 'BF16':
+      return bfloat16ToFloat32(new Uint16Array(aligned.buffer));
     case 'I64': {
       const longs = new BigInt64Array(aligned.buffer);
       if (!longs.every((v) => v >= -(2n ** 31n) && v < 2n ** 31n)) return longs;

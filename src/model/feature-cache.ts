@@ -36,6 +36,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { withErrorPath } from '../errors.js';
 import { encodeSafetensors } from '../io/safetensors.js';
+import { halfToFloat32 } from '../io/half.js';
 
 export interface CachedTensor {
   shape: number[];
@@ -193,26 +194,6 @@ export function contentHash(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-let halfTable: Float32Array | undefined;
-function halfToFloatTable(): Float32Array {
-  if (halfTable) return halfTable;
-  halfTable = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exponent = (h >> 10) & 0x1f;
-    const fraction = h & 0x3ff;
-    halfTable[h] =
-      exponent === 0
-        ? sign * 2 ** -14 * (fraction / 1024)
-        : exponent === 0x1f
-          ? fraction
-            ? NaN
-            : sign * Infinity
-          : sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
-  }
-  return halfTable;
-}
-
 class CorruptEntry extends Error {}
 /** An entry written by an older version of the cache: not damaged, just no longer read. */
 class OutdatedEntry extends Error {}
@@ -279,12 +260,7 @@ function decodeEntry(bytes: Buffer): CachedTensors {
     const at = aligned ? data.byteOffset + begin : 0;
     let values: Float32Array;
     if (dtype === 'F32') values = new Float32Array(source.buffer, at, count);
-    else {
-      const table = halfToFloatTable();
-      const halves = new Uint16Array(source.buffer, at, count);
-      values = new Float32Array(count);
-      for (let i = 0; i < count; i++) values[i] = table[halves[i]];
-    }
+    else values = halfToFloat32(new Uint16Array(source.buffer, at, count));
     tensors.set(name, { shape, data: values });
   }
   return tensors;
