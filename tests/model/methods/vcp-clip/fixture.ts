@@ -1,5 +1,6 @@
 /** Loads the tiny CLIP + VCP-CLIP golden fixture (python/golden/make_vcp_golden.py). */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { requireCommittedFixtures, tensorOf } from '../golden-fixture.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor } from '../../../../src/model/tf.js';
 import { parseClipConfig } from '../../../../src/model/clip/config.js';
@@ -31,22 +32,15 @@ export interface Fixture {
   clipTensors: Map<string, RawTensor>;
 }
 
-/**
- * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
- * skipping. Returns null so that callers' `{ skip: missing }` never skips.
- */
 export function fixtureMissing(): string | null {
-  for (const f of [
-    `${DIR}/golden.safetensors`,
-    `${DIR}/tiny-clip/model.safetensors`,
-    `${TOKENIZER_DIR}/tokenizer.json`,
-  ]) {
-    if (!existsSync(f))
-      throw new Error(
-        `committed fixture ${f} is missing: restore it from git or regenerate it with python/golden/make_vcp_golden.py (python/README.md)`,
-      );
-  }
-  return null;
+  return requireCommittedFixtures(
+    [
+      `${DIR}/golden.safetensors`,
+      `${DIR}/tiny-clip/model.safetensors`,
+      `${TOKENIZER_DIR}/tokenizer.json`,
+    ],
+    'python/golden/make_vcp_golden.py',
+  );
 }
 
 export async function loadFixture(): Promise<Fixture> {
@@ -62,13 +56,7 @@ export async function loadFixture(): Promise<Fixture> {
   };
 }
 
-export function tensorOf(raw: RawTensor): Tensor {
-  return tf.tensor(
-    raw.data,
-    raw.shape,
-    raw.dtype === 'I32' || raw.dtype === 'I64' ? 'int32' : 'float32',
-  );
-}
+export { tensorOf };
 
 export function buildClip(fx: Fixture): ClipModel {
   return createClipModel(parseClipConfig(fx.clipConfigJson), fx.clipTensors, {

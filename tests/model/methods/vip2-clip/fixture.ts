@@ -1,5 +1,6 @@
 /** Loads the tiny CLIP + ViP²-CLIP golden fixture (python/golden/make_vip2_golden.py). */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { requireCommittedFixtures, tensorOf } from '../golden-fixture.js';
 import { tf } from '../../../../src/model/tf.js';
 import type { Tensor, Tensor2D, Tensor3D } from '../../../../src/model/tf.js';
 import { parseClipConfig } from '../../../../src/model/clip/config.js';
@@ -42,22 +43,15 @@ export interface Fixture {
   clipTensors: Map<string, RawTensor>;
 }
 
-/**
- * Committed fixtures are not optional: a missing one throws (the test file fails) rather than
- * skipping. Returns null so that callers' `{ skip: missing }` never skips.
- */
 export function fixtureMissing(): string | null {
-  for (const f of [
-    `${DIR}/golden.safetensors`,
-    `${DIR}/tiny-clip/model.safetensors`,
-    `${TOKENIZER_DIR}/tokenizer.json`,
-  ]) {
-    if (!existsSync(f))
-      throw new Error(
-        `committed fixture ${f} is missing: restore it from git or regenerate it with python/golden/make_vip2_golden.py (python/README.md)`,
-      );
-  }
-  return null;
+  return requireCommittedFixtures(
+    [
+      `${DIR}/golden.safetensors`,
+      `${DIR}/tiny-clip/model.safetensors`,
+      `${TOKENIZER_DIR}/tokenizer.json`,
+    ],
+    'python/golden/make_vip2_golden.py',
+  );
 }
 
 export async function loadFixture(): Promise<Fixture> {
@@ -73,13 +67,7 @@ export async function loadFixture(): Promise<Fixture> {
   };
 }
 
-export function tensorOf(raw: RawTensor): Tensor {
-  return tf.tensor(
-    raw.data,
-    raw.shape,
-    raw.dtype === 'I32' || raw.dtype === 'I64' ? 'int32' : 'float32',
-  );
-}
+export { tensorOf };
 
 /** The tiny CLIP with the public code's options (QuickGELU, bilinear position resize). */
 export function buildClip(fx: Fixture): ClipModel {
