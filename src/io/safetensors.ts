@@ -5,6 +5,7 @@
  * asked. Raw access (SafetensorsFile, writeSafetensorsRaw) moves the bytes of any dtype as they
  * are, for bit-exact format conversions.
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open, rename, unlink, writeFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { bfloat16ToFloat32, halfToFloat32 } from './half.js';
@@ -307,6 +308,37 @@ export class SafetensorsFile {
   static async open(file: string): Promise<SafetensorsFile> {
     const { entries, metadata, dataStart } = await readSafetensorsHeader(file);
     return new SafetensorsFile(file, entries, metadata, dataStart);
+  }
+
+  /**
+   * One tensor, decoded, read synchronously: a model's load converts its weights tensor by
+   * tensor, so only the one being converted needs to be in memory as raw values.
+   */
+  readTensorSync(name: string): RawTensor {
+    const entry = this.entries[name];
+    if (!entry) throw new UserError(`${this.file}: no tensor "${name}"`);
+    const dtype = entry.dtype as SafetensorsDtype;
+    if (BYTES[dtype] === undefined)
+      throw new UserError(
+        `${this.file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`,
+      );
+    const [begin, end] = entry.data_offsets;
+    const bytes = new Uint8Array(end - begin);
+    const fd = openSync(this.file, 'r');
+    try {
+      for (let done = 0; done < bytes.length;) {
+        const read = readSync(fd, bytes, done, bytes.length - done, this.dataStart + begin + done);
+        if (read === 0) throw corrupt(this.file, `tensor "${name}" is cut short`);
+        done += read;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return {
+      dtype,
+      shape: entry.shape,
+      data: decode(dtype, bytes, `${this.file}: tensor "${name}"`),
+    };
   }
 
   /** The little-endian bytes of one tensor (in a buffer of its own, so typed views align). */

@@ -8,7 +8,7 @@ import { backboneDir } from './backbones.js';
 import type { Activation, PosEmbedResize } from './clip/config.js';
 import { createClipModel, type ClipModel } from './clip/model.js';
 import type { ClipTokenizer } from './clip/tokenizer.js';
-import { loadClipCheckpoint } from './clip/weights.js';
+import { openClipCheckpoint } from './clip/weights.js';
 import { createMethod } from './methods/index.js';
 import type { ZeroShotMethod } from './methods/method.js';
 
@@ -30,13 +30,12 @@ export async function loadBackbone(
   posEmbedResize?: PosEmbedResize,
 ): Promise<LoadedBackbone> {
   const dir = backboneDir(backbone);
-  const checkpoint = await loadClipCheckpoint(dir);
+  const checkpoint = await openClipCheckpoint(dir);
   const clip = createClipModel(checkpoint.config, checkpoint.tensors, {
     activation,
     posEmbedResize,
     source: `${dir}/model.safetensors`,
   });
-  checkpoint.tensors.clear();
   return { clip, tokenizer: checkpoint.tokenizer, sha256: checkpoint.hash, dir, name: backbone };
 }
 

@@ -22,6 +22,17 @@ tf.env().set('PROD', true);
 
 export { tf };
 
+/**
+ * Hands a new tensor's values to the backend now. tfjs-node keeps the JS array of a tensor made
+ * from values until the tensor's first use, so weights converted at load would otherwise sit
+ * in memory twice (JS and TensorFlow) until the first forward. Other backends copy on creation.
+ */
+export function materialize<T extends tfjs.Tensor>(tensor: T): T {
+  const backend = tf.backend() as { getInputTensorIds?: (tensors: tfjs.Tensor[]) => unknown };
+  backend.getInputTensorIds?.([tensor]);
+  return tensor;
+}
+
 /** The tfjs types written as `tf.X` (the const above holds only the values). */
 // eslint-disable-next-line @typescript-eslint/no-namespace
 export declare namespace tf {

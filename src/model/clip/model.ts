@@ -5,7 +5,8 @@
 import { resolveClipOptions } from './config.js';
 import type { ClipConfig, ClipOptions, ClipOptionsInput } from './config.js';
 import type { RawTensor } from '../../io/safetensors.js';
-import { checkClipTensors, textWeights, visionWeights } from './tensors.js';
+import { checkClipTensors, rawTensors, textWeights, visionWeights } from './tensors.js';
+import type { RawTensors } from './tensors.js';
 import { ClipTextTower } from './text.js';
 import { ClipVisionTower } from './vision.js';
 
@@ -32,25 +33,25 @@ export class ClipModel {
 
 /**
  * Checks every expected tensor (present, right shape; a UserError names the first problem) and
- * converts them once to the forward's layouts. The raw map can be dropped afterwards.
+ * converts them once to the forward's layouts. Loaded tensors (a Map) can be dropped afterwards;
+ * from a file (RawTensors read on demand) only one raw tensor is in memory at a time.
  */
 export function createClipModel(
   config: Readonly<ClipConfig>,
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, RawTensor> | RawTensors,
   options: CreateClipModelOptions = {},
 ): ClipModel {
   const source = options.source ?? 'model.safetensors';
-  checkClipTensors(tensors, config, source);
+  const raw = rawTensors(tensors);
+  checkClipTensors(raw, config, source);
   const resolved = resolveClipOptions(options, config);
-  const vision = new ClipVisionTower(
-    config.vision,
-    visionWeights(tensors, config.vision),
-    resolved,
-  );
-  const text = new ClipTextTower(
-    config.text,
-    textWeights(tensors, config.text),
-    resolved.activation,
-  );
-  return new ClipModel(config, resolved, vision, text, tensors.get('logit_scale')!.data[0]);
+  const logitScale = raw.read('logit_scale').data[0];
+  const vision = new ClipVisionTower(config.vision, visionWeights(raw, config.vision), resolved);
+  try {
+    const text = new ClipTextTower(config.text, textWeights(raw, config.text), resolved.activation);
+    return new ClipModel(config, resolved, vision, text, logitScale);
+  } catch (error) {
+    vision.dispose();
+    throw error;
+  }
 }

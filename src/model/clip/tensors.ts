@@ -4,7 +4,7 @@
  * (Linear weights as [in, out], q/k/v fused, patch conv as a [p·p·3, W] matrix for NHWC patches).
  */
 import { UserError } from '../../errors.js';
-import { tf } from '../tf.js';
+import { materialize, tf } from '../tf.js';
 import type { Tensor1D, Tensor2D } from '../tf.js';
 import type { BlockWeights } from './block.js';
 import type { ClipConfig, TextConfig, VisionConfig } from './config.js';
@@ -94,13 +94,24 @@ export function summariseProblems(problems: readonly string[]): string {
   return `${problems[0]}${more}`;
 }
 
+/**
+ * Where the conversion takes raw tensors from: loaded tensors (a Map) or a file read tensor by
+ * tensor as the conversion goes (so that a load holds about one copy of the weights).
+ */
+export interface RawTensors {
+  describe(name: string): TensorDescription | undefined;
+  /** The tensor's values (read from the file when it is one); `describe` said it exists. */
+  read(name: string): RawTensor;
+}
+
+export function rawTensors(tensors: ReadonlyMap<string, RawTensor> | RawTensors): RawTensors {
+  if (!(tensors instanceof Map)) return tensors as RawTensors;
+  return { describe: (name) => tensors.get(name), read: (name) => tensors.get(name)! };
+}
+
 /** Throws a UserError naming the first missing or mis-shaped tensor (and how many others are). */
-export function checkClipTensors(
-  tensors: ReadonlyMap<string, RawTensor>,
-  config: ClipConfig,
-  source: string,
-): void {
-  const problems = clipTensorProblems((name) => tensors.get(name), config);
+export function checkClipTensors(tensors: RawTensors, config: ClipConfig, source: string): void {
+  const problems = clipTensorProblems((name) => tensors.describe(name), config);
   if (problems.length === 0) return;
   throw new UserError(`${source}: ${summariseProblems(problems)}`, {
     hint: 'the weights do not match config.json: use the model.safetensors and config.json of the same Hugging Face CLIP checkpoint',
@@ -115,27 +126,30 @@ function transposed(data: Float32Array, rows: number, cols: number): Float32Arra
   return out;
 }
 
+/** Converts raw tensors to the forward's layouts, each made native at once (materialize). */
 class Converter {
-  constructor(private readonly tensors: ReadonlyMap<string, RawTensor>) {}
+  constructor(private readonly tensors: RawTensors) {}
 
   data(name: string): Float32Array {
-    return this.tensors.get(name)!.data as Float32Array;
+    return this.tensors.read(name).data as Float32Array;
   }
 
   vector(name: string): Tensor1D {
-    return tf.tensor1d(this.data(name));
+    return materialize(tf.tensor1d(this.data(name)));
   }
 
   matrix(name: string): Tensor2D {
-    const [rows, cols] = this.tensors.get(name)!.shape;
-    return tf.tensor2d(this.data(name), [rows, cols]);
+    const { shape, data } = this.tensors.read(name);
+    return materialize(tf.tensor2d(data as Float32Array, [shape[0], shape[1]]));
   }
 
   /** HF Linear weight [out, in] → [in, out]. */
   linear(prefix: string, bias = true): Linear {
-    const [out, inDim] = this.tensors.get(`${prefix}.weight`)!.shape;
+    const { shape, data } = this.tensors.read(`${prefix}.weight`);
+    const [out, inDim] = shape;
+    const weight = transposed(data as Float32Array, out, inDim);
     return {
-      weight: tf.tensor2d(transposed(this.data(`${prefix}.weight`), out, inDim), [inDim, out]),
+      weight: materialize(tf.tensor2d(weight, [inDim, out])),
       bias: bias ? this.vector(`${prefix}.bias`) : undefined,
     };
   }
@@ -160,7 +174,10 @@ class Converter {
     });
     return {
       ln1: this.norm(`${prefix}.layer_norm1`, eps),
-      qkv: { weight: tf.tensor2d(weight, [width, 3 * width]), bias: tf.tensor1d(bias) },
+      qkv: {
+        weight: materialize(tf.tensor2d(weight, [width, 3 * width])),
+        bias: materialize(tf.tensor1d(bias)),
+      },
       out: this.linear(`${prefix}.self_attn.out_proj`),
       ln2: this.norm(`${prefix}.layer_norm2`, eps),
       fc1: this.linear(`${prefix}.mlp.fc1`),
@@ -180,14 +197,14 @@ function patchMatrix(conv: Float32Array, width: number, p: number): Tensor2D {
       }
     }
   }
-  return tf.tensor2d(out, [p * p * 3, width]);
+  return materialize(tf.tensor2d(out, [p * p * 3, width]));
 }
 
 export function visionWeights(
-  tensors: ReadonlyMap<string, RawTensor>,
+  tensors: ReadonlyMap<string, RawTensor> | RawTensors,
   v: VisionConfig,
 ): VisionWeights {
-  const cv = new Converter(tensors);
+  const cv = new Converter(rawTensors(tensors));
   const eps = v.layerNormEps;
   return {
     patchEmbed: patchMatrix(
@@ -206,8 +223,11 @@ export function visionWeights(
   };
 }
 
-export function textWeights(tensors: ReadonlyMap<string, RawTensor>, t: TextConfig): TextWeights {
-  const cv = new Converter(tensors);
+export function textWeights(
+  tensors: ReadonlyMap<string, RawTensor> | RawTensors,
+  t: TextConfig,
+): TextWeights {
+  const cv = new Converter(rawTensors(tensors));
   const eps = t.layerNormEps;
   return {
     tokenEmbedding: cv.matrix('text_model.embeddings.token_embedding.weight'),

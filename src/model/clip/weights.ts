@@ -14,10 +14,11 @@ import { parseClipConfig, type ClipConfig } from './config.js';
 import {
   readSafetensors,
   readSafetensorsHeader,
+  SafetensorsFile,
   type HeaderEntry,
   type RawTensor,
 } from '../../io/safetensors.js';
-import { clipTensorProblems, summariseProblems } from './tensors.js';
+import { clipTensorProblems, summariseProblems, type RawTensors } from './tensors.js';
 import { ClipTokenizer } from './tokenizer.js';
 
 export const CONFIG_FILE = 'config.json';
@@ -148,6 +149,30 @@ export async function loadClipCheckpoint(dir: string): Promise<ClipCheckpoint> {
     config: summary.config,
     rawConfig: summary.rawConfig,
     tensors,
+    tokenizer: summary.tokenizer,
+    hash,
+  };
+}
+
+/** A checkpoint directory whose weights stay in the file until a model converts them. */
+export interface OpenedClipCheckpoint extends Omit<ClipCheckpoint, 'tensors'> {
+  /** Read tensor by tensor (createClipModel): a load holds about one copy of the weights. */
+  tensors: RawTensors;
+}
+
+/** Like loadClipCheckpoint, without reading the weights' values up front. */
+export async function openClipCheckpoint(dir: string): Promise<OpenedClipCheckpoint> {
+  const summary = await inspectClipCheckpoint(dir);
+  const weightsFile = join(dir, WEIGHTS_FILE);
+  const [file, hash] = await Promise.all([
+    SafetensorsFile.open(weightsFile),
+    weightsHash(weightsFile),
+  ]);
+  return {
+    dir,
+    config: summary.config,
+    rawConfig: summary.rawConfig,
+    tensors: { describe: (name) => file.entries[name], read: (name) => file.readTensorSync(name) },
     tokenizer: summary.tokenizer,
     hash,
   };
