@@ -35,7 +35,7 @@ export interface FeatureExtractorOptions {
   weightsHash: string;
   request: FeatureRequest;
   cache?: FeatureCache;
-  /** Images per encoder forward (default 8). */
+  /** Images per encoder forward (default 8; fewer for large inputs, see ENCODER_TOKENS). */
   chunkSize?: number;
   /**
    * The cache entries' group (the trials' feature key id): a running sweep keeps the groups
@@ -47,12 +47,31 @@ export interface FeatureExtractorOptions {
 /** Per-image features on the CPU: `layer.<i>` [L, Dv or D] for each requested layer, `global` [D]. */
 type ImageFeatures = CachedTensors;
 
+/**
+ * Tokens per encoder forward, at most (unless one image has more): the encoder's activations
+ * grow with the tokens it holds at once (one ViT-L-14 image at 518 px: 1370 tokens, ~0.4 GB),
+ * while a few hundred tokens already keep its matMuls efficient. Batch 8 at ViT-B-16@224 and
+ * below is unchanged; ViT-L-14@518 goes one image at a time, as the public code's test does.
+ */
+export const ENCODER_TOKENS = 2048;
+
+/** Images per encoder forward: `chunkSize`, fewer when their tokens pass ENCODER_TOKENS. */
+export function encoderChunk(chunkSize: number, imageSize: number, patchSize: number): number {
+  const tokens = (imageSize / patchSize) ** 2 + 1;
+  return Math.max(1, Math.min(chunkSize, Math.floor(ENCODER_TOKENS / tokens)));
+}
+
 export class FeatureExtractor {
   readonly stats: FeatureStats = { hits: 0, misses: 0, encoded: 0 };
-  private readonly chunkSize: number;
+  /** Images per encoder forward (encoderChunk): also the most a test-time forward should take. */
+  readonly chunkSize: number;
 
   constructor(private readonly options: FeatureExtractorOptions) {
-    this.chunkSize = Math.max(1, options.chunkSize ?? 8);
+    this.chunkSize = encoderChunk(
+      Math.max(1, options.chunkSize ?? 8),
+      options.request.imageSize,
+      options.clip.config.vision.patchSize,
+    );
   }
 
   /** The cache key of an un-augmented image with this content hash. */

@@ -105,7 +105,9 @@ export async function predictVariants(
 ): Promise<ImagePrediction[][]> {
   if (variants.length === 0) throw new Error('predictVariants: no method given');
   const [method] = variants;
-  const batch = Math.max(1, options.batchSize ?? 8);
+  // No more images at once than the encoder takes (few for large inputs): a batch's features
+  // and the method's activations would otherwise grow with it (ViT-L-14@518: ~0.3 GB per image).
+  const batch = Math.max(1, Math.min(options.batchSize ?? 8, extractor.chunkSize));
   const s = method.features.imageSize;
   const out: ImagePrediction[][] = variants.map(() => []);
   const keep = (i: number) => options.keepExtras === true || options.keepExtrasOf?.has(i) === true;

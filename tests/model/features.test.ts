@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { FeatureCache } from '../../src/model/feature-cache.js';
 import { initBackend } from '../../src/model/backend.js';
-import { disposeFeatures, FeatureExtractor } from '../../src/model/features.js';
+import { disposeFeatures, encoderChunk, FeatureExtractor } from '../../src/model/features.js';
 import { tf } from '../../src/model/tf.js';
 import { buildClip, fixtureMissing, loadFixture } from './methods/vcp-clip/fixture.js';
 
@@ -53,3 +53,11 @@ test(
     clip.dispose();
   },
 );
+
+test('encoder chunks: large inputs go a few images at a time, small ones keep the batch', () => {
+  assert.equal(encoderChunk(8, 518, 14), 1); // ViT-L-14@518: 1370 tokens per image
+  assert.equal(encoderChunk(8, 336, 14), 3); // ViT-L-14@336: 577
+  assert.equal(encoderChunk(8, 224, 16), 8); // ViT-B-16@224: 197
+  assert.equal(encoderChunk(2, 64, 8), 2); // never more than asked
+  assert.equal(encoderChunk(8, 1036, 14), 1); // never fewer than one
+});
