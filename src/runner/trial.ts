@@ -258,6 +258,8 @@ export async function runTrial(options: RunTrialOptions): Promise<TrialSummary[]
         'cache.corrupt': corrupt,
         'eval.group_size': members.length,
         'eval.forward_images': evaluation.forwardImages,
+        // The trial process's peak resident memory so far (maxRSS is in KiB).
+        'memory.peak_rss_mb': process.resourceUsage().maxRSS / 1024,
       });
       await recorder.flush();
       const summary: TrialSummary = {
