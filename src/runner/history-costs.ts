@@ -33,12 +33,12 @@ export function costsFromRuns(runs: readonly Run[]): Partial<TrialCosts> & { run
   const cached: number[] = [];
   const samples: number[] = [];
   const overhead: number[] = [];
+  const overheadInGroups: number[] = [];
   let used = 0;
   for (const run of runs) {
     const images = metric(run, 'eval.images');
     const evalS = metric(run, 'time.eval_s');
     const totalS = metric(run, 'time.total_s');
-    const loadS = metric(run, 'time.load_s');
     const samplesS = metric(run, 'time.samples_s') ?? 0;
     const { start_time: start, end_time: end } = run.info;
     if (images === undefined || evalS === undefined || totalS === undefined) continue;
@@ -54,13 +54,20 @@ export function costsFromRuns(runs: readonly Run[]): Partial<TrialCosts> & { run
     const trainS = metric(run, 'time.train_s');
     if (trainImages && epochs > 0 && trainS !== undefined)
       train.push(trainS / (trainImages * epochs));
-    // Process start, loading, uploads and exit: the run's wall time less its measured work.
-    if (start !== undefined && end !== undefined && loadS !== undefined)
-      overhead.push((end - start) / 1000 - (totalS - loadS));
+    // Everything not priced per image (process start, backend, CLIP and method, the inference
+    // timing, metrics, uploads, exit): the run's wall time less its training and evaluation.
+    // The other members of an evaluation group that trained share its process, and their
+    // walls hold its training too: they count only when no run shows a process of its own.
+    if (start !== undefined && end !== undefined) {
+      const rest = (end - start) / 1000 - (trainS ?? 0) - evalS;
+      const ownProcess =
+        (metric(run, 'eval.group_size') ?? 1) <= 1 || metric(run, 'model.trained') === 1;
+      (ownProcess ? overhead : overheadInGroups).push(rest);
+    }
   }
   return {
     runs: used,
-    startupS: median(overhead),
+    startupS: median(overhead.length > 0 ? overhead : overheadInGroups),
     trainImageS: median(train),
     evalEncodeImageS: median(encoded),
     evalCachedImageS: median(cached),
