@@ -2,9 +2,9 @@
  * Per-image costs from earlier FINISHED trial runs in MLflow with the same backbone and image
  * size (any experiment): what they took (`time.*`) over what they did (`train.images`,
  * `eval.images`, `eval.encoded`, `eval.products`, logged by every trial since these costs were
- * needed). Medians, so that one run on a busy machine does not decide. Undefined when the runs
- * do not cover what the plan needs (training, or evaluation with encoded and cached features);
- * the plan then calibrates.
+ * needed; the members of an evaluation group share its times). Medians, so that one run on a
+ * busy machine does not decide. Undefined when the runs do not cover what the plan needs
+ * (training, or evaluation with encoded and cached features); the plan then calibrates.
  */
 import type { MlflowClient } from '../tracking/client.js';
 import { TAGS } from '../tracking/layout.js';
@@ -43,12 +43,15 @@ export function costsFromRuns(runs: readonly Run[]): Partial<TrialCosts> & { run
     const { start_time: start, end_time: end } = run.info;
     if (images === undefined || evalS === undefined || totalS === undefined) continue;
     used++;
-    const evalImageS = (evalS - samplesS) / Math.max(1, images);
+    // The members of an evaluation group each record the group's evaluation and sample times
+    // (one forward pass, every member's read-out and samples): a member's share is 1/size.
+    const size = Math.max(1, metric(run, 'eval.group_size') ?? 1);
+    const evalImageS = (evalS - samplesS) / Math.max(1, images) / size;
     const enc = metric(run, 'eval.encoded') ?? 0;
     if (enc >= images) encoded.push(evalImageS);
     else if (enc === 0) cached.push(evalImageS);
     const products = metric(run, 'eval.products');
-    if (products) samples.push(samplesS / products);
+    if (products) samples.push(samplesS / products / size);
     const trainImages = metric(run, 'train.images');
     const epochs = Number(param(run, 'train.epochs'));
     const trainS = metric(run, 'time.train_s');

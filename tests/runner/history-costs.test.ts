@@ -3,7 +3,8 @@
  * process costs besides its training and evaluation is its run's wall time less those two
  * (start-up, loading, the inference timing and the uploads all count), taken from runs that
  * had a process of their own: the other member of an evaluation group shares the process
- * whose training its wall also holds.
+ * whose training its wall also holds. Each member of a group records the group's evaluation
+ * time, of which its share is 1/size.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -70,8 +71,9 @@ test('the rest of a trial process is its wall time less training and evaluation'
   assert.equal(c.runs, 2);
   assert.equal(c.startupS, 9.5 - 4 - 3, "the trained run's: the member's wall holds the training");
   assert.equal(c.trainImageS, 4 / (10 * 2));
-  assert.equal(c.evalEncodeImageS, (3 - 1) / 20);
-  assert.equal(c.samplesProductS, 1 / 2);
+  // Each member records the group's evaluation (one forward, both read-outs): half is its own.
+  assert.equal(c.evalEncodeImageS, (3 - 1) / 20 / 2);
+  assert.equal(c.samplesProductS, 1 / 2 / 2);
 });
 
 test('runs of a group that reused its training all count; a run alone counts as its own', () => {
