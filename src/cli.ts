@@ -5,7 +5,6 @@
 import { cac } from 'cac';
 import { readFileSync } from 'node:fs';
 import { exitCodeOf, formatError } from './errors.js';
-import { runFilteredSelf, wantsFilteredSelf } from './io/filtered-self.js';
 import type { WeightsCommandOptions } from './commands/weights.js';
 import { TRACKING_URI_RULE } from './tracking/tracking-uri.js';
 
@@ -392,7 +391,10 @@ async function main(): Promise<void> {
     return;
   }
   // TensorFlow's C++ start-up lines cannot be silenced in-process: run behind a stderr filter.
-  if (mayLoadNativeBackend() && wantsFilteredSelf()) return runFilteredSelf();
+  if (mayLoadNativeBackend()) {
+    const { runFilteredSelf, wantsFilteredSelf } = await import('./io/filtered-self.js');
+    if (wantsFilteredSelf()) return runFilteredSelf();
+  }
   await cli.runMatchedCommand();
 }
 
