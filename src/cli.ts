@@ -361,6 +361,22 @@ cli
 cli.help();
 cli.version(pkg.version);
 
+/**
+ * The commands that load the native TensorFlow backend in this process (the others leave it
+ * to trial and calibration processes, whose output goes to logs, or never load it).
+ */
+const NATIVE_BACKEND_COMMANDS = new Set(['backend', 'train', 'predict']);
+
+/** Whether the matched command may load the native backend here (not with --backend wasm|cpu). */
+function mayLoadNativeBackend(): boolean {
+  const backend = String(cli.options.backend);
+  return (
+    NATIVE_BACKEND_COMMANDS.has(cli.matchedCommand?.name ?? '') &&
+    backend !== 'wasm' &&
+    backend !== 'cpu'
+  );
+}
+
 async function main(): Promise<void> {
   cli.parse(process.argv, { run: false });
   // cac has printed the help or version (of a subcommand too): nothing else to do.
@@ -373,6 +389,11 @@ async function main(): Promise<void> {
       cli.outputHelp();
     }
     return;
+  }
+  // TensorFlow's C++ start-up lines cannot be silenced in-process: run behind a stderr filter.
+  if (mayLoadNativeBackend()) {
+    const { runFilteredSelf, wantsFilteredSelf } = await import('./io/filtered-self.js');
+    if (wantsFilteredSelf()) return runFilteredSelf();
   }
   await cli.runMatchedCommand();
 }

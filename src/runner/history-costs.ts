@@ -2,9 +2,9 @@
  * Per-image costs from earlier FINISHED trial runs in MLflow with the same backbone and image
  * size (any experiment): what they took (`time.*`) over what they did (`train.images`,
  * `eval.images`, `eval.encoded`, `eval.products`, logged by every trial since these costs were
- * needed). Medians, so that one run on a busy machine does not decide. Undefined when the runs
- * do not cover what the plan needs (training, or evaluation with encoded and cached features);
- * the plan then calibrates.
+ * needed; the members of an evaluation group share its times). Medians, so that one run on a
+ * busy machine does not decide. Undefined when the runs do not cover what the plan needs
+ * (training, or evaluation with encoded and cached features); the plan then calibrates.
  */
 import type { MlflowClient } from '../tracking/client.js';
 import { TAGS } from '../tracking/layout.js';
@@ -33,34 +33,44 @@ export function costsFromRuns(runs: readonly Run[]): Partial<TrialCosts> & { run
   const cached: number[] = [];
   const samples: number[] = [];
   const overhead: number[] = [];
+  const overheadInGroups: number[] = [];
   let used = 0;
   for (const run of runs) {
     const images = metric(run, 'eval.images');
     const evalS = metric(run, 'time.eval_s');
     const totalS = metric(run, 'time.total_s');
-    const loadS = metric(run, 'time.load_s');
     const samplesS = metric(run, 'time.samples_s') ?? 0;
     const { start_time: start, end_time: end } = run.info;
     if (images === undefined || evalS === undefined || totalS === undefined) continue;
     used++;
-    const evalImageS = (evalS - samplesS) / Math.max(1, images);
+    // The members of an evaluation group each record the group's evaluation and sample times
+    // (one forward pass, every member's read-out and samples): a member's share is 1/size.
+    const size = Math.max(1, metric(run, 'eval.group_size') ?? 1);
+    const evalImageS = (evalS - samplesS) / Math.max(1, images) / size;
     const enc = metric(run, 'eval.encoded') ?? 0;
     if (enc >= images) encoded.push(evalImageS);
     else if (enc === 0) cached.push(evalImageS);
     const products = metric(run, 'eval.products');
-    if (products) samples.push(samplesS / products);
+    if (products) samples.push(samplesS / products / size);
     const trainImages = metric(run, 'train.images');
     const epochs = Number(param(run, 'train.epochs'));
     const trainS = metric(run, 'time.train_s');
     if (trainImages && epochs > 0 && trainS !== undefined)
       train.push(trainS / (trainImages * epochs));
-    // Process start, loading, uploads and exit: the run's wall time less its measured work.
-    if (start !== undefined && end !== undefined && loadS !== undefined)
-      overhead.push((end - start) / 1000 - (totalS - loadS));
+    // Everything not priced per image (process start, backend, CLIP and method, the inference
+    // timing, metrics, uploads, exit): the run's wall time less its training and evaluation.
+    // The other members of an evaluation group that trained share its process, and their
+    // walls hold its training too: they count only when no run shows a process of its own.
+    if (start !== undefined && end !== undefined) {
+      const rest = (end - start) / 1000 - (trainS ?? 0) - evalS;
+      const ownProcess =
+        (metric(run, 'eval.group_size') ?? 1) <= 1 || metric(run, 'model.trained') === 1;
+      (ownProcess ? overhead : overheadInGroups).push(rest);
+    }
   }
   return {
     runs: used,
-    startupS: median(overhead),
+    startupS: median(overhead.length > 0 ? overhead : overheadInGroups),
     trainImageS: median(train),
     evalEncodeImageS: median(encoded),
     evalCachedImageS: median(cached),

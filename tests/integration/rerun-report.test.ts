@@ -1,7 +1,9 @@
 /**
  * The researcher's loop against a real MLflow server, through the CLI: `plan` estimates a
  * tiny sweep from a calibration on this machine (no earlier runs; how close `run` comes is
- * reported, not asserted); `rerun --seeds 2` adds a seed per sweep point (the spec still says `seeds: 1`), and
+ * reported, not asserted); after the run, `plan` estimates the same work again from the run's
+ * own MLflow records, within 2× of the run's wall time (asserted: same run, same load);
+ * `rerun --seeds 2` adds a seed per sweep point (the spec still says `seeds: 1`), and
  * `report` keeps every FINISHED seed: n = 2 in its tables and a note naming the added seed.
  * A later `plan` with more seeds takes its per-image costs from those runs in MLflow. On the
  * way, what the MLflow UI shows of the runs: experiment kind and description, source tags,
@@ -97,7 +99,7 @@ interface PlanJson {
   evaluationsToRun: number;
 }
 
-test('plan estimates run from a calibration (ratio reported); report after rerun --seeds keeps every seed', async (t) => {
+test('plan estimates run from a calibration (ratio reported) and from its MLflow records (within 2×); report after rerun --seeds keeps every seed', async (t) => {
   if (!server.ok) return t.skip(server.reason);
   const uri = ['--tracking-uri', server.server.url];
 
@@ -114,15 +116,37 @@ test('plan estimates run from a calibration (ratio reported); report after rerun
   t.diagnostic(
     `run took ${ran.s.toFixed(1)} s, plan said ${estimate.toFixed(1)} s (×${ratio.toFixed(2)})`,
   );
-  // How close the estimate comes is a speed figure, not a pass/fail check: it depends on the
-  // machine's load (×1.1–1.6 quiet, ×2.7 with other work beside it), so it is only reported.
+  // How close the calibration comes is a speed figure, not a pass/fail check: the calibration
+  // and the run are minutes apart, and the machine's load between them decides it (×1.1–1.6
+  // quiet, ×2.7 with other work beside it), so it is only reported.
   assert.ok(Number.isFinite(estimate) && estimate > 0, `estimate ${estimate}`);
+
+  // The same work again (a second seed of each sweep point: one more training and evaluation
+  // group, from an empty feature cache as plan assumes), estimated from this run's own MLflow
+  // records. Both numbers come from the same run on the same machine under the same load, so
+  // the bound of issue 16 (within 2×) is a property of the estimate here, not of the machine.
+  const fromHistory = await cli(['plan', 'spec.yaml', 'seeds=2', '--json', ...uri]);
+  assert.equal(fromHistory.code, 0, fromHistory.err);
+  const history = JSON.parse(fromHistory.out) as PlanJson;
+  assert.equal(history.evaluationsToRun, 2);
+  assert.match(history.work.source ?? '', /from \d+ earlier FINISHED runs? in MLflow/);
+  const historyRatio = ran.s / history.work.seconds!;
+  t.diagnostic(
+    `from this run's MLflow records, plan says ${history.work.seconds!.toFixed(1)} s for the same work (run ×${historyRatio.toFixed(2)})`,
+  );
+  assert.ok(
+    historyRatio >= 0.5 && historyRatio <= 2,
+    `the estimate from the run's own records (${history.work.seconds!.toFixed(1)} s) is not within 2× of the run's wall time (${ran.s.toFixed(1)} s): ×${historyRatio.toFixed(2)}; ${history.work.source}`,
+  );
 
   await checkMlflowView(server, dir);
 
   const rerun = await cli(['rerun', 'spec.yaml', '--seeds', '2', '--progress', 'plain', ...uri]);
   assert.equal(rerun.code, 0, rerun.err + rerun.out);
   assert.match(rerun.out, /adding 1 seed \d+ \(seeds now \d+, \d+\)/);
+  t.diagnostic(
+    `rerun --seeds 2 took ${rerun.s.toFixed(1)} s, plan said ${history.work.seconds!.toFixed(1)} s from the first run's records (×${(rerun.s / history.work.seconds!).toFixed(2)})`,
+  );
   assert.match(rerun.out, /2 finished, 0 failed, 0 killed, 2 skipped/);
   assert.match(
     readFileSync(join(dir, 'spec.yaml'), 'utf8'),

@@ -2,6 +2,8 @@
  * Download progress for a terminal: one live line (percent, MB, speed) redrawn in place on a TTY,
  * one plain line per finished file otherwise (logs and CI stay readable).
  */
+import { isTerminal } from '../../io/terminal.js';
+
 export interface DownloadProgress {
   start(file: string, total: number | undefined, resumedFrom: number): void;
   advance(bytes: number): void;
@@ -23,7 +25,7 @@ export function humanBytes(bytes: number): string {
 }
 
 export function createProgress(stream: NodeJS.WriteStream = process.stderr): DownloadProgress {
-  const live = stream.isTTY === true;
+  const live = isTerminal(stream);
   let file = '';
   let total: number | undefined;
   let received = 0;

@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js';
+import { copyWithoutNativeLogNoise } from '../../io/native-log.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
 import { ArtifactStore } from '../../tracking/artifacts.js';
@@ -32,7 +33,6 @@ import {
 } from '../trial-events.js';
 import { gpuIndex, gpuWorkerEnv } from './devices.js';
 import { streamLog } from './log-stream.js';
-import { copyWithoutNativeLogNoise } from './native-noise.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
 
