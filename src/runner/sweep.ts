@@ -347,6 +347,7 @@ async function runTracked(
           workers,
           samplesPerProduct: options.samplesPerProduct,
           maxArraySize: Number(context.slurm!.clusterConfig.MaxArraySize) || undefined,
+          datasetInputs,
           toRun: selection.toRun,
           live: live.map((w) => w.task),
           skipped: selection.finished.length,

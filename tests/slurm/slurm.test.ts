@@ -144,6 +144,14 @@ test(
         new RegExp(`^(${trainings}|${evaluations})_\\d+$`),
       );
       assert.equal(tag(r, 'vcp.slurm_recorded'), 'true');
+      // Its datasets as MLflow inputs (the UI's Dataset column), as on the local executor.
+      const { inputs } = r as Run & {
+        inputs?: { dataset_inputs?: { tags?: { key: string; value: string }[] }[] };
+      };
+      const contexts = (inputs?.dataset_inputs ?? []).map(
+        (i) => i.tags?.find((t) => t.key === 'mlflow.data.context')?.value,
+      );
+      assert.deepEqual(contexts.sort(), ['evaluation', 'training'], tag(r, 'vcp.trial_id'));
     }
     const trained = trials.filter((r) => tag(r, 'vcp.trained') === 'true');
     assert.equal(trained.length, 6, '6 trainings (heads × seeds), each evaluation reuses one');

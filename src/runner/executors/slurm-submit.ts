@@ -12,6 +12,7 @@ import { UserError } from '../../errors.js';
 import { nodeArgsFor } from '../../io/node-entry.js';
 import type { BackendChoice } from '../../model/backend.js';
 import type { ExperimentLayout, RunIdentity } from '../../tracking/layout.js';
+import type { DatasetInputs } from '../dataset-inputs.js';
 import type { Spec, Trial } from '../spec-types.js';
 import { checkpointsDir, featureCacheDir } from '../state-dirs.js';
 import type { TrialJob } from '../trial-events.js';
@@ -46,6 +47,8 @@ export interface SubmitOptions {
   samplesPerProduct?: number;
   /** slurmctld's MaxArraySize (task ids must stay below it). */
   maxArraySize?: number;
+  /** Each trial's datasets, logged as its run's inputs when the run is created. */
+  datasetInputs?: DatasetInputs;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -155,6 +158,7 @@ async function createRuns(
       trialId: trial.id,
       config: trial.config as unknown as Record<string, unknown>,
       runName: runName(trial),
+      datasets: o.datasetInputs ? await o.datasetInputs.forTrial(trial) : undefined,
     });
     const runId = logger.runId;
     const logFile = taskFile(dir, taskId, 'out');
