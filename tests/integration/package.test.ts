@@ -76,11 +76,38 @@ test('npm pack → npm install in an empty directory → npx vcp-exp setup → n
   assert.equal(existsSync(join(user, 'node_modules', '@tensorflow', 'tfjs-node')), false);
   assert.ok(mlflowVenv().startsWith(cacheRoot()));
 
+  const started = performance.now();
   const quickstart = sh('npx', ['vcp-exp', 'quickstart', '--progress', 'plain'], user);
+  const quickstartSeconds = (performance.now() - started) / 1000;
   assert.match(quickstart, /wrote .*quickstart\.yaml/);
   assert.match(quickstart, /12\/12 trials/);
   for (const f of ['heads-alpha.md', 'heads-alpha.tex', 'heads-alpha.csv', 'heads-alpha-curve.svg'])
     assert.ok(existsSync(join(user, 'reports', 'quickstart', f)), `reports/quickstart/${f}`);
   assert.ok(statSync(join(user, '.vcp-exp', 'data', 'synth')).isDirectory());
   assert.ok(readdirSync(join(user, '.vcp-exp')).includes('checkpoints'));
+
+  // The plan's estimate for the same work again (seeds 3 and 4: 12 new trials, 6 trainings),
+  // priced from the quickstart's own runs in MLflow, within 2× of what the quickstart took.
+  // Assertable (unlike a time limit): both numbers come from the same runs on the same machine
+  // under the same load. The quickstart's wall time also holds its report (~15 % of it).
+  const plan = spawnSync(
+    'npx',
+    ['vcp-exp', 'plan', 'quickstart.yaml', 'seeds=4', '--json', '--mlflow'],
+    {
+      cwd: user,
+      encoding: 'utf8',
+    },
+  );
+  assert.equal(plan.status, 0, plan.stderr);
+  const { evaluationsToRun, work: estimate } = JSON.parse(plan.stdout) as {
+    evaluationsToRun: number;
+    work: { seconds?: number; source?: string };
+  };
+  assert.equal(evaluationsToRun, 12);
+  assert.match(estimate.source ?? '', /earlier FINISHED runs in MLflow/);
+  const ratio = quickstartSeconds / (estimate.seconds ?? NaN);
+  assert.ok(
+    ratio >= 0.5 && ratio <= 2,
+    `quickstart took ${quickstartSeconds.toFixed(1)} s, plan estimates the same work at ${estimate.seconds} s (×${ratio.toFixed(2)})`,
+  );
 });
