@@ -176,6 +176,8 @@ test(
       assert.equal(metric(run, 'eval.forward_images'), testImages);
       assert.equal(metric(run, 'eval.group_size'), 3);
       assert.deepEqual(tag(run, 'vcp.eval_group')?.split(',').sort(), ids);
+      // The trial process's peak memory (MB): at least the ~0.2 GB of Node with TensorFlow.
+      assert.ok((metric(run, 'memory.peak_rss_mb') ?? 0) > 100, 'memory.peak_rss_mb');
     }
     assert.equal(
       groupRuns.filter((r) => tag(r, 'vcp.trained') === 'true').length,
