@@ -71,6 +71,29 @@ async function runsOf(client: MlflowClient, experiment: string): Promise<Run[]> 
   return client.searchRuns({ experimentIds: [e.experiment_id] });
 }
 
+/** Each run's dataset input contexts (training, evaluation), sorted: the REST answer as is. */
+async function datasetContexts(url: string, experimentId: string): Promise<Map<string, string[]>> {
+  const response = await fetch(`${url}/api/2.0/mlflow/runs/search`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ experiment_ids: [experimentId], max_results: 1000 }),
+  });
+  const { runs } = (await response.json()) as {
+    runs: {
+      info: { run_id: string };
+      inputs?: { dataset_inputs?: { tags?: { key: string; value: string }[] }[] };
+    }[];
+  };
+  return new Map(
+    runs.map((r) => [
+      r.info.run_id,
+      (r.inputs?.dataset_inputs ?? [])
+        .map((i) => i.tags?.find((t) => t.key === 'mlflow.data.context')?.value ?? '?')
+        .sort(),
+    ]),
+  );
+}
+
 const trialRuns = (runs: Run[]) => runs.filter((r) => tag(r, 'vcp.run_kind') === 'trial');
 const param = (run: Run, key: string) => run.data.params.find((p) => p.key === key)?.value;
 /** A trial of the `bad` variant (the test kills its process while it runs, as an OOM killer would). */
@@ -136,6 +159,7 @@ test(
     const runs = await runsOf(client, 'sl-quickstart-spec');
     const trials = trialRuns(runs);
     assert.equal(trials.length, 12, 'exactly one run per trial');
+    const contexts = await datasetContexts(url, runs[0].info.experiment_id);
     assert.equal(new Set(trials.map((r) => tag(r, 'vcp.trial_id'))).size, 12);
     for (const r of trials) {
       assert.equal(r.info.status, 'FINISHED');
@@ -145,13 +169,11 @@ test(
       );
       assert.equal(tag(r, 'vcp.slurm_recorded'), 'true');
       // Its datasets as MLflow inputs (the UI's Dataset column), as on the local executor.
-      const { inputs } = r as Run & {
-        inputs?: { dataset_inputs?: { tags?: { key: string; value: string }[] }[] };
-      };
-      const contexts = (inputs?.dataset_inputs ?? []).map(
-        (i) => i.tags?.find((t) => t.key === 'mlflow.data.context')?.value,
+      assert.deepEqual(
+        contexts.get(r.info.run_id),
+        ['evaluation', 'training'],
+        tag(r, 'vcp.trial_id'),
       );
-      assert.deepEqual(contexts.sort(), ['evaluation', 'training'], tag(r, 'vcp.trial_id'));
     }
     const trained = trials.filter((r) => tag(r, 'vcp.trained') === 'true');
     assert.equal(trained.length, 6, '6 trainings (heads × seeds), each evaluation reuses one');
