@@ -177,6 +177,18 @@ test(
     }
     const trained = trials.filter((r) => tag(r, 'vcp.trained') === 'true');
     assert.equal(trained.length, 6, '6 trainings (heads × seeds), each evaluation reuses one');
+    // Each run's logs/trial.log (streamed by the runner from the task's output) holds the
+    // trial's own progress, without TensorFlow's start-up lines.
+    const store = new ArtifactStore(client);
+    for (const r of [trained[0], trials.find((x) => tag(x, 'vcp.trained') !== 'true')!]) {
+      const local = join(dir, `trial-${r.info.run_id}.log`);
+      await store.download(r.info.run_id, 'logs/trial.log', local);
+      const log = readFileSync(local, 'utf8');
+      assert.match(log, /^\[[\d:]+\] evaluate synth\/(grid|pill) \(\d\/2\): /m, log);
+      if (tag(r, 'vcp.trained') === 'true')
+        assert.match(log, /^\[[\d:]+\] epoch 5\/5: loss /m, log);
+      assert.doesNotMatch(log, /absl::InitializeLog|oneDNN custom operations/, log);
+    }
     const sweep = runs.find((r) => tag(r, 'vcp.run_kind') === 'sweep')!;
     assert.equal(sweep.info.status, 'FINISHED');
   },

@@ -7,18 +7,21 @@
  * `vcp-exp status` or `vcp-exp run` picks up where a detached or interrupted runner left.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../../errors.js';
+import { copyWithoutNativeLogNoise } from '../../io/native-log.js';
+import { ArtifactStore } from '../../tracking/artifacts.js';
+import { TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
 import { replayJournals } from '../../tracking/delivery.js';
 import { TAGS, type ExperimentLayout } from '../../tracking/layout.js';
 import type { Run } from '../../tracking/types.js';
 import type { SweepReporter } from '../progress.js';
 import type { Trial } from '../spec-types.js';
 import { isTrialEvent, type TrialEvent, type TrialSummary } from '../trial-events.js';
-import { isDiskFullOutcome } from './local.js';
+import { isDiskFullOutcome, LOG_UPLOAD_INTERVAL_MS } from './local.js';
 import type { TrialOutcome } from './pool.js';
 import { currentUser, jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
@@ -176,6 +179,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   let cancelled = false;
   let halted: string | undefined;
   const users = [...new Set(o.tasks.map((t) => t.user ?? currentUser()))];
+  const logs = new LiveLogs(o.layout.client);
 
   const pump = (task: TrackedTask) => {
     if (!task.eventsFile) return;
@@ -211,6 +215,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
           o.reporter?.trialStarted(task.trial, `${queued.node || '?'}, Slurm task ${task.jobId}`);
       }
       pump(task);
+      if (queued && isRunningState(queued.state)) await logs.upload(task);
       if (queued && noted.get(task.runId) !== queued.reason) {
         noted.set(task.runId, queued.reason);
         const note = waitNote(task, queued);
@@ -245,6 +250,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
         : neverSubmitted(run);
       if (!verdict.final) continue;
       pump(task);
+      await logs.upload(task, true);
       await recordEnd(o, task, verdict);
       open.delete(task.runId);
       const summary = summaries.get(task.runId);
@@ -294,6 +300,41 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
     return { task, state: q?.state ?? 'UNKNOWN', reason: q?.reason ?? '', node: q?.node ?? '' };
   });
   return { outcomes, waiting, ...(halted ? { halted } : {}) };
+}
+
+/**
+ * A Slurm task's output (the trial's own log lines among Slurm's) as its run's logs/trial.log,
+ * uploaded again every LOG_UPLOAD_INTERVAL_MS while it grows, as the local executor streams a
+ * trial's log, and once more when the task ends. The file is in the shared directory the runner
+ * follows. Best effort: a failed upload is tried at a later poll; the end's slurm-*.out upload
+ * (recordEnd) stays the record.
+ */
+class LiveLogs {
+  private readonly store: ArtifactStore;
+  private readonly last = new Map<string, { at: number; size: number }>();
+
+  constructor(client: ConstructorParameters<typeof ArtifactStore>[0]) {
+    this.store = new ArtifactStore(client);
+  }
+
+  async upload(task: TrackedTask, final = false): Promise<void> {
+    if (!task.logFile) return;
+    const size = (await stat(task.logFile).catch(() => undefined))?.size;
+    const last = this.last.get(task.runId);
+    if (size === undefined || size === last?.size) return;
+    if (!final && last && Date.now() - last.at < LOG_UPLOAD_INTERVAL_MS) return;
+    const staging = await mkdtemp(join(tmpdir(), 'vcp-slurm-log-'));
+    try {
+      const copy = join(staging, 'trial.log');
+      await copyWithoutNativeLogNoise(task.logFile, copy);
+      await this.store.putFile(task.runId, copy, TRIAL_LOG_ARTIFACT);
+      this.last.set(task.runId, { at: Date.now(), size });
+    } catch {
+      // Tried again at a later poll (or at the end).
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  }
 }
 
 /** How long a run without a job id may be waiting for its sbatch before it counts as never submitted. */
