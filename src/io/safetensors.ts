@@ -175,39 +175,10 @@ export function decode(
 export async function readSafetensors(
   file: string,
 ): Promise<{ tensors: Map<string, RawTensor>; metadata: Record<string, string> }> {
-  const { entries, metadata, dataStart } = await readSafetensorsHeader(file);
-  const handle = await open(file, 'r');
-  try {
-    const tensors = new Map<string, RawTensor>();
-    for (const [name, entry] of Object.entries(entries)) {
-      const dtype = entry.dtype as SafetensorsDtype;
-      if (BYTES[dtype] === undefined)
-        throw new UserError(
-          `${file}: tensor "${name}" has dtype ${entry.dtype}; supported: ${Object.keys(BYTES).join(', ')}`,
-        );
-      const [begin, end] = entry.data_offsets;
-      const bytes = new Uint8Array(end - begin);
-      for (let done = 0; done < bytes.length;) {
-        const { bytesRead } = await handle.read(
-          bytes,
-          done,
-          bytes.length - done,
-          dataStart + begin + done,
-        );
-        if (bytesRead === 0)
-          throw corrupt(file, `tensor "${name}" is cut short (the file shrank while being read)`);
-        done += bytesRead;
-      }
-      tensors.set(name, {
-        dtype,
-        shape: entry.shape,
-        data: decode(dtype, bytes, `${file}: tensor "${name}"`),
-      });
-    }
-    return { tensors, metadata };
-  } finally {
-    await handle.close();
-  }
+  const st = await SafetensorsFile.open(file);
+  const tensors = new Map<string, RawTensor>();
+  for (const name of Object.keys(st.entries)) tensors.set(name, st.readTensorSync(name));
+  return { tensors, metadata: { ...st.metadata } };
 }
 
 const f32 = new Float32Array(1);
@@ -328,7 +299,11 @@ export class SafetensorsFile {
     try {
       for (let done = 0; done < bytes.length;) {
         const read = readSync(fd, bytes, done, bytes.length - done, this.dataStart + begin + done);
-        if (read === 0) throw corrupt(this.file, `tensor "${name}" is cut short`);
+        if (read === 0)
+          throw corrupt(
+            this.file,
+            `tensor "${name}" is cut short (the file shrank while being read)`,
+          );
         done += read;
       }
     } finally {

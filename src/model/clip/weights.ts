@@ -11,7 +11,6 @@ import { cacheRoot } from './cache.js';
 import { inHfSnapshot } from './hf-cache.js';
 import { parseClipConfig, type ClipConfig } from './config.js';
 import {
-  readSafetensors,
   readSafetensorsHeader,
   SafetensorsFile,
   type HeaderEntry,
@@ -135,28 +134,12 @@ export async function checkWeightsFile(
   return entries;
 }
 
-/** Loads a checkpoint directory: validated config, every tensor, the tokenizer and the weights hash. */
-export async function loadClipCheckpoint(dir: string): Promise<ClipCheckpoint> {
-  const summary = await inspectClipCheckpoint(dir);
-  const weightsFile = join(dir, WEIGHTS_FILE);
-  const [{ tensors }, hash] = await Promise.all([
-    readSafetensors(weightsFile),
-    weightsHash(weightsFile),
-  ]);
-  return {
-    dir,
-    config: summary.config,
-    rawConfig: summary.rawConfig,
-    tensors,
-    tokenizer: summary.tokenizer,
-    hash,
-  };
-}
-
 /** A checkpoint directory whose weights stay in the file until a model converts them. */
 export interface OpenedClipCheckpoint extends Omit<ClipCheckpoint, 'tensors'> {
   /** Read tensor by tensor (createClipModel): a load holds about one copy of the weights. */
   tensors: RawTensors;
+  /** Every tensor name in the file. */
+  names: string[];
 }
 
 /** Like loadClipCheckpoint, without reading the weights' values up front. */
@@ -172,9 +155,18 @@ export async function openClipCheckpoint(dir: string): Promise<OpenedClipCheckpo
     config: summary.config,
     rawConfig: summary.rawConfig,
     tensors: { describe: (name) => file.entries[name], read: (name) => file.readTensorSync(name) },
+    names: Object.keys(file.entries),
     tokenizer: summary.tokenizer,
     hash,
   };
+}
+
+/** Loads a checkpoint directory: validated config, every tensor, the tokenizer and the weights hash. */
+export async function loadClipCheckpoint(dir: string): Promise<ClipCheckpoint> {
+  const { names, tensors: file, ...checkpoint } = await openClipCheckpoint(dir);
+  const tensors = new Map<string, RawTensor>();
+  for (const name of names) tensors.set(name, file.read(name));
+  return { ...checkpoint, tensors };
 }
 
 /** Streams a file through sha256. */
