@@ -16,8 +16,7 @@ import { DISK_FULL_EXIT_CODE, diskFullReason, isDiskFull } from '../../errors.js
 import { copyWithoutNativeLogNoise } from '../../io/native-log.js';
 import type { BackendChoice } from '../../model/backend.js';
 import { artifactDir, TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
-import { ArtifactStore } from '../../tracking/artifacts.js';
-import { MlflowClient } from '../../tracking/client.js';
+import type { ArtifactStore } from '../../tracking/artifacts.js';
 import { TAGS, type ExperimentLayout, type RunIdentity } from '../../tracking/layout.js';
 import type { DatasetInputs } from '../dataset-inputs.js';
 import { lowDiskSpace } from '../disk-space.js';
@@ -32,7 +31,7 @@ import {
   type TrialSummary,
 } from '../trial-events.js';
 import { gpuIndex, gpuWorkerEnv } from './devices.js';
-import { streamLog } from './log-stream.js';
+import { liveArtifactStore, streamLog, uploadTrialLog } from './log-stream.js';
 import { runPool, type PoolResult, type TrialOutcome } from './pool.js';
 import { trialProcessArgs } from './trial-entry.js';
 
@@ -104,9 +103,7 @@ export class LocalExecutor {
   private readonly liveArtifacts: ArtifactStore;
 
   constructor(private readonly options: LocalExecutorOptions) {
-    this.liveArtifacts = new ArtifactStore(
-      new MlflowClient({ trackingUri: options.trackingUri, retry: { attempts: 1 } }),
-    );
+    this.liveArtifacts = liveArtifactStore(options.trackingUri);
   }
 
   /**
@@ -233,12 +230,13 @@ export class LocalExecutor {
     const stream = streamLog({
       file: logFile,
       everyMs: LOG_UPLOAD_INTERVAL_MS,
-      upload: async (file) => {
-        const copy = join(lead.workDir, 'live', 'trial.log');
-        await copyWithoutNativeLogNoise(file, copy);
-        for (const { runId } of members)
-          await this.liveArtifacts.putFile(runId, copy, TRIAL_LOG_ARTIFACT);
-      },
+      upload: (file) =>
+        uploadTrialLog(
+          this.liveArtifacts,
+          members.map((m) => m.runId),
+          file,
+          join(lead.workDir, 'live', 'trial.log'),
+        ),
     });
     child.on('message', (message: unknown) => {
       if (!isTrialEvent(message)) return;

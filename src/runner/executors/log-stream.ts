@@ -5,6 +5,10 @@
  * server is away) is the one that must arrive.
  */
 import { stat } from 'node:fs/promises';
+import { copyWithoutNativeLogNoise } from '../../io/native-log.js';
+import { TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
+import { ArtifactStore } from '../../tracking/artifacts.js';
+import { MlflowClient } from '../../tracking/client.js';
 
 export interface LogStream {
   /** Stops the ticks and waits for an upload in flight. */
@@ -37,4 +41,23 @@ export function streamLog(options: {
       await inFlight;
     },
   };
+}
+
+/**
+ * Where the growing logs go: one attempt per upload, never retried or journaled (the next
+ * tick or the final upload is the retry), so a server that is away never stalls a trial.
+ */
+export function liveArtifactStore(trackingUri: string): ArtifactStore {
+  return new ArtifactStore(new MlflowClient({ trackingUri, retry: { attempts: 1 } }));
+}
+
+/** Uploads `file` without TensorFlow's start-up lines (written to `copy`) as each run's logs/trial.log. */
+export async function uploadTrialLog(
+  store: ArtifactStore,
+  runIds: readonly string[],
+  file: string,
+  copy: string,
+): Promise<void> {
+  await copyWithoutNativeLogNoise(file, copy);
+  for (const runId of runIds) await store.putFile(runId, copy, TRIAL_LOG_ARTIFACT);
 }

@@ -7,14 +7,11 @@
  * `vcp-exp status` or `vcp-exp run` picks up where a detached or interrupted runner left.
  */
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
-import { copyFile, mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { UserError } from '../../errors.js';
-import { copyWithoutNativeLogNoise } from '../../io/native-log.js';
-import { ArtifactStore } from '../../tracking/artifacts.js';
-import { TRIAL_LOG_ARTIFACT } from '../../tracking/artifact-names.js';
 import { replayJournals } from '../../tracking/delivery.js';
 import { TAGS, type ExperimentLayout } from '../../tracking/layout.js';
 import type { Run } from '../../tracking/types.js';
@@ -22,6 +19,7 @@ import type { SweepReporter } from '../progress.js';
 import type { Trial } from '../spec-types.js';
 import { isTrialEvent, type TrialEvent, type TrialSummary } from '../trial-events.js';
 import { isDiskFullOutcome, LOG_UPLOAD_INTERVAL_MS } from './local.js';
+import { liveArtifactStore, streamLog, uploadTrialLog, type LogStream } from './log-stream.js';
 import type { TrialOutcome } from './pool.js';
 import { currentUser, jobRecord, queuedTasks, scancel } from './slurm-cli.js';
 import { isRunningState, isTerminalState, judgeTask, type Verdict } from './slurm-outcome.js';
@@ -179,7 +177,32 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
   let cancelled = false;
   let halted: string | undefined;
   const users = [...new Set(o.tasks.map((t) => t.user ?? currentUser()))];
-  const logs = new LiveLogs(o.layout.client);
+  // A running task's output (the trial's own log lines among Slurm's, in the shared directory
+  // the runner follows) streamed to its run's logs/trial.log as a local trial's log is.
+  const live = liveArtifactStore(client.trackingUri);
+  const streams = new Map<string, LogStream>();
+  const liveCopy = (logFile: string) => join(dirname(logFile), 'live', basename(logFile));
+  const streamTaskLog = (task: TrackedTask) => {
+    if (!task.logFile || streams.has(task.runId)) return;
+    const { runId, logFile } = task;
+    streams.set(
+      runId,
+      streamLog({
+        file: logFile,
+        everyMs: LOG_UPLOAD_INTERVAL_MS,
+        upload: (file) => uploadTrialLog(live, [runId], file, liveCopy(logFile)),
+      }),
+    );
+  };
+  /** Stops the task's stream and uploads its log once more, as it ended (best effort). */
+  const finishTaskLog = async (task: TrackedTask) => {
+    await streams.get(task.runId)?.stop();
+    streams.delete(task.runId);
+    if (task.logFile && existsSync(task.logFile))
+      await uploadTrialLog(live, [task.runId], task.logFile, liveCopy(task.logFile)).catch(
+        () => undefined,
+      );
+  };
 
   const pump = (task: TrackedTask) => {
     if (!task.eventsFile) return;
@@ -215,7 +238,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
           o.reporter?.trialStarted(task.trial, `${queued.node || '?'}, Slurm task ${task.jobId}`);
       }
       pump(task);
-      if (queued && isRunningState(queued.state)) await logs.upload(task);
+      if (queued && isRunningState(queued.state)) streamTaskLog(task);
       if (queued && noted.get(task.runId) !== queued.reason) {
         noted.set(task.runId, queued.reason);
         const note = waitNote(task, queued);
@@ -250,7 +273,7 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
         : neverSubmitted(run);
       if (!verdict.final) continue;
       pump(task);
-      await logs.upload(task, true);
+      await finishTaskLog(task);
       await recordEnd(o, task, verdict);
       open.delete(task.runId);
       const summary = summaries.get(task.runId);
@@ -295,46 +318,12 @@ export async function followTasks(o: FollowOptions): Promise<FollowResult> {
     if (o.once || open.size === 0) break;
     await sleep(o.pollSeconds * 1000, undefined, { signal: o.signal }).catch(() => undefined);
   }
+  for (const stream of streams.values()) await stream.stop();
   const waiting = [...open.values()].map((task) => {
     const q = task.jobId ? lastQueue.get(task.jobId) : undefined;
     return { task, state: q?.state ?? 'UNKNOWN', reason: q?.reason ?? '', node: q?.node ?? '' };
   });
   return { outcomes, waiting, ...(halted ? { halted } : {}) };
-}
-
-/**
- * A Slurm task's output (the trial's own log lines among Slurm's) as its run's logs/trial.log,
- * uploaded again every LOG_UPLOAD_INTERVAL_MS while it grows, as the local executor streams a
- * trial's log, and once more when the task ends. The file is in the shared directory the runner
- * follows. Best effort: a failed upload is tried at a later poll; the end's slurm-*.out upload
- * (recordEnd) stays the record.
- */
-class LiveLogs {
-  private readonly store: ArtifactStore;
-  private readonly last = new Map<string, { at: number; size: number }>();
-
-  constructor(client: ConstructorParameters<typeof ArtifactStore>[0]) {
-    this.store = new ArtifactStore(client);
-  }
-
-  async upload(task: TrackedTask, final = false): Promise<void> {
-    if (!task.logFile) return;
-    const size = (await stat(task.logFile).catch(() => undefined))?.size;
-    const last = this.last.get(task.runId);
-    if (size === undefined || size === last?.size) return;
-    if (!final && last && Date.now() - last.at < LOG_UPLOAD_INTERVAL_MS) return;
-    const staging = await mkdtemp(join(tmpdir(), 'vcp-slurm-log-'));
-    try {
-      const copy = join(staging, 'trial.log');
-      await copyWithoutNativeLogNoise(task.logFile, copy);
-      await this.store.putFile(task.runId, copy, TRIAL_LOG_ARTIFACT);
-      this.last.set(task.runId, { at: Date.now(), size });
-    } catch {
-      // Tried again at a later poll (or at the end).
-    } finally {
-      await rm(staging, { recursive: true, force: true });
-    }
-  }
 }
 
 /** How long a run without a job id may be waiting for its sbatch before it counts as never submitted. */
